@@ -1,0 +1,176 @@
+package callback
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"time"
+)
+
+// Account is a customer who pays for callbacks (PortaSIP "account", Sippy
+// "account", MOR "user"). Money fields are in the account's Currency.
+type Account struct {
+	ID               int64
+	Username         string
+	PasswordHash     string // bcrypt of the web/API/email password; never logged
+	HA1              string // MD5(username:realm:password) for SIP digest, hex
+	PIN              string // calling-card / PIN-trigger PIN, unique when set
+	Balance          Money
+	Currency         string // ISO 4217 code
+	CreditLimit      Money  // the lowest balance allowed: 0 prepaid, negative postpaid
+	MaxSessions      int    // concurrent calls; a callback needs 2 (seed 000 note)
+	AssociatedNumber string // DNIS trigger and web "simple" mode call this number back
+	Language         string // IVR language
+	Blocked          bool
+	Tariff           string // tariff used to rate this account's legs
+	DailyCap         Money  // per-day spend cap; 0 means none
+	Created          time.Time
+}
+
+// Available is how much the account may still spend: balance above its
+// credit limit, never negative.
+func (a *Account) Available() Money {
+	if v := a.Balance - a.CreditLimit; v > 0 {
+		return v
+	}
+	return 0
+}
+
+// HA1 computes the SIP digest HA1, MD5("<username>:<realm>:<password>") in
+// lower-case hex, as seed 001 defines md5secret.
+func HA1(username, realm, password string) string {
+	sum := md5.Sum([]byte(username + ":" + realm + ":" + password))
+	return hex.EncodeToString(sum[:])
+}
+
+// AccountCLI maps a caller ID to an account (Sippy's calling_card_cli_map):
+// an account may call from several numbers.
+type AccountCLI struct {
+	CLI      string // E.164 without the leading +, as normalised
+	Username string
+}
+
+// Trigger is how an access number identifies who asked for the callback.
+type Trigger string
+
+// The trigger kinds of PortaSIP (seed 002).
+const (
+	TriggerANI  Trigger = "ani"  // the caller's CLI identifies the account
+	TriggerDNIS Trigger = "dnis" // the dialled number identifies the account
+	TriggerPIN  Trigger = "pin"  // an internal account pays leg A; PIN asked after answer
+)
+
+// Ringback types of the seed's "Ringback Type" option.
+const (
+	RingbackIndicate   = "indicate"   // 180 Ringing
+	RingbackEarlyMedia = "earlymedia" // 183 Session Progress with ring tone
+)
+
+// AccessNumber is a number callers ring to ask for a callback, with the
+// per-number options of Sippy's ANI Callback application (seed 000) under
+// their seed names, and Mizu's iscallback/anumberhandling (seed 003).
+type AccessNumber struct {
+	Number   string  // the DID as it reaches Asterisk (agi_dnid / agi_extension)
+	Trigger  Trigger // ani, dnis or pin
+	SubApp   string  // original_cld for the queued request: "callingcard", "2way_12345"
+	Language string  // IVR language for calls through this number
+	Region   string  // ISO 3166 region for CLI normalisation, e.g. "DE"
+
+	DefaultAccountUsername   string // "Default Account Username"
+	DisableCLIAuthentication bool   // "Disable CLI Authentication" (default False)
+	ForceCLIAuthentication   bool   // "Force CLI Authentication" (default False)
+	ForceDefaultAccount      bool   // "Force Default Account" (default False)
+	MinimumBalance           string // "Minimum Balance", e.g. "2 USD"; "" is Not set
+	FixedCLI                 string // "Fixed CLI" for leg A
+	HangupSIPCode            int    // "Hangup SIP Response Code" (default 603)
+	RingbackTime             int    // "Ringback Time" in seconds (default 0)
+	RingbackType             string // "Ringback Type": indicate or earlymedia (default indicate)
+	DiversionReason          string // "The Reason For Diversion" (default unconditional)
+	AnonymousAccounting      bool   // "Enable_Anonymous_Accounting" (default True)
+	DelayBeforeCallback      int    // "Delay Before Callback" seconds; 0 uses the global (5)
+
+	IsCallback      int    // Mizu iscallback 1..7 (default 6: callback immediately always)
+	ANumberHandling int    // Mizu anumberhandling 0..3 (default 3: add and accept)
+	InternalAccount string // PIN trigger / hosted: the account that pays leg A
+	CallbackTariff  string // tariff whose prefixes say where callbacks may go
+}
+
+// Defaults for access-number options, from seed 000.
+const (
+	DefaultHangupSIPCode   = 603
+	DefaultRingbackType    = RingbackIndicate
+	DefaultDiversionReason = "unconditional"
+	DefaultIsCallback      = 6
+	DefaultANumberHandling = 3
+)
+
+// ApplyDefaults fills the options an operator left empty with the seed's
+// defaults.
+func (n *AccessNumber) ApplyDefaults() {
+	if n.Trigger == "" {
+		n.Trigger = TriggerANI
+	}
+	if n.HangupSIPCode == 0 {
+		n.HangupSIPCode = DefaultHangupSIPCode
+	}
+	if n.RingbackType == "" {
+		n.RingbackType = DefaultRingbackType
+	}
+	if n.DiversionReason == "" {
+		n.DiversionReason = DefaultDiversionReason
+	}
+	if n.IsCallback == 0 {
+		n.IsCallback = DefaultIsCallback
+	}
+	if n.SubApp == "" {
+		n.SubApp = string(SubAppCallingCard)
+	}
+}
+
+// Currency is a currency with its exchange rate against the base currency.
+type Currency struct {
+	Code string // ISO 4217
+	Rate Rate   // units of this currency per one unit of the base currency
+}
+
+// TariffRate is one prefix of a tariff (MOR "rate"): the longest matching
+// prefix rates a destination.
+type TariffRate struct {
+	Tariff         string
+	Prefix         string // digits, E.164 without +
+	Description    string
+	PricePerMinute Money
+	ConnectionFee  Money
+	FirstIncrement int  // seconds billed at least (e.g. 60)
+	NextIncrement  int  // billing step after the first (e.g. 1 or 60)
+	Blocked        bool // calls to this prefix are refused (premium, satellite)
+}
+
+// Leg names a call leg in CDRs.
+type Leg string
+
+// The two legs of a callback.
+const (
+	LegA Leg = "A" // callbackd calls the user back
+	LegB Leg = "B" // callbackd calls the destination
+)
+
+// CDR is one call detail record: one row per leg.
+type CDR struct {
+	ID          int64
+	RequestID   int64
+	Leg         Leg
+	Account     string // who pays this leg
+	Number      string // the number called
+	CallerID    string
+	ChannelID   string
+	Start       time.Time
+	Answer      time.Time // zero when not answered
+	End         time.Time
+	BillSec     int // billed seconds after increments
+	Cause       int // Q.850
+	SIPCode     int
+	Prefix      string // the tariff prefix that rated it
+	Charge      Money
+	Currency    string
+	Disposition string // ANSWERED, BUSY, NO ANSWER, FAILED
+}

@@ -1,0 +1,117 @@
+package callback
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Dialer places the legs of a callback. The ARI controller implements it.
+//
+// Dial owns the call until it returns: it reports progress through the Call
+// (each report is a guarded store update), and returns an Outcome. ctx is
+// canceled with context.Cause ErrCanceled when the request was canceled
+// from outside, or ErrLeaseLost when this node lost the request: in both
+// cases the Dialer hangs up every leg it placed and returns.
+type Dialer interface {
+	// WaitReady blocks until calls can be placed (Asterisk connected and
+	// reconciled) or ctx is done.
+	WaitReady(ctx context.Context) error
+	Dial(ctx context.Context, call *Call) Outcome
+}
+
+// ErrCanceled is the context cause of a call whose request was canceled.
+var ErrCanceled = errorString("canceled from outside")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// Outcome is how a callback attempt ended.
+type Outcome struct {
+	// Result is the final result when the callback is over (Successful,
+	// First leg aborted, Second leg failed, Canceled). ResultNone means the
+	// first leg was not answered: the dispatcher applies the retry policy.
+	Result Result
+	Cause  Cause // why the failing leg ended
+	// SIPCode is the SIP response of the failing leg when known; 0 lets the
+	// dispatcher derive it from Cause.
+	SIPCode int
+	Reason  string // human text for last_error
+	// Err is set when the attempt never reached Asterisk (no connection,
+	// REST error before the originate was accepted). The request goes back
+	// to the queue without counting an attempt.
+	Err error
+}
+
+// Call is one claimed attempt handed to a Dialer.
+type Call struct {
+	// Request is the row as claimed; Status is kept current as the call
+	// advances.
+	Request Request
+	// AnswerTimeout is the seed's "Timeout" (time to wait for answer).
+	AnswerTimeout time.Duration
+
+	mu      sync.Mutex
+	lease   Lease
+	queue   Queue
+	now     func() time.Time
+	onEvent func(Status)
+}
+
+// Lease returns the lease the call runs under.
+func (c *Call) Lease() Lease { return c.lease }
+
+// Status returns the request's current status.
+func (c *Call) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Request.Status
+}
+
+func (c *Call) advance(ctx context.Context, ch Change) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch.From = c.Request.Status
+	r, err := c.queue.Update(ctx, c.lease, ch)
+	if err != nil {
+		return err
+	}
+	c.Request = *r
+	if c.onEvent != nil {
+		c.onEvent(r.Status)
+	}
+	return nil
+}
+
+// FirstLegInitiated records that leg A is about to be originated with
+// channel id callID: status First leg initiated, call_count+1, setup_time.
+// The Dialer calls it before the originate, so that a crash between the two
+// is seen as a dialled attempt and never as a request not yet tried.
+func (c *Call) FirstLegInitiated(ctx context.Context, callID string) error {
+	return c.advance(ctx, Change{To: StatusFirstLegInitiated, CallID: callID, CountCall: true, SetupTime: c.now()})
+}
+
+// FirstLegConnected records that leg A answered: connect_time.
+func (c *Call) FirstLegConnected(ctx context.Context) error {
+	return c.advance(ctx, Change{To: StatusFirstLegConnected, ConnectTime: c.now()})
+}
+
+// SecondLegInitiated records that leg B is being dialled.
+func (c *Call) SecondLegInitiated(ctx context.Context, twowayCallID string) error {
+	return c.advance(ctx, Change{To: StatusSecondLegInitiated, TwowayCallID: twowayCallID})
+}
+
+// SecondLegConnected records that leg B answered and the legs are bridged.
+func (c *Call) SecondLegConnected(ctx context.Context) error {
+	return c.advance(ctx, Change{To: StatusSecondLegConnected})
+}
+
+// NewCall builds a Call for code outside the dispatcher that drives a
+// claimed request itself (tests, the demo).
+func NewCall(q Queue, l Lease, r Request, answerTimeout time.Duration, now func() time.Time) *Call {
+	if now == nil {
+		now = time.Now
+	}
+	return &Call{Request: r, AnswerTimeout: answerTimeout, lease: l, queue: q, now: now}
+}

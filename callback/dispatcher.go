@@ -1,0 +1,513 @@
+package callback
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"os"
+	"sync"
+	"time"
+)
+
+// Observer receives what the dispatcher does, for metrics. Methods must not
+// block.
+type Observer interface {
+	// Dispatched is called just before Dial, with how late the call is
+	// against the request's next_call.
+	Dispatched(r *Request, lateness time.Duration)
+	// Concluded is called after an attempt's outcome is written.
+	Concluded(r *Request, out Outcome)
+}
+
+// DispatcherOptions configures a Dispatcher.
+type DispatcherOptions struct {
+	Store  Store
+	Dialer Dialer // nil: requests wait; WaitingFor says for what
+	Policy Policy
+	// Node names this process among those sharing the database (default:
+	// the host name). Leases are owned by "<node>/<boot id>", so a node that
+	// restarts takes back its own leases at once instead of waiting for them
+	// to expire.
+	Node string
+	// WaitingFor is logged when there is no Dialer, e.g. the ARI URL.
+	WaitingFor string
+	Logger     *slog.Logger
+	Observer   Observer
+	Now        func() time.Time
+}
+
+// Dispatcher fires requests at their next_call: it sleeps until the
+// earliest due row, wakes at once when this process inserts one, and polls
+// with jitter for rows inserted by other SQL clients. It claims due rows
+// under a lease, hands each to the Dialer within the global limit and the
+// account's Max Sessions, and applies the retry policy to the outcome.
+type Dispatcher struct {
+	store      Store
+	dialer     Dialer
+	policy     Policy
+	node       string
+	owner      string
+	waitingFor string
+	log        *slog.Logger
+	obs        Observer
+	now        func() time.Time
+
+	wake  chan struct{}
+	freed chan struct{}
+
+	mu   sync.Mutex
+	live map[int64]*liveCall
+}
+
+type liveCall struct {
+	lease  Lease
+	cancel context.CancelCauseFunc
+}
+
+// NewDispatcher checks the options and builds a Dispatcher.
+func NewDispatcher(o DispatcherOptions) (*Dispatcher, error) {
+	if o.Store == nil {
+		return nil, fmt.Errorf("new dispatcher: no store: %w", ErrInvalid)
+	}
+	if err := o.Policy.Validate(); err != nil {
+		return nil, fmt.Errorf("new dispatcher: %w", err)
+	}
+	if o.Node == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "callbackd"
+		}
+		o.Node = h
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	boot := make([]byte, 4)
+	if _, err := rand.Read(boot); err != nil {
+		return nil, fmt.Errorf("new dispatcher: boot id: %w", err)
+	}
+	d := &Dispatcher{
+		store:      o.Store,
+		dialer:     o.Dialer,
+		policy:     o.Policy,
+		node:       o.Node,
+		owner:      o.Node + "/" + hex.EncodeToString(boot),
+		waitingFor: o.WaitingFor,
+		log:        o.Logger.With("component", "dispatcher"),
+		obs:        o.Observer,
+		now:        o.Now,
+		wake:       make(chan struct{}, 1),
+		freed:      make(chan struct{}, 1),
+		live:       make(map[int64]*liveCall),
+	}
+	return d, nil
+}
+
+// Owner is the lease owner string of this process.
+func (d *Dispatcher) Owner() string { return d.owner }
+
+// Notify wakes the dispatcher: a request was inserted by this process.
+func (d *Dispatcher) Notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Live returns how many calls this dispatcher is running.
+func (d *Dispatcher) Live() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.live)
+}
+
+// Run dispatches until ctx is done, then stops claiming, lets live calls run
+// for the ShutdownGrace, cancels the rest, writes their outcomes and returns.
+// Claimed rows are never dropped: each ends in a new status or is released.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	// Calls outlive ctx by the grace period, so a SIGTERM does not cut
+	// conversations that are about to end anyway.
+	callCtx, cancelCalls := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelCalls(nil)
+	houseCtx, stopHouse := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHouse()
+
+	d.log.Info("dispatcher started", "owner", d.owner, "scan_interval", d.policy.ScanInterval,
+		"max_live_calls", d.policy.MaxLiveCalls, "max_attempts", d.policy.MaxAttempts,
+		"backoff", d.policy.BackoffInterval, "answer_timeout", d.policy.AnswerTimeout)
+	if n, err := d.store.Rescue(ctx, d.rescueParams(true)); err != nil {
+		d.log.Error("startup rescue failed; expired leases will be rescued later", "err", err)
+	} else if n > 0 {
+		d.log.Info("took back requests held before a restart", "count", n)
+	}
+
+	var wg sync.WaitGroup
+	houseDone := make(chan struct{})
+	go func() {
+		defer close(houseDone)
+		d.housekeeping(houseCtx)
+	}()
+	d.loop(ctx, callCtx, &wg)
+
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	if n := d.Live(); n > 0 {
+		d.log.Info("stopping: waiting for live calls", "live", n, "grace", d.policy.ShutdownGrace)
+	}
+	select {
+	case <-done:
+	case <-time.After(d.policy.ShutdownGrace):
+		d.log.Warn("stopping: grace period over, hanging up live calls", "live", d.Live())
+		cancelCalls(errShutdown)
+		<-done
+	}
+	stopHouse()
+	<-houseDone
+	d.log.Info("dispatcher stopped")
+	return nil
+}
+
+var errShutdown = errors.New("callbackd is shutting down")
+
+func (d *Dispatcher) rescueParams(startup bool) RescueParams {
+	p := RescueParams{Now: d.now(), MaxAttempts: d.policy.MaxAttempts, Backoff: d.policy.BackoffInterval, Self: d.owner}
+	if startup {
+		p.StaleOwnerPrefix = d.node + "/"
+	}
+	return p
+}
+
+// claimBatch bounds one claim so a burst of due rows is spread over several
+// short transactions instead of one long one.
+const claimBatch = 64
+
+func (d *Dispatcher) loop(ctx, callCtx context.Context, wg *sync.WaitGroup) {
+	storeDown := false
+	for ctx.Err() == nil {
+		if err := d.waitDialer(ctx); err != nil {
+			return
+		}
+		free := d.policy.MaxLiveCalls - d.Live()
+		if free > 0 {
+			reqs, err := d.store.Claim(ctx, ClaimParams{Owner: d.owner, Now: d.now(), Limit: min(free, claimBatch), LeaseFor: d.policy.LeaseFor})
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if !storeDown {
+					d.log.Error("claim failed: database unreachable? retrying", "err", err)
+					storeDown = true
+				}
+				d.sleep(ctx, jitter(d.policy.ScanInterval))
+				continue
+			}
+			if storeDown {
+				d.log.Info("database reachable again: dispatching")
+				storeDown = false
+			}
+			for _, r := range reqs {
+				d.start(callCtx, wg, r)
+			}
+			if len(reqs) == min(free, claimBatch) {
+				continue // more may be due now
+			}
+		}
+		d.sleepUntilDue(ctx, free > 0)
+	}
+}
+
+func (d *Dispatcher) sleepUntilDue(ctx context.Context, canClaim bool) {
+	wait := jitter(d.policy.ScanInterval)
+	if canClaim {
+		next, ok, err := d.store.NextDue(ctx)
+		if err == nil && ok {
+			if until := next.Sub(d.now()); until < wait {
+				wait = max(until, 0)
+			}
+		}
+	}
+	if wait == 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-d.wake:
+	case <-d.freed:
+	}
+}
+
+func (d *Dispatcher) sleep(ctx context.Context, dur time.Duration) {
+	t := time.NewTimer(dur)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// jitter returns d ± 20%, so that nodes polling one database spread out.
+func jitter(d time.Duration) time.Duration {
+	span := int64(d) / 5
+	if span <= 0 {
+		return d
+	}
+	return d - time.Duration(span) + time.Duration(mrand.Int64N(2*span+1))
+}
+
+func (d *Dispatcher) waitDialer(ctx context.Context) error {
+	if d.dialer == nil {
+		d.log.Warn("no Asterisk connection configured: requests are queued and wait for it; nothing is marked failed",
+			"waiting_for", d.waitingFor)
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return d.dialer.WaitReady(ctx)
+}
+
+func (d *Dispatcher) start(callCtx context.Context, wg *sync.WaitGroup, r *Request) {
+	ctx, cancel := context.WithCancelCause(callCtx)
+	lc := &liveCall{lease: Lease{RequestID: r.ID, Attempt: r.Attempt, Owner: d.owner}, cancel: cancel}
+	d.mu.Lock()
+	d.live[r.ID] = lc
+	d.mu.Unlock()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() {
+			cancel(nil)
+			d.mu.Lock()
+			delete(d.live, r.ID)
+			d.mu.Unlock()
+			select {
+			case d.freed <- struct{}{}:
+			default:
+			}
+		}()
+		d.handle(ctx, lc.lease, r)
+	}()
+}
+
+func (d *Dispatcher) handle(ctx context.Context, lease Lease, r *Request) {
+	log := d.log.With("request_id", r.ID, "attempt", r.Attempt, "cli", r.OriginalCLI, "username", r.Username)
+	now := d.now()
+	finish := func(res Result, why string) {
+		d.conclude(ctx, log, lease, r, Change{From: r.Status, To: StatusFinished, Result: res, Error: why}, Outcome{Result: res, Reason: why})
+	}
+	switch {
+	case r.Canceled:
+		log.Info("request canceled before it was dialled")
+		finish(ResultCanceled, "canceled before dialling")
+		return
+	case d.policy.MaxAge > 0 && now.Sub(r.CreationTime) > d.policy.MaxAge:
+		log.Warn("request expired: too old to try", "created", r.CreationTime, "max_age", d.policy.MaxAge)
+		finish(ResultExpired, fmt.Sprintf("older than %s", d.policy.MaxAge))
+		return
+	}
+	if err := r.Validate(); err != nil {
+		log.Warn("request refused: it can never be dialled", "reason", err)
+		finish(ResultInvalid, err.Error())
+		return
+	}
+	acct, err := d.store.GetAccount(ctx, r.Username)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		log.Warn("request refused: unknown username")
+		finish(ResultInvalid, fmt.Sprintf("username: no account %q", r.Username))
+		return
+	case err != nil:
+		d.release(ctx, log, lease, d.now().Add(d.policy.ScanInterval), "account lookup failed: "+err.Error())
+		return
+	case acct.Blocked:
+		log.Warn("request refused: account blocked")
+		finish(ResultInvalid, fmt.Sprintf("username: account %q is blocked", r.Username))
+		return
+	}
+	payer := r.Username
+	if r.Payer != "" {
+		payer = r.Payer
+	}
+	if acct.MaxSessions > 0 {
+		n, err := d.store.LiveCalls(ctx, payer)
+		if err != nil {
+			d.release(ctx, log, lease, d.now().Add(d.policy.ScanInterval), "live call count failed: "+err.Error())
+			return
+		}
+		// A callback holds two sessions (seed 000: Max Sessions >= 2).
+		if 2*(n+1) > acct.MaxSessions {
+			log.Info("Max Sessions reached: request deferred", "live", n, "max_sessions", acct.MaxSessions)
+			d.release(ctx, log, lease, d.now().Add(d.policy.BackoffInterval), fmt.Sprintf("Max Sessions %d reached", acct.MaxSessions))
+			return
+		}
+	}
+
+	call := NewCall(d.store, lease, *r, d.policy.AnswerTimeout, d.now)
+	if d.obs != nil {
+		d.obs.Dispatched(r, d.now().Sub(r.NextCall))
+	}
+	out := d.dialer.Dial(ctx, call)
+	cause := context.Cause(ctx)
+	status := call.Status()
+	cur := call.Request
+	switch {
+	case errors.Is(cause, ErrLeaseLost):
+		log.Warn("lease lost during the call; another node owns the request now")
+		return
+	case !status.Live() && (out.Err != nil || out.Result == ResultNone):
+		// Never originated: back to the queue, no attempt counted.
+		why := "not dialled"
+		if out.Err != nil {
+			why = "not dialled: " + out.Err.Error()
+		}
+		log.Warn("attempt not placed; request returns to the queue", "reason", why)
+		d.release(ctx, log, lease, d.now().Add(min(d.policy.BackoffInterval, 2*d.policy.ScanInterval)), why)
+		return
+	}
+	res := out.Result
+	if res == ResultNone && errors.Is(cause, ErrCanceled) {
+		res = ResultCanceled
+	}
+	sip := out.SIPCode
+	if sip == 0 && out.Cause != CauseUnknown && res != ResultSuccessful {
+		sip = out.Cause.SIPCode()
+	}
+	ch := Change{From: status, Cause: int(out.Cause), SIPCode: sip, Error: out.Reason, DisconnectTime: d.now()}
+	switch {
+	case res != ResultNone:
+		ch.To, ch.Result = StatusFinished, res
+	case status == StatusFirstLegInitiated && cur.CallCount >= d.policy.MaxAttempts:
+		ch.To, ch.Result = StatusFinished, ResultOutOfRetries
+	case status == StatusFirstLegInitiated:
+		ch.To, ch.NextCall = StatusWaitingForRetry, d.now().Add(d.policy.BackoffInterval)
+	case status == StatusSecondLegConnected:
+		ch.To, ch.Result = StatusFinished, ResultSuccessful
+	default:
+		ch.To, ch.Result = StatusFinished, ResultFirstLegAborted
+	}
+	if out.Cause != CauseUnknown {
+		log = log.With("cause", int(out.Cause), "cause_name", out.Cause.String(), "sip_code", sip)
+	}
+	d.conclude(ctx, log, lease, &cur, ch, out)
+}
+
+// conclude writes the end of an attempt. The call is over, so the write is
+// retried through a database outage for as long as the lease would have
+// lasted; after that the rescuer decides, from the row's status, as it
+// would for a node that died.
+func (d *Dispatcher) conclude(ctx context.Context, log *slog.Logger, lease Lease, r *Request, ch Change, out Outcome) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.policy.LeaseFor)
+	defer cancel()
+	delay := 100 * time.Millisecond
+	for {
+		got, err := d.store.Update(wctx, lease, ch)
+		if err == nil {
+			log.Info("attempt concluded", "status", got.Status, "result", got.Result, "call_count", got.CallCount,
+				"next_call", got.NextCall, "reason", ch.Error)
+			if d.obs != nil {
+				d.obs.Concluded(got, out)
+			}
+			return
+		}
+		var te *TransitionError
+		if errors.Is(err, ErrLeaseLost) || errors.As(err, &te) {
+			log.Warn("could not conclude attempt", "err", err)
+			return
+		}
+		log.Error("could not write attempt outcome; retrying", "err", err)
+		select {
+		case <-wctx.Done():
+			log.Error("gave up writing attempt outcome; the rescuer will settle the request", "err", err)
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+func (d *Dispatcher) release(ctx context.Context, log *slog.Logger, lease Lease, next time.Time, note string) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := d.store.Release(wctx, lease, next, note); err != nil {
+		log.Error("could not release request; its lease will expire", "err", err)
+	}
+}
+
+// housekeeping renews the leases of live calls, hangs up calls canceled
+// from outside, and returns expired leases of other nodes to the queue.
+func (d *Dispatcher) housekeeping(ctx context.Context) {
+	renew := time.NewTicker(d.policy.LeaseFor / 3)
+	defer renew.Stop()
+	cancelScan := time.NewTicker(d.policy.ScanInterval)
+	defer cancelScan.Stop()
+	rescue := time.NewTicker(d.policy.RescueInterval)
+	defer rescue.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-renew.C:
+			d.renewAll(ctx)
+		case <-cancelScan.C:
+			d.cancelRequested(ctx)
+		case <-rescue.C:
+			n, err := d.store.Rescue(ctx, d.rescueParams(false))
+			if err != nil {
+				d.log.Error("rescue of expired leases failed", "err", err)
+			} else if n > 0 {
+				d.log.Info("rescued requests whose lease expired", "count", n)
+			}
+		}
+	}
+}
+
+func (d *Dispatcher) snapshot() []*liveCall {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]*liveCall, 0, len(d.live))
+	for _, lc := range d.live {
+		out = append(out, lc)
+	}
+	return out
+}
+
+func (d *Dispatcher) renewAll(ctx context.Context) {
+	until := d.now().Add(d.policy.LeaseFor)
+	for _, lc := range d.snapshot() {
+		err := d.store.Renew(ctx, lc.lease, until)
+		switch {
+		case errors.Is(err, ErrLeaseLost):
+			d.log.Warn("lease lost; hanging up", "request_id", lc.lease.RequestID, "attempt", lc.lease.Attempt)
+			lc.cancel(ErrLeaseLost)
+		case err != nil:
+			d.log.Error("lease renewal failed", "request_id", lc.lease.RequestID, "err", err)
+		}
+	}
+}
+
+func (d *Dispatcher) cancelRequested(ctx context.Context) {
+	if d.Live() == 0 {
+		return
+	}
+	ids, err := d.store.CanceledHeld(ctx, d.owner)
+	if err != nil {
+		d.log.Error("cancel check failed", "err", err)
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, id := range ids {
+		if lc, ok := d.live[id]; ok {
+			d.log.Info("request canceled from outside; hanging up", "request_id", id)
+			lc.cancel(ErrCanceled)
+		}
+	}
+}

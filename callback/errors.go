@@ -1,0 +1,33 @@
+package callback
+
+import "errors"
+
+// The errors callers branch on with errors.Is. Adapters wrap them with
+// context; the HTTP layer maps them to status codes in one place.
+var (
+	// ErrNotFound: no such request, account, access number or rate.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the row exists already (duplicate username, idempotency key).
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid: the input breaks a rule (validation, illegal transition).
+	ErrInvalid = errors.New("invalid")
+	// ErrLeaseLost: the guarded update matched no row: another node owns the
+	// request now, or it was rescued. The holder must stop acting on it.
+	ErrLeaseLost = errors.New("lease lost")
+	// ErrInsufficientFunds: a charge would take a balance below its credit limit.
+	ErrInsufficientFunds = errors.New("insufficient funds")
+	// ErrNoDialer: no telephony backend is connected yet; requests wait.
+	ErrNoDialer = errors.New("no dialer connected")
+)
+
+// ValidationError names the field that is wrong and why, for messages an
+// operator or an API client can act on.
+type ValidationError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }

@@ -1,0 +1,62 @@
+package callback
+
+import (
+	"fmt"
+	"time"
+)
+
+// Policy holds the scheduling options. Names in comments are the seed's
+// (Sippy ANI Callback "Advanced parameters"); defaults are the seed's except
+// Scan Interval, where callbackd polls every second instead of five and fires
+// at next_call in between.
+type Policy struct {
+	DelayBeforeCallback time.Duration // "Delay Before Callback": 5 s
+	BackoffInterval     time.Duration // "Backoff Interval": 10 s
+	MaxAttempts         int           // "Max # Of Callback Attempts": 3
+	AnswerTimeout       time.Duration // "Timeout" (time to wait for answer): 300 s
+	ScanInterval        time.Duration // "Scan Interval": 1 s (seed: 5 s)
+	MaxAge              time.Duration // requests older than this finish Expired: 1 h
+	LeaseFor            time.Duration // a claim's lease, renewed while the call lives: 30 s
+	RescueInterval      time.Duration // how often expired leases are returned: 5 s
+	MaxLiveCalls        int           // global limit of callbacks in progress: 500
+	ShutdownGrace       time.Duration // live calls may finish this long on SIGTERM: 30 s
+}
+
+// DefaultPolicy returns the defaults above.
+func DefaultPolicy() Policy {
+	return Policy{
+		DelayBeforeCallback: 5 * time.Second,
+		BackoffInterval:     10 * time.Second,
+		MaxAttempts:         3,
+		AnswerTimeout:       300 * time.Second,
+		ScanInterval:        time.Second,
+		MaxAge:              time.Hour,
+		LeaseFor:            30 * time.Second,
+		RescueInterval:      5 * time.Second,
+		MaxLiveCalls:        500,
+		ShutdownGrace:       30 * time.Second,
+	}
+}
+
+// Validate reports options that cannot work.
+func (p Policy) Validate() error {
+	switch {
+	case p.DelayBeforeCallback < 0:
+		return fmt.Errorf("delay before callback %s is negative: %w", p.DelayBeforeCallback, ErrInvalid)
+	case p.BackoffInterval <= 0:
+		return fmt.Errorf("backoff interval %s must be positive: %w", p.BackoffInterval, ErrInvalid)
+	case p.MaxAttempts < 1:
+		return fmt.Errorf("max attempts %d must be at least 1: %w", p.MaxAttempts, ErrInvalid)
+	case p.AnswerTimeout <= 0:
+		return fmt.Errorf("answer timeout %s must be positive: %w", p.AnswerTimeout, ErrInvalid)
+	case p.ScanInterval <= 0:
+		return fmt.Errorf("scan interval %s must be positive: %w", p.ScanInterval, ErrInvalid)
+	case p.LeaseFor < 3*time.Second:
+		return fmt.Errorf("lease %s must be at least 3s: %w", p.LeaseFor, ErrInvalid)
+	case p.RescueInterval <= 0:
+		return fmt.Errorf("rescue interval %s must be positive: %w", p.RescueInterval, ErrInvalid)
+	case p.MaxLiveCalls < 1:
+		return fmt.Errorf("max live calls %d must be at least 1: %w", p.MaxLiveCalls, ErrInvalid)
+	}
+	return nil
+}

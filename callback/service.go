@@ -1,0 +1,69 @@
+package callback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// NewRequest returns a request with the seed's defaults: status Request
+// received, anonymous accounting enabled.
+func NewRequest(src Source) *Request {
+	return &Request{Status: StatusRequestReceived, AnonAcctEnabled: true, Source: src}
+}
+
+// Service creates requests on behalf of every trigger (AGI, API, web, email,
+// SMS, the admin CLI): one place that validates, schedules and wakes the
+// dispatcher.
+type Service struct {
+	Store  Store
+	Policy Policy
+	// Notify is called after every insert so a dispatcher in this process
+	// fires at once instead of at its next poll.
+	Notify func()
+	Now    func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Create validates r, schedules it (next_call = now + Delay Before Callback
+// unless set), and inserts it. The account named by r.Username must exist.
+func (s *Service) Create(ctx context.Context, r *Request) error {
+	if r.Status == "" {
+		r.Status = StatusRequestReceived
+	}
+	if r.Status != StatusRequestReceived || r.Finished || r.Result != ResultNone {
+		return &ValidationError{Field: "status", Reason: "a new request starts as " + string(StatusRequestReceived)}
+	}
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	if err := r.ValidateSecrets(); err != nil {
+		return err
+	}
+	if _, err := s.Store.GetAccount(ctx, r.Username); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return &ValidationError{Field: "username", Reason: fmt.Sprintf("no account %q", r.Username)}
+		}
+		return fmt.Errorf("create request: look up account: %w", err)
+	}
+	if r.Source == "" {
+		r.Source = SourceAdmin
+	}
+	if r.NextCall.IsZero() {
+		r.NextCall = s.now().Add(s.Policy.DelayBeforeCallback)
+	}
+	if err := s.Store.CreateRequest(ctx, r); err != nil {
+		return fmt.Errorf("create request for %s: %w", r.Username, err)
+	}
+	if s.Notify != nil {
+		s.Notify()
+	}
+	return nil
+}

@@ -1,0 +1,180 @@
+package callback
+
+import (
+	"context"
+	"time"
+)
+
+// Lease is the claim a node holds on a request. Every update made under it
+// is guarded by all three fields, so a node that lost its lease (it stalled,
+// and the rescuer gave the row to another node) can never finish the row.
+type Lease struct {
+	RequestID int64
+	Attempt   int
+	Owner     string
+}
+
+// Change is one guarded update of a request: a move from From to To, plus
+// the columns that move sets. Zero fields are left as they are.
+type Change struct {
+	From   Status
+	To     Status
+	Result Result
+
+	NextCall       time.Time // Waiting for retry: when to try again
+	CallID         string
+	TwowayCallID   string
+	CountCall      bool // call_count = call_count + 1 (an attempt was dialled)
+	SetupTime      time.Time
+	ConnectTime    time.Time
+	DisconnectTime time.Time
+	Cause          int
+	SIPCode        int
+	Error          string // stored in last_error
+	Note           string // written to the history only
+}
+
+// RequestFilter selects requests for listing. Zero fields do not filter.
+type RequestFilter struct {
+	Status   Status
+	Result   Result
+	Username string
+	CLI      string
+	Source   Source
+	Finished *bool
+	AfterID  int64 // keyset paging: only ids greater than this
+	Limit    int   // 0 means 100
+}
+
+// ClaimParams says who claims, at what time, how many rows and for how long.
+type ClaimParams struct {
+	Owner    string
+	Now      time.Time
+	Limit    int
+	LeaseFor time.Duration
+}
+
+// RescueParams tells the rescuer what to do with expired leases.
+type RescueParams struct {
+	Now         time.Time
+	MaxAttempts int           // a rescued dialled attempt past this finishes Out of retries
+	Backoff     time.Duration // a rescued dialled attempt is retried after this
+	// StaleOwnerPrefix, when set, also rescues at once every unexpired lease
+	// whose owner starts with it but is not Self: leases this node held in a
+	// previous life (it was killed and restarted).
+	StaleOwnerPrefix string
+	Self             string
+}
+
+// Queue is the callback_requests table used as a job queue.
+type Queue interface {
+	// CreateRequest inserts r, filling ID, CreationTime and the seed's
+	// defaults; ErrConflict when r.RequestKey is taken.
+	CreateRequest(ctx context.Context, r *Request) error
+	GetRequest(ctx context.Context, id int64) (*Request, error)
+	GetRequestByKey(ctx context.Context, key string) (*Request, error)
+	ListRequests(ctx context.Context, f RequestFilter) ([]*Request, error)
+	// PendingForCLI returns the unfinished request that would call cli back,
+	// or ErrNotFound: a caller who rings three times gets one callback.
+	PendingForCLI(ctx context.Context, cli string) (*Request, error)
+	History(ctx context.Context, id int64) ([]Event, error)
+
+	// Cancel sets canceled; a request no node holds is finished Canceled at
+	// once, a held one is finished by its holder, which hangs up its legs.
+	Cancel(ctx context.Context, id int64, now time.Time) (*Request, error)
+
+	// Claim leases up to p.Limit unfinished, unleased rows with
+	// next_call <= p.Now, oldest next_call first, incrementing attempt.
+	// Concurrent claimers never get the same row.
+	Claim(ctx context.Context, p ClaimParams) ([]*Request, error)
+	// NextDue returns the earliest next_call of an unfinished, unleased row.
+	NextDue(ctx context.Context) (time.Time, bool, error)
+	// Update applies c under l; ErrLeaseLost if l no longer holds, a
+	// *TransitionError if the move is illegal. Finished and Waiting for
+	// retry release the lease.
+	Update(ctx context.Context, l Lease, c Change) (*Request, error)
+	// Renew extends l to until; ErrLeaseLost if l no longer holds.
+	Renew(ctx context.Context, l Lease, until time.Time) error
+	// Release gives the row back without a status change, due at nextCall
+	// (zero: unchanged), recording note in the history.
+	Release(ctx context.Context, l Lease, nextCall time.Time, note string) error
+	// Rescue returns expired leases to the queue (see RescueParams) and
+	// reports how many rows it touched.
+	Rescue(ctx context.Context, p RescueParams) (int, error)
+	// CanceledHeld lists the ids of rows held by owner whose canceled flag
+	// was set from outside.
+	CanceledHeld(ctx context.Context, owner string) ([]int64, error)
+	// LiveCalls counts requests of an account that hold live calls now.
+	LiveCalls(ctx context.Context, username string) (int, error)
+}
+
+// Accounts stores accounts and their caller IDs.
+type Accounts interface {
+	CreateAccount(ctx context.Context, a *Account) error
+	UpdateAccount(ctx context.Context, a *Account) error
+	GetAccount(ctx context.Context, username string) (*Account, error)
+	AccountByPIN(ctx context.Context, pin string) (*Account, error)
+	// AccountByCLI looks cli up in accounts (username, then associated
+	// number), then in the account CLI map, as seed 000 orders it.
+	AccountByCLI(ctx context.Context, cli string) (*Account, error)
+	ListAccounts(ctx context.Context) ([]*Account, error)
+	SetBalance(ctx context.Context, username string, balance Money) error
+	AddCLI(ctx context.Context, c AccountCLI) error
+	ListCLIs(ctx context.Context, username string) ([]AccountCLI, error)
+}
+
+// AccessNumbers stores the access numbers and their options.
+type AccessNumbers interface {
+	// PutAccessNumber inserts or replaces n.
+	PutAccessNumber(ctx context.Context, n *AccessNumber) error
+	GetAccessNumber(ctx context.Context, number string) (*AccessNumber, error)
+	ListAccessNumbers(ctx context.Context) ([]*AccessNumber, error)
+	DeleteAccessNumber(ctx context.Context, number string) error
+}
+
+// Tariffs stores currencies and tariff rates.
+type Tariffs interface {
+	PutCurrency(ctx context.Context, c Currency) error
+	GetCurrency(ctx context.Context, code string) (Currency, error)
+	ListCurrencies(ctx context.Context) ([]Currency, error)
+	// ImportRates writes rates into tariff, replacing the tariff's rates
+	// when replace is true, in one transaction.
+	ImportRates(ctx context.Context, tariff string, rates []TariffRate, replace bool) (int, error)
+	ListRates(ctx context.Context, tariff string) ([]TariffRate, error)
+	// TariffsVersion changes whenever any rate changes, so in-memory prefix
+	// tables know when to reload.
+	TariffsVersion(ctx context.Context) (int64, error)
+}
+
+// CDRFilter selects CDRs.
+type CDRFilter struct {
+	RequestID int64
+	Account   string
+	Limit     int
+}
+
+// Billing writes CDRs and moves money.
+type Billing interface {
+	// Settle records cdrs and debits their charges from the accounts named
+	// in them, in one transaction, exactly once: a CDR whose
+	// (request, leg, channel) is already recorded is skipped with its
+	// charge. A debit never takes a balance below the credit limit; what
+	// could not be charged is reported in the CDR's Charge.
+	Settle(ctx context.Context, cdrs []*CDR) error
+	ListCDRs(ctx context.Context, f CDRFilter) ([]*CDR, error)
+	// SpentSince sums the charges of an account's CDRs since t.
+	SpentSince(ctx context.Context, username string, t time.Time) (Money, error)
+}
+
+// Store is everything callbackd keeps. store/mysql and store/sqlite
+// implement it; store/storetest is the suite both pass.
+type Store interface {
+	Queue
+	Accounts
+	AccessNumbers
+	Tariffs
+	Billing
+	// Ping checks the database is reachable, for /readyz.
+	Ping(ctx context.Context) error
+	Close() error
+}
