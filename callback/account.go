@@ -3,6 +3,9 @@ package callback
 import (
 	"crypto/md5"
 	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -74,6 +77,7 @@ type AccessNumber struct {
 	SubApp   string  // original_cld for the queued request: "callingcard", "2way_12345"
 	Language string  // IVR language for calls through this number
 	Region   string  // ISO 3166 region for CLI normalisation, e.g. "DE"
+	AreaCode string  // area code prefixed to local-format CLIs, e.g. "30"
 
 	DefaultAccountUsername   string // "Default Account Username"
 	DisableCLIAuthentication bool   // "Disable CLI Authentication" (default False)
@@ -173,4 +177,51 @@ type CDR struct {
 	Charge      Money
 	Currency    string
 	Disposition string // ANSWERED, BUSY, NO ANSWER, FAILED
+}
+
+// Validate checks the options of an access number, naming each option by
+// its seed name so the operator knows what to fix.
+func (n *AccessNumber) Validate() error {
+	if n.Number == "" || strings.Trim(strings.TrimPrefix(n.Number, "+"), "0123456789*#") != "" {
+		return &ValidationError{Field: "number", Reason: fmt.Sprintf("%q is not a dialled number", n.Number)}
+	}
+	switch n.Trigger {
+	case "", TriggerANI, TriggerDNIS, TriggerPIN:
+	default:
+		return &ValidationError{Field: "trigger", Reason: fmt.Sprintf("%q: want ani, dnis or pin", n.Trigger)}
+	}
+	if n.SubApp != "" {
+		if _, err := ParseCLD(n.SubApp); err != nil {
+			return err
+		}
+	}
+	if n.HangupSIPCode != 0 && !slices.Contains(HangupSIPCodes, n.HangupSIPCode) {
+		return &ValidationError{Field: "Hangup SIP Response Code", Reason: fmt.Sprintf("%d is not one of %v", n.HangupSIPCode, HangupSIPCodes)}
+	}
+	switch n.RingbackType {
+	case "", RingbackIndicate, RingbackEarlyMedia:
+	default:
+		return &ValidationError{Field: "Ringback Type", Reason: fmt.Sprintf("%q: want indicate or earlymedia", n.RingbackType)}
+	}
+	if n.RingbackTime < 0 || n.RingbackTime > 60 {
+		return &ValidationError{Field: "Ringback Time", Reason: fmt.Sprintf("%d s: want 0 to 60", n.RingbackTime)}
+	}
+	if n.DelayBeforeCallback < 0 {
+		return &ValidationError{Field: "Delay Before Callback", Reason: "negative"}
+	}
+	if n.MinimumBalance != "" {
+		if _, err := ParseAmount(n.MinimumBalance); err != nil {
+			return &ValidationError{Field: "Minimum Balance", Reason: err.Error()}
+		}
+	}
+	if n.IsCallback != 0 && (n.IsCallback < 1 || n.IsCallback > 7) {
+		return &ValidationError{Field: "iscallback", Reason: fmt.Sprintf("%d: want 1 to 7", n.IsCallback)}
+	}
+	if n.ANumberHandling < 0 || n.ANumberHandling > 3 {
+		return &ValidationError{Field: "anumberhandling", Reason: fmt.Sprintf("%d: want 0 to 3", n.ANumberHandling)}
+	}
+	if n.Trigger == TriggerPIN && n.InternalAccount == "" && n.DefaultAccountUsername == "" {
+		return &ValidationError{Field: "internal account", Reason: "the PIN trigger needs an internal account to pay leg A"}
+	}
+	return nil
 }
