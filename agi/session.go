@@ -1,0 +1,453 @@
+package agi
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// maxUsageLines bounds a 520 reply so a peer cannot keep one open forever.
+const maxUsageLines = 256
+
+// Session is one FastAGI connection: the environment Asterisk sent and the
+// commands a Handler sends back. Commands are serialised; a Session may be
+// used from several goroutines but the protocol is strictly one command, one
+// reply.
+type Session struct {
+	Env        Env
+	RemoteAddr net.Addr
+
+	conn     net.Conn
+	deadline time.Time // end of the whole session
+	logger   *slog.Logger
+
+	// lines carries replies from the reader goroutine; HANGUP never goes
+	// through it.
+	lines    chan lineMsg
+	closing  chan struct{}
+	readDone chan struct{}
+
+	hangupOnce sync.Once
+	hangup     chan struct{}
+
+	mu     sync.Mutex // one command at a time
+	broken error      // set once the reply stream is out of step
+
+	errMu  sync.Mutex
+	failed error // the first error worth reporting to the Observer
+}
+
+type lineMsg struct {
+	line string
+	err  error
+}
+
+func newSession(conn net.Conn, r *bufio.Reader, maxLine int, deadline time.Time, env Env, logger *slog.Logger) *Session {
+	s := &Session{
+		Env:        env,
+		RemoteAddr: conn.RemoteAddr(),
+		conn:       conn,
+		deadline:   deadline,
+		logger:     logger,
+		lines:      make(chan lineMsg, 4),
+		closing:    make(chan struct{}),
+		readDone:   make(chan struct{}),
+		hangup:     make(chan struct{}),
+	}
+	go s.readLoop(r, maxLine)
+	return s
+}
+
+// readLoop owns the read side of the connection. It runs for the whole
+// session so that a HANGUP is seen at once, even while the handler is busy
+// elsewhere and no command is waiting for a reply.
+func (s *Session) readLoop(r *bufio.Reader, maxLine int) {
+	defer close(s.readDone)
+	for {
+		line, err := readLine(r, maxLine)
+		if err == nil && line == "HANGUP" {
+			s.markHangup()
+			continue
+		}
+		select {
+		case s.lines <- lineMsg{line: line, err: err}:
+		case <-s.closing:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// close ends the session: it stops the reader and closes the connection,
+// which is what tells Asterisk the AGI is over.
+func (s *Session) close() {
+	close(s.closing)
+	s.conn.Close()
+	<-s.readDone
+}
+
+func (s *Session) markHangup() {
+	s.hangupOnce.Do(func() {
+		close(s.hangup)
+		s.logger.Debug("agi channel hung up")
+	})
+}
+
+// HungUp reports whether Asterisk has said the channel is gone (a HANGUP line
+// or a 511 reply).
+func (s *Session) HungUp() bool {
+	select {
+	case <-s.hangup:
+		return true
+	default:
+		return false
+	}
+}
+
+// HangupReceived returns a channel closed when the channel hangs up, for
+// handlers that wait on something else in the meantime.
+func (s *Session) HangupReceived() <-chan struct{} { return s.hangup }
+
+// Logger returns the session's logger, carrying channel, uniqueid, script
+// and remote.
+func (s *Session) Logger() *slog.Logger { return s.logger }
+
+func (s *Session) recordError(err error) {
+	s.errMu.Lock()
+	if s.failed == nil {
+		s.failed = err
+	}
+	s.errMu.Unlock()
+}
+
+func (s *Session) err() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.failed
+}
+
+// Command sends one command, its words quoted for Asterisk's parser, and
+// returns the reply. Non-200 replies come back as a *CommandError together
+// with the Reply.
+func (s *Session) Command(ctx context.Context, words ...string) (Reply, error) {
+	line, err := FormatCommand(words...)
+	if err != nil {
+		name := ""
+		if len(words) > 0 {
+			name = sanitize(words[0])
+		}
+		return Reply{}, fmt.Errorf("agi %s: %w", name, err)
+	}
+	return s.send(ctx, line)
+}
+
+func (s *Session) send(ctx context.Context, line string) (Reply, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name := sanitize(line)
+	if s.broken != nil {
+		return Reply{}, fmt.Errorf("agi %s: session unusable: %w", name, s.broken)
+	}
+	if ctx.Err() != nil {
+		return Reply{}, fmt.Errorf("agi %s: %w", name, context.Cause(ctx))
+	}
+	reply, err := s.roundTrip(ctx, line)
+	if err != nil {
+		// Whatever happened, the next line on the wire may be this command's
+		// late reply: no later command can trust what it reads.
+		s.broken = err
+		if !errors.Is(err, ErrHangup) {
+			s.recordError(err)
+		}
+		return reply, fmt.Errorf("agi %s: %w", name, err)
+	}
+	s.logger.Debug("agi command", "command", name, "reply", sanitize(reply.Lines[0]))
+	return reply, s.replyError(name, reply)
+}
+
+func (s *Session) roundTrip(ctx context.Context, line string) (Reply, error) {
+	// Reads keep the session deadline (the reader goroutine outlives any
+	// command); the write gets the earlier of the command's and the
+	// session's, and is cut short if the command's context ends first.
+	d := s.deadline
+	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+		d = cd
+	}
+	s.conn.SetWriteDeadline(d)
+	stop := context.AfterFunc(ctx, func() { s.conn.SetWriteDeadline(time.Unix(1, 0)) })
+	_, err := io.WriteString(s.conn, line+"\n")
+	stop()
+	if err != nil {
+		if ctx.Err() != nil {
+			return Reply{}, fmt.Errorf("write: %w (%w)", context.Cause(ctx), err)
+		}
+		return Reply{}, fmt.Errorf("write: %w", err)
+	}
+	first, err := s.next(ctx)
+	if err != nil {
+		return Reply{}, err
+	}
+	reply, err := ParseReply(first)
+	if err != nil {
+		return reply, err
+	}
+	if !continues(first) {
+		return reply, nil
+	}
+	end := first[:3] + " "
+	for range maxUsageLines {
+		l, err := s.next(ctx)
+		if err != nil {
+			return reply, fmt.Errorf("read usage: %w", err)
+		}
+		reply.Lines = append(reply.Lines, l)
+		if strings.HasPrefix(l, end) {
+			return reply, nil
+		}
+	}
+	return reply, &ProtocolError{Reason: fmt.Sprintf("usage reply longer than %d lines", maxUsageLines)}
+}
+
+func (s *Session) next(ctx context.Context) (string, error) {
+	select {
+	case m := <-s.lines:
+		if m.err == nil {
+			return m.line, nil
+		}
+		if errors.Is(m.err, io.EOF) || errors.Is(m.err, syscall.ECONNRESET) {
+			// Asterisk closes the socket only when the AGI is over on its
+			// side: the channel is gone.
+			return "", fmt.Errorf("read reply: connection closed: %w (%w)", ErrHangup, m.err)
+		}
+		return "", fmt.Errorf("read reply: %w", m.err)
+	case <-ctx.Done():
+		return "", fmt.Errorf("wait for reply: %w", context.Cause(ctx))
+	}
+}
+
+func (s *Session) replyError(name string, r Reply) error {
+	switch r.Code {
+	case CodeSuccess:
+		return nil
+	case CodeInvalidCommand:
+		return &CommandError{Command: name, Reply: r, errs: []error{ErrInvalidCommand}}
+	case CodeDeadChannel:
+		s.markHangup()
+		return &CommandError{Command: name, Reply: r, errs: []error{ErrDeadChannel, ErrHangup}}
+	case CodeUsage:
+		return &CommandError{Command: name, Reply: r, errs: []error{ErrUsage}}
+	default:
+		return &CommandError{Command: name, Reply: r, errs: []error{&ProtocolError{Reason: "unexpected reply code", Line: sanitize(r.Lines[0])}}}
+	}
+}
+
+// failure wraps a 200 reply whose result reports failure.
+func (s *Session) failure(name string, r Reply, sentinel error) error {
+	errs := []error{sentinel}
+	if s.HungUp() {
+		errs = append(errs, ErrHangup)
+	}
+	return &CommandError{Command: sanitize(name), Reply: r, errs: errs}
+}
+
+// Exec runs a dialplan application (EXEC). Its arguments are joined with
+// ',' into the one options word Asterisk passes to the application. The
+// Reply's Result is the application's return value: Hangup and PJSIPHangup
+// return -1 by design, so -1 is not an error here. An application that is
+// not loaded (result=-2) returns ErrNoApplication.
+func (s *Session) Exec(ctx context.Context, app string, args ...string) (Reply, error) {
+	words := []string{"EXEC", app}
+	if len(args) > 0 {
+		words = append(words, strings.Join(args, ","))
+	}
+	r, err := s.Command(ctx, words...)
+	if err != nil {
+		return r, err
+	}
+	if r.Result == -2 {
+		return r, s.failure("EXEC "+app, r, ErrNoApplication)
+	}
+	return r, nil
+}
+
+// Answer answers the channel (ANSWER).
+func (s *Session) Answer(ctx context.Context) error {
+	r, err := s.Command(ctx, "ANSWER")
+	if err != nil {
+		return err
+	}
+	if r.Result < 0 {
+		return s.failure("ANSWER", r, ErrFailure)
+	}
+	return nil
+}
+
+// Hangup hangs up a channel (HANGUP); channel "" means this session's own.
+// Asterisk then writes HANGUP and treats the session as dead.
+func (s *Session) Hangup(ctx context.Context, channel string) error {
+	words := []string{"HANGUP"}
+	if channel != "" {
+		words = append(words, channel)
+	}
+	r, err := s.Command(ctx, words...)
+	if err != nil {
+		return err
+	}
+	if r.Result != 1 {
+		return s.failure("HANGUP "+channel, r, ErrFailure)
+	}
+	return nil
+}
+
+// GetVariable reads a channel variable or a dialplan function such as
+// CALLERID(num) (GET VARIABLE). ok is false when it is not set.
+func (s *Session) GetVariable(ctx context.Context, name string) (value string, ok bool, err error) {
+	r, err := s.Command(ctx, "GET", "VARIABLE", name)
+	if err != nil {
+		return "", false, err
+	}
+	return r.Data, r.Result == 1, nil
+}
+
+// GetFullVariable evaluates an expression such as "${CALLERID(num)}" (GET
+// FULL VARIABLE) on this channel, or on another one when channel is not "".
+// ok is false when that channel does not exist.
+func (s *Session) GetFullVariable(ctx context.Context, expr, channel string) (value string, ok bool, err error) {
+	words := []string{"GET", "FULL", "VARIABLE", expr}
+	if channel != "" {
+		words = append(words, channel)
+	}
+	r, err := s.Command(ctx, words...)
+	if err != nil {
+		return "", false, err
+	}
+	return r.Data, r.Result == 1, nil
+}
+
+// SetVariable sets a channel variable (SET VARIABLE).
+func (s *Session) SetVariable(ctx context.Context, name, value string) error {
+	_, err := s.Command(ctx, "SET", "VARIABLE", name, value)
+	return err
+}
+
+// Verbose writes msg to the Asterisk console at the given verbosity level
+// (VERBOSE).
+func (s *Session) Verbose(ctx context.Context, msg string, level int) error {
+	_, err := s.Command(ctx, "VERBOSE", msg, strconv.Itoa(level))
+	return err
+}
+
+// StreamFile plays a sound file, stopping early on one of escapeDigits
+// (STREAM FILE). digit is the key pressed, 0 if none; endpos is the sample
+// offset where playback stopped. A missing file or a hangup during playback
+// returns ErrFailure.
+func (s *Session) StreamFile(ctx context.Context, file, escapeDigits string) (digit rune, endpos int64, err error) {
+	r, err := s.Command(ctx, "STREAM", "FILE", file, escapeDigits)
+	if err != nil {
+		return 0, 0, err
+	}
+	if r.Result < 0 {
+		return 0, r.Endpos, s.failure("STREAM FILE "+file, r, ErrFailure)
+	}
+	return rune(r.Result), r.Endpos, nil
+}
+
+// WaitForDigit waits for one DTMF digit (WAIT FOR DIGIT); a negative timeout
+// waits for ever. digit is 0 when the timeout ran out.
+func (s *Session) WaitForDigit(ctx context.Context, timeout time.Duration) (digit rune, err error) {
+	ms := int64(-1)
+	if timeout >= 0 {
+		ms = timeout.Milliseconds()
+	}
+	r, err := s.Command(ctx, "WAIT", "FOR", "DIGIT", strconv.FormatInt(ms, 10))
+	if err != nil {
+		return 0, err
+	}
+	if r.Result < 0 {
+		return 0, s.failure("WAIT FOR DIGIT", r, ErrFailure)
+	}
+	return rune(r.Result), nil
+}
+
+// GetData plays a prompt and collects up to maxDigits DTMF digits (GET
+// DATA). timedOut is true when the caller stopped typing before '#' or
+// maxDigits; the digits typed so far are still returned.
+func (s *Session) GetData(ctx context.Context, file string, timeout time.Duration, maxDigits int) (digits string, timedOut bool, err error) {
+	r, err := s.Command(ctx, "GET", "DATA", file, strconv.FormatInt(timeout.Milliseconds(), 10), strconv.Itoa(maxDigits))
+	if err != nil {
+		return "", false, err
+	}
+	if r.ResultText == "-1" {
+		return "", false, s.failure("GET DATA "+file, r, ErrFailure)
+	}
+	return r.ResultText, r.Data == "timeout", nil
+}
+
+// ChannelState is Asterisk's enum ast_channel_state, as CHANNEL STATUS
+// reports it.
+type ChannelState int
+
+// Channel states (include/asterisk/channelstate.h).
+const (
+	StateDown ChannelState = iota
+	StateReserved
+	StateOffHook
+	StateDialing
+	StateRing
+	StateRinging
+	StateUp
+	StateBusy
+	StateDialingOffHook
+	StatePreRing
+)
+
+var stateNames = [...]string{"down", "reserved", "offhook", "dialing", "ring", "ringing", "up", "busy", "dialing_offhook", "prering"}
+
+func (c ChannelState) String() string {
+	if c >= 0 && int(c) < len(stateNames) {
+		return stateNames[c]
+	}
+	return "state(" + strconv.Itoa(int(c)) + ")"
+}
+
+// ChannelStatus returns this channel's state (CHANNEL STATUS).
+func (s *Session) ChannelStatus(ctx context.Context) (ChannelState, error) {
+	r, err := s.Command(ctx, "CHANNEL", "STATUS")
+	if err != nil {
+		return 0, err
+	}
+	if r.Result < 0 {
+		return 0, s.failure("CHANNEL STATUS", r, ErrFailure)
+	}
+	return ChannelState(r.Result), nil
+}
+
+// readLine reads one '\n'-terminated line of at most maxLine bytes, newline
+// included, and strips the newline (and a '\r' before it).
+func readLine(r *bufio.Reader, maxLine int) (string, error) {
+	b, err := r.ReadSlice('\n')
+	switch {
+	case errors.Is(err, bufio.ErrBufferFull):
+		return "", protocolError(fmt.Sprintf("line longer than %d bytes", maxLine), b)
+	case errors.Is(err, io.EOF) && len(b) > 0:
+		return "", protocolError("connection closed in the middle of a line", b)
+	case err != nil:
+		return "", err
+	}
+	b = b[:len(b)-1]
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1]
+	}
+	return string(b), nil
+}
