@@ -1,0 +1,423 @@
+package callback_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callbackd/callbackd/callback"
+)
+
+// fakeDialer is a Dialer scripted by the number it calls. It lives in test
+// code only: the real Dialer is the ARI controller.
+type fakeDialer struct {
+	mu      sync.Mutex
+	dials   map[int64]int // dials per request
+	dialed  chan int64
+	scripts map[string]func(ctx context.Context, c *callback.Call) callback.Outcome
+}
+
+func newFakeDialer() *fakeDialer {
+	return &fakeDialer{dials: map[int64]int{}, dialed: make(chan int64, 100000), scripts: map[string]func(context.Context, *callback.Call) callback.Outcome{}}
+}
+
+func (f *fakeDialer) WaitReady(ctx context.Context) error { return ctx.Err() }
+
+func (f *fakeDialer) Dial(ctx context.Context, c *callback.Call) callback.Outcome {
+	r := c.Request
+	f.mu.Lock()
+	f.dials[r.ID]++
+	script := f.scripts[r.OriginalCLI]
+	f.mu.Unlock()
+	f.dialed <- r.ID
+	if script == nil {
+		script = answerTwoWay
+	}
+	return script(ctx, c)
+}
+
+func (f *fakeDialer) count(id int64) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dials[id]
+}
+
+func answerTwoWay(ctx context.Context, c *callback.Call) callback.Outcome {
+	id := fmt.Sprintf("cbd-%d-%d-a", c.Request.ID, c.Request.CallCount+1)
+	for _, step := range []func() error{
+		func() error { return c.FirstLegInitiated(ctx, id) },
+		func() error { return c.FirstLegConnected(ctx) },
+		func() error { return c.SecondLegInitiated(ctx, id[:len(id)-1]+"b") },
+		func() error { return c.SecondLegConnected(ctx) },
+	} {
+		if err := step(); err != nil {
+			return callback.Outcome{Result: callback.ResultFirstLegAborted, Reason: err.Error()}
+		}
+	}
+	return callback.Outcome{Result: callback.ResultSuccessful, Cause: callback.CauseNormalClearing}
+}
+
+func busy(ctx context.Context, c *callback.Call) callback.Outcome {
+	if err := c.FirstLegInitiated(ctx, fmt.Sprintf("cbd-%d-%d-a", c.Request.ID, c.Request.CallCount+1)); err != nil {
+		return callback.Outcome{Err: err}
+	}
+	return callback.Outcome{Cause: callback.CauseUserBusy}
+}
+
+// hold answers and keeps the call up until ctx ends (cancel, lease lost).
+func hold(ctx context.Context, c *callback.Call) callback.Outcome {
+	if err := c.FirstLegInitiated(ctx, fmt.Sprintf("cbd-%d-%d-a", c.Request.ID, c.Request.CallCount+1)); err != nil {
+		return callback.Outcome{Err: err}
+	}
+	if err := c.FirstLegConnected(ctx); err != nil {
+		return callback.Outcome{Err: err}
+	}
+	<-ctx.Done()
+	if errors.Is(context.Cause(ctx), callback.ErrCanceled) {
+		return callback.Outcome{Result: callback.ResultCanceled, Cause: callback.CauseNormalClearing}
+	}
+	return callback.Outcome{Result: callback.ResultFirstLegAborted}
+}
+
+func testPolicy() callback.Policy {
+	p := callback.DefaultPolicy()
+	p.DelayBeforeCallback = 0
+	p.BackoffInterval = 20 * time.Millisecond
+	p.ScanInterval = 50 * time.Millisecond
+	p.RescueInterval = 100 * time.Millisecond
+	p.LeaseFor = 3 * time.Second
+	p.ShutdownGrace = 2 * time.Second
+	return p
+}
+
+type harness struct {
+	t      *testing.T
+	store  callback.Store
+	dialer *fakeDialer
+	disp   *callback.Dispatcher
+	svc    *callback.Service
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startDispatcher(t *testing.T, st callback.Store, p callback.Policy, node string, dialer *fakeDialer) *harness {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	d, err := callback.NewDispatcher(callback.DispatcherOptions{Store: st, Dialer: dialer, Policy: p, Node: node, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, store: st, dialer: dialer, disp: d, cancel: cancel, done: make(chan struct{}),
+		svc: &callback.Service{Store: st, Policy: p, Notify: d.Notify}}
+	go func() {
+		defer close(h.done)
+		if err := d.Run(ctx); err != nil {
+			t.Errorf("dispatcher: %v", err)
+		}
+	}()
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *harness) stop() {
+	h.cancel()
+	<-h.done
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+func addAccount(t *testing.T, st callback.Store, username string, maxSessions int) {
+	t.Helper()
+	if err := st.CreateAccount(t.Context(), &callback.Account{Username: username, Currency: "USD", MaxSessions: maxSessions, Balance: 100 * callback.MoneyScale}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFinished polls the row (the store is the only shared truth between the
+// test and the dispatcher) until it is finished or the deadline passes.
+func waitFinished(t *testing.T, st callback.Store, id int64) *callback.Request {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, err := st.GetRequest(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Finished {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("request %d not finished: status %q", id, r.Status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func statuses(t *testing.T, st callback.Store, id int64) []string {
+	t.Helper()
+	hist, err := st.History(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, ev := range hist {
+		s := string(ev.Status)
+		if ev.Result != "" {
+			s += "/" + string(ev.Result)
+		}
+		if len(out) == 0 || out[len(out)-1] != s {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func newRequest(username, cli, cld string) *callback.Request {
+	r := callback.NewRequest(callback.SourceAPI)
+	r.Username, r.OriginalCLI, r.OriginalCLD = username, cli, cld
+	return r
+}
+
+func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
+	t.Run("TwoWaySuccess", func(t *testing.T) {
+		st := open(t)
+		addAccount(t, st, "801", 2)
+		h := startDispatcher(t, st, testPolicy(), "n1", newFakeDialer())
+		r := newRequest("801", "87654321", "2way_12345")
+		if err := h.svc.Create(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		got := waitFinished(t, st, r.ID)
+		if got.Status != callback.StatusFinished || got.Result != callback.ResultSuccessful || got.CallCount != 1 {
+			t.Fatalf("got %s/%s after %d calls", got.Status, got.Result, got.CallCount)
+		}
+		if got.SetupTime.IsZero() || got.ConnectTime.IsZero() || got.DisconnectTime.IsZero() || got.CallID == "" {
+			t.Fatalf("statistics not filled: %+v", got)
+		}
+		want := []string{"Request received", "First leg initiated", "First leg connected", "Second leg initiated", "Second leg connected", "Finished/Successful"}
+		if s := statuses(t, st, r.ID); !slices.Equal(s, want) {
+			t.Fatalf("history %q, want %q", s, want)
+		}
+	})
+
+	t.Run("BusyRetriesThenOutOfRetries", func(t *testing.T) {
+		st := open(t)
+		addAccount(t, st, "801", 2)
+		fd := newFakeDialer()
+		fd.scripts["111"] = busy
+		h := startDispatcher(t, st, testPolicy(), "n1", fd)
+		r := newRequest("801", "111", "2way_12345")
+		if err := h.svc.Create(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		got := waitFinished(t, st, r.ID)
+		if got.Result != callback.ResultOutOfRetries || got.CallCount != 3 || fd.count(r.ID) != 3 {
+			t.Fatalf("got %s/%s after %d calls (%d dials)", got.Status, got.Result, got.CallCount, fd.count(r.ID))
+		}
+		if got.LastCause != 17 || got.LastSIPCode != 486 {
+			t.Fatalf("last cause %d sip %d, want 17/486", got.LastCause, got.LastSIPCode)
+		}
+		want := []string{"Request received", "First leg initiated", "Waiting for retry", "First leg initiated", "Waiting for retry", "First leg initiated", "Finished/Out of retries"}
+		if s := statuses(t, st, r.ID); !slices.Equal(s, want) {
+			t.Fatalf("history %q, want %q", s, want)
+		}
+	})
+
+	t.Run("RawRowsThatCanNeverBeDialled", func(t *testing.T) {
+		st := open(t)
+		addAccount(t, st, "801", 2)
+		raw := rawDB(t, st)
+		cases := map[string]string{
+			"unknown username":   `INSERT INTO callback_requests (username, original_cli, original_cld, next_call) VALUES ('nobody', '87654321', '2way_12345', CURRENT_TIMESTAMP)`,
+			"empty original_cli": `INSERT INTO callback_requests (username, original_cli, original_cld, next_call) VALUES ('801', '', '2way_12345', CURRENT_TIMESTAMP)`,
+			"malformed cld":      `INSERT INTO callback_requests (username, original_cli, original_cld, next_call) VALUES ('801', '87654321', '2way_', CURRENT_TIMESTAMP)`,
+			"negative credit":    `INSERT INTO callback_requests (username, original_cli, original_cld, credit_time, next_call) VALUES ('801', '87654321', '2way_12345', -5, CURRENT_TIMESTAMP)`,
+		}
+		fd := newFakeDialer()
+		startDispatcher(t, st, testPolicy(), "n1", fd)
+		for name, q := range cases {
+			res, err := raw.ExecContext(t.Context(), q)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			id, _ := res.LastInsertId()
+			got := waitFinished(t, st, id)
+			if got.Result != callback.ResultInvalid || got.LastError == "" || fd.count(id) != 0 {
+				t.Errorf("%s: %s/%s (%q), %d dials", name, got.Status, got.Result, got.LastError, fd.count(id))
+			}
+		}
+	})
+
+	t.Run("SeedInsertVerbatimIsDialled", func(t *testing.T) {
+		st := open(t)
+		addAccount(t, st, "801", 2)
+		fd := newFakeDialer()
+		p := testPolicy()
+		p.ScanInterval = 200 * time.Millisecond
+		startDispatcher(t, st, p, "n1", fd)
+		res, err := rawDB(t, st).ExecContext(t.Context(), "INSERT INTO callback_requests (\n     username, \n     authname,\n     md5secret,\n     original_cli,\n     original_cld\n  )\n  VALUES (\n    '801',\n    '902',\n    '<md5secret>',\n    '87654321',\n    '2way_12345'\n  )")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := res.LastInsertId()
+		got := waitFinished(t, st, id) // next_call defaults to now + 5 s
+		if got.Result != callback.ResultSuccessful || got.Identity() != "902" || got.Source != callback.SourceSQL {
+			t.Fatalf("got %s/%s identity %q source %q", got.Status, got.Result, got.Identity(), got.Source)
+		}
+	})
+
+	t.Run("CancelLiveCall", func(t *testing.T) {
+		st := open(t)
+		addAccount(t, st, "801", 2)
+		fd := newFakeDialer()
+		fd.scripts["222"] = hold
+		h := startDispatcher(t, st, testPolicy(), "n1", fd)
+		r := newRequest("801", "222", "2way_12345")
+		if err := h.svc.Create(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		<-fd.dialed
+		if _, err := st.Cancel(t.Context(), r.ID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		got := waitFinished(t, st, r.ID)
+		if got.Result != callback.ResultCanceled || !got.Canceled {
+			t.Fatalf("got %s/%s", got.Status, got.Result)
+		}
+	})
+
+	t.Run("CancelQueuedRequest", func(t *testing.T) {
+		st := open(t)
+		addAccount(t, st, "801", 2)
+		fd := newFakeDialer()
+		h := startDispatcher(t, st, testPolicy(), "n1", fd)
+		r := newRequest("801", "333", "2way_12345")
+		r.NextCall = time.Now().Add(time.Hour)
+		if err := h.svc.Create(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.Cancel(t.Context(), r.ID, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Finished || got.Result != callback.ResultCanceled || fd.count(r.ID) != 0 {
+			t.Fatalf("got %s/%s, %d dials", got.Status, got.Result, fd.count(r.ID))
+		}
+	})
+
+	t.Run("Expired", func(t *testing.T) {
+		st := open(t)
+		addAccount(t, st, "801", 2)
+		fd := newFakeDialer()
+		p := testPolicy()
+		p.MaxAge = time.Millisecond
+		h := startDispatcher(t, st, p, "n1", fd)
+		r := newRequest("801", "444", "2way_12345")
+		r.NextCall = time.Now().Add(20 * time.Millisecond)
+		if err := h.svc.Create(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		got := waitFinished(t, st, r.ID)
+		if got.Result != callback.ResultExpired || fd.count(r.ID) != 0 {
+			t.Fatalf("got %s/%s, %d dials", got.Status, got.Result, fd.count(r.ID))
+		}
+	})
+
+	t.Run("MaxSessions", func(t *testing.T) {
+		st := open(t)
+		addAccount(t, st, "801", 2) // room for one callback (two legs)
+		fd := newFakeDialer()
+		fd.scripts["555"] = hold
+		h := startDispatcher(t, st, testPolicy(), "n1", fd)
+		first := newRequest("801", "555", "2way_12345")
+		second := newRequest("801", "556", "2way_12345")
+		for _, r := range []*callback.Request{first, second} {
+			if err := h.svc.Create(t.Context(), r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if id := <-fd.dialed; id != first.ID {
+			t.Fatalf("dialled %d first", id)
+		}
+		// The second waits while the first holds both sessions; canceling
+		// the first frees them.
+		if n := fd.count(second.ID); n != 0 {
+			t.Fatalf("second request dialled %d times while Max Sessions was reached", n)
+		}
+		if _, err := st.Cancel(t.Context(), first.ID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if got := waitFinished(t, st, second.ID); got.Result != callback.ResultSuccessful {
+			t.Fatalf("second: %s/%s", got.Status, got.Result)
+		}
+		hist, _ := st.History(t.Context(), second.ID)
+		if !slices.ContainsFunc(hist, func(e callback.Event) bool { return e.Note == "Max Sessions 2 reached" }) {
+			t.Errorf("no history note for the deferral: %+v", hist)
+		}
+	})
+
+	t.Run("RestartTakesBackItsOwnLeases", func(t *testing.T) {
+		st := open(t)
+		addAccount(t, st, "801", 2)
+		r := newRequest("801", "666", "2way_12345")
+		svc := &callback.Service{Store: st, Policy: testPolicy()}
+		if err := svc.Create(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		// A previous life of node n1 claimed the request and was killed
+		// while leg A was ringing; its lease has not expired yet.
+		claimed, err := st.Claim(t.Context(), callback.ClaimParams{Owner: "n1/deadbeef", Now: time.Now(), Limit: 1, LeaseFor: time.Hour})
+		if err != nil || len(claimed) != 1 {
+			t.Fatalf("claim: %v, %d rows", err, len(claimed))
+		}
+		call := callback.NewCall(st, callback.Lease{RequestID: r.ID, Attempt: claimed[0].Attempt, Owner: "n1/deadbeef"}, *claimed[0], time.Minute, nil)
+		if err := call.FirstLegInitiated(t.Context(), "cbd-x-1-a"); err != nil {
+			t.Fatal(err)
+		}
+		fd := newFakeDialer()
+		startDispatcher(t, st, testPolicy(), "n1", fd)
+		got := waitFinished(t, st, r.ID)
+		if got.Result != callback.ResultSuccessful || got.CallCount != 2 || fd.count(r.ID) != 1 {
+			t.Fatalf("got %s/%s call_count %d, %d dials", got.Status, got.Result, got.CallCount, fd.count(r.ID))
+		}
+	})
+
+	t.Run("TwoNodesNeverDialTwice", func(t *testing.T) {
+		st := open(t)
+		addAccount(t, st, "801", 0)
+		fd := newFakeDialer()
+		p := testPolicy()
+		startDispatcher(t, st, p, "n1", fd)
+		startDispatcher(t, st, p, "n2", fd)
+		svc := &callback.Service{Store: st, Policy: p}
+		const n = 200
+		ids := make([]int64, 0, n)
+		for i := range n {
+			r := newRequest("801", fmt.Sprintf("49301%05d", i), "2way_12345")
+			if err := svc.Create(t.Context(), r); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, r.ID)
+		}
+		for _, id := range ids {
+			if got := waitFinished(t, st, id); got.Result != callback.ResultSuccessful {
+				t.Fatalf("request %d: %s/%s", id, got.Status, got.Result)
+			}
+			if c := fd.count(id); c != 1 {
+				t.Fatalf("request %d dialled %d times", id, c)
+			}
+		}
+	})
+}

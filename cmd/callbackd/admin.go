@@ -1,0 +1,595 @@
+package main
+
+import (
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/callbackd/callbackd/callback"
+)
+
+// admin runs the administration commands against the configured store.
+func (e *env) admin(noun, verb string, args []string) error {
+	fs, cfgPath := e.flags(noun + " " + verb)
+	var run func(st callback.Store, c *Config) error
+	switch noun + " " + verb {
+	case "account add":
+		run = e.accountAdd(fs)
+	case "account list":
+		run = e.accountList(fs)
+	case "account show":
+		run = e.accountShow(fs)
+	case "account balance":
+		run = e.accountBalance(fs)
+	case "account cli":
+		run = e.accountCLI(fs)
+	case "access add":
+		run = e.accessAdd(fs)
+	case "access list":
+		run = e.accessList(fs)
+	case "access remove":
+		run = e.accessRemove(fs)
+	case "request add":
+		run = e.requestAdd(fs)
+	case "request list":
+		run = e.requestList(fs)
+	case "request show":
+		run = e.requestShow(fs)
+	case "request cancel":
+		run = e.requestCancel(fs)
+	case "tariff import":
+		run = e.tariffImport(fs)
+	case "tariff list":
+		run = e.tariffList(fs)
+	case "currency set":
+		run = e.currencySet(fs)
+	case "currency list":
+		run = e.currencyList(fs)
+	default:
+		return usageError{fmt.Sprintf("unknown command %q %q (see callbackd -h)", noun, verb)}
+	}
+	if err := e.parse(fs, args); err != nil {
+		return err
+	}
+	c, err := e.loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	c.Log.Level = "warn" // admin output is the table, not the logs
+	log, err := newLogger(&c, e.stderr)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(e.ctx, &c, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return run(st, &c)
+}
+
+func (e *env) table() *tabwriter.Writer {
+	return tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+}
+
+func required(fs *flag.FlagSet, names ...string) error {
+	for _, n := range names {
+		if fs.Lookup(n).Value.String() == "" {
+			return usageError{fmt.Sprintf("-%s is required", n)}
+		}
+	}
+	return nil
+}
+
+func (e *env) accountAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	username := fs.String("username", "", "account username (required)")
+	password := fs.String("password", "", "password for the web page, API, email trigger and SIP (HA1)")
+	pin := fs.String("pin", "", "PIN for the PIN trigger and calling card")
+	balance := fs.String("balance", "0", "starting balance, e.g. 10.50")
+	currency := fs.String("currency", "USD", "ISO 4217 currency of the account")
+	creditLimit := fs.String("credit-limit", "0", "lowest balance allowed (negative for postpaid)")
+	maxSessions := fs.Int("max-sessions", 2, "concurrent calls; a callback needs 2")
+	number := fs.String("number", "", "associated number (DNIS trigger, web simple mode)")
+	lang := fs.String("language", "en", "IVR language")
+	tariff := fs.String("tariff", "default", "tariff rating this account's calls")
+	dailyCap := fs.String("daily-cap", "0", "per-day spend cap, 0 for none")
+	return func(st callback.Store, c *Config) error {
+		if err := required(fs, "username"); err != nil {
+			return err
+		}
+		a := &callback.Account{Username: *username, PIN: *pin, Currency: strings.ToUpper(*currency),
+			MaxSessions: *maxSessions, AssociatedNumber: *number, Language: *lang, Tariff: *tariff}
+		var err error
+		if a.Balance, err = callback.ParseMoney(*balance); err != nil {
+			return usageError{"-balance: " + err.Error()}
+		}
+		if a.CreditLimit, err = callback.ParseMoney(*creditLimit); err != nil {
+			return usageError{"-credit-limit: " + err.Error()}
+		}
+		if a.DailyCap, err = callback.ParseMoney(*dailyCap); err != nil {
+			return usageError{"-daily-cap: " + err.Error()}
+		}
+		if *password != "" {
+			h, err := bcrypt.GenerateFromPassword([]byte(*password), bcrypt.DefaultCost)
+			if err != nil {
+				return fmt.Errorf("hash password: %w", err)
+			}
+			a.PasswordHash = string(h)
+			a.HA1 = callback.HA1(a.Username, c.ARI.Realm, *password)
+		}
+		if err := st.CreateAccount(e.ctx, a); err != nil {
+			return fmt.Errorf("add account %s: %w", a.Username, err)
+		}
+		fmt.Fprintf(e.stdout, "account %s added (balance %s %s)\n", a.Username, a.Balance, a.Currency)
+		return nil
+	}
+}
+
+func (e *env) accountList(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	return func(st callback.Store, _ *Config) error {
+		accts, err := st.ListAccounts(e.ctx)
+		if err != nil {
+			return err
+		}
+		w := e.table()
+		fmt.Fprintln(w, "USERNAME\tBALANCE\tCURRENCY\tCREDIT LIMIT\tMAX SESSIONS\tNUMBER\tLANG\tTARIFF\tBLOCKED")
+		for _, a := range accts {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%v\n", a.Username, a.Balance, a.Currency, a.CreditLimit,
+				a.MaxSessions, a.AssociatedNumber, a.Language, a.Tariff, a.Blocked)
+		}
+		return w.Flush()
+	}
+}
+
+func (e *env) accountShow(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	username := fs.String("username", "", "account username (required)")
+	limit := fs.Int("limit", 10, "how many recent callbacks and CDRs to show")
+	return func(st callback.Store, _ *Config) error {
+		if err := required(fs, "username"); err != nil {
+			return err
+		}
+		a, err := st.GetAccount(e.ctx, *username)
+		if err != nil {
+			return fmt.Errorf("account %s: %w", *username, err)
+		}
+		clis, err := st.ListCLIs(e.ctx, a.Username)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "account:      %s\nbalance:      %s %s (credit limit %s, available %s)\nmax sessions: %d\nnumber:       %s\nlanguage:     %s\ntariff:       %s\nblocked:      %v\n",
+			a.Username, a.Balance, a.Currency, a.CreditLimit, a.Available(), a.MaxSessions, a.AssociatedNumber, a.Language, a.Tariff, a.Blocked)
+		var cl []string
+		for _, c := range clis {
+			cl = append(cl, c.CLI)
+		}
+		fmt.Fprintf(e.stdout, "CLIs:         %s\n\nrecent callbacks:\n", strings.Join(cl, ", "))
+		reqs, err := st.ListRequests(e.ctx, callback.RequestFilter{Username: a.Username, Limit: *limit})
+		if err != nil {
+			return err
+		}
+		e.printRequests(reqs)
+		cdrs, err := st.ListCDRs(e.ctx, callback.CDRFilter{Account: a.Username, Limit: *limit})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, "\nCDRs:")
+		w := e.table()
+		fmt.Fprintln(w, "REQUEST\tLEG\tNUMBER\tSTART\tBILLSEC\tDISPOSITION\tCAUSE\tCHARGE")
+		for _, c := range cdrs {
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%d\t%s %s\n", c.RequestID, c.Leg, c.Number, fmtTime(c.Start), c.BillSec, c.Disposition, c.Cause, c.Charge, c.Currency)
+		}
+		return w.Flush()
+	}
+}
+
+func (e *env) accountBalance(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	username := fs.String("username", "", "account username (required)")
+	set := fs.String("set", "", "set the balance to this amount, e.g. 25.00")
+	return func(st callback.Store, _ *Config) error {
+		if err := required(fs, "username"); err != nil {
+			return err
+		}
+		if *set != "" {
+			m, err := callback.ParseMoney(*set)
+			if err != nil {
+				return usageError{"-set: " + err.Error()}
+			}
+			if err := st.SetBalance(e.ctx, *username, m); err != nil {
+				return fmt.Errorf("set balance of %s: %w", *username, err)
+			}
+		}
+		a, err := st.GetAccount(e.ctx, *username)
+		if err != nil {
+			return fmt.Errorf("account %s: %w", *username, err)
+		}
+		fmt.Fprintf(e.stdout, "%s %s %s\n", a.Username, a.Balance, a.Currency)
+		return nil
+	}
+}
+
+func (e *env) accountCLI(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	username := fs.String("username", "", "account username (required)")
+	add := fs.String("add", "", "caller ID to map to the account (E.164 digits)")
+	return func(st callback.Store, _ *Config) error {
+		if err := required(fs, "username"); err != nil {
+			return err
+		}
+		if *add != "" {
+			cli := strings.TrimPrefix(*add, "+")
+			if !callback.ValidDestination(cli) {
+				return usageError{fmt.Sprintf("-add %q is not a phone number", *add)}
+			}
+			if err := st.AddCLI(e.ctx, callback.AccountCLI{CLI: cli, Username: *username}); err != nil {
+				return fmt.Errorf("add CLI %s to %s: %w", cli, *username, err)
+			}
+		}
+		clis, err := st.ListCLIs(e.ctx, *username)
+		if err != nil {
+			return err
+		}
+		for _, c := range clis {
+			fmt.Fprintln(e.stdout, c.CLI)
+		}
+		return nil
+	}
+}
+
+func (e *env) accessAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	n := &callback.AccessNumber{}
+	fs.StringVar(&n.Number, "number", "", "the access number as it reaches Asterisk (required)")
+	trigger := fs.String("trigger", "ani", "ani, dnis or pin")
+	fs.StringVar(&n.SubApp, "subapp", "callingcard", "sub-application after answer: callingcard[_<lang>] or 2way_<number>")
+	fs.StringVar(&n.Language, "language", "en", "IVR language")
+	fs.StringVar(&n.Region, "region", "", "ISO 3166 region for CLI normalisation, e.g. DE")
+	fs.StringVar(&n.DefaultAccountUsername, "default-account", "", "Default Account Username")
+	fs.BoolVar(&n.DisableCLIAuthentication, "disable-cli-auth", false, "Disable CLI Authentication")
+	fs.BoolVar(&n.ForceCLIAuthentication, "force-cli-auth", false, "Force CLI Authentication (reject unknown CLIs)")
+	fs.BoolVar(&n.ForceDefaultAccount, "force-default-account", false, "Force Default Account")
+	fs.StringVar(&n.MinimumBalance, "minimum-balance", "", "Minimum Balance, e.g. '2 USD' (default not set)")
+	fs.StringVar(&n.FixedCLI, "fixed-cli", "", "Fixed CLI for leg A")
+	fs.IntVar(&n.HangupSIPCode, "hangup-code", callback.DefaultHangupSIPCode, "Hangup SIP Response Code")
+	fs.IntVar(&n.RingbackTime, "ringback-time", 0, "Ringback Time in seconds")
+	fs.StringVar(&n.RingbackType, "ringback-type", callback.DefaultRingbackType, "Ringback Type: indicate or earlymedia")
+	fs.StringVar(&n.DiversionReason, "diversion-reason", callback.DefaultDiversionReason, "The Reason For Diversion")
+	fs.BoolVar(&n.AnonymousAccounting, "anonymous-accounting", true, "Enable_Anonymous_Accounting")
+	fs.IntVar(&n.DelayBeforeCallback, "delay", 0, "Delay Before Callback in seconds (0: the global default)")
+	fs.IntVar(&n.IsCallback, "iscallback", callback.DefaultIsCallback, "Mizu iscallback mode 1-7")
+	fs.IntVar(&n.ANumberHandling, "anumberhandling", callback.DefaultANumberHandling, "Mizu anumberhandling 0-3")
+	fs.StringVar(&n.InternalAccount, "internal-account", "", "account paying leg A (PIN trigger)")
+	fs.StringVar(&n.CallbackTariff, "callback-tariff", "", "tariff limiting where callbacks may go")
+	return func(st callback.Store, _ *Config) error {
+		if err := required(fs, "number"); err != nil {
+			return err
+		}
+		n.Trigger = callback.Trigger(*trigger)
+		if err := n.Validate(); err != nil {
+			return usageError{err.Error()}
+		}
+		n.ApplyDefaults()
+		if err := st.PutAccessNumber(e.ctx, n); err != nil {
+			return fmt.Errorf("add access number %s: %w", n.Number, err)
+		}
+		fmt.Fprintf(e.stdout, "access number %s: %s trigger, sub-application %s\n", n.Number, n.Trigger, n.SubApp)
+		return nil
+	}
+}
+
+func (e *env) accessList(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	return func(st callback.Store, _ *Config) error {
+		nums, err := st.ListAccessNumbers(e.ctx)
+		if err != nil {
+			return err
+		}
+		w := e.table()
+		fmt.Fprintln(w, "NUMBER\tTRIGGER\tSUBAPP\tLANG\tDEFAULT ACCOUNT\tHANGUP CODE\tRINGBACK\tMIN BALANCE\tFIXED CLI\tISCALLBACK")
+		for _, n := range nums {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%ds %s\t%s\t%s\t%d\n", n.Number, n.Trigger, n.SubApp, n.Language,
+				n.DefaultAccountUsername, n.HangupSIPCode, n.RingbackTime, n.RingbackType, n.MinimumBalance, n.FixedCLI, n.IsCallback)
+		}
+		return w.Flush()
+	}
+}
+
+func (e *env) accessRemove(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	number := fs.String("number", "", "the access number (required)")
+	return func(st callback.Store, _ *Config) error {
+		if err := required(fs, "number"); err != nil {
+			return err
+		}
+		if err := st.DeleteAccessNumber(e.ctx, *number); err != nil {
+			return fmt.Errorf("remove access number %s: %w", *number, err)
+		}
+		fmt.Fprintf(e.stdout, "access number %s removed\n", *number)
+		return nil
+	}
+}
+
+func (e *env) requestAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	r := callback.NewRequest(callback.SourceAdmin)
+	fs.StringVar(&r.Username, "username", "", "account the callback is made for (required)")
+	fs.StringVar(&r.Authname, "authname", "", "identity for the callback leg (default: username)")
+	fs.StringVar(&r.MD5Secret, "md5secret", "", "HA1 of the identity")
+	fs.StringVar(&r.OriginalCLI, "cli", "", "number to call back (required)")
+	fs.StringVar(&r.OriginalSetCLI, "set-cli", "", "caller ID to present on the callback leg")
+	fs.StringVar(&r.OriginalCLD, "cld", "callingcard", "sub-application: callingcard[_<lang>] or 2way_<number>")
+	fs.IntVar(&r.CreditTime, "credit-time", 0, "cut leg A after this many seconds (0: no cap)")
+	fs.BoolVar(&r.AnonAcctEnabled, "anon-acct", true, "anonymous accounting (X-2Way-Need-Bind)")
+	at := fs.String("at", "", "schedule the callback for this time (RFC 3339); default now + Delay Before Callback")
+	return func(st callback.Store, c *Config) error {
+		if err := required(fs, "username", "cli"); err != nil {
+			return err
+		}
+		if *at != "" {
+			t, err := time.Parse(time.RFC3339, *at)
+			if err != nil {
+				return usageError{"-at: " + err.Error()}
+			}
+			r.NextCall = t
+		}
+		svc := &callback.Service{Store: st, Policy: c.Policy()}
+		if err := svc.Create(e.ctx, r); err != nil {
+			var ve *callback.ValidationError
+			if errors.As(err, &ve) {
+				return usageError{"request refused: " + ve.Error()}
+			}
+			return err
+		}
+		fmt.Fprintf(e.stdout, "request %d queued for %s\n", r.ID, fmtTime(r.NextCall))
+		return nil
+	}
+}
+
+func (e *env) requestList(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	var f callback.RequestFilter
+	status := fs.String("status", "", "only this status, e.g. 'Waiting for retry'")
+	result := fs.String("result", "", "only this result, e.g. 'Out of retries'")
+	fs.StringVar(&f.Username, "username", "", "only this account")
+	fs.StringVar(&f.CLI, "cli", "", "only this original_cli")
+	fs.IntVar(&f.Limit, "limit", 50, "at most this many")
+	pending := fs.Bool("pending", false, "only unfinished requests")
+	return func(st callback.Store, _ *Config) error {
+		f.Status, f.Result = callback.Status(*status), callback.Result(*result)
+		if f.Status != "" && !f.Status.Valid() {
+			return usageError{fmt.Sprintf("-status %q is not one of %q", *status, callback.Statuses)}
+		}
+		if *pending {
+			no := false
+			f.Finished = &no
+		}
+		reqs, err := st.ListRequests(e.ctx, f)
+		if err != nil {
+			return err
+		}
+		return e.printRequests(reqs)
+	}
+}
+
+func (e *env) printRequests(reqs []*callback.Request) error {
+	w := e.table()
+	fmt.Fprintln(w, "ID\tUSERNAME\tCLI\tCLD\tSTATUS\tRESULT\tCALLS\tNEXT CALL\tSOURCE\tLAST ERROR")
+	for _, r := range reqs {
+		res := string(r.Result)
+		if res == "" {
+			res = "NULL"
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Username, r.OriginalCLI, r.OriginalCLD,
+			r.Status, res, r.CallCount, fmtTime(r.NextCall), r.Source, r.LastError)
+	}
+	return w.Flush()
+}
+
+func (e *env) requestID(fs *flag.FlagSet) (int64, error) {
+	if fs.NArg() != 1 {
+		return 0, usageError{"want one request id"}
+	}
+	id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, usageError{fmt.Sprintf("%q is not a request id", fs.Arg(0))}
+	}
+	return id, nil
+}
+
+func (e *env) requestShow(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	return func(st callback.Store, _ *Config) error {
+		id, err := e.requestID(fs)
+		if err != nil {
+			return err
+		}
+		r, err := st.GetRequest(e.ctx, id)
+		if err != nil {
+			return fmt.Errorf("request %d: %w", id, err)
+		}
+		res := string(r.Result)
+		if res == "" {
+			res = "NULL"
+		}
+		fmt.Fprintf(e.stdout, "i_callback_request  %d\nusername            %s\nauthname            %s\noriginal_cli        %s\noriginal_set_cli    %s\noriginal_cld        %s\ncall_id             %s\ntwoway_call_id      %s\nstatus              %s\nresult              %s\ncall_count          %d\nnext_call           %s\ncanceled            %v\ncredit_time         %d\nanon_acct_enabled   %v\ndefault_user_used   %v\nfinished            %v\ncreation_time       %s\nsetup_time          %s\nconnect_time        %s\ndisconnect_time     %s\nsource              %s\naccess_number       %s\nlast_cause          %d\nlast_sip_code       %d\nlast_error          %s\n",
+			r.ID, r.Username, r.Identity(), r.OriginalCLI, r.OriginalSetCLI, r.OriginalCLD, r.CallID, r.TwowayCallID,
+			r.Status, res, r.CallCount, fmtTime(r.NextCall), r.Canceled, r.CreditTime, r.AnonAcctEnabled, r.DefaultUserUsed,
+			r.Finished, fmtTime(r.CreationTime), fmtTime(r.SetupTime), fmtTime(r.ConnectTime), fmtTime(r.DisconnectTime),
+			r.Source, r.AccessNumber, r.LastCause, r.LastSIPCode, r.LastError)
+		hist, err := st.History(e.ctx, id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, "\nhistory:")
+		w := e.table()
+		fmt.Fprintln(w, "TIME\tATTEMPT\tSTATUS\tRESULT\tCAUSE\tSIP\tNOTE")
+		for _, ev := range hist {
+			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%d\t%s\n", fmtTime(ev.Time), ev.Attempt, ev.Status, ev.Result, ev.Cause, ev.SIPCode, ev.Note)
+		}
+		return w.Flush()
+	}
+}
+
+func (e *env) requestCancel(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	return func(st callback.Store, _ *Config) error {
+		id, err := e.requestID(fs)
+		if err != nil {
+			return err
+		}
+		r, err := st.Cancel(e.ctx, id, time.Now())
+		if err != nil {
+			return fmt.Errorf("cancel request %d: %w", id, err)
+		}
+		if r.Finished {
+			fmt.Fprintf(e.stdout, "request %d: %s/%s\n", id, r.Status, r.Result)
+		} else {
+			fmt.Fprintf(e.stdout, "request %d: cancel requested; the node holding the call hangs it up\n", id)
+		}
+		return nil
+	}
+}
+
+// tariffImport reads a CSV of rates: prefix,price_per_minute,connection_fee,
+// first_increment,next_increment[,description[,blocked]] with an optional
+// header row.
+func (e *env) tariffImport(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	tariff := fs.String("tariff", "default", "tariff name")
+	file := fs.String("file", "", "CSV file, - for standard input (required)")
+	replace := fs.Bool("replace", false, "replace the tariff's rates instead of adding to them")
+	return func(st callback.Store, _ *Config) error {
+		if err := required(fs, "file"); err != nil {
+			return err
+		}
+		var in io.Reader = e.stdin
+		if *file != "-" {
+			f, err := os.Open(*file)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			in = f
+		}
+		rates, err := ParseRatesCSV(in, *tariff)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		n, err := st.ImportRates(e.ctx, *tariff, rates, *replace)
+		if err != nil {
+			return fmt.Errorf("import tariff %s: %w", *tariff, err)
+		}
+		fmt.Fprintf(e.stdout, "tariff %s: %d rates imported\n", *tariff, n)
+		return nil
+	}
+}
+
+// ParseRatesCSV parses a rates CSV; every error names its line.
+func ParseRatesCSV(in io.Reader, tariff string) ([]callback.TariffRate, error) {
+	r := csv.NewReader(in)
+	r.FieldsPerRecord = -1
+	r.TrimLeadingSpace = true
+	var out []callback.TariffRate
+	for line := 1; ; line++ {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("rates CSV: %w", err)
+		}
+		if line == 1 && len(rec) > 0 && strings.EqualFold(strings.TrimSpace(rec[0]), "prefix") {
+			continue
+		}
+		if len(rec) < 5 || len(rec) > 7 {
+			return nil, fmt.Errorf("rates CSV line %d: want prefix,price_per_minute,connection_fee,first_increment,next_increment[,description[,blocked]]", line)
+		}
+		tr := callback.TariffRate{Tariff: tariff, Prefix: strings.TrimPrefix(strings.TrimSpace(rec[0]), "+")}
+		if tr.Prefix == "" || strings.Trim(tr.Prefix, "0123456789") != "" {
+			return nil, fmt.Errorf("rates CSV line %d: prefix %q is not digits", line, rec[0])
+		}
+		if tr.PricePerMinute, err = callback.ParseMoney(rec[1]); err != nil {
+			return nil, fmt.Errorf("rates CSV line %d: price_per_minute: %w", line, err)
+		}
+		if tr.ConnectionFee, err = callback.ParseMoney(rec[2]); err != nil {
+			return nil, fmt.Errorf("rates CSV line %d: connection_fee: %w", line, err)
+		}
+		if tr.FirstIncrement, err = strconv.Atoi(strings.TrimSpace(rec[3])); err != nil || tr.FirstIncrement < 0 {
+			return nil, fmt.Errorf("rates CSV line %d: first_increment %q is not a number of seconds", line, rec[3])
+		}
+		if tr.NextIncrement, err = strconv.Atoi(strings.TrimSpace(rec[4])); err != nil || tr.NextIncrement < 1 {
+			return nil, fmt.Errorf("rates CSV line %d: next_increment %q is not a positive number of seconds", line, rec[4])
+		}
+		if len(rec) > 5 {
+			tr.Description = strings.TrimSpace(rec[5])
+		}
+		if len(rec) > 6 {
+			if tr.Blocked, err = strconv.ParseBool(strings.TrimSpace(rec[6])); err != nil {
+				return nil, fmt.Errorf("rates CSV line %d: blocked %q is not true/false", line, rec[6])
+			}
+		}
+		out = append(out, tr)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("rates CSV: no rates")
+	}
+	return out, nil
+}
+
+func (e *env) tariffList(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	tariff := fs.String("tariff", "default", "tariff name")
+	return func(st callback.Store, _ *Config) error {
+		rates, err := st.ListRates(e.ctx, *tariff)
+		if err != nil {
+			return err
+		}
+		w := e.table()
+		fmt.Fprintln(w, "PREFIX\tPER MINUTE\tCONNECTION FEE\tFIRST\tNEXT\tBLOCKED\tDESCRIPTION")
+		for _, r := range rates {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%v\t%s\n", r.Prefix, r.PricePerMinute, r.ConnectionFee, r.FirstIncrement, r.NextIncrement, r.Blocked, r.Description)
+		}
+		return w.Flush()
+	}
+}
+
+func (e *env) currencySet(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	code := fs.String("code", "", "ISO 4217 code (required)")
+	rate := fs.String("rate", "", "units of this currency per one unit of the base currency (required)")
+	return func(st callback.Store, _ *Config) error {
+		if err := required(fs, "code", "rate"); err != nil {
+			return err
+		}
+		r, err := callback.ParseRate(*rate)
+		if err != nil {
+			return usageError{"-rate: " + err.Error()}
+		}
+		a, err := callback.ParseAmount("0 " + *code)
+		if err != nil {
+			return usageError{"-code: " + err.Error()}
+		}
+		if err := st.PutCurrency(e.ctx, callback.Currency{Code: a.Currency, Rate: r}); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "currency %s rate %s\n", a.Currency, r)
+		return nil
+	}
+}
+
+func (e *env) currencyList(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	return func(st callback.Store, _ *Config) error {
+		cs, err := st.ListCurrencies(e.ctx)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			fmt.Fprintf(e.stdout, "%s %s\n", c.Code, c.Rate)
+		}
+		return nil
+	}
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "NULL"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05.000")
+}

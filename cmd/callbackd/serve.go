@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/callbackd/callbackd/agi"
+	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/store/mysql"
+	"github.com/callbackd/callbackd/store/sqlite"
+	"github.com/callbackd/callbackd/tariff"
+	"github.com/callbackd/callbackd/trigger"
+)
+
+// openStore opens MariaDB/MySQL when a DSN is configured and the embedded
+// store otherwise; both run the migrations first.
+func openStore(ctx context.Context, c *Config, log *slog.Logger) (callback.Store, error) {
+	if c.Database.MySQLDSN != "" {
+		db, err := mysql.Open(ctx, c.Database.MySQLDSN)
+		if err != nil {
+			return nil, fmt.Errorf("open MariaDB/MySQL store: %w", err)
+		}
+		log.Info("store: MariaDB/MySQL", "dsn", redactDSN(c.Database.MySQLDSN))
+		return db, nil
+	}
+	db, err := sqlite.Open(ctx, c.Database.SQLitePath)
+	if err != nil {
+		return nil, fmt.Errorf("open embedded store %s: %w", c.Database.SQLitePath, err)
+	}
+	log.Info("store: embedded (SQLite); set database.mysql_dsn for MariaDB/MySQL and several nodes", "path", c.Database.SQLitePath)
+	return db, nil
+}
+
+// redactDSN hides the password of a go-sql-driver DSN "user:pass@tcp(...)/db".
+func redactDSN(dsn string) string {
+	at := -1
+	for i := len(dsn) - 1; i >= 0; i-- {
+		if dsn[i] == '@' {
+			at = i
+			break
+		}
+	}
+	if at < 0 {
+		return dsn
+	}
+	cred := dsn[:at]
+	for i := 0; i < len(cred); i++ {
+		if cred[i] == ':' {
+			return cred[:i] + ":***" + dsn[at:]
+		}
+	}
+	return dsn
+}
+
+func (e *env) migrate(args []string) error {
+	fs, cfgPath := e.flags("migrate")
+	if err := e.parse(fs, args); err != nil {
+		return err
+	}
+	c, err := e.loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(&c, e.stderr)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(e.ctx, &c, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintln(e.stdout, "schema is up to date")
+	return nil
+}
+
+// component is one long-running part of the server.
+type component struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+func (e *env) serve(args []string) error {
+	fs, cfgPath := e.flags("serve")
+	mysqlDSN := fs.String("mysql-dsn", "", "MariaDB/MySQL DSN (overrides database.mysql_dsn)")
+	sqlitePath := fs.String("sqlite", "", "embedded store file (overrides database.sqlite_path)")
+	ariURL := fs.String("ari-url", "", "Asterisk ARI base URL (overrides ari.url)")
+	if err := e.parse(fs, args); err != nil {
+		return err
+	}
+	c, err := e.loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *mysqlDSN != "" {
+		c.Database.MySQLDSN = *mysqlDSN
+	}
+	if *sqlitePath != "" {
+		c.Database.SQLitePath = *sqlitePath
+	}
+	if *ariURL != "" {
+		c.ARI.URL = *ariURL
+	}
+	log, err := newLogger(&c, e.stderr)
+	if err != nil {
+		return err
+	}
+	srv, err := newServer(e.ctx, &c, log)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
+	return srv.run(e.ctx)
+}
+
+// server is the wired product: store, service, dispatcher and the
+// protocol front ends.
+type server struct {
+	cfg        *Config
+	log        *slog.Logger
+	store      callback.Store
+	svc        *callback.Service
+	dispatcher *callback.Dispatcher
+	rates      *tariff.Cache
+	components []component
+}
+
+func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error) {
+	policy := c.Policy()
+	if err := policy.Validate(); err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	st, err := openStore(ctx, c, log)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cfg: c, log: log, store: st}
+	var dialer callback.Dialer
+	waitingFor := "an ARI connection to Asterisk: set ari.url (CALLBACKD_ARI_URL), e.g. http://127.0.0.1:8088"
+	d, err := callback.NewDispatcher(callback.DispatcherOptions{
+		Store: st, Dialer: dialer, Policy: policy, Node: c.Node, WaitingFor: waitingFor, Logger: log,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.dispatcher = d
+	s.svc = &callback.Service{Store: st, Policy: policy, Notify: d.Notify}
+	s.components = append(s.components, component{"dispatcher", d.Run})
+	s.rates = tariff.NewCache(st, c.Limits.TariffCacheCheck)
+
+	if c.AGI.Listen != "" {
+		eng := trigger.NewEngine(st, s.svc, s.rates, trigger.Limits{
+			PerCLI:     trigger.Limit{Every: c.Limits.PerCLIEvery, Burst: c.Limits.PerCLIBurst},
+			PerAccount: trigger.Limit{Every: c.Limits.PerAccountEvery, Burst: c.Limits.PerAccountBurst},
+			PerSource:  trigger.Limit{Every: c.Limits.PerSourceEvery, Burst: c.Limits.PerSourceBurst},
+		}, log.With("component", "trigger"))
+		eng.Fallback.DefaultAccountUsername = c.AGI.CLDDefaultAccount
+		mux := agi.NewMux()
+		(&trigger.AGIHandler{Engine: eng, Log: log.With("component", "trigger")}).Register(mux)
+		srv := agi.NewServer(mux, agi.WithLogger(log.With("component", "agi")), agi.WithSessionTimeout(c.AGI.SessionTimeout))
+		addr := c.AGI.Listen
+		s.components = append(s.components, component{"fastagi", func(ctx context.Context) error {
+			log.Info("FastAGI server listening", "addr", addr, "scripts", "ani dnis pin callback cld")
+			return srv.ListenAndServe(ctx, addr)
+		}})
+	}
+	return s, nil
+}
+
+// run runs every component until ctx is done or one fails; a failing
+// component stops the others.
+func (s *server) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	errs := make([]error, len(s.components))
+	for i, comp := range s.components {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := comp.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errs[i] = fmt.Errorf("%s: %w", comp.name, err)
+				s.log.Error("component failed; stopping", "component", comp.name, "err", err)
+				cancel(errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	s.log.Info("callbackd stopped")
+	return errors.Join(errs...)
+}
+
+func (s *server) close() {
+	if err := s.store.Close(); err != nil {
+		s.log.Error("close store", "err", err)
+	}
+}

@@ -1,0 +1,195 @@
+package trigger
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/callbackd/callbackd/agi"
+	"github.com/callbackd/callbackd/callback"
+)
+
+// The channel variables the handler sets before it hangs up or returns, so
+// the dialplan (and the CDR) can see what happened. This is the contract
+// with dialplan/extensions.conf: after AGI() returns, CALLBACKD_ACTION is
+// "ivr" only when the call must go on to Stasis(callbackd,ivr,...); for
+// "callback" and "reject" the channel has already been hung up.
+const (
+	VarAction    = "CALLBACKD_ACTION"
+	VarReason    = "CALLBACKD_REASON"
+	VarRequestID = "CALLBACKD_REQUEST_ID"
+	VarAccount   = "CALLBACKD_ACCOUNT"
+	VarLanguage  = "CALLBACKD_LANGUAGE"
+)
+
+// AGIHandler serves the FastAGI scripts of the access numbers:
+//
+//	agi://host:4573/ani    ANI (missed-call) trigger
+//	agi://host:4573/dnis   DNIS trigger
+//	agi://host:4573/pin    PIN trigger
+//	agi://host:4573/callback  the trigger configured on the access number
+//
+// Parameters, as query or AGI() arguments: number=<access number> (default
+// agi_dnid, then agi_extension), cld=ani_<options>_<string> (or an argument
+// starting with ani_).
+type AGIHandler struct {
+	Engine *Engine
+	Log    *slog.Logger
+}
+
+// Register routes the handler's scripts on m.
+func (h *AGIHandler) Register(m *agi.Mux) {
+	for _, script := range []string{"ani", "dnis", "pin", "callback", "cld"} {
+		m.Handle(script, h)
+	}
+}
+
+// ServeAGI handles one trigger call.
+func (h *AGIHandler) ServeAGI(ctx context.Context, s *agi.Session) {
+	log := h.Log.With("channel", s.Env.Channel, "uniqueid", s.Env.UniqueID, "script", s.Env.Script, "cli", s.Env.CallerID)
+	call := callFromEnv(&s.Env)
+	if s.Env.Type == "PJSIP" {
+		// The SIP peer, so one abusive source is limited as a whole.
+		if v, ok, err := s.GetVariable(ctx, "CHANNEL(pjsip,remote_addr)"); err == nil && ok {
+			call.Source = v
+		}
+	}
+	if call.Source == "" && s.RemoteAddr != nil {
+		call.Source = s.RemoteAddr.String()
+	}
+	d, err := h.Engine.Handle(ctx, call)
+	if err != nil {
+		log.Error("trigger failed; rejecting the call", "number", call.Number, "err", err)
+	}
+	attrs := []any{"number", call.Number, "action", d.Action, "reason", d.Reason, "sip_code", d.SIPCode}
+	if d.Request != nil {
+		attrs = append(attrs, "request_id", d.Request.ID, "duplicate", d.Duplicate)
+	}
+	if d.Account != "" {
+		attrs = append(attrs, "account", d.Account)
+	}
+	log.Info("trigger decided", attrs...)
+
+	if err := h.setVars(ctx, s, d); err != nil {
+		h.ended(log, err)
+		return
+	}
+	if d.Action == ActionIVR {
+		return // the dialplan continues to Stasis(callbackd,ivr)
+	}
+	if err := h.ringback(ctx, s, d); err != nil {
+		h.ended(log, err)
+		return
+	}
+	h.ended(log, h.reject(ctx, s, d.SIPCode))
+}
+
+func callFromEnv(env *agi.Env) Call {
+	c := Call{CLI: env.CallerID, CallingPres: strconv.Itoa(env.CallingPres), Channel: env.Channel}
+	switch env.Script {
+	case "ani":
+		c.Kind = callback.TriggerANI
+	case "dnis":
+		c.Kind = callback.TriggerDNIS
+	case "pin":
+		c.Kind = callback.TriggerPIN
+	}
+	c.Number = env.Params.Get("number")
+	c.CLDRule = env.Params.Get("cld")
+	for _, a := range env.Args {
+		switch {
+		case strings.HasPrefix(a, "ani_") && c.CLDRule == "":
+			c.CLDRule = a
+		case strings.HasPrefix(a, "number=") && c.Number == "":
+			c.Number = strings.TrimPrefix(a, "number=")
+		}
+	}
+	if c.Number == "" && env.DNID != "" && env.DNID != "unknown" {
+		c.Number = env.DNID
+	}
+	if c.Number == "" {
+		c.Number = env.Extension
+	}
+	return c
+}
+
+func (h *AGIHandler) setVars(ctx context.Context, s *agi.Session, d Decision) error {
+	vars := [][2]string{{VarAction, string(d.Action)}, {VarReason, d.Reason}}
+	if d.Request != nil {
+		vars = append(vars, [2]string{VarRequestID, strconv.FormatInt(d.Request.ID, 10)})
+	}
+	if d.Account != "" {
+		vars = append(vars, [2]string{VarAccount, d.Account})
+	}
+	if d.Language != "" {
+		vars = append(vars, [2]string{VarLanguage, d.Language})
+	}
+	for _, v := range vars {
+		if err := s.SetVariable(ctx, v[0], v[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ringback indicates ringing without answering, for the seed's Ringback
+// Time: "indicate" sends 180 Ringing, "earlymedia" 183 with a ring tone.
+func (h *AGIHandler) ringback(ctx context.Context, s *agi.Session, d Decision) error {
+	if d.RingbackTime <= 0 {
+		return nil
+	}
+	var steps [][]string
+	if d.RingbackType == callback.RingbackEarlyMedia {
+		steps = [][]string{{"Progress"}, {"Playtones", "ring"}}
+	} else {
+		steps = [][]string{{"Ringing"}}
+	}
+	secs := strconv.FormatFloat(d.RingbackTime.Seconds(), 'f', -1, 64)
+	steps = append(steps, []string{"Wait", secs})
+	for _, st := range steps {
+		if _, err := s.Exec(ctx, st[0], st[1:]...); err != nil {
+			return err
+		}
+	}
+	if d.RingbackType == callback.RingbackEarlyMedia {
+		if _, err := s.Exec(ctx, "StopPlaytones"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reject hangs the call up unanswered with the SIP code: PJSIPHangup on
+// PJSIP channels (Asterisk 22 has it), the mapped Q.850 cause elsewhere.
+func (h *AGIHandler) reject(ctx context.Context, s *agi.Session, code int) error {
+	if code == 0 {
+		code = callback.DefaultHangupSIPCode
+	}
+	if s.Env.Type == "PJSIP" {
+		_, err := s.Exec(ctx, "PJSIPHangup", strconv.Itoa(code))
+		return err
+	}
+	cause, err := callback.RejectCause(code)
+	if err != nil {
+		cause = callback.CauseNormalClearing
+	}
+	_, err = s.Exec(ctx, "Hangup", strconv.Itoa(int(cause)))
+	return err
+}
+
+// ended logs how the session ended; a caller hanging up first is normal.
+func (h *AGIHandler) ended(log *slog.Logger, err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, agi.ErrHangup), errors.Is(err, agi.ErrDeadChannel):
+		log.Debug("caller hung up before the reject")
+	case errors.Is(err, context.DeadlineExceeded):
+		log.Warn("AGI session timed out", "err", err)
+	default:
+		log.Warn("AGI session ended with an error", "err", err)
+	}
+}
+
+var _ agi.Handler = (*AGIHandler)(nil)
