@@ -74,13 +74,18 @@ type Queue interface {
 	GetRequest(ctx context.Context, id int64) (*Request, error)
 	GetRequestByKey(ctx context.Context, key string) (*Request, error)
 	ListRequests(ctx context.Context, f RequestFilter) ([]*Request, error)
-	// PendingForCLI returns the unfinished request that would call cli back,
-	// or ErrNotFound: a caller who rings three times gets one callback.
+	// PendingForCLI returns the oldest unfinished, uncanceled request that
+	// would call cli back, or ErrNotFound: a caller who rings three times
+	// gets one callback.
 	PendingForCLI(ctx context.Context, cli string) (*Request, error)
+	// History returns a request's events, oldest first; the first is its
+	// creation, written by the database so rows inserted by SQL have it
+	// too. ErrNotFound for an unknown id.
 	History(ctx context.Context, id int64) ([]Event, error)
 
 	// Cancel sets canceled; a request no node holds is finished Canceled at
 	// once, a held one is finished by its holder, which hangs up its legs.
+	// A finished request is returned unchanged; ErrNotFound for unknown ids.
 	Cancel(ctx context.Context, id int64, now time.Time) (*Request, error)
 
 	// Claim leases up to p.Limit unfinished, unleased rows with
@@ -104,18 +109,23 @@ type Queue interface {
 	// CanceledHeld lists the ids of rows held by owner whose canceled flag
 	// was set from outside.
 	CanceledHeld(ctx context.Context, owner string) ([]int64, error)
-	// LiveCalls counts requests of an account that hold live calls now.
+	// LiveCalls counts the unfinished requests in a Live status paid by
+	// username: their Payer, or their Username when Payer is empty.
 	LiveCalls(ctx context.Context, username string) (int, error)
 }
 
 // Accounts stores accounts and their caller IDs.
 type Accounts interface {
 	CreateAccount(ctx context.Context, a *Account) error
+	// UpdateAccount writes every field of the account named a.Username but
+	// Balance, which only SetBalance and Settle move, so an edit never
+	// undoes a concurrent debit. ErrNotFound, or ErrConflict for a taken PIN.
 	UpdateAccount(ctx context.Context, a *Account) error
 	GetAccount(ctx context.Context, username string) (*Account, error)
 	AccountByPIN(ctx context.Context, pin string) (*Account, error)
 	// AccountByCLI looks cli up in accounts (username, then associated
-	// number), then in the account CLI map, as seed 000 orders it.
+	// number, with or without a leading +), then in the account CLI map, as
+	// seed 000 orders it.
 	AccountByCLI(ctx context.Context, cli string) (*Account, error)
 	ListAccounts(ctx context.Context) ([]*Account, error)
 	SetBalance(ctx context.Context, username string, balance Money) error
@@ -159,10 +169,14 @@ type Billing interface {
 	// in them, in one transaction, exactly once: a CDR whose
 	// (request, leg, channel) is already recorded is skipped with its
 	// charge. A debit never takes a balance below the credit limit; what
-	// could not be charged is reported in the CDR's Charge.
+	// could not be charged is reported in the CDR's Charge. A CDR without
+	// Account or Leg is ErrInvalid; an unknown account is ErrNotFound and
+	// nothing of the batch is recorded. A duplicate CDR gets the recorded ID
+	// and Charge.
 	Settle(ctx context.Context, cdrs []*CDR) error
 	ListCDRs(ctx context.Context, f CDRFilter) ([]*CDR, error)
-	// SpentSince sums the charges of an account's CDRs since t.
+	// SpentSince sums the charges of an account's CDRs that started at or
+	// after t; the zero t sums them all.
 	SpentSince(ctx context.Context, username string, t time.Time) (Money, error)
 }
 

@@ -250,6 +250,7 @@ func (e *env) accessAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 	fs.StringVar(&n.SubApp, "subapp", "callingcard", "sub-application after answer: callingcard[_<lang>] or 2way_<number>")
 	fs.StringVar(&n.Language, "language", "en", "IVR language")
 	fs.StringVar(&n.Region, "region", "", "ISO 3166 region for CLI normalisation, e.g. DE")
+	fs.StringVar(&n.AreaCode, "area-code", "", "area code prefixed to local-format caller IDs, e.g. 30")
 	fs.StringVar(&n.DefaultAccountUsername, "default-account", "", "Default Account Username")
 	fs.BoolVar(&n.DisableCLIAuthentication, "disable-cli-auth", false, "Disable CLI Authentication")
 	fs.BoolVar(&n.ForceCLIAuthentication, "force-cli-auth", false, "Force CLI Authentication (reject unknown CLIs)")

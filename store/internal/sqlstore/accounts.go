@@ -1,0 +1,279 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/callbackd/callbackd/callback"
+	"github.com/jmoiron/sqlx"
+)
+
+const selectAccount = "SELECT " + accountColumns + " FROM accounts"
+
+// CreateAccount inserts a and reads it back, filling ID and Created.
+// ErrConflict when the username or the PIN is taken.
+func (db *DB) CreateAccount(ctx context.Context, a *callback.Account) error {
+	if a.Username == "" {
+		return fmt.Errorf("create account: %w", &callback.ValidationError{Field: "username", Reason: "empty"})
+	}
+	var c columns
+	c.add("username", a.Username)
+	c.add("password_hash", str(a.PasswordHash))
+	c.add("ha1", str(a.HA1))
+	c.add("pin", str(a.PIN))
+	c.add("balance", int64(a.Balance))
+	c.add("currency", str(a.Currency))
+	c.add("credit_limit", int64(a.CreditLimit))
+	c.add("max_sessions", a.MaxSessions)
+	c.add("associated_number", str(a.AssociatedNumber))
+	c.add("language", str(a.Language))
+	c.add("blocked", a.Blocked)
+	c.add("tariff", str(a.Tariff))
+	c.add("daily_cap", int64(a.DailyCap))
+	if !a.Created.IsZero() {
+		c.add("created", db.ts(a.Created))
+	}
+	var got *callback.Account
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, c.insert("accounts"), c.args...); err != nil {
+			return err
+		}
+		var err error
+		got, err = getAccount(ctx, tx, "username = ?", a.Username)
+		return err
+	})
+	if err != nil {
+		return db.fail(err, "create account %q", a.Username)
+	}
+	*a = *got
+	return nil
+}
+
+// UpdateAccount writes every field of the account named a.Username except
+// its balance, which moves only through SetBalance and Settle: an edit of
+// an account's settings must never undo a debit made in between.
+func (db *DB) UpdateAccount(ctx context.Context, a *callback.Account) error {
+	var got *callback.Account
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = ?, ha1 = ?, pin = ?, currency = ?,
+			credit_limit = ?, max_sessions = ?, associated_number = ?, language = ?, blocked = ?, tariff = ?,
+			daily_cap = ? WHERE username = ?`,
+			str(a.PasswordHash), str(a.HA1), str(a.PIN), str(a.Currency), int64(a.CreditLimit), a.MaxSessions,
+			str(a.AssociatedNumber), str(a.Language), a.Blocked, str(a.Tariff), int64(a.DailyCap), a.Username)
+		if err != nil {
+			return err
+		}
+		if n, err := rowsAffected(res); err != nil {
+			return err
+		} else if n == 0 {
+			return callback.ErrNotFound
+		}
+		got, err = getAccount(ctx, tx, "username = ?", a.Username)
+		return err
+	})
+	if err != nil {
+		return db.fail(err, "update account %q", a.Username)
+	}
+	*a = *got
+	return nil
+}
+
+func getAccount(ctx context.Context, q sqlx.QueryerContext, where string, arg any) (*callback.Account, error) {
+	var row accountRow
+	if err := sqlx.GetContext(ctx, q, &row, selectAccount+" WHERE "+where, arg); err != nil {
+		return nil, err
+	}
+	return row.account(), nil
+}
+
+// GetAccount returns the account username.
+func (db *DB) GetAccount(ctx context.Context, username string) (*callback.Account, error) {
+	a, err := getAccount(ctx, db.r, "username = ?", username)
+	if err != nil {
+		return nil, db.fail(err, "get account %q", username)
+	}
+	return a, nil
+}
+
+// AccountByPIN returns the account whose PIN is pin.
+func (db *DB) AccountByPIN(ctx context.Context, pin string) (*callback.Account, error) {
+	if pin == "" {
+		return nil, fmt.Errorf("account by PIN: empty PIN: %w", callback.ErrNotFound)
+	}
+	a, err := getAccount(ctx, db.r, "pin = ?", pin)
+	if err != nil {
+		return nil, db.fail(err, "account by PIN")
+	}
+	return a, nil
+}
+
+// AccountByCLI looks cli up as seed 000 orders it: an account named cli,
+// then an account whose associated number is cli (stored with or without
+// the leading +, while CLIs arrive normalised without it), then the CLI
+// map.
+func (db *DB) AccountByCLI(ctx context.Context, cli string) (*callback.Account, error) {
+	if cli == "" {
+		return nil, fmt.Errorf("account by CLI: empty CLI: %w", callback.ErrNotFound)
+	}
+	lookups := []struct {
+		where string
+		args  []any
+	}{
+		{"username = ?", []any{cli}},
+		{"associated_number IN (?, ?) ORDER BY username LIMIT 1", []any{cli, "+" + cli}},
+		{"username = (SELECT username FROM account_clis WHERE cli = ?)", []any{cli}},
+	}
+	for _, l := range lookups {
+		var row accountRow
+		err := db.r.GetContext(ctx, &row, selectAccount+" WHERE "+l.where, l.args...)
+		if err == nil {
+			return row.account(), nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, db.fail(err, "account by CLI %s", cli)
+		}
+	}
+	return nil, fmt.Errorf("account by CLI %s: %w", cli, callback.ErrNotFound)
+}
+
+// ListAccounts returns every account by username.
+func (db *DB) ListAccounts(ctx context.Context) ([]*callback.Account, error) {
+	var rows []accountRow
+	if err := db.r.SelectContext(ctx, &rows, selectAccount+" ORDER BY username"); err != nil {
+		return nil, db.fail(err, "list accounts")
+	}
+	out := make([]*callback.Account, len(rows))
+	for i := range rows {
+		out[i] = rows[i].account()
+	}
+	return out, nil
+}
+
+// SetBalance sets the balance of username.
+func (db *DB) SetBalance(ctx context.Context, username string, balance callback.Money) error {
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE accounts SET balance = ? WHERE username = ?", int64(balance), username)
+		if err != nil {
+			return err
+		}
+		if n, err := rowsAffected(res); err != nil {
+			return err
+		} else if n == 0 {
+			return callback.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return db.fail(err, "set balance of %q", username)
+	}
+	return nil
+}
+
+// AddCLI maps c.CLI to an existing account; ErrConflict when the CLI is
+// mapped already, ErrNotFound when the account does not exist.
+func (db *DB) AddCLI(ctx context.Context, c callback.AccountCLI) error {
+	if c.CLI == "" {
+		return fmt.Errorf("add CLI: %w", &callback.ValidationError{Field: "cli", Reason: "empty"})
+	}
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		var one int
+		if err := tx.GetContext(ctx, &one, "SELECT 1 FROM accounts WHERE username = ?", c.Username); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO account_clis (cli, username) VALUES (?, ?)", c.CLI, c.Username)
+		return err
+	})
+	if err != nil {
+		return db.fail(err, "add CLI %s to account %q", c.CLI, c.Username)
+	}
+	return nil
+}
+
+// ListCLIs returns the CLIs mapped to username.
+func (db *DB) ListCLIs(ctx context.Context, username string) ([]callback.AccountCLI, error) {
+	var rows []struct {
+		CLI      string `db:"cli"`
+		Username string `db:"username"`
+	}
+	if err := db.r.SelectContext(ctx, &rows, "SELECT cli, username FROM account_clis WHERE username = ? ORDER BY cli", username); err != nil {
+		return nil, db.fail(err, "list CLIs of %q", username)
+	}
+	out := make([]callback.AccountCLI, len(rows))
+	for i, r := range rows {
+		out[i] = callback.AccountCLI{CLI: r.CLI, Username: r.Username}
+	}
+	return out, nil
+}
+
+var accessNumberCols = []string{"number", "trigger_type", "sub_app", "language", "region", "area_code",
+	"default_account_username", "disable_cli_authentication", "force_cli_authentication",
+	"force_default_account", "minimum_balance", "fixed_cli", "hangup_sip_code", "ringback_time",
+	"ringback_type", "diversion_reason", "anonymous_accounting", "delay_before_callback", "iscallback",
+	"anumberhandling", "internal_account", "callback_tariff"}
+
+// PutAccessNumber inserts n or replaces the number's options. The options
+// are stored as given: callers apply callback.AccessNumber.ApplyDefaults.
+func (db *DB) PutAccessNumber(ctx context.Context, n *callback.AccessNumber) error {
+	if n.Number == "" {
+		return fmt.Errorf("put access number: %w", &callback.ValidationError{Field: "number", Reason: "empty"})
+	}
+	args := []any{n.Number, string(n.Trigger), str(n.SubApp), str(n.Language), str(n.Region), str(n.AreaCode),
+		str(n.DefaultAccountUsername), n.DisableCLIAuthentication, n.ForceCLIAuthentication,
+		n.ForceDefaultAccount, str(n.MinimumBalance), str(n.FixedCLI), n.HangupSIPCode, n.RingbackTime,
+		str(n.RingbackType), str(n.DiversionReason), n.AnonymousAccounting, n.DelayBeforeCallback, n.IsCallback,
+		n.ANumberHandling, str(n.InternalAccount), str(n.CallbackTariff)}
+	q := "INSERT INTO access_numbers (" + accessNumberColumns + ") VALUES " + placeholders(len(accessNumberCols)) +
+		db.d.Upsert([]string{"number"}, accessNumberCols[1:])
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
+	})
+	if err != nil {
+		return db.fail(err, "put access number %s", n.Number)
+	}
+	return nil
+}
+
+// GetAccessNumber returns the options of number.
+func (db *DB) GetAccessNumber(ctx context.Context, number string) (*callback.AccessNumber, error) {
+	var row accessNumberRow
+	if err := db.r.GetContext(ctx, &row, "SELECT "+accessNumberColumns+" FROM access_numbers WHERE number = ?", number); err != nil {
+		return nil, db.fail(err, "get access number %s", number)
+	}
+	return row.accessNumber(), nil
+}
+
+// ListAccessNumbers returns every access number by number.
+func (db *DB) ListAccessNumbers(ctx context.Context) ([]*callback.AccessNumber, error) {
+	var rows []accessNumberRow
+	if err := db.r.SelectContext(ctx, &rows, "SELECT "+accessNumberColumns+" FROM access_numbers ORDER BY number"); err != nil {
+		return nil, db.fail(err, "list access numbers")
+	}
+	out := make([]*callback.AccessNumber, len(rows))
+	for i := range rows {
+		out[i] = rows[i].accessNumber()
+	}
+	return out, nil
+}
+
+// DeleteAccessNumber removes number; ErrNotFound when there is none.
+func (db *DB) DeleteAccessNumber(ctx context.Context, number string) error {
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM access_numbers WHERE number = ?", number)
+		if err != nil {
+			return err
+		}
+		if n, err := rowsAffected(res); err != nil {
+			return err
+		} else if n == 0 {
+			return callback.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return db.fail(err, "delete access number %s", number)
+	}
+	return nil
+}

@@ -1,0 +1,646 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/callbackd/callbackd/callback"
+	"github.com/jmoiron/sqlx"
+)
+
+const selectRequest = "SELECT " + requestColumns + " FROM callback_requests"
+
+// CreateRequest inserts r and reads it back, so r holds what the database
+// filled in: the id, and the column defaults for the fields left zero
+// (status, source, next_call = now + 5 s, creation_time) and the authname
+// trigger's copy of username.
+func (db *DB) CreateRequest(ctx context.Context, r *callback.Request) error {
+	var c columns
+	c.add("username", r.Username)
+	c.add("authname", str(r.Authname))
+	c.add("md5secret", str(r.MD5Secret))
+	c.add("original_cli", str(r.OriginalCLI))
+	c.add("original_set_cli", str(r.OriginalSetCLI))
+	c.add("original_cld", str(r.OriginalCLD))
+	c.add("twoway_cli", str(r.TwowayCLI))
+	c.add("twoway_authname", str(r.TwowayAuthname))
+	c.add("twoway_md5secret", str(r.TwowayMD5Secret))
+	c.add("call_id", str(r.CallID))
+	c.add("twoway_call_id", str(r.TwowayCallID))
+	if !r.NextCall.IsZero() {
+		c.add("next_call", db.ts(r.NextCall))
+	}
+	c.add("call_count", r.CallCount)
+	c.add("canceled", r.Canceled)
+	c.add("credit_time", num(r.CreditTime))
+	c.add("anon_acct_enabled", r.AnonAcctEnabled)
+	c.add("default_user_used", r.DefaultUserUsed)
+	c.add("finished", r.Finished)
+	if r.Status != "" {
+		c.add("status", string(r.Status))
+	}
+	c.add("result", str(string(r.Result)))
+	if !r.CreationTime.IsZero() {
+		c.add("creation_time", db.ts(r.CreationTime))
+	}
+	c.add("setup_time", db.ts(r.SetupTime))
+	c.add("connect_time", db.ts(r.ConnectTime))
+	c.add("disconnect_time", db.ts(r.DisconnectTime))
+	c.add("attempt", r.Attempt)
+	c.add("lease_owner", str(r.LeaseOwner))
+	c.add("lease_expires", db.ts(r.LeaseExpires))
+	c.add("last_cause", num(r.LastCause))
+	c.add("last_sip_code", num(r.LastSIPCode))
+	c.add("last_error", str(r.LastError))
+	if r.Source != "" {
+		c.add("source", string(r.Source))
+	}
+	c.add("access_number", str(r.AccessNumber))
+	c.add("payer", str(r.Payer))
+	c.add("language", str(r.Language))
+	c.add("ask_pin", r.AskPIN)
+	c.add("request_key", str(r.RequestKey))
+	c.add("destination", str(r.Destination))
+
+	var got *callback.Request
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, c.insert("callback_requests"), c.args...)
+		if err != nil {
+			return err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		got, err = getRequest(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return db.fail(err, "create request for %q", r.Username)
+	}
+	*r = *got
+	return nil
+}
+
+func getRequest(ctx context.Context, q sqlx.QueryerContext, id int64) (*callback.Request, error) {
+	var row requestRow
+	if err := sqlx.GetContext(ctx, q, &row, selectRequest+" WHERE i_callback_request = ?", id); err != nil {
+		return nil, err
+	}
+	return row.request(), nil
+}
+
+func selectRequests(ctx context.Context, q sqlx.QueryerContext, query string, args ...any) ([]*callback.Request, error) {
+	var rows []requestRow
+	if err := sqlx.SelectContext(ctx, q, &rows, query, args...); err != nil {
+		return nil, err
+	}
+	out := make([]*callback.Request, len(rows))
+	for i := range rows {
+		out[i] = rows[i].request()
+	}
+	return out, nil
+}
+
+// GetRequest returns request id or callback.ErrNotFound.
+func (db *DB) GetRequest(ctx context.Context, id int64) (*callback.Request, error) {
+	r, err := getRequest(ctx, db.r, id)
+	if err != nil {
+		return nil, db.fail(err, "get request %d", id)
+	}
+	return r, nil
+}
+
+// GetRequestByKey returns the request created with idempotency key key.
+func (db *DB) GetRequestByKey(ctx context.Context, key string) (*callback.Request, error) {
+	if key == "" {
+		return nil, fmt.Errorf("get request by key: empty key: %w", callback.ErrNotFound)
+	}
+	var row requestRow
+	if err := db.r.GetContext(ctx, &row, selectRequest+" WHERE request_key = ?", key); err != nil {
+		return nil, db.fail(err, "get request by key %q", key)
+	}
+	return row.request(), nil
+}
+
+// ListRequests returns the requests f selects, by ascending id.
+func (db *DB) ListRequests(ctx context.Context, f callback.RequestFilter) ([]*callback.Request, error) {
+	var where []string
+	var args []any
+	add := func(cond string, arg any) {
+		where = append(where, cond)
+		args = append(args, arg)
+	}
+	if f.Status != "" {
+		add("status = ?", string(f.Status))
+	}
+	if f.Result != "" {
+		add("result = ?", string(f.Result))
+	}
+	if f.Username != "" {
+		add("username = ?", f.Username)
+	}
+	if f.CLI != "" {
+		add("original_cli = ?", f.CLI)
+	}
+	if f.Source != "" {
+		add("source = ?", string(f.Source))
+	}
+	if f.Finished != nil {
+		add("finished = ?", *f.Finished)
+	}
+	if f.AfterID > 0 {
+		add("i_callback_request > ?", f.AfterID)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q := selectRequest
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY i_callback_request LIMIT ?"
+	args = append(args, limit)
+	out, err := selectRequests(ctx, db.r, q, args...)
+	if err != nil {
+		return nil, db.fail(err, "list requests")
+	}
+	return out, nil
+}
+
+// PendingForCLI returns the oldest unfinished request that calls cli back.
+// A request canceled from outside does not count: it is about to finish,
+// and the caller who rings again wants a new callback.
+func (db *DB) PendingForCLI(ctx context.Context, cli string) (*callback.Request, error) {
+	var row requestRow
+	err := db.r.GetContext(ctx, &row, selectRequest+
+		" WHERE original_cli = ? AND finished = 0 AND canceled = 0 ORDER BY i_callback_request LIMIT 1", cli)
+	if err != nil {
+		return nil, db.fail(err, "pending request for CLI %s", cli)
+	}
+	return row.request(), nil
+}
+
+// History returns the events of request id, oldest first.
+func (db *DB) History(ctx context.Context, id int64) ([]callback.Event, error) {
+	var rows []eventRow
+	err := db.r.SelectContext(ctx, &rows, "SELECT "+eventColumns+
+		" FROM callback_request_events WHERE request_id = ? ORDER BY id", id)
+	if err != nil {
+		return nil, db.fail(err, "history of request %d", id)
+	}
+	if len(rows) == 0 {
+		// No history may mean no request: tell the two apart.
+		var one int
+		if err := db.r.GetContext(ctx, &one, "SELECT 1 FROM callback_requests WHERE i_callback_request = ?", id); err != nil {
+			return nil, db.fail(err, "history of request %d", id)
+		}
+	}
+	out := make([]callback.Event, len(rows))
+	for i := range rows {
+		out[i] = rows[i].event()
+	}
+	return out, nil
+}
+
+// event is one history line to append.
+type event struct {
+	at      time.Time // zero: the store's clock
+	id      int64
+	attempt int
+	status  callback.Status
+	result  callback.Result
+	cause   int
+	sipCode int
+	note    string
+}
+
+func (db *DB) addEvent(ctx context.Context, tx *sqlx.Tx, e event) error {
+	if e.at.IsZero() {
+		e.at = db.now()
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO callback_request_events ("+eventColumns+") VALUES "+placeholders(8),
+		e.id, db.ts(e.at), e.attempt, string(e.status), str(string(e.result)), num(e.cause), num(e.sipCode), str(e.note))
+	if err != nil {
+		return fmt.Errorf("append history: %w", err)
+	}
+	return nil
+}
+
+// Cancel sets the canceled flag and records the cancel, at now, in the
+// history. A request no node holds is finished Canceled in the same
+// transaction; a held one keeps its status, and its holder, which sees it
+// through CanceledHeld, hangs up and finishes it. A finished request is
+// returned unchanged.
+func (db *DB) Cancel(ctx context.Context, id int64, now time.Time) (*callback.Request, error) {
+	var got *callback.Request
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		var row requestRow
+		if err := tx.GetContext(ctx, &row, selectRequest+" WHERE i_callback_request = ?"+db.d.LockRows, id); err != nil {
+			return err
+		}
+		r := row.request()
+		if r.Finished {
+			got = r
+			return nil
+		}
+		e := event{at: now, id: id, attempt: r.Attempt, status: r.Status}
+		if r.LeaseOwner == "" && callback.CheckTransition(r.Status, callback.StatusFinished, callback.ResultCanceled) == nil {
+			_, err := tx.ExecContext(ctx, `UPDATE callback_requests SET canceled = 1, finished = 1, status = ?, result = ?,
+				lease_expires = NULL WHERE i_callback_request = ? AND status = ? AND lease_owner IS NULL AND finished = 0`,
+				string(callback.StatusFinished), string(callback.ResultCanceled), id, string(r.Status))
+			if err != nil {
+				return err
+			}
+			e.status, e.result, e.note = callback.StatusFinished, callback.ResultCanceled, "canceled; no node held the request"
+		} else {
+			if _, err := tx.ExecContext(ctx, "UPDATE callback_requests SET canceled = 1 WHERE i_callback_request = ?", id); err != nil {
+				return err
+			}
+			e.note = "cancel requested"
+			if r.LeaseOwner != "" {
+				e.note += "; " + r.LeaseOwner + " holds the request and hangs up its legs"
+			}
+		}
+		if err := db.addEvent(ctx, tx, e); err != nil {
+			return err
+		}
+		var err error
+		got, err = getRequest(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, db.fail(err, "cancel request %d", id)
+	}
+	return got, nil
+}
+
+// Claim leases due rows. On MySQL the locking read skips rows another
+// claimer has locked; on SQLite the write transaction holds the database
+// lock, so claimers run one after the other.
+func (db *DB) Claim(ctx context.Context, p callback.ClaimParams) ([]*callback.Request, error) {
+	switch {
+	case p.Owner == "":
+		return nil, fmt.Errorf("claim requests: empty owner: %w", callback.ErrInvalid)
+	case p.LeaseFor <= 0:
+		return nil, fmt.Errorf("claim requests: lease of %s: %w", p.LeaseFor, callback.ErrInvalid)
+	case p.Limit <= 0:
+		return nil, nil
+	}
+	var out []*callback.Request
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		out = nil
+		var ids []int64
+		err := tx.SelectContext(ctx, &ids, `SELECT i_callback_request FROM callback_requests
+			WHERE finished = 0 AND lease_owner IS NULL AND next_call <= ? AND `+claimable+`
+			ORDER BY next_call, i_callback_request LIMIT ?`+db.d.SkipLocked, db.ts(p.Now), p.Limit)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		q, args, err := sqlx.In(`UPDATE callback_requests SET lease_owner = ?, lease_expires = ?, attempt = attempt + 1
+			WHERE i_callback_request IN (?) AND lease_owner IS NULL`, p.Owner, db.ts(p.Now.Add(p.LeaseFor)), ids)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+		q, args, err = sqlx.In(selectRequest+" WHERE i_callback_request IN (?) ORDER BY next_call, i_callback_request", ids)
+		if err != nil {
+			return err
+		}
+		out, err = selectRequests(ctx, tx, q, args...)
+		return err
+	})
+	if err != nil {
+		return nil, db.fail(err, "claim requests for %s", p.Owner)
+	}
+	return out, nil
+}
+
+// claimable limits claims to the statuses a request waits in. A row that a
+// SQL client inserted or edited into any other status is never dialled (and
+// never makes the dispatcher spin on a next_call it cannot claim).
+const claimable = "status IN ('Request received', 'Waiting for retry')"
+
+// NextDue returns the earliest next_call the dispatcher could claim.
+func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var t Time
+	err := db.r.QueryRowxContext(ctx,
+		"SELECT MIN(next_call) FROM callback_requests WHERE finished = 0 AND lease_owner IS NULL AND "+claimable).Scan(&t)
+	if err != nil {
+		return time.Time{}, false, db.fail(err, "next due request")
+	}
+	return t.Time, !t.IsZero(), nil
+}
+
+// leaseGuard is the WHERE clause every update under a lease carries. The
+// lease's expiry is not part of it: as in river, a holder past its expiry
+// may still finish its row until the rescuer has taken the row back (which
+// clears lease_owner), and that is what the guard sees.
+const leaseGuard = " WHERE i_callback_request = ? AND attempt = ? AND lease_owner = ? AND finished = 0"
+
+func leaseArgs(l callback.Lease) []any { return []any{l.RequestID, l.Attempt, l.Owner} }
+
+func leaseLost(l callback.Lease) error {
+	return fmt.Errorf("request %d attempt %d owner %s: %w", l.RequestID, l.Attempt, l.Owner, callback.ErrLeaseLost)
+}
+
+// Update applies c under l. The transition is checked before the database
+// is touched, so an illegal move is reported as such even by a node that
+// has also lost its lease.
+func (db *DB) Update(ctx context.Context, l callback.Lease, c callback.Change) (*callback.Request, error) {
+	if err := callback.CheckTransition(c.From, c.To, c.Result); err != nil {
+		return nil, fmt.Errorf("update request %d: %w", l.RequestID, err)
+	}
+	var s sets
+	s.set("status = ?", string(c.To))
+	s.set("result = ?", str(string(c.Result)))
+	if c.To == callback.StatusFinished {
+		s.set("finished = 1")
+	}
+	if c.To == callback.StatusFinished || c.To == callback.StatusWaitingForRetry {
+		s.set("lease_owner = NULL")
+		s.set("lease_expires = NULL")
+	}
+	if !c.NextCall.IsZero() {
+		s.set("next_call = ?", db.ts(c.NextCall))
+	}
+	if c.CallID != "" {
+		s.set("call_id = ?", c.CallID)
+	}
+	if c.TwowayCallID != "" {
+		s.set("twoway_call_id = ?", c.TwowayCallID)
+	}
+	if c.CountCall {
+		s.set("call_count = call_count + 1")
+	}
+	for _, t := range []struct {
+		col string
+		v   time.Time
+	}{{"setup_time", c.SetupTime}, {"connect_time", c.ConnectTime}, {"disconnect_time", c.DisconnectTime}} {
+		if !t.v.IsZero() {
+			s.set(t.col+" = ?", db.ts(t.v))
+		}
+	}
+	if c.Cause != 0 {
+		s.set("last_cause = ?", c.Cause)
+	}
+	if c.SIPCode != 0 {
+		s.set("last_sip_code = ?", c.SIPCode)
+	}
+	if c.Error != "" {
+		s.set("last_error = ?", c.Error)
+	}
+	note := c.Note
+	if note == "" {
+		note = c.Error
+	}
+	var got *callback.Request
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		args := slices.Concat(s.args, leaseArgs(l), []any{string(c.From)})
+		res, err := tx.ExecContext(ctx, "UPDATE callback_requests SET "+s.String()+leaseGuard+" AND status = ?", args...)
+		if err != nil {
+			return err
+		}
+		if n, err := rowsAffected(res); err != nil {
+			return err
+		} else if n == 0 {
+			return leaseLost(l)
+		}
+		e := event{id: l.RequestID, attempt: l.Attempt, status: c.To, result: c.Result, cause: c.Cause, sipCode: c.SIPCode, note: note}
+		if err := db.addEvent(ctx, tx, e); err != nil {
+			return err
+		}
+		got, err = getRequest(ctx, tx, l.RequestID)
+		return err
+	})
+	if err != nil {
+		return nil, db.fail(err, "update request %d %q -> %q", l.RequestID, c.From, c.To)
+	}
+	return got, nil
+}
+
+// Renew moves the lease's expiry to until.
+func (db *DB) Renew(ctx context.Context, l callback.Lease, until time.Time) error {
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE callback_requests SET lease_expires = ?"+leaseGuard,
+			append([]any{db.ts(until)}, leaseArgs(l)...)...)
+		if err != nil {
+			return err
+		}
+		if n, err := rowsAffected(res); err != nil {
+			return err
+		} else if n == 0 {
+			return leaseLost(l)
+		}
+		return nil
+	})
+	if err != nil {
+		return db.fail(err, "renew lease")
+	}
+	return nil
+}
+
+// Release gives the row back to the queue unchanged but for next_call.
+func (db *DB) Release(ctx context.Context, l callback.Lease, nextCall time.Time, note string) error {
+	var s sets
+	s.set("lease_owner = NULL")
+	s.set("lease_expires = NULL")
+	if !nextCall.IsZero() {
+		s.set("next_call = ?", db.ts(nextCall))
+	}
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE callback_requests SET "+s.String()+leaseGuard, slices.Concat(s.args, leaseArgs(l))...)
+		if err != nil {
+			return err
+		}
+		if n, err := rowsAffected(res); err != nil {
+			return err
+		} else if n == 0 {
+			return leaseLost(l)
+		}
+		var st struct {
+			Status string         `db:"status"`
+			Result sql.NullString `db:"result"`
+		}
+		if err := tx.GetContext(ctx, &st, "SELECT status, result FROM callback_requests WHERE i_callback_request = ?", l.RequestID); err != nil {
+			return err
+		}
+		if note == "" {
+			note = "released by " + l.Owner
+		}
+		return db.addEvent(ctx, tx, event{id: l.RequestID, attempt: l.Attempt, status: callback.Status(st.Status),
+			result: callback.Result(st.Result.String), note: note})
+	})
+	if err != nil {
+		return db.fail(err, "release request %d", l.RequestID)
+	}
+	return nil
+}
+
+// rescueBatch bounds one rescue transaction, so a node that died holding
+// thousands of rows is taken back in several short transactions.
+const rescueBatch = 500
+
+type heldRow struct {
+	ID           int64  `db:"i_callback_request"`
+	Status       string `db:"status"`
+	CallCount    int    `db:"call_count"`
+	Attempt      int    `db:"attempt"`
+	LeaseOwner   string `db:"lease_owner"`
+	LeaseExpires Time   `db:"lease_expires"`
+}
+
+// Rescue takes back rows whose lease expired (or, with StaleOwnerPrefix,
+// rows a previous run of this node held) and decides from the status how
+// far the call had got, as the holder would have:
+//
+//   - Request received, Waiting for retry: nothing was dialled; the lease
+//     is cleared and the row is due again at its next_call.
+//   - First leg initiated: a dialled attempt that never answered; Waiting
+//     for retry after Backoff, or Finished/Out of retries once call_count
+//     reaches MaxAttempts.
+//   - First leg connected, Second leg initiated: the user answered but was
+//     never connected; Finished/First leg aborted.
+//   - Second leg connected: the conversation took place;
+//     Finished/Successful.
+//
+// Each change is guarded like a holder's update and leaves a history line
+// naming the owner that lost the row.
+func (db *DB) Rescue(ctx context.Context, p callback.RescueParams) (int, error) {
+	total := 0
+	for {
+		n, more, err := db.rescueBatch(ctx, p)
+		total += n
+		if err != nil {
+			return total, db.fail(err, "rescue expired leases")
+		}
+		if !more {
+			return total, nil
+		}
+	}
+}
+
+func (db *DB) rescueBatch(ctx context.Context, p callback.RescueParams) (n int, more bool, err error) {
+	now := p.Now
+	err = db.tx(ctx, func(tx *sqlx.Tx) error {
+		n, more = 0, false
+		cond := "(lease_expires IS NULL OR lease_expires < ?)"
+		args := []any{db.ts(now)}
+		if p.StaleOwnerPrefix != "" {
+			cond = "(" + cond + " OR (SUBSTR(lease_owner, 1, ?) = ? AND lease_owner <> ?))"
+			args = append(args, utf8.RuneCountInString(p.StaleOwnerPrefix), p.StaleOwnerPrefix, p.Self)
+		}
+		var held []heldRow
+		err := tx.SelectContext(ctx, &held, `SELECT i_callback_request, status, call_count, attempt, lease_owner, lease_expires
+			FROM callback_requests WHERE finished = 0 AND lease_owner IS NOT NULL AND `+cond+`
+			ORDER BY i_callback_request LIMIT ?`+db.d.SkipLocked, append(args, rescueBatch)...)
+		if err != nil {
+			return err
+		}
+		more = len(held) == rescueBatch
+		for _, h := range held {
+			ok, err := db.rescueOne(ctx, tx, p, h)
+			if err != nil {
+				return err
+			}
+			if ok {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, more, err
+}
+
+func (db *DB) rescueOne(ctx context.Context, tx *sqlx.Tx, p callback.RescueParams, h heldRow) (bool, error) {
+	var why string
+	switch {
+	case h.LeaseExpires.IsZero():
+		why = fmt.Sprintf("lease of %s had no expiry", h.LeaseOwner)
+	case h.LeaseExpires.Before(p.Now):
+		why = fmt.Sprintf("lease of %s expired at %s", h.LeaseOwner, h.LeaseExpires.Format(time.RFC3339Nano))
+	default:
+		why = fmt.Sprintf("lease of %s taken back: a previous run of this node held it", h.LeaseOwner)
+	}
+	from := callback.Status(h.Status)
+	to, result := from, callback.ResultNone
+	var s sets
+	s.set("lease_owner = NULL")
+	s.set("lease_expires = NULL")
+	switch from {
+	case callback.StatusFirstLegInitiated:
+		if h.CallCount >= p.MaxAttempts {
+			to, result = callback.StatusFinished, callback.ResultOutOfRetries
+			why += "; the attempt was dialled and no attempts are left"
+		} else {
+			to = callback.StatusWaitingForRetry
+			next := p.Now.Add(p.Backoff)
+			s.set("next_call = ?", db.ts(next))
+			why += "; the attempt was dialled, retry at " + next.UTC().Format(time.RFC3339)
+		}
+	case callback.StatusFirstLegConnected, callback.StatusSecondLegInitiated:
+		to, result = callback.StatusFinished, callback.ResultFirstLegAborted
+		why += "; the first leg was up but never connected"
+	case callback.StatusSecondLegConnected:
+		to, result = callback.StatusFinished, callback.ResultSuccessful
+		why += "; the legs were connected"
+	default:
+		why += "; nothing was dialled, the request is back in the queue"
+	}
+	if to != from {
+		if err := callback.CheckTransition(from, to, result); err != nil {
+			return false, err
+		}
+		s.set("status = ?", string(to))
+		s.set("result = ?", str(string(result)))
+		s.set("disconnect_time = ?", db.ts(p.Now))
+		s.set("last_error = ?", why)
+		if to == callback.StatusFinished {
+			s.set("finished = 1")
+		}
+	}
+	args := slices.Concat(s.args, []any{h.ID, h.Attempt, h.LeaseOwner, h.Status})
+	res, err := tx.ExecContext(ctx, "UPDATE callback_requests SET "+s.String()+
+		" WHERE i_callback_request = ? AND attempt = ? AND lease_owner = ? AND status = ? AND finished = 0", args...)
+	if err != nil {
+		return false, err
+	}
+	if n, err := rowsAffected(res); err != nil || n == 0 {
+		return false, err
+	}
+	return true, db.addEvent(ctx, tx, event{at: p.Now, id: h.ID, attempt: h.Attempt, status: to, result: result, note: why})
+}
+
+// CanceledHeld lists the rows owner holds that were canceled from outside.
+func (db *DB) CanceledHeld(ctx context.Context, owner string) ([]int64, error) {
+	var ids []int64
+	err := db.r.SelectContext(ctx, &ids, `SELECT i_callback_request FROM callback_requests
+		WHERE finished = 0 AND lease_owner = ? AND canceled = 1 ORDER BY i_callback_request`, owner)
+	if err != nil {
+		return nil, db.fail(err, "canceled requests held by %s", owner)
+	}
+	return ids, nil
+}
+
+// LiveCalls counts the unfinished requests paid by username (its payer, or
+// its username when no other payer is named) whose call is being set up or
+// is up.
+func (db *DB) LiveCalls(ctx context.Context, username string) (int, error) {
+	var n int
+	err := db.r.GetContext(ctx, &n, `SELECT COUNT(*) FROM callback_requests
+		WHERE finished = 0 AND status IN (?, ?, ?, ?) AND (payer = ? OR (payer IS NULL AND username = ?))`,
+		string(callback.StatusFirstLegInitiated), string(callback.StatusFirstLegConnected),
+		string(callback.StatusSecondLegInitiated), string(callback.StatusSecondLegConnected), username, username)
+	if err != nil {
+		return 0, db.fail(err, "live calls of %s", username)
+	}
+	return n, nil
+}

@@ -1,0 +1,341 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/callbackd/callbackd/callback"
+)
+
+// Time scans a timestamp column of either database into a UTC time.Time;
+// NULL scans as the zero time. MySQL hands over time.Time (the DSN has
+// parseTime); SQLite hands over the stored text, which a plain SQL client
+// may have written with datetime('now') (no fraction) or with a "T".
+type Time struct{ time.Time }
+
+// timeLayouts are the text forms accepted from SQLite, tried in order.
+var timeLayouts = []string{
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	time.RFC3339Nano,
+	"2006-01-02",
+}
+
+// Scan implements sql.Scanner.
+func (t *Time) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		t.Time = time.Time{}
+		return nil
+	case time.Time:
+		t.Time = x.UTC()
+		return nil
+	case string:
+		return t.parse(x)
+	case []byte:
+		return t.parse(string(x))
+	}
+	return fmt.Errorf("scan timestamp: unsupported type %T", v)
+}
+
+func (t *Time) parse(s string) error {
+	for _, layout := range timeLayouts {
+		if p, err := time.Parse(layout, s); err == nil {
+			t.Time = p.UTC()
+			return nil
+		}
+	}
+	return fmt.Errorf("scan timestamp: %q is not a timestamp", s)
+}
+
+// requestColumns lists callback_requests in schema order; requestRow scans
+// exactly these.
+const requestColumns = `i_callback_request, username, authname, md5secret, original_cli,
+	original_set_cli, original_cld, twoway_cli, twoway_authname, twoway_md5secret, call_id,
+	twoway_call_id, next_call, call_count, canceled, credit_time, anon_acct_enabled,
+	default_user_used, finished, status, result, creation_time, setup_time, connect_time,
+	disconnect_time, attempt, lease_owner, lease_expires, last_cause, last_sip_code,
+	last_error, source, access_number, payer, language, ask_pin, request_key, destination`
+
+type requestRow struct {
+	ID              int64          `db:"i_callback_request"`
+	Username        string         `db:"username"`
+	Authname        sql.NullString `db:"authname"`
+	MD5Secret       sql.NullString `db:"md5secret"`
+	OriginalCLI     sql.NullString `db:"original_cli"`
+	OriginalSetCLI  sql.NullString `db:"original_set_cli"`
+	OriginalCLD     sql.NullString `db:"original_cld"`
+	TwowayCLI       sql.NullString `db:"twoway_cli"`
+	TwowayAuthname  sql.NullString `db:"twoway_authname"`
+	TwowayMD5Secret sql.NullString `db:"twoway_md5secret"`
+	CallID          sql.NullString `db:"call_id"`
+	TwowayCallID    sql.NullString `db:"twoway_call_id"`
+	NextCall        Time           `db:"next_call"`
+	CallCount       int            `db:"call_count"`
+	Canceled        bool           `db:"canceled"`
+	CreditTime      sql.NullInt64  `db:"credit_time"`
+	AnonAcctEnabled bool           `db:"anon_acct_enabled"`
+	DefaultUserUsed bool           `db:"default_user_used"`
+	Finished        bool           `db:"finished"`
+	Status          string         `db:"status"`
+	Result          sql.NullString `db:"result"`
+	CreationTime    Time           `db:"creation_time"`
+	SetupTime       Time           `db:"setup_time"`
+	ConnectTime     Time           `db:"connect_time"`
+	DisconnectTime  Time           `db:"disconnect_time"`
+	Attempt         int            `db:"attempt"`
+	LeaseOwner      sql.NullString `db:"lease_owner"`
+	LeaseExpires    Time           `db:"lease_expires"`
+	LastCause       sql.NullInt64  `db:"last_cause"`
+	LastSIPCode     sql.NullInt64  `db:"last_sip_code"`
+	LastError       sql.NullString `db:"last_error"`
+	Source          string         `db:"source"`
+	AccessNumber    sql.NullString `db:"access_number"`
+	Payer           sql.NullString `db:"payer"`
+	Language        sql.NullString `db:"language"`
+	AskPIN          bool           `db:"ask_pin"`
+	RequestKey      sql.NullString `db:"request_key"`
+	Destination     sql.NullString `db:"destination"`
+}
+
+func (r *requestRow) request() *callback.Request {
+	return &callback.Request{
+		ID:              r.ID,
+		Username:        r.Username,
+		Authname:        r.Authname.String,
+		MD5Secret:       r.MD5Secret.String,
+		OriginalCLI:     r.OriginalCLI.String,
+		OriginalSetCLI:  r.OriginalSetCLI.String,
+		OriginalCLD:     r.OriginalCLD.String,
+		TwowayCLI:       r.TwowayCLI.String,
+		TwowayAuthname:  r.TwowayAuthname.String,
+		TwowayMD5Secret: r.TwowayMD5Secret.String,
+		CallID:          r.CallID.String,
+		TwowayCallID:    r.TwowayCallID.String,
+		NextCall:        r.NextCall.Time,
+		CallCount:       r.CallCount,
+		Canceled:        r.Canceled,
+		CreditTime:      int(r.CreditTime.Int64),
+		AnonAcctEnabled: r.AnonAcctEnabled,
+		DefaultUserUsed: r.DefaultUserUsed,
+		Finished:        r.Finished,
+		Status:          callback.Status(r.Status),
+		Result:          callback.Result(r.Result.String),
+		CreationTime:    r.CreationTime.Time,
+		SetupTime:       r.SetupTime.Time,
+		ConnectTime:     r.ConnectTime.Time,
+		DisconnectTime:  r.DisconnectTime.Time,
+		Attempt:         r.Attempt,
+		LeaseOwner:      r.LeaseOwner.String,
+		LeaseExpires:    r.LeaseExpires.Time,
+		LastCause:       int(r.LastCause.Int64),
+		LastSIPCode:     int(r.LastSIPCode.Int64),
+		LastError:       r.LastError.String,
+		Source:          callback.Source(r.Source),
+		AccessNumber:    r.AccessNumber.String,
+		Payer:           r.Payer.String,
+		Language:        r.Language.String,
+		AskPIN:          r.AskPIN,
+		RequestKey:      r.RequestKey.String,
+		Destination:     r.Destination.String,
+	}
+}
+
+const eventColumns = `request_id, event_time, attempt, status, result, cause, sip_code, note`
+
+type eventRow struct {
+	RequestID int64          `db:"request_id"`
+	Time      Time           `db:"event_time"`
+	Attempt   int            `db:"attempt"`
+	Status    string         `db:"status"`
+	Result    sql.NullString `db:"result"`
+	Cause     sql.NullInt64  `db:"cause"`
+	SIPCode   sql.NullInt64  `db:"sip_code"`
+	Note      sql.NullString `db:"note"`
+}
+
+func (e *eventRow) event() callback.Event {
+	return callback.Event{
+		RequestID: e.RequestID,
+		Time:      e.Time.Time,
+		Attempt:   e.Attempt,
+		Status:    callback.Status(e.Status),
+		Result:    callback.Result(e.Result.String),
+		Cause:     int(e.Cause.Int64),
+		SIPCode:   int(e.SIPCode.Int64),
+		Note:      e.Note.String,
+	}
+}
+
+const accountColumns = `id, username, password_hash, ha1, pin, balance, currency, credit_limit,
+	max_sessions, associated_number, language, blocked, tariff, daily_cap, created`
+
+type accountRow struct {
+	ID               int64          `db:"id"`
+	Username         string         `db:"username"`
+	PasswordHash     sql.NullString `db:"password_hash"`
+	HA1              sql.NullString `db:"ha1"`
+	PIN              sql.NullString `db:"pin"`
+	Balance          int64          `db:"balance"`
+	Currency         sql.NullString `db:"currency"`
+	CreditLimit      int64          `db:"credit_limit"`
+	MaxSessions      int            `db:"max_sessions"`
+	AssociatedNumber sql.NullString `db:"associated_number"`
+	Language         sql.NullString `db:"language"`
+	Blocked          bool           `db:"blocked"`
+	Tariff           sql.NullString `db:"tariff"`
+	DailyCap         int64          `db:"daily_cap"`
+	Created          Time           `db:"created"`
+}
+
+func (a *accountRow) account() *callback.Account {
+	return &callback.Account{
+		ID:               a.ID,
+		Username:         a.Username,
+		PasswordHash:     a.PasswordHash.String,
+		HA1:              a.HA1.String,
+		PIN:              a.PIN.String,
+		Balance:          callback.Money(a.Balance),
+		Currency:         a.Currency.String,
+		CreditLimit:      callback.Money(a.CreditLimit),
+		MaxSessions:      a.MaxSessions,
+		AssociatedNumber: a.AssociatedNumber.String,
+		Language:         a.Language.String,
+		Blocked:          a.Blocked,
+		Tariff:           a.Tariff.String,
+		DailyCap:         callback.Money(a.DailyCap),
+		Created:          a.Created.Time,
+	}
+}
+
+const accessNumberColumns = `number, trigger_type, sub_app, language, region, area_code,
+	default_account_username, disable_cli_authentication, force_cli_authentication,
+	force_default_account, minimum_balance, fixed_cli, hangup_sip_code, ringback_time,
+	ringback_type, diversion_reason, anonymous_accounting, delay_before_callback, iscallback,
+	anumberhandling, internal_account, callback_tariff`
+
+type accessNumberRow struct {
+	Number                   string         `db:"number"`
+	Trigger                  string         `db:"trigger_type"`
+	SubApp                   sql.NullString `db:"sub_app"`
+	Language                 sql.NullString `db:"language"`
+	Region                   sql.NullString `db:"region"`
+	AreaCode                 sql.NullString `db:"area_code"`
+	DefaultAccountUsername   sql.NullString `db:"default_account_username"`
+	DisableCLIAuthentication bool           `db:"disable_cli_authentication"`
+	ForceCLIAuthentication   bool           `db:"force_cli_authentication"`
+	ForceDefaultAccount      bool           `db:"force_default_account"`
+	MinimumBalance           sql.NullString `db:"minimum_balance"`
+	FixedCLI                 sql.NullString `db:"fixed_cli"`
+	HangupSIPCode            int            `db:"hangup_sip_code"`
+	RingbackTime             int            `db:"ringback_time"`
+	RingbackType             sql.NullString `db:"ringback_type"`
+	DiversionReason          sql.NullString `db:"diversion_reason"`
+	AnonymousAccounting      bool           `db:"anonymous_accounting"`
+	DelayBeforeCallback      int            `db:"delay_before_callback"`
+	IsCallback               int            `db:"iscallback"`
+	ANumberHandling          int            `db:"anumberhandling"`
+	InternalAccount          sql.NullString `db:"internal_account"`
+	CallbackTariff           sql.NullString `db:"callback_tariff"`
+}
+
+func (n *accessNumberRow) accessNumber() *callback.AccessNumber {
+	return &callback.AccessNumber{
+		Number:                   n.Number,
+		Trigger:                  callback.Trigger(n.Trigger),
+		SubApp:                   n.SubApp.String,
+		Language:                 n.Language.String,
+		Region:                   n.Region.String,
+		AreaCode:                 n.AreaCode.String,
+		DefaultAccountUsername:   n.DefaultAccountUsername.String,
+		DisableCLIAuthentication: n.DisableCLIAuthentication,
+		ForceCLIAuthentication:   n.ForceCLIAuthentication,
+		ForceDefaultAccount:      n.ForceDefaultAccount,
+		MinimumBalance:           n.MinimumBalance.String,
+		FixedCLI:                 n.FixedCLI.String,
+		HangupSIPCode:            n.HangupSIPCode,
+		RingbackTime:             n.RingbackTime,
+		RingbackType:             n.RingbackType.String,
+		DiversionReason:          n.DiversionReason.String,
+		AnonymousAccounting:      n.AnonymousAccounting,
+		DelayBeforeCallback:      n.DelayBeforeCallback,
+		IsCallback:               n.IsCallback,
+		ANumberHandling:          n.ANumberHandling,
+		InternalAccount:          n.InternalAccount.String,
+		CallbackTariff:           n.CallbackTariff.String,
+	}
+}
+
+const rateColumns = `tariff, prefix, description, price_per_minute, connection_fee,
+	first_increment, next_increment, blocked`
+
+type rateRow struct {
+	Tariff         string         `db:"tariff"`
+	Prefix         string         `db:"prefix"`
+	Description    sql.NullString `db:"description"`
+	PricePerMinute int64          `db:"price_per_minute"`
+	ConnectionFee  int64          `db:"connection_fee"`
+	FirstIncrement int            `db:"first_increment"`
+	NextIncrement  int            `db:"next_increment"`
+	Blocked        bool           `db:"blocked"`
+}
+
+func (r *rateRow) rate() callback.TariffRate {
+	return callback.TariffRate{
+		Tariff:         r.Tariff,
+		Prefix:         r.Prefix,
+		Description:    r.Description.String,
+		PricePerMinute: callback.Money(r.PricePerMinute),
+		ConnectionFee:  callback.Money(r.ConnectionFee),
+		FirstIncrement: r.FirstIncrement,
+		NextIncrement:  r.NextIncrement,
+		Blocked:        r.Blocked,
+	}
+}
+
+const cdrColumns = `id, request_id, leg, account, number, caller_id, channel_id, start_time,
+	answer_time, end_time, billsec, cause, sip_code, prefix, charge, currency, disposition`
+
+type cdrRow struct {
+	ID          int64          `db:"id"`
+	RequestID   int64          `db:"request_id"`
+	Leg         string         `db:"leg"`
+	Account     string         `db:"account"`
+	Number      sql.NullString `db:"number"`
+	CallerID    sql.NullString `db:"caller_id"`
+	ChannelID   string         `db:"channel_id"`
+	Start       Time           `db:"start_time"`
+	Answer      Time           `db:"answer_time"`
+	End         Time           `db:"end_time"`
+	BillSec     int            `db:"billsec"`
+	Cause       sql.NullInt64  `db:"cause"`
+	SIPCode     sql.NullInt64  `db:"sip_code"`
+	Prefix      sql.NullString `db:"prefix"`
+	Charge      int64          `db:"charge"`
+	Currency    sql.NullString `db:"currency"`
+	Disposition sql.NullString `db:"disposition"`
+}
+
+func (c *cdrRow) cdr() *callback.CDR {
+	return &callback.CDR{
+		ID:          c.ID,
+		RequestID:   c.RequestID,
+		Leg:         callback.Leg(c.Leg),
+		Account:     c.Account,
+		Number:      c.Number.String,
+		CallerID:    c.CallerID.String,
+		ChannelID:   c.ChannelID,
+		Start:       c.Start.Time,
+		Answer:      c.Answer.Time,
+		End:         c.End.Time,
+		BillSec:     c.BillSec,
+		Cause:       int(c.Cause.Int64),
+		SIPCode:     int(c.SIPCode.Int64),
+		Prefix:      c.Prefix.String,
+		Charge:      callback.Money(c.Charge),
+		Currency:    c.Currency.String,
+		Disposition: c.Disposition.String,
+	}
+}

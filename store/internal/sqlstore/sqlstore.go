@@ -1,0 +1,238 @@
+// Package sqlstore is the SQL both stores share: the queries of
+// callback.Store written once, parameterised by a Dialect for the few places
+// where MariaDB/MySQL and SQLite differ (row locking, upserts, how a
+// timestamp is stored, which error codes mean "duplicate" or "try again").
+//
+// store/mysql and store/sqlite open the database, run their own migrations
+// (the DDL differs, the logical schema does not) and wrap a *DB.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/callbackd/callbackd/callback"
+	"github.com/jmoiron/sqlx"
+)
+
+// Dialect is what differs between the databases.
+type Dialect struct {
+	// Name is the sqlx driver name, which picks the placeholder style ("?"
+	// for both).
+	Name string
+	// LockRows is appended to a SELECT whose rows the transaction goes on to
+	// update (" FOR UPDATE"); empty where the write transaction itself holds
+	// the database lock (SQLite's BEGIN IMMEDIATE).
+	LockRows string
+	// SkipLocked is appended to the claim SELECT (" FOR UPDATE SKIP
+	// LOCKED"), so concurrent claimers pass over each other's rows instead
+	// of waiting for them.
+	SkipLocked string
+	// Isolation of write transactions. READ COMMITTED on InnoDB keeps the
+	// claim's locking read from taking gap locks that would block inserts.
+	Isolation sql.IsolationLevel
+	// Time converts a non-zero UTC time, truncated to milliseconds, into the
+	// value stored in a timestamp column.
+	Time func(t time.Time) any
+	// Upsert returns the clause that follows a multi-row INSERT to update
+	// cols of the row already holding the same key.
+	Upsert func(key, cols []string) string
+	// IsUnique reports a unique or primary key violation.
+	IsUnique func(err error) bool
+	// IsRetryable reports an error after which the whole transaction may
+	// simply be run again: a deadlock, a lock wait timeout, a busy database.
+	IsRetryable func(err error) bool
+}
+
+// Config is what a driver package hands to New.
+type Config struct {
+	Dialect Dialect
+	// Writer runs every write transaction.
+	Writer *sql.DB
+	// Reader runs plain reads; nil means Writer. SQLite uses a separate pool
+	// of read-only connections so reads proceed while its single writer
+	// connection is busy.
+	Reader *sql.DB
+	// Now is the clock for history timestamps; nil means time.Now.
+	Now func() time.Time
+}
+
+// DB implements callback.Store over a Config.
+type DB struct {
+	d   Dialect
+	w   *sqlx.DB
+	r   *sqlx.DB
+	raw *sql.DB
+	now func() time.Time
+}
+
+var _ callback.Store = (*DB)(nil)
+
+// New returns a store over migrated databases.
+func New(c Config) *DB {
+	db := &DB{d: c.Dialect, raw: c.Writer, now: c.Now}
+	db.w = sqlx.NewDb(c.Writer, c.Dialect.Name)
+	db.r = db.w
+	if c.Reader != nil && c.Reader != c.Writer {
+		db.r = sqlx.NewDb(c.Reader, c.Dialect.Name)
+	}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	return db
+}
+
+// RawDB returns the writable database handle, for SQL clients such as the
+// tests that insert rows the way an operator's script would.
+func (db *DB) RawDB() *sql.DB { return db.raw }
+
+// Ping checks that both pools reach the database.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	if db.r != db.w {
+		if err := db.r.PingContext(ctx); err != nil {
+			return fmt.Errorf("ping database (readers): %w", err)
+		}
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	var errs []error
+	if db.r != db.w {
+		errs = append(errs, db.r.Close())
+	}
+	errs = append(errs, db.w.Close())
+	return errors.Join(errs...)
+}
+
+// maxTxTries bounds how often a transaction that deadlocked is run again.
+const maxTxTries = 5
+
+// tx runs fn in a write transaction, again from the start when the database
+// asks for it (deadlock, busy), so callers never see those transient errors.
+func (db *DB) tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	var err error
+	for try := 1; ; try++ {
+		err = db.tryTx(ctx, fn)
+		if err == nil || try == maxTxTries || !db.d.IsRetryable(err) || ctx.Err() != nil {
+			return err
+		}
+		// A short, growing pause lets the transaction we collided with
+		// finish first.
+		t := time.NewTimer(time.Duration(try*try) * 5 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+func (db *DB) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
+	tx, err := db.w.BeginTxx(ctx, &sql.TxOptions{Isolation: db.d.Isolation})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// fail wraps err with what was being done, mapping a duplicate key to
+// callback.ErrConflict and a missing row to callback.ErrNotFound so callers
+// can branch with errors.Is.
+func (db *DB) fail(err error, format string, args ...any) error {
+	what := fmt.Sprintf(format, args...)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %w", what, callback.ErrNotFound)
+	case db.d.IsUnique(err):
+		return fmt.Errorf("%s: %w: %v", what, callback.ErrConflict, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// ts is the stored value of t: NULL for the zero time, else UTC to the
+// millisecond (the precision of both schemas).
+func (db *DB) ts(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return db.d.Time(t.UTC().Truncate(time.Millisecond))
+}
+
+// str stores an empty string as NULL.
+func str(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// num stores 0 as NULL.
+func num[T ~int | ~int64](n T) any {
+	if n == 0 {
+		return nil
+	}
+	return int64(n)
+}
+
+// placeholders returns "(?, ?, ?)" for n columns.
+func placeholders(n int) string {
+	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+}
+
+// columns collects an INSERT's columns and values in step.
+type columns struct {
+	names []string
+	args  []any
+}
+
+func (c *columns) add(name string, v any) {
+	c.names = append(c.names, name)
+	c.args = append(c.args, v)
+}
+
+func (c *columns) insert(table string) string {
+	return "INSERT INTO " + table + " (" + strings.Join(c.names, ", ") + ") VALUES " + placeholders(len(c.names))
+}
+
+// sets collects the assignments of an UPDATE.
+type sets struct {
+	exprs []string
+	args  []any
+}
+
+func (s *sets) set(expr string, args ...any) {
+	s.exprs = append(s.exprs, expr)
+	s.args = append(s.args, args...)
+}
+
+func (s *sets) String() string { return strings.Join(s.exprs, ", ") }
+
+// rowsAffected returns how many rows res matched. Both drivers count
+// matched rows: SQLite always does, and the MySQL store asks for
+// CLIENT_FOUND_ROWS, so an update that sets a value already there still
+// counts as a match.
+func rowsAffected(res sql.Result) (int64, error) {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("rows affected: %w", err)
+	}
+	return n, nil
+}

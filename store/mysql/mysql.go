@@ -1,0 +1,177 @@
+// Package mysql is the shared store: callback.Store over MariaDB 10.6+ or
+// MySQL 8, through go-sql-driver/mysql. Several callbackd nodes use one
+// database; claims lock rows with FOR UPDATE SKIP LOCKED so no two nodes
+// dial the same request.
+//
+// The queries are store/internal/sqlstore's; this package opens the pool,
+// applies the MariaDB/MySQL migrations and supplies the dialect.
+// Timestamps are DATETIME(3) in UTC: the connection's time_zone is forced
+// to +00:00 and time.Time values are read and written in UTC.
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/store/internal/sqlstore"
+	"github.com/go-sql-driver/mysql"
+	"github.com/pressly/goose/v3"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is the MariaDB/MySQL store.
+type DB struct {
+	*sqlstore.DB
+}
+
+var _ callback.Store = (*DB)(nil)
+
+// config returns the driver configuration Open uses for dsn: the caller's
+// DSN ("user:pass@tcp(host:3306)/callbackd") with the settings the store
+// relies on forced on.
+func config(dsn string) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse MySQL DSN: %w", err)
+	}
+	if cfg.DBName == "" {
+		return nil, fmt.Errorf("parse MySQL DSN: no database name: %w", callback.ErrInvalid)
+	}
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	// Guarded updates count matched rows, not changed ones: renewing a
+	// lease to the expiry it already has must not read as a lost lease.
+	cfg.ClientFoundRows = true
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	// DATETIME has no zone; the session's clock (defaults, UTC_TIMESTAMP
+	// aside) must agree with the UTC values the store writes.
+	cfg.Params["time_zone"] = "'+00:00'"
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	// Placeholders are filled in by the driver, so a query is one round
+	// trip instead of prepare, execute and close: a claim transaction is
+	// five statements, and round trips are what bounds claims per second.
+	// The driver refuses this for the few multi-byte character sets where
+	// it would be unsafe; those connections prepare as before.
+	cfg.InterpolateParams = true
+	if _, err := mysql.NewConnector(cfg); err != nil {
+		cfg.InterpolateParams = false
+	}
+	return cfg, nil
+}
+
+// Open connects to the database named in dsn, brings its schema up to date
+// and returns the store. The database must exist; the user needs the
+// privileges to create tables and triggers in it.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	cfg, err := config(dsn)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open MySQL %s: %w", cfg.Addr, err)
+	}
+	db := sql.OpenDB(conn)
+	// Enough connections for the dispatcher, the triggers and the HTTP
+	// surfaces; recycled so a fail-over or a server restart is absorbed.
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(16)
+	db.SetConnMaxLifetime(30 * time.Minute)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open MySQL %s/%s: %w", cfg.Addr, cfg.DBName, err)
+	}
+	return &DB{sqlstore.New(sqlstore.Config{Dialect: dialect, Writer: db})}, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	if err := db.PingContext(ctx); err != nil {
+		return err
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	return sqlstore.Migrate(ctx, db, goose.DialectMySQL, sub, lockMigrations)
+}
+
+// lockMigrations takes a named lock (GET_LOCK) per database on a
+// connection of its own: a second process opening the store waits for the
+// first to finish migrating. The server releases the lock if that
+// connection dies with the process.
+func lockMigrations(ctx context.Context, db *sql.DB) (func() error, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migration lock: %w", err)
+	}
+	var got sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK("+migrationLockName+", 300)").Scan(&got); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("migration lock: %w", err)
+	}
+	if got.Int64 != 1 {
+		conn.Close()
+		return nil, errors.New("migration lock: another process has been migrating this database for 5 minutes")
+	}
+	return func() error {
+		defer conn.Close()
+		// The caller's context may be done; the lock must go anyway.
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "DO RELEASE_LOCK("+migrationLockName+")"); err != nil {
+			return fmt.Errorf("migration unlock: %w", err)
+		}
+		return nil
+	}, nil
+}
+
+// migrationLockName hashes the database name because lock names are
+// limited to 64 characters.
+const migrationLockName = "SHA1(CONCAT('callbackd migrate ', DATABASE()))"
+
+// MySQL server error numbers the store acts on.
+const (
+	errDupEntry        = 1062 // ER_DUP_ENTRY
+	errLockWaitTimeout = 1205 // ER_LOCK_WAIT_TIMEOUT
+	errDeadlock        = 1213 // ER_LOCK_DEADLOCK
+)
+
+func serverError(err error) uint16 {
+	var e *mysql.MySQLError
+	if errors.As(err, &e) {
+		return e.Number
+	}
+	return 0
+}
+
+var dialect = sqlstore.Dialect{
+	Name:       "mysql",
+	LockRows:   " FOR UPDATE",
+	SkipLocked: " FOR UPDATE SKIP LOCKED",
+	Isolation:  sql.LevelReadCommitted,
+	Time:       func(t time.Time) any { return t },
+	Upsert: func(_, cols []string) string {
+		set := make([]string, len(cols))
+		for i, c := range cols {
+			set[i] = c + " = VALUES(" + c + ")"
+		}
+		return " ON DUPLICATE KEY UPDATE " + strings.Join(set, ", ")
+	},
+	IsUnique: func(err error) bool { return serverError(err) == errDupEntry },
+	IsRetryable: func(err error) bool {
+		n := serverError(err)
+		return n == errDeadlock || n == errLockWaitTimeout
+	},
+}

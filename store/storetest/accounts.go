@@ -1,0 +1,197 @@
+package storetest
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/callbackd/callbackd/callback"
+)
+
+func createAccount(t *testing.T, s callback.Store, a callback.Account) *callback.Account {
+	t.Helper()
+	if err := s.CreateAccount(t.Context(), &a); err != nil {
+		t.Fatalf("create account %s: %v", a.Username, err)
+	}
+	return &a
+}
+
+var accountTests = map[string]func(t *testing.T, s callback.Store){
+	"CRUD": func(t *testing.T, s callback.Store) {
+		want := callback.Account{
+			Username: "alice", PasswordHash: "$2a$10$abcdefghijklmnopqrstuv", HA1: callback.HA1("alice", "example.com", "pw"),
+			PIN: "1234", Balance: 125_000, Currency: "EUR", CreditLimit: -50_000, MaxSessions: 4,
+			AssociatedNumber: "+4930111111", Language: "de", Blocked: true, Tariff: "retail", DailyCap: 100_000,
+			Created: base,
+		}
+		a := createAccount(t, s, want)
+		if a.ID == 0 {
+			t.Fatal("ID not filled in")
+		}
+		want.ID = a.ID
+		mustEqual(t, "created account", a, &want)
+		got, err := s.GetAccount(t.Context(), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustEqual(t, "account", got, &want)
+
+		// Zero fields are NULL or the defaults, and Created is filled in.
+		b := createAccount(t, s, callback.Account{Username: "bob"})
+		if b.Created.IsZero() || b.PIN != "" || b.Balance != 0 {
+			t.Errorf("minimal account: %+v", b)
+		}
+		if err := s.CreateAccount(t.Context(), &callback.Account{Username: "alice"}); !errors.Is(err, callback.ErrConflict) {
+			t.Errorf("duplicate username: %v", err)
+		}
+		if err := s.CreateAccount(t.Context(), &callback.Account{Username: "carol", PIN: "1234"}); !errors.Is(err, callback.ErrConflict) {
+			t.Errorf("duplicate PIN: %v", err)
+		}
+
+		// UpdateAccount changes everything but the balance.
+		upd := *got
+		upd.Balance, upd.PIN, upd.Blocked, upd.MaxSessions, upd.Tariff = 1, "9999", false, 2, ""
+		if err := s.UpdateAccount(t.Context(), &upd); err != nil {
+			t.Fatal(err)
+		}
+		want.PIN, want.Blocked, want.MaxSessions, want.Tariff = "9999", false, 2, ""
+		got, _ = s.GetAccount(t.Context(), "alice")
+		mustEqual(t, "updated account", got, &want)
+		if err := s.UpdateAccount(t.Context(), got); err != nil {
+			t.Errorf("update with no change: %v", err)
+		}
+		if err := s.UpdateAccount(t.Context(), &callback.Account{Username: "nobody"}); !errors.Is(err, callback.ErrNotFound) {
+			t.Errorf("update unknown: %v", err)
+		}
+		upd = *b
+		upd.PIN = "9999"
+		if err := s.UpdateAccount(t.Context(), &upd); !errors.Is(err, callback.ErrConflict) {
+			t.Errorf("update to a taken PIN: %v", err)
+		}
+
+		if err := s.SetBalance(t.Context(), "alice", -20_000); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetAccount(t.Context(), "alice"); got.Balance != -20_000 {
+			t.Errorf("balance %s", got.Balance)
+		}
+		if err := s.SetBalance(t.Context(), "nobody", 1); !errors.Is(err, callback.ErrNotFound) {
+			t.Errorf("set balance of unknown: %v", err)
+		}
+		if _, err := s.GetAccount(t.Context(), "nobody"); !errors.Is(err, callback.ErrNotFound) {
+			t.Errorf("get unknown: %v", err)
+		}
+
+		byPIN, err := s.AccountByPIN(t.Context(), "9999")
+		if err != nil || byPIN.Username != "alice" {
+			t.Errorf("by PIN: %v %v", byPIN, err)
+		}
+		for _, pin := range []string{"1234", ""} {
+			if _, err := s.AccountByPIN(t.Context(), pin); !errors.Is(err, callback.ErrNotFound) {
+				t.Errorf("by PIN %q: %v", pin, err)
+			}
+		}
+		list, err := s.ListAccounts(t.Context())
+		if err != nil || len(list) != 2 || list[0].Username != "alice" || list[1].Username != "bob" {
+			t.Errorf("list: %v %v", list, err)
+		}
+	},
+
+	"ByCLI": func(t *testing.T, s callback.Store) {
+		createAccount(t, s, callback.Account{Username: "4930111111"})
+		createAccount(t, s, callback.Account{Username: "alice", AssociatedNumber: "4930111111"})
+		createAccount(t, s, callback.Account{Username: "bob", AssociatedNumber: "+4930222222"})
+		createAccount(t, s, callback.Account{Username: "carol"})
+		for _, c := range []callback.AccountCLI{{CLI: "4930111111", Username: "carol"}, {CLI: "4930222222", Username: "carol"}, {CLI: "4930333333", Username: "carol"}} {
+			if err := s.AddCLI(t.Context(), c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Seed 000's order: account username, then associated number (with
+		// or without +), then the CLI map.
+		for cli, want := range map[string]string{"4930111111": "4930111111", "4930222222": "bob", "4930333333": "carol"} {
+			a, err := s.AccountByCLI(t.Context(), cli)
+			if err != nil || a.Username != want {
+				t.Errorf("CLI %s: %v %v, want %s", cli, a, err, want)
+			}
+		}
+		if _, err := s.AccountByCLI(t.Context(), "4930444444"); !errors.Is(err, callback.ErrNotFound) {
+			t.Errorf("unknown CLI: %v", err)
+		}
+	},
+
+	"CLIs": func(t *testing.T, s callback.Store) {
+		createAccount(t, s, callback.Account{Username: "alice"})
+		createAccount(t, s, callback.Account{Username: "bob"})
+		for _, cli := range []string{"4930222222", "4930111111"} {
+			if err := s.AddCLI(t.Context(), callback.AccountCLI{CLI: cli, Username: "alice"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.AddCLI(t.Context(), callback.AccountCLI{CLI: "4930111111", Username: "bob"}); !errors.Is(err, callback.ErrConflict) {
+			t.Errorf("CLI mapped twice: %v", err)
+		}
+		if err := s.AddCLI(t.Context(), callback.AccountCLI{CLI: "4930333333", Username: "nobody"}); !errors.Is(err, callback.ErrNotFound) {
+			t.Errorf("CLI of unknown account: %v", err)
+		}
+		got, err := s.ListCLIs(t.Context(), "alice")
+		want := []callback.AccountCLI{{CLI: "4930111111", Username: "alice"}, {CLI: "4930222222", Username: "alice"}}
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("CLIs of alice: %v %v", got, err)
+		}
+		if got, _ := s.ListCLIs(t.Context(), "bob"); len(got) != 0 {
+			t.Errorf("CLIs of bob: %v", got)
+		}
+	},
+
+	"AccessNumbers": func(t *testing.T, s callback.Store) {
+		full := callback.AccessNumber{
+			Number: "18005550100", Trigger: callback.TriggerPIN, SubApp: "callingcard_en_th", Language: "en",
+			Region: "US", AreaCode: "212", DefaultAccountUsername: "default", DisableCLIAuthentication: true,
+			ForceCLIAuthentication: true, ForceDefaultAccount: true, MinimumBalance: "2 USD", FixedCLI: "12125550100",
+			HangupSIPCode: 486, RingbackTime: 3, RingbackType: callback.RingbackEarlyMedia, DiversionReason: "no-answer",
+			AnonymousAccounting: true, DelayBeforeCallback: 7, IsCallback: 2, ANumberHandling: 1,
+			InternalAccount: "internal", CallbackTariff: "cbtariff",
+		}
+		n := full
+		if err := s.PutAccessNumber(t.Context(), &n); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetAccessNumber(t.Context(), full.Number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustEqual(t, "access number", got, &full)
+
+		minimal := callback.AccessNumber{Number: "18005550101"}
+		minimal.ApplyDefaults()
+		if err := s.PutAccessNumber(t.Context(), &minimal); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = s.GetAccessNumber(t.Context(), minimal.Number)
+		mustEqual(t, "access number with defaults", got, &minimal)
+
+		// Put replaces every option.
+		replaced := minimal
+		replaced.Number = full.Number
+		if err := s.PutAccessNumber(t.Context(), &replaced); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = s.GetAccessNumber(t.Context(), full.Number)
+		mustEqual(t, "replaced access number", got, &replaced)
+
+		list, err := s.ListAccessNumbers(t.Context())
+		if err != nil || len(list) != 2 || list[0].Number != "18005550100" || list[1].Number != "18005550101" {
+			t.Fatalf("list: %v %v", list, err)
+		}
+		if err := s.DeleteAccessNumber(t.Context(), full.Number); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetAccessNumber(t.Context(), full.Number); !errors.Is(err, callback.ErrNotFound) {
+			t.Errorf("deleted number: %v", err)
+		}
+		if err := s.DeleteAccessNumber(t.Context(), full.Number); !errors.Is(err, callback.ErrNotFound) {
+			t.Errorf("delete twice: %v", err)
+		}
+	},
+}
