@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,6 +117,34 @@ func TestServeWaitsForAsteriskOnTheEmbeddedStore(t *testing.T) {
 	for _, want := range []string{"store: embedded", "ari.url", "FastAGI server listening"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+func TestMailPipe(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "callbackd.db")
+	mustRun(t, db, "account", "add", "-username", "6192345678", "-password", "1ak45", "-balance", "5")
+	msg := "From: user@example.com\r\nTo: callback@example.com\r\nSubject: callback\r\nMessage-ID: <1@example.com>\r\n\r\nP 6192345678 1ak45 SN 6581433653 DN 420212345678\r\n"
+	if out, err := run(t, db, msg, "mail"); err != nil {
+		t.Fatalf("seed example: %v\n%s", err, out)
+	}
+	if out := mustRun(t, db, "request", "list"); !strings.Contains(out, "6581433653") || !strings.Contains(out, "2way_420212345678") || !strings.Contains(out, "email") {
+		t.Fatalf("request list:\n%s", out)
+	}
+	for _, tc := range []struct {
+		body string
+		code int
+	}{
+		{"Hello, please call me.", 65},
+		{"P 6192345678 wrong SN 6581433653 DN 420212345678", 77},
+		{"P 6192345678 1ak45 SN abc DN 420212345678", 65},
+	} {
+		m := strings.Replace(msg, "P 6192345678 1ak45 SN 6581433653 DN 420212345678", tc.body, 1)
+		m = strings.Replace(m, "<1@example.com>", "<"+tc.body[:5]+"@example.com>", 1)
+		_, err := run(t, db, m, "mail")
+		var xe exitError
+		if !errors.As(err, &xe) || xe.code != tc.code {
+			t.Errorf("%q: %v, want exit %d", tc.body, err, tc.code)
 		}
 	}
 }

@@ -67,6 +67,54 @@ type Config struct {
 		PerSourceEvery   time.Duration `yaml:"per_source_every"`   // 1s
 		TariffCacheCheck time.Duration `yaml:"tariff_cache_check"` // how often rate changes are looked for: 5s
 	} `yaml:"limits"`
+	HTTP struct {
+		// Listen is the address of the HTTP server: the API, XML-RPC, the
+		// SMS webhook, the web page, /metrics, /healthz and /readyz. Empty
+		// turns it off.
+		Listen string `yaml:"listen"` // 127.0.0.1:8080
+		// APITokens are the operator's API tokens (Bearer), comma-separated.
+		APITokens string `yaml:"api_tokens"`
+		// Failed logins allowed per account and per source, then one per
+		// interval.
+		LoginBurst int           `yaml:"login_burst"` // 5
+		LoginEvery time.Duration `yaml:"login_every"` // 1m
+	} `yaml:"http"`
+	Web struct {
+		Modes                 string        `yaml:"modes"`                   // "simple,extended,hosted"; "" = page off
+		HMACKey               string        `yaml:"hmac_key"`                // >= 32 bytes, the same on every node
+		PublicURL             string        `yaml:"public_url"`              // e.g. https://callback.example.com (links in SMTP replies)
+		Title                 string        `yaml:"title"`                   // Callback
+		Region                string        `yaml:"region"`                  // ISO 3166 for national formats; "" = international only
+		SimpleDestination     string        `yaml:"simple_destination"`      // simple mode: the helpdesk number
+		SimpleAuth            string        `yaml:"simple_auth"`             // simple mode: pin or password (pin)
+		HostedAccount         string        `yaml:"hosted_account"`          // hosted mode: the internal account that pays
+		HostedDestination     string        `yaml:"hosted_destination"`      // hosted mode: the number to connect to
+		HostedAllowedPrefixes string        `yaml:"hosted_allowed_prefixes"` // e.g. "420,421"; "" = any
+		TrustedProxies        string        `yaml:"trusted_proxies"`         // CIDRs whose X-Forwarded-For is believed
+		SecureCookies         bool          `yaml:"secure_cookies"`          // true behind an HTTPS proxy
+		FormTTL               time.Duration `yaml:"form_ttl"`                // 1h
+		Refresh               time.Duration `yaml:"refresh"`                 // status page refresh: 3s
+		PerSourceBurst        int           `yaml:"per_source_burst"`        // 10
+		PerSourceEvery        time.Duration `yaml:"per_source_every"`        // 1m
+		PerNumberBurst        int           `yaml:"per_number_burst"`        // 3
+		PerNumberEvery        time.Duration `yaml:"per_number_every"`        // 10m
+		PerAccountBurst       int           `yaml:"per_account_burst"`       // 10
+		PerAccountEvery       time.Duration `yaml:"per_account_every"`       // 30s
+	} `yaml:"web"`
+	SMTP struct {
+		Listen          string        `yaml:"listen"`            // "" = off; e.g. 127.0.0.1:2525
+		Domain          string        `yaml:"domain"`            // localhost
+		MaxMessageBytes int           `yaml:"max_message_bytes"` // 262144
+		MaxRecipients   int           `yaml:"max_recipients"`    // 5
+		ReadTimeout     time.Duration `yaml:"read_timeout"`      // 60s
+		WriteTimeout    time.Duration `yaml:"write_timeout"`     // 60s
+		Recipients      string        `yaml:"recipients"`        // e.g. "callback@example.com"; "" = any
+		TrustedRelays   string        `yaml:"trusted_relays"`    // CIDRs of your own relaying MTA
+		PerAccountBurst int           `yaml:"per_account_burst"` // 10
+		PerAccountEvery time.Duration `yaml:"per_account_every"` // 30s
+		PerNumberBurst  int           `yaml:"per_number_burst"`  // 5
+		PerNumberEvery  time.Duration `yaml:"per_number_every"`  // 1m
+	} `yaml:"smtp"`
 	ARI struct {
 		// URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088. Empty:
 		// requests are queued and wait.
@@ -104,6 +152,21 @@ func DefaultConfig() Config {
 	c.Limits.PerAccountBurst, c.Limits.PerAccountEvery = 10, 30*time.Second
 	c.Limits.PerSourceBurst, c.Limits.PerSourceEvery = 60, time.Second
 	c.Limits.TariffCacheCheck = 5 * time.Second
+	c.HTTP.Listen = "127.0.0.1:8080"
+	c.HTTP.LoginBurst, c.HTTP.LoginEvery = 5, time.Minute
+	c.Web.Title = "Callback"
+	c.Web.SimpleAuth = "pin"
+	c.Web.FormTTL = time.Hour
+	c.Web.Refresh = 3 * time.Second
+	c.Web.PerSourceBurst, c.Web.PerSourceEvery = 10, time.Minute
+	c.Web.PerNumberBurst, c.Web.PerNumberEvery = 3, 10*time.Minute
+	c.Web.PerAccountBurst, c.Web.PerAccountEvery = 10, 30*time.Second
+	c.SMTP.Domain = "localhost"
+	c.SMTP.MaxMessageBytes = 256 << 10
+	c.SMTP.MaxRecipients = 5
+	c.SMTP.ReadTimeout, c.SMTP.WriteTimeout = time.Minute, time.Minute
+	c.SMTP.PerAccountBurst, c.SMTP.PerAccountEvery = 10, 30*time.Second
+	c.SMTP.PerNumberBurst, c.SMTP.PerNumberEvery = 5, time.Minute
 	c.ARI.App = "callbackd"
 	c.ARI.Endpoint = "PJSIP/{number}@trunk"
 	c.ARI.Realm = "asterisk"
@@ -179,7 +242,7 @@ func ConfigKeys(c *Config) [][2]string {
 	var out [][2]string
 	walkConfig(reflect.ValueOf(c).Elem(), "", func(key string, f reflect.Value) {
 		v := fmt.Sprint(f.Interface())
-		if strings.Contains(key, "password") || strings.Contains(key, "dsn") {
+		if strings.Contains(key, "password") || strings.Contains(key, "dsn") || strings.HasSuffix(key, "_key") || strings.HasSuffix(key, "tokens") || strings.HasSuffix(key, "secret") {
 			if v != "" {
 				v = "(set)"
 			}

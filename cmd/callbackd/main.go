@@ -26,6 +26,11 @@ func main() {
 	err := Run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
+		var xe exitError
+		if errors.As(err, &xe) {
+			fmt.Fprintln(os.Stderr, "callbackd:", err)
+			os.Exit(xe.code)
+		}
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintln(os.Stderr, "callbackd:", err)
@@ -46,6 +51,7 @@ commands:
   serve                      run the server (FastAGI, ARI controller, dispatcher)
   migrate                    create or upgrade the database schema
   config                     print the effective configuration and where each key comes from
+  mail                       read one message on stdin (MTA pipe) and queue its callback
   account add|list|show|balance|cli      manage accounts
   access add|list|remove     manage access numbers and their options
   request add|list|show|cancel           manage callback requests
@@ -81,6 +87,8 @@ func Run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		return e.migrate(rest)
 	case "config":
 		return e.config(rest)
+	case "mail":
+		return e.mail(rest)
 	case "account", "access", "request", "tariff", "currency":
 		if len(rest) == 0 {
 			return usageError{fmt.Sprintf("%s: which subcommand? (see callbackd -h)", cmd)}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 
 	"github.com/callbackd/callbackd/agi"
@@ -13,6 +14,7 @@ import (
 	"github.com/callbackd/callbackd/store/sqlite"
 	"github.com/callbackd/callbackd/tariff"
 	"github.com/callbackd/callbackd/trigger"
+	"github.com/callbackd/callbackd/web"
 )
 
 // openStore opens MariaDB/MySQL when a DSN is configured and the embedded
@@ -168,7 +170,38 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 			return srv.ListenAndServe(ctx, addr)
 		}})
 	}
+	authn := newAuthenticator(c, st)
+	var handlers []route
+	if c.Web.Modes != "" {
+		wo, err := webOptions(c, s.svc, authn, log.With("component", "web"))
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("configuration: %w", err)
+		}
+		handlers = append(handlers, route{"/", web.New(wo)})
+	}
+	if c.SMTP.Listen != "" {
+		comp, err := smtpComponent(c, s.svc, authn, log.With("component", "smtp"))
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("configuration: %w", err)
+		}
+		s.components = append(s.components, comp)
+	}
+	if c.HTTP.Listen != "" && len(handlers) > 0 {
+		mux := http.NewServeMux()
+		for _, r := range handlers {
+			mux.Handle(r.pattern, r.handler)
+		}
+		s.components = append(s.components, httpComponent(c.HTTP.Listen, mux, log.With("component", "http")))
+	}
 	return s, nil
+}
+
+// route is one handler of the HTTP server.
+type route struct {
+	pattern string
+	handler http.Handler
 }
 
 // run runs every component until ctx is done or one fails; a failing

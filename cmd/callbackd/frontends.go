@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/callbackd/callbackd/auth"
+	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/mail"
+	"github.com/callbackd/callbackd/trigger"
+	"github.com/callbackd/callbackd/web"
+)
+
+// splitList splits a comma-separated configuration value.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func prefixes(key, s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range splitList(s) {
+		pr, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		out = append(out, pr)
+	}
+	return out, nil
+}
+
+func newAuthenticator(c *Config, st callback.Store) *auth.Authenticator {
+	return auth.New(st, splitList(c.HTTP.APITokens), c.HTTP.LoginEvery, c.HTTP.LoginBurst)
+}
+
+func webOptions(c *Config, svc *callback.Service, authn *auth.Authenticator, log *slog.Logger) (web.Options, error) {
+	o := web.Options{Service: svc, Auth: authn, Key: []byte(c.Web.HMACKey), Title: c.Web.Title, Region: c.Web.Region,
+		SecureCookies: c.Web.SecureCookies, FormTTL: c.Web.FormTTL, Refresh: c.Web.Refresh, Logger: log,
+		Limits: web.Limits{
+			PerSource:  trigger.Limit{Every: c.Web.PerSourceEvery, Burst: c.Web.PerSourceBurst},
+			PerNumber:  trigger.Limit{Every: c.Web.PerNumberEvery, Burst: c.Web.PerNumberBurst},
+			PerAccount: trigger.Limit{Every: c.Web.PerAccountEvery, Burst: c.Web.PerAccountBurst},
+		}}
+	for _, m := range splitList(c.Web.Modes) {
+		switch m {
+		case web.ModeSimple:
+			o.Simple = web.Simple{Enabled: true, Destination: c.Web.SimpleDestination, Auth: c.Web.SimpleAuth}
+		case web.ModeExtended:
+			o.Extended = web.Extended{Enabled: true}
+		case web.ModeHosted:
+			o.Hosted = web.Hosted{Enabled: true, Account: c.Web.HostedAccount, Destination: c.Web.HostedDestination,
+				AllowedPrefixes: splitList(c.Web.HostedAllowedPrefixes)}
+		default:
+			return o, fmt.Errorf("web.modes: unknown mode %q: want simple, extended or hosted", m)
+		}
+	}
+	var err error
+	if o.TrustedProxies, err = prefixes("web.trusted_proxies", c.Web.TrustedProxies); err != nil {
+		return o, err
+	}
+	return o, o.Validate()
+}
+
+func mailHandler(c *Config, svc *callback.Service, authn *auth.Authenticator, log *slog.Logger) (*mail.Handler, error) {
+	ho := mail.HandlerOptions{Service: svc, Auth: authn, Logger: log, Limits: mail.Limits{
+		PerAccount: trigger.Limit{Every: c.SMTP.PerAccountEvery, Burst: c.SMTP.PerAccountBurst},
+		PerNumber:  trigger.Limit{Every: c.SMTP.PerNumberEvery, Burst: c.SMTP.PerNumberBurst},
+	}}
+	if c.Web.PublicURL != "" && len(c.Web.HMACKey) >= web.MinKeyBytes {
+		base, key := strings.TrimRight(c.Web.PublicURL, "/"), []byte(c.Web.HMACKey)
+		ho.StatusURL = func(id int64) string { return base + web.StatusPath(key, id) }
+	}
+	return mail.NewHandler(ho)
+}
+
+// smtpComponent is the built-in SMTP listener of the email trigger.
+func smtpComponent(c *Config, svc *callback.Service, authn *auth.Authenticator, log *slog.Logger) (component, error) {
+	mh, err := mailHandler(c, svc, authn, log)
+	if err != nil {
+		return component{}, err
+	}
+	relays, err := prefixes("smtp.trusted_relays", c.SMTP.TrustedRelays)
+	if err != nil {
+		return component{}, err
+	}
+	ms, err := mail.NewServer(mail.Options{Handler: mh, Domain: c.SMTP.Domain,
+		MaxMessageBytes: int64(c.SMTP.MaxMessageBytes), MaxRecipients: c.SMTP.MaxRecipients,
+		ReadTimeout: c.SMTP.ReadTimeout, WriteTimeout: c.SMTP.WriteTimeout,
+		Recipients: splitList(c.SMTP.Recipients), TrustedRelays: relays, Logger: log})
+	if err != nil {
+		return component{}, err
+	}
+	addr := c.SMTP.Listen
+	return component{"smtp", func(ctx context.Context) error {
+		log.Info("SMTP listener for the email trigger", "addr", addr)
+		return ms.ListenAndServe(ctx, addr)
+	}}, nil
+}
+
+// httpComponent serves h on addr until ctx is done, then shuts down
+// gracefully: requests in flight finish (bounded), nothing new is taken.
+func httpComponent(addr string, h http.Handler, log *slog.Logger) component {
+	return component{"http", func(ctx context.Context) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("http listen %s: %w", addr, err)
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		log.Info("HTTP server listening", "addr", ln.Addr().String())
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ln) }()
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("http shutdown: %w", err)
+		}
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}}
+}
+
+// exitError carries a process exit status for commands run by other
+// programs (the MTA pipe).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+// mail reads one message on stdin and queues its callback: the MTA pipe
+// form of the email trigger. Exit codes are sysexits' so the MTA bounces
+// malformed mail and bad credentials, and keeps the message when the store
+// is down.
+func (e *env) mail(args []string) error {
+	fs, cfgPath := e.flags("mail")
+	if err := e.parse(fs, args); err != nil {
+		return err
+	}
+	c, err := e.loadConfig(*cfgPath)
+	if err != nil {
+		return exitError{mail.ExitTempFail, err}
+	}
+	log, err := newLogger(&c, e.stderr)
+	if err != nil {
+		return exitError{mail.ExitTempFail, err}
+	}
+	st, err := openStore(e.ctx, &c, log)
+	if err != nil {
+		return exitError{mail.ExitTempFail, err}
+	}
+	defer st.Close()
+	// No Notify: the serving process finds the row at its next scan.
+	svc := &callback.Service{Store: st, Policy: c.Policy()}
+	h, err := mailHandler(&c, svc, newAuthenticator(&c, st), log)
+	if err != nil {
+		return exitError{mail.ExitTempFail, err}
+	}
+	if err := mail.Pipe(e.ctx, e.stdin, h); err != nil {
+		return exitError{mail.ExitCode(err), err}
+	}
+	return nil
+}
