@@ -255,6 +255,13 @@ func (d *Dispatcher) sleep(ctx context.Context, dur time.Duration) {
 	}
 }
 
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // jitter returns d ± 20%, so that nodes polling one database spread out.
 func jitter(d time.Duration) time.Duration {
 	span := int64(d) / 5
@@ -308,8 +315,10 @@ func (d *Dispatcher) handle(ctx context.Context, lease Lease, r *Request) {
 		log.Info("request canceled before it was dialled")
 		finish(ResultCanceled, "canceled before dialling")
 		return
-	case d.policy.MaxAge > 0 && now.Sub(r.CreationTime) > d.policy.MaxAge:
-		log.Warn("request expired: too old to try", "created", r.CreationTime, "max_age", d.policy.MaxAge)
+	case d.policy.MaxAge > 0 && now.Sub(later(r.CreationTime, r.NextCall)) > d.policy.MaxAge:
+		// Age counts from when the request was meant to run, so a callback
+		// scheduled far ahead is not expired by its own schedule.
+		log.Warn("request expired: too old to try", "created", r.CreationTime, "next_call", r.NextCall, "max_age", d.policy.MaxAge)
 		finish(ResultExpired, fmt.Sprintf("older than %s", d.policy.MaxAge))
 		return
 	}

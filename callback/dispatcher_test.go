@@ -321,17 +321,37 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 		st := open(t)
 		addAccount(t, st, "801", 2)
 		fd := newFakeDialer()
-		p := testPolicy()
-		p.MaxAge = time.Millisecond
-		h := startDispatcher(t, st, p, "n1", fd)
-		r := newRequest("801", "444", "2way_12345")
-		r.NextCall = time.Now().Add(20 * time.Millisecond)
-		if err := h.svc.Create(t.Context(), r); err != nil {
+		startDispatcher(t, st, testPolicy(), "n1", fd) // max age 1 h
+		// Created and due two hours ago: callbackd was down all that time.
+		old := time.Now().UTC().Add(-2 * time.Hour).Format("2006-01-02 15:04:05.000")
+		res, err := rawDB(t, st).ExecContext(t.Context(), `INSERT INTO callback_requests
+			(username, original_cli, original_cld, creation_time, next_call) VALUES ('801', '444', '2way_12345', ?, ?)`, old, old)
+		if err != nil {
 			t.Fatal(err)
 		}
-		got := waitFinished(t, st, r.ID)
-		if got.Result != callback.ResultExpired || fd.count(r.ID) != 0 {
-			t.Fatalf("got %s/%s, %d dials", got.Status, got.Result, fd.count(r.ID))
+		id, _ := res.LastInsertId()
+		got := waitFinished(t, st, id)
+		if got.Result != callback.ResultExpired || fd.count(id) != 0 {
+			t.Fatalf("got %s/%s, %d dials", got.Status, got.Result, fd.count(id))
+		}
+	})
+
+	t.Run("ScheduledFarAheadIsNotExpired", func(t *testing.T) {
+		st := open(t)
+		addAccount(t, st, "801", 2)
+		fd := newFakeDialer()
+		startDispatcher(t, st, testPolicy(), "n1", fd) // max age 1 h
+		// Created two hours ago for now: age counts from next_call.
+		old := time.Now().UTC().Add(-2 * time.Hour).Format("2006-01-02 15:04:05.000")
+		now := time.Now().UTC().Format("2006-01-02 15:04:05.000")
+		res, err := rawDB(t, st).ExecContext(t.Context(), `INSERT INTO callback_requests
+			(username, original_cli, original_cld, creation_time, next_call) VALUES ('801', '445', '2way_12345', ?, ?)`, old, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := res.LastInsertId()
+		if got := waitFinished(t, st, id); got.Result != callback.ResultSuccessful {
+			t.Fatalf("got %s/%s", got.Status, got.Result)
 		}
 	})
 

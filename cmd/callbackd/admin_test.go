@@ -106,7 +106,7 @@ func TestServeWaitsForAsteriskOnTheEmbeddedStore(t *testing.T) {
 	done := make(chan error, 1)
 	w := &syncWriter{buf: &out, seen: make(chan struct{}), want: "wait for it"}
 	go func() {
-		done <- Run(ctx, []string{"serve", "-sqlite", filepath.Join(dir, "cb.db")}, []string{"CALLBACKD_AGI_LISTEN=127.0.0.1:0"}, strings.NewReader(""), w, w)
+		done <- Run(ctx, []string{"serve", "-sqlite", filepath.Join(dir, "cb.db")}, []string{"CALLBACKD_AGI_LISTEN=127.0.0.1:0", "CALLBACKD_HTTP_LISTEN=127.0.0.1:0"}, strings.NewReader(""), w, w)
 	}()
 	<-w.seen // the dispatcher said what it waits for
 	cancel()
@@ -114,7 +114,7 @@ func TestServeWaitsForAsteriskOnTheEmbeddedStore(t *testing.T) {
 		t.Fatalf("serve: %v\n%s", err, w.String())
 	}
 	log := w.String()
-	for _, want := range []string{"store: embedded", "ari.url", "FastAGI server listening"} {
+	for _, want := range []string{"store: embedded", "ari.url", "FastAGI server listening", "HTTP server listening"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}

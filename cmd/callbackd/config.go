@@ -78,7 +78,22 @@ type Config struct {
 		// interval.
 		LoginBurst int           `yaml:"login_burst"` // 5
 		LoginEvery time.Duration `yaml:"login_every"` // 1m
+		// TrustedProxies are CIDRs whose X-Forwarded-For is believed.
+		TrustedProxies  string        `yaml:"trusted_proxies"`
+		PerSourceBurst  int           `yaml:"per_source_burst"`  // API writes per client address: 100
+		PerSourceEvery  time.Duration `yaml:"per_source_every"`  // then one per 50ms
+		PerAccountBurst int           `yaml:"per_account_burst"` // API creates per account (password logins): 20
+		PerAccountEvery time.Duration `yaml:"per_account_every"` // then one per 3s
 	} `yaml:"http"`
+	SMS struct {
+		// Secret authenticates the SMS gateway (X-Callbackd-Secret header or
+		// ?secret=); with neither it nor TwilioAuthToken the webhook is off.
+		Secret          string        `yaml:"secret"`
+		TwilioAuthToken string        `yaml:"twilio_auth_token"` // checks X-Twilio-Signature
+		PublicURL       string        `yaml:"public_url"`        // the webhook URL as the gateway sees it, for the signature
+		PerSenderBurst  int           `yaml:"per_sender_burst"`  // 3
+		PerSenderEvery  time.Duration `yaml:"per_sender_every"`  // 1m
+	} `yaml:"sms"`
 	Web struct {
 		Modes                 string        `yaml:"modes"`                   // "simple,extended,hosted"; "" = page off
 		HMACKey               string        `yaml:"hmac_key"`                // >= 32 bytes, the same on every node
@@ -154,6 +169,9 @@ func DefaultConfig() Config {
 	c.Limits.TariffCacheCheck = 5 * time.Second
 	c.HTTP.Listen = "127.0.0.1:8080"
 	c.HTTP.LoginBurst, c.HTTP.LoginEvery = 5, time.Minute
+	c.HTTP.PerSourceBurst, c.HTTP.PerSourceEvery = 100, 50*time.Millisecond
+	c.HTTP.PerAccountBurst, c.HTTP.PerAccountEvery = 20, 3*time.Second
+	c.SMS.PerSenderBurst, c.SMS.PerSenderEvery = 3, time.Minute
 	c.Web.Title = "Callback"
 	c.Web.SimpleAuth = "pin"
 	c.Web.FormTTL = time.Hour
@@ -242,7 +260,7 @@ func ConfigKeys(c *Config) [][2]string {
 	var out [][2]string
 	walkConfig(reflect.ValueOf(c).Elem(), "", func(key string, f reflect.Value) {
 		v := fmt.Sprint(f.Interface())
-		if strings.Contains(key, "password") || strings.Contains(key, "dsn") || strings.HasSuffix(key, "_key") || strings.HasSuffix(key, "tokens") || strings.HasSuffix(key, "secret") {
+		if strings.Contains(key, "password") || strings.Contains(key, "dsn") || strings.HasSuffix(key, "_key") || strings.HasSuffix(key, "tokens") || strings.HasSuffix(key, "token") || strings.HasSuffix(key, "secret") {
 			if v != "" {
 				v = "(set)"
 			}

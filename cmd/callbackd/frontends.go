@@ -13,6 +13,7 @@ import (
 
 	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/httpapi"
 	"github.com/callbackd/callbackd/mail"
 	"github.com/callbackd/callbackd/trigger"
 	"github.com/callbackd/callbackd/web"
@@ -83,6 +84,19 @@ func mailHandler(c *Config, svc *callback.Service, authn *auth.Authenticator, lo
 		ho.StatusURL = func(id int64) string { return base + web.StatusPath(key, id) }
 	}
 	return mail.NewHandler(ho)
+}
+
+func httpOptions(c *Config, st callback.Store, svc *callback.Service, authn *auth.Authenticator, log *slog.Logger) (httpapi.Options, error) {
+	lim := httpapi.DefaultLimits()
+	lim.PerSource = httpapi.Limit{Every: c.HTTP.PerSourceEvery, Burst: c.HTTP.PerSourceBurst}
+	lim.PerAccount = httpapi.Limit{Every: c.HTTP.PerAccountEvery, Burst: c.HTTP.PerAccountBurst}
+	lim.PerSender = httpapi.Limit{Every: c.SMS.PerSenderEvery, Burst: c.SMS.PerSenderBurst}
+	proxies, err := prefixes("http.trusted_proxies", c.HTTP.TrustedProxies)
+	if err != nil {
+		return httpapi.Options{}, err
+	}
+	return httpapi.Options{Store: st, Service: svc, Authenticator: authn, Logger: log, Limits: &lim, TrustedProxies: proxies,
+		SMS: httpapi.SMSOptions{Secret: c.SMS.Secret, TwilioAuthToken: c.SMS.TwilioAuthToken, PublicURL: c.SMS.PublicURL}}, nil
 }
 
 // smtpComponent is the built-in SMTP listener of the email trigger.

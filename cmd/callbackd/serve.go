@@ -10,6 +10,8 @@ import (
 
 	"github.com/callbackd/callbackd/agi"
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/httpapi"
+	"github.com/callbackd/callbackd/metrics"
 	"github.com/callbackd/callbackd/store/mysql"
 	"github.com/callbackd/callbackd/store/sqlite"
 	"github.com/callbackd/callbackd/tariff"
@@ -127,6 +129,8 @@ type server struct {
 	svc        *callback.Service
 	dispatcher *callback.Dispatcher
 	rates      *tariff.Cache
+	metrics    *metrics.Metrics
+	ready      []httpapi.ReadyCheck // beyond the store's ping, which httpapi always checks
 	components []component
 }
 
@@ -140,17 +144,21 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 		return nil, err
 	}
 	s := &server{cfg: c, log: log, store: st}
+	m := metrics.New()
+	s.metrics = m
 	var dialer callback.Dialer
 	waitingFor := "an ARI connection to Asterisk: set ari.url (CALLBACKD_ARI_URL), e.g. http://127.0.0.1:8088"
 	d, err := callback.NewDispatcher(callback.DispatcherOptions{
 		Store: st, Dialer: dialer, Policy: policy, Node: c.Node, WaitingFor: waitingFor, Logger: log,
+		Observer: m.DispatchObserver(),
 	})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	m.SetLiveCalls(d.Live)
 	s.dispatcher = d
-	s.svc = &callback.Service{Store: st, Policy: policy, Notify: d.Notify}
+	s.svc = &callback.Service{Store: st, Policy: policy, Notify: func() { d.Notify(); m.Created() }}
 	s.components = append(s.components, component{"dispatcher", d.Run})
 	s.rates = tariff.NewCache(st, c.Limits.TariffCacheCheck)
 
@@ -163,7 +171,8 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 		eng.Fallback.DefaultAccountUsername = c.AGI.CLDDefaultAccount
 		mux := agi.NewMux()
 		(&trigger.AGIHandler{Engine: eng, Log: log.With("component", "trigger")}).Register(mux)
-		srv := agi.NewServer(mux, agi.WithLogger(log.With("component", "agi")), agi.WithSessionTimeout(c.AGI.SessionTimeout))
+		srv := agi.NewServer(mux, agi.WithLogger(log.With("component", "agi")), agi.WithSessionTimeout(c.AGI.SessionTimeout),
+			agi.WithObserver(m.AGIObserver()))
 		addr := c.AGI.Listen
 		s.components = append(s.components, component{"fastagi", func(ctx context.Context) error {
 			log.Info("FastAGI server listening", "addr", addr, "scripts", "ani dnis pin callback cld")
@@ -171,14 +180,14 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 		}})
 	}
 	authn := newAuthenticator(c, st)
-	var handlers []route
+	var page http.Handler
 	if c.Web.Modes != "" {
 		wo, err := webOptions(c, s.svc, authn, log.With("component", "web"))
 		if err != nil {
 			st.Close()
 			return nil, fmt.Errorf("configuration: %w", err)
 		}
-		handlers = append(handlers, route{"/", web.New(wo)})
+		page = web.New(wo)
 	}
 	if c.SMTP.Listen != "" {
 		comp, err := smtpComponent(c, s.svc, authn, log.With("component", "smtp"))
@@ -188,20 +197,18 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 		}
 		s.components = append(s.components, comp)
 	}
-	if c.HTTP.Listen != "" && len(handlers) > 0 {
-		mux := http.NewServeMux()
-		for _, r := range handlers {
-			mux.Handle(r.pattern, r.handler)
+	if c.HTTP.Listen != "" {
+		ho, err := httpOptions(c, st, s.svc, authn, log.With("component", "http"))
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("configuration: %w", err)
 		}
-		s.components = append(s.components, httpComponent(c.HTTP.Listen, mux, log.With("component", "http")))
+		ho.Metrics = m
+		ho.Ready = s.ready
+		ho.Fallback = page // the web page, behind the same logs, metrics and recovery
+		s.components = append(s.components, httpComponent(c.HTTP.Listen, httpapi.New(ho), log.With("component", "http")))
 	}
 	return s, nil
-}
-
-// route is one handler of the HTTP server.
-type route struct {
-	pattern string
-	handler http.Handler
 }
 
 // run runs every component until ctx is done or one fails; a failing

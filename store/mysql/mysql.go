@@ -88,7 +88,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	// Enough connections for the dispatcher, the triggers and the HTTP
 	// surfaces; recycled so a fail-over or a server restart is absorbed.
 	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(16)
+	db.SetMaxIdleConns(32)
 	db.SetConnMaxLifetime(30 * time.Minute)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := migrate(ctx, db); err != nil {
