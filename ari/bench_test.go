@@ -1,0 +1,221 @@
+package ari_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callbackd/callbackd/ari"
+	"github.com/callbackd/callbackd/ari/aritest"
+	"github.com/callbackd/callbackd/callback"
+)
+
+// BenchmarkDispatchToOriginate measures how late leg A's originate reaches
+// Asterisk against the request's next_call: 10,000 requests due over a
+// window (inserted before, as a bulk INSERT by another SQL client would),
+// through the real dispatcher, the SQLite store and the controller, to the
+// simulated Asterisk over HTTP on 127.0.0.1. The phones are busy and one
+// attempt is allowed, so every request costs one originate and ends at
+// once. Run it with -benchtime=1x: one iteration is the whole scenario.
+func BenchmarkDispatchToOriginate(b *testing.B) {
+	for _, window := range []time.Duration{2 * time.Second, 40 * time.Second} {
+		b.Run("window="+window.String(), func(b *testing.B) { dispatchToOriginate(b, window) })
+	}
+}
+
+func dispatchToOriginate(b *testing.B, window time.Duration) {
+	const (
+		n    = 10000
+		lead = 5 * time.Second // time to insert the rows before the first is due
+	)
+	for range b.N {
+		sim := aritest.NewT(b, aritest.WithDefaultPhone(aritest.Busy()))
+		p := testPolicy()
+		p.MaxAttempts = 1
+		p.MaxLiveCalls = 2000
+		p.LeaseFor = 30 * time.Second
+		p.ScanInterval = time.Second
+		e := newEnv(b, sim, withPolicy(p), withCtl(ari.WithMaxChannels(0)))
+		e.ready()
+		// The rows go in through one transaction, as a bulk INSERT by
+		// another SQL client would: the benchmark measures dispatching,
+		// not the store's per-row commit.
+		start := time.Now().Add(lead)
+		tx, err := e.st.RawDB().Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range n {
+			nc := start.Add(time.Duration(i) * window / n).UTC().Format("2006-01-02 15:04:05.000")
+			if _, err := tx.Exec(`INSERT INTO callback_requests (username, original_cli, original_cld, next_call) VALUES ('801', ?, '2way_12345', ?)`,
+				fmt.Sprintf("4930%06d", i), nc); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		if late := time.Since(start); late > 0 {
+			b.Fatalf("inserting took %s longer than the lead", late)
+		}
+		rows, err := e.st.ListRequests(context.Background(), callback.RequestFilter{Limit: n + 1})
+		if err != nil || len(rows) != n {
+			b.Fatalf("%d rows: %v", len(rows), err)
+		}
+		ids := make([]int64, 0, n)
+		due := make(map[string]time.Time, n)
+		for _, r := range rows {
+			ids = append(ids, r.ID)
+			due[legID(r.ID, 1, "a")] = r.NextCall
+		}
+		e.start()
+		b.ResetTimer()
+		for _, id := range ids {
+			e.done.wait(b, id)
+		}
+		b.StopTimer()
+		// Split each delay at setup_time (taken just before First leg
+		// initiated is written): before it, the dispatcher and the store;
+		// after it, that write and the controller.
+		final, err := e.st.ListRequests(context.Background(), callback.RequestFilter{Limit: n + 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		setup := make(map[string]time.Time, n)
+		for _, r := range final {
+			setup[legID(r.ID, 1, "a")] = r.SetupTime
+		}
+		var lat, disp, ctl []time.Duration
+		for _, r := range sim.Requests() {
+			if r.Method != "POST" || r.Path != "/ari/channels" {
+				continue
+			}
+			id := r.Query.Get("channelId")
+			if nc, ok := due[id]; ok {
+				lat = append(lat, r.Received.Sub(nc))
+				disp = append(disp, setup[id].Sub(nc))
+				ctl = append(ctl, r.Received.Sub(setup[id]))
+			}
+		}
+		if len(lat) != n {
+			b.Fatalf("%d originates for %d requests", len(lat), n)
+		}
+		report := func(d []time.Duration, name string) {
+			slices.Sort(d)
+			b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, name+"p50-ms")
+			b.ReportMetric(float64(d[len(d)*99/100].Microseconds())/1000, name+"p99-ms")
+		}
+		report(lat, "")
+		report(disp, "to-setup-")
+		report(ctl, "setup-to-originate-")
+		b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+		b.ReportMetric(float64(n)/(time.Since(start).Seconds()), "req/s")
+		e.stop()
+	}
+}
+
+// BenchmarkMemoryPerLiveCall holds many 2-way callbacks in conversation at
+// once and reports the memory (heap and stacks) and goroutines each costs:
+// the whole process (controller, dispatcher, store, simulator, which also
+// records every request and event it saw) and, for comparison, the
+// simulator alone holding the same channels.
+func BenchmarkMemoryPerLiveCall(b *testing.B) {
+	const n = 2000
+	for range b.N {
+		sim := aritest.NewT(b, aritest.WithDefaultPhone(answerNoRing()))
+		p := testPolicy()
+		p.MaxLiveCalls = n
+		p.LeaseFor = time.Minute
+		p.AnswerTimeout = time.Minute
+		e := newEnv(b, sim, withPolicy(p), withCtl(ari.WithMaxChannels(2*n)))
+		e.ready()
+		e.start()
+		before := heap()
+		for i := range n {
+			e.create(twoWay(fmt.Sprintf("4931%06d", i), fmt.Sprintf("4932%06d", i)))
+		}
+		e.obs.waitAnswered(b, callback.LegB, n)
+		after := heap()
+		if live := e.ctl.LiveCalls(); live != n {
+			b.Fatalf("%d live calls, want %d", live, n)
+		}
+		b.ReportMetric(float64(after.heap-before.heap)/n, "heap-B/call")
+		b.ReportMetric(float64(after.stack-before.stack)/n, "stack-B/call")
+		b.ReportMetric(float64(after.goroutines-before.goroutines)/n, "goroutines/call")
+		e.stop()
+
+		// The simulator's share: the same number of channel pairs, answered
+		// and in Stasis, without callbackd.
+		solo := aritest.NewT(b, aritest.WithDefaultPhone(answerNoRing()))
+		l := listenSim(b, solo)
+		s0 := heap()
+		for i := range 2 * n {
+			originate(b, solo, fmt.Sprintf("solo-%d", i))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		if _, err := solo.WaitEvent(ctx, fmt.Sprintf("solo-%d", 2*n-1), "StasisStart"); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+		s1 := heap()
+		b.ReportMetric(float64(s1.heap-s0.heap)/n, "sim-heap-B/call")
+		l()
+	}
+}
+
+type usage struct {
+	heap, stack uint64
+	goroutines  int
+}
+
+// heap measures the live heap, the goroutine stacks and the goroutines.
+// Each GC halves stacks that use less than a quarter of their size, so
+// several runs show what a long-lived call keeps.
+func heap() usage {
+	for range 6 {
+		runtime.GC()
+	}
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return usage{m.HeapAlloc, m.StackInuse, runtime.NumGoroutine()}
+}
+
+// listenSim connects a bare application to the simulator so that its
+// originates are answered into Stasis; it returns a stop function.
+func listenSim(b *testing.B, sim *aritest.Sim) func() {
+	b.Helper()
+	user, pass := sim.Credentials()
+	ctl, err := ari.New(ari.WithURL(sim.URL()), ari.WithCredentials(user, pass), ari.WithAppName("solo"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ctl.Run(ctx) }()
+	wctx, wcancel := context.WithTimeout(ctx, wait)
+	defer wcancel()
+	if err := ctl.WaitReady(wctx); err != nil {
+		b.Fatal(err)
+	}
+	return func() { cancel(); <-done }
+}
+
+func originate(b *testing.B, sim *aritest.Sim, id string) {
+	b.Helper()
+	body := `{"endpoint":"PJSIP/1@trunk","app":"solo","channelId":"` + id + `","timeout":-1}`
+	req, _ := http.NewRequest("POST", sim.ARIURL()+"/channels", strings.NewReader(body))
+	req.SetBasicAuth(sim.Credentials())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("originate %s: %d", id, resp.StatusCode)
+	}
+}

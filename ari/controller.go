@@ -1,0 +1,452 @@
+package ari
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/callbackd/callbackd/callback"
+	"golang.org/x/sync/semaphore"
+)
+
+// AccessNumbers looks up the options of the access number a request came
+// through (Fixed CLI, The Reason For Diversion). The store implements it.
+type AccessNumbers interface {
+	GetAccessNumber(ctx context.Context, number string) (*callback.AccessNumber, error)
+}
+
+// Option configures a Controller.
+type Option func(*options) error
+
+type options struct {
+	url            string
+	user, pass     string
+	app            string
+	trunks         map[string]Trunk
+	trunkOrder     []string
+	defaultTrunk   string
+	selectTrunk    func(r *callback.Request, leg callback.Leg) string
+	maxChannels    int
+	requestTimeout time.Duration
+	pingInterval   time.Duration
+	backoffBase    time.Duration
+	backoffCap     time.Duration
+	prefix         string
+	inbox          int
+	accessNumbers  AccessNumbers
+	apps           map[callback.SubApp]App
+	log            *slog.Logger
+	obs            Observer
+}
+
+// WithURL sets Asterisk's HTTP server, e.g. http://127.0.0.1:8088 (a
+// trailing /ari is accepted).
+func WithURL(u string) Option {
+	return func(o *options) error { o.url = u; return nil }
+}
+
+// WithCredentials sets the ARI user of ari.conf.
+func WithCredentials(user, pass string) Option {
+	return func(o *options) error { o.user, o.pass = user, pass; return nil }
+}
+
+// WithAppName sets the Stasis application name (default callbackd).
+func WithAppName(name string) Option {
+	return func(o *options) error {
+		if name == "" || strings.ContainsAny(name, ", /?&") {
+			return fmt.Errorf("app name %q: %w", name, callback.ErrInvalid)
+		}
+		o.app = name
+		return nil
+	}
+}
+
+// WithTrunk adds a trunk; the first one added is the default unless
+// WithDefaultTrunk says otherwise. Without any, the controller uses the
+// trunk "trunk" with the template PJSIP/{number}@{trunk}.
+func WithTrunk(t Trunk) Option {
+	return func(o *options) error {
+		if _, dup := o.trunks[t.Name]; dup {
+			return fmt.Errorf("trunk %q configured twice: %w", t.Name, callback.ErrInvalid)
+		}
+		o.trunks[t.Name] = t
+		o.trunkOrder = append(o.trunkOrder, t.Name)
+		return nil
+	}
+}
+
+// WithDefaultTrunk names the trunk legs use unless a selector picks another.
+func WithDefaultTrunk(name string) Option {
+	return func(o *options) error { o.defaultTrunk = name; return nil }
+}
+
+// WithTrunkSelector picks the trunk of each leg by name; "" means the
+// default trunk.
+func WithTrunkSelector(f func(r *callback.Request, leg callback.Leg) string) Option {
+	return func(o *options) error { o.selectTrunk = f; return nil }
+}
+
+// WithMaxChannels caps the channels this controller keeps up at once
+// (default 1000; 0: no cap). A callback reserves two, for both legs, before
+// leg A is placed, so that no call ever waits for a second-leg slot held by
+// another call's first leg; a call over the cap waits for one to end.
+func WithMaxChannels(n int) Option {
+	return func(o *options) error {
+		if n < 0 || n == 1 {
+			return fmt.Errorf("max channels %d: %w", n, callback.ErrInvalid)
+		}
+		o.maxChannels = n
+		return nil
+	}
+}
+
+// WithRequestTimeout bounds every REST request and the WebSocket handshake
+// (default 10 s).
+func WithRequestTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("request timeout %s: %w", d, callback.ErrInvalid)
+		}
+		o.requestTimeout = d
+		return nil
+	}
+}
+
+// WithReconnect sets the reconnect backoff: full jitter between 0 and
+// base·2ⁿ, at most capDelay (defaults 100 ms and 1 s, so the controller is
+// back within about a second of Asterisk).
+func WithReconnect(base, capDelay time.Duration) Option {
+	return func(o *options) error {
+		if base <= 0 || capDelay < base {
+			return fmt.Errorf("reconnect backoff %s..%s: %w", base, capDelay, callback.ErrInvalid)
+		}
+		o.backoffBase, o.backoffCap = base, capDelay
+		return nil
+	}
+}
+
+// WithChannelPrefix sets the prefix of the ids of channels, bridges and
+// configuration objects this controller makes (default "cbd"). Nodes that
+// share one Asterisk need distinct prefixes and application names, because
+// channels with the prefix that no call owns are hung up on reconnect.
+func WithChannelPrefix(p string) Option {
+	return func(o *options) error {
+		if p == "" || !validChannelID(p) || strings.ContainsAny(p, "/") {
+			return fmt.Errorf("channel prefix %q: %w", p, callback.ErrInvalid)
+		}
+		o.prefix = p
+		return nil
+	}
+}
+
+// WithAccessNumbers gives the lookup of access-number options (Fixed CLI,
+// The Reason For Diversion). Without it the seed's defaults apply.
+func WithAccessNumbers(a AccessNumbers) Option {
+	return func(o *options) error { o.accessNumbers = a; return nil }
+}
+
+// WithApp registers the sub-application run after leg A answers for
+// requests whose original_cld selects name. The 2-way callback is
+// registered by default.
+func WithApp(name callback.SubApp, app App) Option {
+	return func(o *options) error {
+		if app == nil {
+			delete(o.apps, name)
+			return nil
+		}
+		o.apps[name] = app
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error { o.log = l; return nil }
+}
+
+// WithObserver sets the metrics observer.
+func WithObserver(obs Observer) Option {
+	return func(o *options) error { o.obs = obs; return nil }
+}
+
+// Controller is the ARI controller: it places the legs of callbacks
+// through Asterisk and runs the sub-application once leg A answers. It
+// implements callback.Dialer; Run keeps its events WebSocket connected.
+type Controller struct {
+	app         string
+	rest        *rest
+	wsURL       string
+	wsAuth      string
+	trunks      map[string]*trunk
+	defTrunk    *trunk
+	selectTrunk func(r *callback.Request, leg callback.Leg) string
+	apps        map[callback.SubApp]App
+	access      AccessNumbers
+	prefix      string
+	inboxSize   int
+	timeout     time.Duration
+	ping        time.Duration
+	backoffBase time.Duration
+	backoffCap  time.Duration
+	slots       *semaphore.Weighted // channels, two per call; nil: no cap
+	maxChannels int
+	log         *slog.Logger
+	obs         Observer
+
+	liveCalls atomic.Int64
+
+	// mu guards the routing map, the readiness signal and the cache of
+	// trunk endpoint fields; nothing of a call's own state lives here.
+	mu         sync.RWMutex
+	routes     map[string]*route
+	ready      chan struct{} // closed while connected and reconciled
+	isReady    bool
+	running    bool
+	trunkCache map[string][]configField
+}
+
+// route is where the WebSocket reader hands a call's events.
+type route struct {
+	inbox   chan *Event   // pointers: a call's buffer costs 8 bytes a slot while idle
+	resync  chan struct{} // signalled when an event for this call was dropped
+	channel bool          // a channel (checked on reconnect), not a bridge
+}
+
+var _ callback.Dialer = (*Controller)(nil)
+
+// New builds a Controller; call Run to connect it.
+func New(opts ...Option) (*Controller, error) {
+	o := options{
+		app:            "callbackd",
+		user:           "asterisk",
+		trunks:         map[string]Trunk{},
+		maxChannels:    1000,
+		requestTimeout: 10 * time.Second,
+		pingInterval:   15 * time.Second,
+		backoffBase:    100 * time.Millisecond,
+		backoffCap:     time.Second,
+		prefix:         "cbd",
+		inbox:          64,
+		apps:           map[callback.SubApp]App{callback.SubAppTwoWay: TwoWay{}},
+	}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("new ARI controller: %w", err)
+		}
+	}
+	if o.url == "" {
+		return nil, fmt.Errorf("new ARI controller: no ARI URL: %w", callback.ErrInvalid)
+	}
+	base, err := ariBase(o.url)
+	if err != nil {
+		return nil, fmt.Errorf("new ARI controller: %w: %w", err, callback.ErrInvalid)
+	}
+	if len(o.trunks) == 0 {
+		o.trunks["trunk"] = Trunk{Name: "trunk", Dial: "PJSIP/{number}@{trunk}"}
+		o.trunkOrder = []string{"trunk"}
+	}
+	if o.defaultTrunk == "" {
+		o.defaultTrunk = o.trunkOrder[0]
+	}
+	c := &Controller{
+		app:         o.app,
+		rest:        newREST(base, o.user, o.pass, o.requestTimeout),
+		wsURL:       eventsURL(base, o.app),
+		trunks:      make(map[string]*trunk, len(o.trunks)),
+		selectTrunk: o.selectTrunk,
+		apps:        o.apps,
+		access:      o.accessNumbers,
+		prefix:      o.prefix,
+		inboxSize:   o.inbox,
+		timeout:     o.requestTimeout,
+		ping:        o.pingInterval,
+		backoffBase: o.backoffBase,
+		backoffCap:  o.backoffCap,
+		log:         o.log,
+		obs:         o.obs,
+		routes:      make(map[string]*route),
+		ready:       make(chan struct{}),
+		trunkCache:  make(map[string][]configField),
+	}
+	c.wsAuth = basicAuth(o.user, o.pass)
+	for name, t := range o.trunks {
+		rt, err := compileTrunk(t)
+		if err != nil {
+			return nil, fmt.Errorf("new ARI controller: %w", err)
+		}
+		c.trunks[name] = rt
+	}
+	def, ok := c.trunks[o.defaultTrunk]
+	if !ok {
+		return nil, fmt.Errorf("new ARI controller: default trunk %q is not configured: %w", o.defaultTrunk, callback.ErrInvalid)
+	}
+	c.defTrunk = def
+	if o.maxChannels > 0 {
+		c.slots = semaphore.NewWeighted(int64(o.maxChannels))
+		c.maxChannels = o.maxChannels
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	c.log = c.log.With("component", "ari")
+	if c.obs == nil {
+		c.obs = nopObserver{}
+	}
+	return c, nil
+}
+
+// WaitReady blocks until the events WebSocket is connected and the live
+// channels were reconciled, or ctx is done.
+func (c *Controller) WaitReady(ctx context.Context) error {
+	c.mu.RLock()
+	ready := c.ready
+	c.mu.RUnlock()
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// Ready reports whether calls can be placed now.
+func (c *Controller) Ready() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.isReady
+}
+
+// LiveCalls is the number of calls the controller owns now.
+func (c *Controller) LiveCalls() int { return int(c.liveCalls.Load()) }
+
+func (c *Controller) setReady(up bool) {
+	c.mu.Lock()
+	changed := c.isReady != up
+	if changed {
+		c.isReady = up
+		if up {
+			close(c.ready)
+		} else {
+			c.ready = make(chan struct{})
+		}
+	}
+	c.mu.Unlock()
+	if changed {
+		c.obs.Connected(up)
+	}
+}
+
+// register routes the events of key (a channel or bridge id) to r. It
+// refuses a key another call owns (two requests preset with one call_id).
+func (c *Controller) register(key string, r *route) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, taken := c.routes[key]; taken {
+		return false
+	}
+	c.routes[key] = r
+	return true
+}
+
+func (c *Controller) unregister(keys []string) {
+	c.mu.Lock()
+	for _, k := range keys {
+		delete(c.routes, k)
+	}
+	c.mu.Unlock()
+}
+
+func (c *Controller) lookup(key string) *route {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.routes[key]
+}
+
+// trunkFor is the trunk of a leg.
+func (c *Controller) trunkFor(r *callback.Request, leg callback.Leg) *trunk {
+	if c.selectTrunk != nil {
+		if name := c.selectTrunk(r, leg); name != "" {
+			if t, ok := c.trunks[name]; ok {
+				return t
+			}
+			c.log.Error("trunk selector named an unknown trunk; using the default", "trunk", name, "request_id", r.ID)
+		}
+	}
+	return c.defTrunk
+}
+
+// key is the deterministic id of what attempt n of a request makes: "a" and
+// "b" for the legs, "br" for the bridge.
+func (c *Controller) key(reqID int64, n int, what string) string {
+	return c.prefix + "-" + strconv.FormatInt(reqID, 10) + "-" + strconv.Itoa(n) + "-" + what
+}
+
+// generated reports whether id is one this controller made for the
+// request, as opposed to a call_id preset by whoever inserted the row.
+func (c *Controller) generated(id string, reqID int64) bool {
+	return strings.HasPrefix(id, c.prefix+"-"+strconv.FormatInt(reqID, 10)+"-")
+}
+
+// ours reports whether a channel was made by a callbackd process with this
+// prefix or application, living or dead.
+func (c *Controller) ours(ch channel) bool {
+	if strings.HasPrefix(ch.ID, c.prefix+"-") {
+		return true
+	}
+	return ch.Dialplan.AppName == "Stasis" && strings.HasPrefix(ch.Dialplan.AppData, c.app+","+appMarker+",")
+}
+
+// appMarker is the first application argument of every channel callbackd
+// places, so that a channel left by a dead process can be told from others.
+const appMarker = "callbackd"
+
+// channelsPerCall is what a callback reserves against the channel cap.
+const channelsPerCall = 2
+
+func (c *Controller) acquireCall(ctx context.Context) error {
+	if c.slots == nil {
+		return nil
+	}
+	if c.slots.TryAcquire(channelsPerCall) {
+		return nil
+	}
+	c.log.Debug("channel cap reached: the call waits for another to end", "max_channels", c.maxChannels)
+	if err := c.slots.Acquire(ctx, channelsPerCall); err != nil {
+		return context.Cause(ctx)
+	}
+	return nil
+}
+
+func (c *Controller) releaseCall() {
+	if c.slots != nil {
+		c.slots.Release(channelsPerCall)
+	}
+}
+
+// cachedTrunkFields reads the trunk endpoint's configuration once per
+// connection: a reload of pjsip.conf while connected is picked up at the
+// next reconnect.
+func (c *Controller) cachedTrunkFields(ctx context.Context, t *trunk) []configField {
+	c.mu.RLock()
+	f, ok := c.trunkCache[t.Name]
+	c.mu.RUnlock()
+	if ok {
+		return f
+	}
+	f, err := c.rest.getObject(ctx, "endpoint", t.Endpoint)
+	if err != nil {
+		c.log.Warn("cannot read the trunk's PJSIP endpoint through ARI; per-identity endpoints get only the trunk's identity fields",
+			"trunk", t.Name, "endpoint", t.Endpoint, "err", err)
+		f = nil
+	}
+	c.mu.Lock()
+	c.trunkCache[t.Name] = f
+	c.mu.Unlock()
+	return f
+}

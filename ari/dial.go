@@ -1,0 +1,293 @@
+package ari
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/callbackd/callbackd/callback"
+)
+
+// Dial places leg A of one attempt, runs the request's sub-application once
+// it is answered, and returns how the attempt ended. Everything it placed
+// is hung up before it returns.
+func (c *Controller) Dial(ctx context.Context, call *callback.Call) callback.Outcome {
+	n := call.Request.CallCount + 1
+	log := c.log.With("request_id", call.Request.ID, "attempt", n)
+	c.obs.LiveCalls(int(c.liveCalls.Add(1)))
+	defer func() { c.obs.LiveCalls(int(c.liveCalls.Add(-1))) }()
+	s := c.newSession(call, n, log)
+	defer s.teardown(ctx)
+	return s.run(ctx)
+}
+
+func (s *Session) run(ctx context.Context) callback.Outcome {
+	c := s.c
+	r := &s.call.Request
+	if !c.Ready() {
+		return callback.Outcome{Err: fmt.Errorf("Asterisk ARI not connected: %w", callback.ErrNoDialer)}
+	}
+	var an *callback.AccessNumber
+	if c.access != nil && r.AccessNumber != "" {
+		got, err := c.access.GetAccessNumber(ctx, r.AccessNumber)
+		switch {
+		case err == nil:
+			an = got
+		case errors.Is(err, callback.ErrNotFound):
+		default:
+			return s.notPlaced(ctx, fmt.Errorf("look up access number %s: %w", r.AccessNumber, err))
+		}
+	}
+
+	idA := c.key(r.ID, s.attempt, "a")
+	if r.CallID != "" && !c.generated(r.CallID, r.ID) {
+		if validChannelID(r.CallID) {
+			idA = r.CallID
+		} else {
+			s.log.Warn("preset call_id cannot be an ARI channel id; using a generated one", "call_id", r.CallID)
+		}
+	}
+	s.log = s.log.With("channel", idA)
+	if s.attempt > 1 {
+		s.clearPrevious(ctx, idA)
+	}
+
+	t := c.trunkFor(r, callback.LegA)
+	s.aTrunk = t
+	s.aIdentity = Identity{Authname: r.Identity(), MD5Secret: r.MD5Secret}
+	ep, err := s.identityEndpoint(ctx, t, s.aIdentity, "a")
+	if err != nil {
+		s.log.Error("cannot set up the identity of the first leg", "err", err)
+		return s.notPlaced(ctx, err)
+	}
+	s.aEndpoint = ep
+
+	if s.a, err = s.addLeg(idA, callback.LegA); err != nil {
+		s.log.Error("first leg's channel id is held by another call of this process", "err", err)
+		return s.notPlaced(ctx, err)
+	}
+	if err := c.acquireCall(ctx); err != nil {
+		return s.notPlaced(ctx, err)
+	}
+	s.holding = true
+	if t.limiter != nil {
+		if err := t.limiter.Wait(ctx); err != nil {
+			return s.notPlaced(ctx, context.Cause(ctx))
+		}
+	}
+	// Recorded before the originate: a crash between the two is then a
+	// dialled attempt, never a request that was not tried.
+	if err := s.call.FirstLegInitiated(ctx, idA); err != nil {
+		return s.notPlaced(ctx, fmt.Errorf("record first leg initiated: %w", err))
+	}
+
+	cli := legACallerID(r, an)
+	endpoint := t.endpoint(r.OriginalCLI, ep)
+	timeout := s.call.AnswerTimeout
+	if timeout <= 0 {
+		timeout = callback.DefaultPolicy().AnswerTimeout
+	}
+	q := url.Values{
+		"endpoint":  {endpoint},
+		"app":       {c.app},
+		"appArgs":   {s.appArgs("a")},
+		"timeout":   {strconv.Itoa(seconds(timeout))},
+		"channelId": {idA},
+	}
+	if cli != "" {
+		q.Set("callerId", cli)
+	}
+	var body any
+	if vars := legAVariables(r, an, t); len(vars) > 0 {
+		body = map[string]any{"variables": vars}
+	}
+	s.log.Info("originating first leg", "number", r.OriginalCLI, "cli", cli, "endpoint", endpoint, "timeout", seconds(timeout))
+	if out, ok := s.originate(ctx, q, body); !ok {
+		return out
+	}
+
+	// Asterisk ends the leg at the originate timeout; the watchdog only
+	// fires if its word never arrives.
+	wctx, cancel := context.WithTimeout(ctx, timeout+c.timeout)
+	for !s.a.answered && !s.a.gone {
+		if _, err := s.Next(wctx); err != nil {
+			if ctx.Err() != nil {
+				cancel()
+				return s.interrupted(ctx)
+			}
+			s.log.Warn("no word from Asterisk on the first leg past its originate timeout: hanging it up")
+			if herr := s.Hangup(ctx, s.a.id, "normal"); herr != nil {
+				s.log.Warn("could not hang up the silent first leg", "err", herr)
+			}
+			s.ended(s.a, int(callback.CauseNoAnswer), 0, "no answer (no word from Asterisk)")
+		}
+	}
+	cancel()
+	if !s.a.answered {
+		return s.unanswered()
+	}
+	s.log.Info("first leg answered")
+	if err := s.call.FirstLegConnected(ctx); err != nil {
+		if ctx.Err() != nil {
+			return s.interrupted(ctx)
+		}
+		s.log.Error("could not record that the first leg answered; hanging up", "err", err)
+		return callback.Outcome{Reason: "could not record the answer: " + err.Error()}
+	}
+	c.obs.LegAnswered(callback.LegA)
+	if r.CreditTime > 0 {
+		s.credit = time.NewTimer(time.Duration(r.CreditTime) * time.Second)
+		s.creditC = s.credit.C
+	}
+
+	cld, err := callback.ParseCLD(r.OriginalCLD)
+	name := string(cld.App)
+	if err != nil {
+		name = r.OriginalCLD
+	}
+	app := c.apps[cld.App]
+	if err != nil || app == nil {
+		s.log.Error("no sub-application configured for the request; hanging up the first leg", "sub_app", name)
+		if herr := s.Hangup(ctx, s.a.id, "normal"); herr != nil {
+			s.log.Warn("could not hang up the first leg", "err", herr)
+		}
+		return callback.Outcome{Result: callback.ResultSecondLegFailed, Reason: fmt.Sprintf("no sub-application %s configured", name)}
+	}
+	out := app.Run(ctx, s)
+	if ctx.Err() != nil {
+		return s.interrupted(ctx)
+	}
+	return out
+}
+
+// originate sends POST /channels for leg A. ok is false when the attempt
+// ends here, with out saying how.
+func (s *Session) originate(ctx context.Context, q url.Values, body any) (out callback.Outcome, ok bool) {
+	for try := 0; ; try++ {
+		var made channel
+		err := s.c.rest.call(ctx, http.MethodPost, "/channels", q, body, &made, true)
+		var he *HTTPError
+		switch {
+		case err == nil:
+			s.a.placed, s.a.chanName = true, made.Name
+			return callback.Outcome{}, true
+		case errors.Is(err, ErrConflict):
+			// Our own deterministic id: the originate was accepted before
+			// (a request re-sent after its answer was lost). Attach to it
+			// rather than ring the user twice.
+			ch, gerr := s.c.rest.getChannel(ctx, s.a.id)
+			if gerr == nil {
+				s.log.Warn("channel id already in use: the originate was placed before; attaching to it")
+				s.a.placed, s.a.chanName = true, ch.Name
+				return callback.Outcome{}, true
+			}
+			if errors.Is(gerr, ErrNotFound) && try == 0 {
+				continue // it ended between the two requests: the id is free
+			}
+			s.log.Error("channel id in use and the channel cannot be read", "err", gerr)
+			s.ended(s.a, 0, 0, "channel id in use")
+			return callback.Outcome{Err: fmt.Errorf("originate %s: %w", s.a.id, err), Reason: "channel id in use"}, false
+		case ctx.Err() != nil:
+			s.a.placed = true // whatever Asterisk did, teardown hangs it up
+			return s.interrupted(ctx), false
+		case errors.Is(err, ErrUnreachable),
+			errors.As(err, &he) && he.Status != http.StatusBadGateway && he.Status != http.StatusServiceUnavailable && he.Status != http.StatusGatewayTimeout:
+			// Asterisk refused it or never saw it: no channel exists.
+			s.log.Error("originate refused", "err", err)
+			s.ended(s.a, 0, 0, "originate refused")
+			return callback.Outcome{Err: fmt.Errorf("originate %s: %w", s.a.id, err), Reason: "originate refused: " + err.Error()}, false
+		}
+		// The answer was lost: ask Asterisk whether the channel exists.
+		if ch, gerr := s.c.rest.getChannel(ctx, s.a.id); gerr == nil {
+			s.log.Warn("originate answer lost but the channel exists: attaching to it", "err", err)
+			s.a.placed, s.a.chanName = true, ch.Name
+			return callback.Outcome{}, true
+		}
+		s.log.Error("originate outcome unknown; counted as a failed attempt", "err", err)
+		s.a.placed = true // hung up in teardown if it appears after all
+		s.ended(s.a, 0, 0, "originate outcome unknown")
+		return callback.Outcome{Reason: "originate outcome unknown: " + err.Error()}, false
+	}
+}
+
+// unanswered is the outcome of a leg A that ended before it answered: no
+// result, so the dispatcher retries or finishes Out of retries.
+func (s *Session) unanswered() callback.Outcome {
+	a := s.a
+	cause, reason := a.cause, a.reason
+	if cause == 0 && !a.vanished {
+		// Releases before 22.8 sometimes reported 0 on an originate timeout.
+		cause, reason = int(callback.CauseNoAnswer), "no answer (Asterisk reported cause 0)"
+	}
+	s.log.Info("first leg not answered", "cause", cause, "sip_code", a.techCause, "reason", reason)
+	return callback.Outcome{Cause: callback.Cause(cause), SIPCode: a.techCause, Reason: reason}
+}
+
+// notPlaced is the outcome of an attempt that ended before its originate.
+func (s *Session) notPlaced(ctx context.Context, err error) callback.Outcome {
+	if ctx.Err() != nil {
+		return s.interrupted(ctx)
+	}
+	return callback.Outcome{Err: err, Reason: err.Error()}
+}
+
+// interrupted is the outcome of a call whose context ended: canceled from
+// outside, lease lost, or callbackd shutting down. Teardown hangs up.
+func (s *Session) interrupted(ctx context.Context) callback.Outcome {
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, callback.ErrCanceled):
+		s.log.Info("canceled from outside: hanging up")
+		return callback.Outcome{Result: callback.ResultCanceled, Cause: callback.CauseNormalClearing, Reason: "canceled"}
+	case errors.Is(cause, callback.ErrLeaseLost):
+		s.log.Warn("lease lost: hanging up; another node owns the request")
+		return callback.Outcome{Reason: "lease lost"}
+	}
+	s.log.Warn("call interrupted: hanging up", "err", cause)
+	return callback.Outcome{Reason: fmt.Sprintf("interrupted: %v", cause)}
+}
+
+// clearPrevious hangs up what earlier attempts of the request may have
+// left (a process killed mid-call, whose request was rescued), so that a
+// rescued request never rings the user twice.
+func (s *Session) clearPrevious(ctx context.Context, idA string) {
+	c := s.c
+	id := s.call.Request.ID
+	var chans, bridges []string
+	var objs []object
+	for k := 1; k < s.attempt; k++ {
+		chans = append(chans, c.key(id, k, "a"), c.key(id, k, "b"))
+		bridges = append(bridges, c.key(id, k, "br"))
+		if s.call.Request.MD5Secret == "" && s.call.Request.TwowayMD5Secret == "" {
+			continue
+		}
+		for _, leg := range []string{"a", "b"} {
+			objs = append(objs, object{"endpoint", c.key(id, k, leg) + "-ep"}, object{"auth", c.key(id, k, leg) + "-auth"})
+		}
+	}
+	if !c.generated(idA, id) {
+		chans = append(chans, idA, idA+"-b")
+		if tw := s.call.Request.TwowayCallID; tw != "" && validChannelID(tw) {
+			chans = append(chans, tw)
+		}
+	}
+	for _, ch := range chans {
+		if err := c.rest.hangup(ctx, ch, "normal"); err != nil {
+			s.log.Warn("could not hang up a channel of an earlier attempt", "old_channel", ch, "err", err)
+		}
+	}
+	for _, b := range bridges {
+		if err := c.rest.destroyBridge(ctx, b); err != nil {
+			s.log.Warn("could not destroy a bridge of an earlier attempt", "bridge", b, "err", err)
+		}
+	}
+	for _, o := range objs {
+		if err := c.rest.deleteObject(ctx, o.typ, o.id); err != nil && !errors.Is(err, ErrForbidden) {
+			s.log.Warn("could not delete a PJSIP object of an earlier attempt", "id", o.id, "err", err)
+		}
+	}
+}

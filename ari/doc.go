@@ -1,0 +1,87 @@
+// Package ari is callbackd's ARI controller: it talks to Asterisk 22 over
+// the Asterisk REST Interface to place the legs of a callback, and runs the
+// sub-application (the 2-way callback, later the calling card) once the
+// user answers. It implements callback.Dialer for the dispatcher in
+// package callback; its neighbour on the other side is Asterisk's HTTP
+// server (REST requests, and the events WebSocket /ari/events).
+//
+// # One attempt
+//
+// Dial places leg A with POST /ari/channels, a deterministic channelId
+// (cbd-<request>-<attempt>-a, or the request's preset call_id) recorded
+// with Call.FirstLegInitiated before the originate, so that a re-sent
+// originate gets 409 from Asterisk instead of ringing the user twice.
+// Asterisk sends StasisStart only once leg A answers; ChannelDestroyed
+// before that ends the attempt with the cause (the dispatcher retries).
+// After the answer the sub-application registered for the request's
+// original_cld runs against a Session.
+//
+// The 2-way callback creates leg B with POST /ari/channels/create, adds
+// both legs to a mixing bridge and only then dials B. Asterisk's
+// app_control_dial leaves a channel that is already bridged in that bridge
+// instead of its hidden dial bridge, so the ringing indication and early
+// media (183) of the destination reach the user at once: chan_pjsip
+// declines the RINGING indication on the answered leg A, so Asterisk's core
+// plays the ring tone in-band, and the first audio frame from B stops it. No request is needed at answer
+// time, so there is no gap of silence, and the dial timeout is enforced by
+// Asterisk's bridge interval hook.
+//
+// # Identity
+//
+// A request with an md5secret (an HA1) is placed as its authname: before
+// the originate the controller pushes a PJSIP auth object (auth_type,
+// username, md5_cred, realm) and an endpoint object (the trunk endpoint's
+// transport, AOR and media settings, outbound_auth pointing at the auth)
+// through PUT /ari/asterisk/config/dynamic/res_pjsip/{auth,endpoint}/<id>,
+// dials through that endpoint, and deletes both when the call ends. Asterisk
+// only accepts those writes when sorcery.conf maps res_pjsip's auth and
+// endpoint types to the memory wizard in addition to pjsip.conf:
+//
+//	[res_pjsip]
+//	endpoint=config,pjsip.conf,criteria=type=endpoint
+//	endpoint=memory
+//	auth=config,pjsip.conf,criteria=type=auth
+//	auth=memory
+//
+// # Concurrency and recovery
+//
+// One goroutine owns one call: the dispatcher's goroutine that calls Dial.
+// The WebSocket reader routes each event by channel id to that call's
+// buffered channel and never blocks: when a call's buffer is full the event
+// is dropped, counted, and the call rebuilds its view from the REST
+// interface. The only shared state is the routing map. Sub-applications
+// read events through Session.Next, so that the session sees every event
+// and keeps its view of the legs.
+//
+// Run reconnects with exponential backoff and full jitter (capped at 1 s)
+// and, after every connect and before WaitReady releases the dispatcher,
+// reconciles: calls whose channels Asterisk no longer lists are ended
+// (Asterisk restarted), calls whose channels live are told their state (an
+// answer may have been lost with the connection), and channels of ours
+// that no call owns (left by a killed process) are hung up. Every channel
+// carries the Stasis arguments "callbackd,<request>,<attempt>,<leg>", so a
+// StasisStart that no call claims is recognised and hung up too. A leg
+// that hears nothing from Asterisk past its dial timeout is hung up by a
+// watchdog. Before attempt n of a request, the channels, bridge and
+// configuration objects of attempts 1..n-1 are deleted (404 is fine), so
+// that a rescued request never rings the user twice.
+//
+// Limits: WithMaxChannels caps live channels, two reserved per call before
+// leg A is placed (so that no call waits for a second-leg slot held by
+// another call's first leg); Trunk.CallsPerSecond spaces new legs on a
+// trunk, waiting for a token, never dropping a call. Max Sessions per
+// account is the dispatcher's.
+//
+// # What comes from github.com/CyCoreSystems/ari/v5
+//
+// The event types and their decoding (ari.DecodeEvent, ari.StasisStart,
+// ari.ChannelDestroyed, ari.Dial, ...): they follow Asterisk's data models
+// closely and are well tested. Not its client: its REST calls take no
+// context, its WebSocket flags are unsynchronised and it reconnects on a
+// fixed one-second timer. The REST client here sets a deadline on every
+// request and returns errors callers branch on (ErrNotFound, ErrConflict,
+// ErrUnprocessable, ErrServer, ErrUnreachable); the WebSocket is
+// github.com/coder/websocket. The tech_cause of ChannelDestroyed (the SIP
+// code behind the cause), which the library's types lack, is read
+// alongside.
+package ari

@@ -1,0 +1,233 @@
+package ari
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// rest is a small ARI REST client: every call takes a context and gets a
+// deadline of its own, and every non-2xx answer becomes an *HTTPError that
+// callers branch on.
+type rest struct {
+	base    string // http://host:port/ari
+	user    string
+	pass    string
+	client  *http.Client
+	timeout time.Duration
+}
+
+// maxBody bounds what is read of one answer; GET /channels with thousands of
+// live channels stays well below it.
+const maxBody = 64 << 20
+
+func newREST(base, user, pass string, timeout time.Duration) *rest {
+	tr := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        512,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return &rest{base: base, user: user, pass: pass, client: &http.Client{Transport: tr}, timeout: timeout}
+}
+
+// call sends one request. body, when not nil, is sent as JSON; out, when not
+// nil, receives the JSON answer. idempotent marks POSTs that Asterisk itself
+// makes harmless to repeat (an originate with a channelId answers 409 the
+// second time), which lets net/http resend them on a pooled connection that
+// the server had closed.
+func (r *rest) call(ctx context.Context, method, path string, q url.Values, body, out any, idempotent bool) error {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	u := r.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("%s %s: encode body: %w", method, path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	req.SetBasicAuth(r.user, r.pass)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if idempotent {
+		req.Header.Set("Idempotency-Key", path+"?"+q.Get("channelId"))
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		if neverSent(err) {
+			return fmt.Errorf("%s %s: %w: %w", method, path, ErrUnreachable, err)
+		}
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		e := &HTTPError{Method: method, Path: path, Status: resp.StatusCode}
+		var m struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(data, &m) == nil {
+			e.Message = m.Message
+		}
+		return e
+	}
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// neverSent reports a failure to connect: nothing was written, so the
+// request had no effect on Asterisk.
+func neverSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
+}
+
+// escape quotes one path segment (channel ids may be preset by SQL).
+func escape(s string) string { return url.PathEscape(s) }
+
+// channel is the part of Asterisk's Channel model callbackd reads.
+type channel struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	Dialplan struct {
+		AppName string `json:"app_name"`
+		AppData string `json:"app_data"`
+	} `json:"dialplan"`
+}
+
+// configField is one attribute of a dynamic configuration object.
+type configField struct {
+	Attribute string `json:"attribute"`
+	Value     string `json:"value"`
+}
+
+func (r *rest) listChannels(ctx context.Context) ([]channel, error) {
+	var out []channel
+	err := r.call(ctx, http.MethodGet, "/channels", nil, nil, &out, false)
+	return out, err
+}
+
+func (r *rest) getChannel(ctx context.Context, id string) (channel, error) {
+	var out channel
+	err := r.call(ctx, http.MethodGet, "/channels/"+escape(id), nil, nil, &out, false)
+	return out, err
+}
+
+// hangup is DELETE /channels/{id}; a channel already gone is not an error.
+func (r *rest) hangup(ctx context.Context, id, reason string) error {
+	var q url.Values
+	if reason != "" {
+		q = url.Values{"reason": {reason}}
+	}
+	err := r.call(ctx, http.MethodDelete, "/channels/"+escape(id), q, nil, nil, false)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+type bridge struct {
+	ID       string   `json:"id"`
+	Channels []string `json:"channels"`
+}
+
+func (r *rest) listBridges(ctx context.Context) ([]bridge, error) {
+	var out []bridge
+	err := r.call(ctx, http.MethodGet, "/bridges", nil, nil, &out, false)
+	return out, err
+}
+
+// destroyBridge is DELETE /bridges/{id}; a bridge already gone is not an error.
+func (r *rest) destroyBridge(ctx context.Context, id string) error {
+	err := r.call(ctx, http.MethodDelete, "/bridges/"+escape(id), nil, nil, nil, false)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+func configPath(typ, id string) string {
+	return "/asterisk/config/dynamic/res_pjsip/" + typ + "/" + escape(id)
+}
+
+func (r *rest) getObject(ctx context.Context, typ, id string) ([]configField, error) {
+	var out []configField
+	err := r.call(ctx, http.MethodGet, configPath(typ, id), nil, nil, &out, false)
+	return out, err
+}
+
+func (r *rest) putObject(ctx context.Context, typ, id string, fields []configField) error {
+	return r.call(ctx, http.MethodPut, configPath(typ, id), nil, map[string]any{"fields": fields}, nil, false)
+}
+
+// deleteObject removes a dynamic object; one already gone is not an error.
+func (r *rest) deleteObject(ctx context.Context, typ, id string) error {
+	err := r.call(ctx, http.MethodDelete, configPath(typ, id), nil, nil, nil, false)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// ariBase turns the configured URL (http://host:8088, with or without /ari)
+// into the REST root.
+func ariBase(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return "", fmt.Errorf("ARI URL %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("ARI URL %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("ARI URL %q: no host", raw)
+	}
+	p := strings.TrimSuffix(u.Path, "/")
+	p = strings.TrimSuffix(p, "/ari")
+	u.Path = p + "/ari"
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return u.String(), nil
+}
+
+// eventsURL is the WebSocket address for the events of app.
+func eventsURL(base, app string) string {
+	u := base
+	switch {
+	case strings.HasPrefix(u, "https://"):
+		u = "wss://" + strings.TrimPrefix(u, "https://")
+	default:
+		u = "ws://" + strings.TrimPrefix(u, "http://")
+	}
+	return u + "/events?" + url.Values{"app": {app}, "subscribeAll": {"false"}}.Encode()
+}

@@ -1,0 +1,807 @@
+package ari
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callbackd/callbackd/callback"
+)
+
+// App is a sub-application: what runs once leg A answered (seed 000: "When
+// the call has been answered, the ANI Callback starts specified
+// sub-application and passes control to it"). It drives the call through
+// the Session and returns how the callback ended. The controller hangs up
+// whatever is left when Run returns.
+type App interface {
+	Run(ctx context.Context, s *Session) callback.Outcome
+}
+
+// Identity is who a leg is placed as: the authname and HA1 (md5secret)
+// the SIP proxy's digest challenge is answered with.
+type Identity struct {
+	Authname  string
+	MD5Secret string // HA1 hex: MD5("<authname>:<realm>:<password>")
+}
+
+// DialSpec describes a second leg.
+type DialSpec struct {
+	Number   string   // the number to call
+	CallerID string   // the caller ID presented to it
+	Identity Identity // the identity the leg is placed with; zero: the trunk's own
+	// ChannelID is the leg's channel id; empty takes the request's
+	// twoway_call_id (or one derived from the first leg's id).
+	ChannelID string
+	// Timeout is how long it may ring; zero takes the seed's Timeout.
+	Timeout time.Duration
+	// Bridged puts leg A and the new leg into the session's bridge before
+	// dialling, so that leg A hears the ringback and early media of the
+	// far end (see the package documentation).
+	Bridged bool
+}
+
+// DigitOptions bounds CollectDigits.
+type DigitOptions struct {
+	Max         int           // stop after this many digits (0: no limit)
+	Terminators string        // keys that end the input and are not returned, e.g. "#"
+	InterDigit  time.Duration // longest wait for the first and each next digit (default 5 s)
+	Total       time.Duration // longest wait overall (0: no limit beyond InterDigit)
+}
+
+// leg is the session's view of one channel, updated only by the call's
+// goroutine from the events it reads.
+type leg struct {
+	id         string
+	name       callback.Leg
+	placed     bool
+	inStasis   bool
+	answered   bool
+	gone       bool
+	cause      int
+	techCause  int
+	reason     string
+	dialStatus string
+	vanished   bool // gone without a ChannelDestroyed: no cause known
+	hungUp     bool // DELETE accepted; ChannelDestroyed is on its way
+	// chanName is Asterisk's name of the channel placed under id: events
+	// of an earlier channel that had the same id carry another name.
+	chanName string
+}
+
+type object struct{ typ, id string }
+
+type identityKey struct {
+	trunk string
+	id    Identity
+}
+
+// Session is one callback attempt as a sub-application sees it: the
+// request, leg A, and the operations on the call. It belongs to the one
+// goroutine that runs the call; its methods must not be called from others.
+type Session struct {
+	c       *Controller
+	call    *callback.Call
+	log     *slog.Logger
+	attempt int
+	inbox   chan *Event // pointers: a call's buffer costs 8 bytes a slot while idle
+	resync  chan struct{}
+	pending []Event
+
+	legs      map[string]*leg
+	a         *leg
+	bridge    string
+	objects   []object
+	endpoints map[identityKey]string
+	keys      []string
+	digits    []string
+	bCount    int
+	pbSeq     int
+	credit    *time.Timer
+	creditC   <-chan time.Time
+	aTrunk    *trunk
+	aEndpoint string
+	aIdentity Identity
+	holding   bool // the call holds its channels against the cap
+}
+
+func (c *Controller) newSession(call *callback.Call, attempt int, log *slog.Logger) *Session {
+	return &Session{
+		c:         c,
+		call:      call,
+		log:       log,
+		attempt:   attempt,
+		inbox:     make(chan *Event, c.inboxSize),
+		resync:    make(chan struct{}, 1),
+		legs:      make(map[string]*leg, 2),
+		endpoints: make(map[identityKey]string, 1),
+	}
+}
+
+// Request returns the request as it stands now (status and statistics are
+// kept current as the call advances).
+func (s *Session) Request() callback.Request { return s.call.Request }
+
+// Call is the attempt as the dispatcher handed it over.
+func (s *Session) Call() *callback.Call { return s.call }
+
+// LegA is the channel id of the callback leg.
+func (s *Session) LegA() string { return s.a.id }
+
+// Logger returns the call's logger: request_id, attempt and channel (leg
+// A); other channels are logged as leg_channel.
+func (s *Session) Logger() *slog.Logger { return s.log }
+
+// Attempt is the number of this attempt (call_count once it was placed).
+func (s *Session) Attempt() int { return s.attempt }
+
+// Gone reports whether a channel of the session has ended, and its cause.
+func (s *Session) Gone(channel string) (bool, int) {
+	l := s.legs[channel]
+	if l == nil {
+		return true, 0
+	}
+	return l.gone, l.cause
+}
+
+// errIDInUse: another live call of this process owns the id.
+var errIDInUse = errors.New("id in use by another call of this process")
+
+func (s *Session) route(key string, channel bool) error {
+	if !s.c.register(key, &route{inbox: s.inbox, resync: s.resync, channel: channel}) {
+		return fmt.Errorf("route events of %s: %w", key, errIDInUse)
+	}
+	s.keys = append(s.keys, key)
+	return nil
+}
+
+func (s *Session) addLeg(id string, name callback.Leg) (*leg, error) {
+	if err := s.route(id, true); err != nil {
+		return nil, err
+	}
+	l := &leg{id: id, name: name}
+	s.legs[id] = l
+	return l, nil
+}
+
+// Next returns the next event of the call, after the session has applied
+// it to its view of the legs. Sub-applications that wait for something of
+// their own read events here; the session's methods read them the same
+// way, so every event is seen exactly once. Digits pressed on leg A are
+// also kept for CollectDigits.
+func (s *Session) Next(ctx context.Context) (Event, error) {
+	for {
+		if len(s.pending) > 0 {
+			ev := s.pending[0]
+			s.pending = s.pending[1:]
+			s.apply(ev)
+			return ev, nil
+		}
+		select {
+		case <-ctx.Done():
+			return Event{}, context.Cause(ctx)
+		case ev := <-s.inbox:
+			if s.stale(ev) {
+				continue
+			}
+			if ev.Type == EventChannelGone && !s.confirmGone(ctx, ev.Channel) {
+				continue
+			}
+			s.apply(*ev)
+			return *ev, nil
+		case <-s.resync:
+			s.resynchronise(ctx)
+		case <-s.creditC:
+			s.creditC = nil
+			s.log.Info("credit_time reached: hanging up the first leg", "credit_time", s.call.Request.CreditTime)
+			if err := s.Hangup(ctx, s.a.id, "normal"); err != nil {
+				s.log.Warn("could not hang up at credit_time", "err", err)
+			}
+		}
+	}
+}
+
+// stale reports an event about an earlier channel that had the id of one
+// of ours: a preset call_id reused by the next attempt, or a channel hung
+// up just before ours was placed.
+func (s *Session) stale(ev *Event) bool {
+	l := s.legs[ev.Channel]
+	if l == nil || l.chanName == "" || ev.ChannelName == "" || ev.ChannelName == l.chanName {
+		return false
+	}
+	s.log.Debug("ignoring an event of an earlier channel with the same id", "leg_channel", ev.Channel, "event", ev.Type, "name", ev.ChannelName)
+	return true
+}
+
+// confirmGone checks a reconnect's verdict against Asterisk: the channel
+// may have been created after the list was taken.
+func (s *Session) confirmGone(ctx context.Context, id string) bool {
+	l := s.legs[id]
+	if l == nil || l.gone || !l.placed {
+		return false
+	}
+	_, err := s.c.rest.getChannel(ctx, id)
+	return err != nil
+}
+
+// resynchronise rebuilds the legs' state from the REST interface after
+// events of this call were dropped.
+func (s *Session) resynchronise(ctx context.Context) {
+	for _, l := range s.legs {
+		if !l.placed || l.gone {
+			continue
+		}
+		ch, err := s.c.rest.getChannel(ctx, l.id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			s.pending = append(s.pending, Event{Type: EventChannelGone, Channel: l.id, Received: time.Now(), Reason: "events lost and channel gone"})
+		case err != nil:
+			s.log.Warn("resynchronise: cannot read channel", "leg_channel", l.id, "err", err)
+		default:
+			s.pending = append(s.pending, Event{Type: EventChannelReconciled, Channel: l.id, ChannelName: ch.Name, State: ch.State,
+				InStasis: ch.Dialplan.AppName == "Stasis", Received: time.Now()})
+		}
+	}
+}
+
+func (s *Session) apply(ev Event) {
+	l := s.legs[ev.Channel]
+	if l == nil {
+		return
+	}
+	switch ev.Type {
+	case EventStasisStart:
+		l.inStasis = true
+		if l == s.a {
+			// An originated channel enters Stasis only once answered.
+			l.answered = true
+		}
+	case EventStasisEnd:
+		l.inStasis = false
+	case EventDial:
+		if ev.DialStatus != "" {
+			l.dialStatus = ev.DialStatus
+		}
+		if ev.DialStatus == "ANSWER" {
+			l.answered = true
+		}
+	case EventChannelStateChange:
+		if ev.State == "Up" && l != s.a {
+			l.answered = true
+		}
+	case EventChannelHangupRequest:
+		// A soft hangup (ours) carries AST_SOFTHANGUP_EXPLICIT, not a cause.
+		if !ev.Soft && ev.Cause != 0 {
+			l.cause = ev.Cause
+		}
+		if ev.TechCause != 0 {
+			l.techCause = ev.TechCause
+		}
+	case EventChannelDtmfReceived:
+		if l == s.a && ev.Digit != "" {
+			s.digits = append(s.digits, ev.Digit)
+		}
+	case EventChannelDestroyed:
+		tech := ev.TechCause
+		if tech == 0 {
+			tech = l.techCause
+		}
+		s.ended(l, ev.Cause, tech, ev.CauseText)
+	case EventChannelGone:
+		l.vanished = true
+		s.ended(l, 0, 0, ev.Reason)
+	case EventChannelReconciled:
+		if ev.State != "Up" || l.answered {
+			return
+		}
+		if l == s.a {
+			if ev.InStasis {
+				s.log.Info("answer of the first leg learnt after a reconnect")
+				l.answered, l.inStasis = true, true
+			}
+			return
+		}
+		s.log.Info("answer of the second leg learnt after a reconnect", "leg_channel", l.id)
+		l.answered = true
+	}
+}
+
+func (s *Session) ended(l *leg, cause, tech int, reason string) {
+	if l.gone {
+		return
+	}
+	l.gone, l.cause, l.techCause, l.reason = true, cause, tech, reason
+	s.c.obs.LegEnded(l.name, callback.Cause(cause))
+	s.log.Info("leg ended", "leg", string(l.name), "leg_channel", l.id, "cause", cause, "tech_cause", tech, "reason", reason, "answered", l.answered)
+}
+
+// waitGone reads events until l is gone, for at most the request timeout:
+// used when a REST call said 404 so that the cause of ChannelDestroyed is
+// kept. If the event never comes the channel is taken as gone.
+func (s *Session) waitGone(ctx context.Context, l *leg) {
+	wctx, cancel := context.WithTimeout(ctx, s.c.timeout)
+	defer cancel()
+	for !l.gone {
+		if _, err := s.Next(wctx); err != nil {
+			if ctx.Err() == nil {
+				l.vanished = true
+				s.ended(l, 0, 0, "channel not found")
+			}
+			return
+		}
+	}
+}
+
+// gone404 handles a REST error about a channel: 404 (and 400/422 from
+// bridges, which is how they say a channel is missing or not in Stasis)
+// means the leg is gone or going.
+func (s *Session) gone404(ctx context.Context, l *leg, err error) bool {
+	if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrUnprocessable) && !errors.Is(err, ErrBadRequest) && !errors.Is(err, ErrConflict) {
+		return false
+	}
+	if _, gerr := s.c.rest.getChannel(ctx, l.id); errors.Is(gerr, ErrNotFound) {
+		s.waitGone(ctx, l)
+		return true
+	}
+	return l.gone
+}
+
+// Hangup hangs a channel up with an ARI reason ("normal", "busy", ...; ""
+// is normal). A channel already gone is not an error.
+func (s *Session) Hangup(ctx context.Context, channel, reason string) error {
+	l := s.legs[channel]
+	if l != nil && (l.gone || !l.placed) {
+		return nil
+	}
+	if err := s.c.rest.hangup(ctx, channel, reason); err != nil {
+		return fmt.Errorf("hang up %s: %w", channel, err)
+	}
+	if l != nil {
+		l.hungUp = true
+	}
+	return nil
+}
+
+// Play plays media (sound:, digits:, number:, tone: URIs) to leg A and
+// waits until Asterisk reports the playback finished. It returns
+// ErrFirstLegGone if leg A hangs up, and a *PlaybackError if Asterisk could
+// not play the media.
+func (s *Session) Play(ctx context.Context, media ...string) error {
+	if s.a.gone {
+		return ErrFirstLegGone
+	}
+	if len(media) == 0 {
+		return nil
+	}
+	s.pbSeq++
+	id := s.a.id + "-pb" + strconv.Itoa(s.pbSeq)
+	q := url.Values{"media": {strings.Join(media, ",")}, "playbackId": {id}}
+	if err := s.c.rest.call(ctx, http.MethodPost, "/channels/"+escape(s.a.id)+"/play", q, nil, nil, false); err != nil {
+		if s.gone404(ctx, s.a, err) {
+			return ErrFirstLegGone
+		}
+		return fmt.Errorf("play on %s: %w", s.a.id, err)
+	}
+	for {
+		ev, err := s.Next(ctx)
+		if err != nil {
+			return err
+		}
+		switch {
+		case s.a.gone:
+			return ErrFirstLegGone
+		case ev.Type == EventPlaybackFinished && ev.Playback == id:
+			if ev.PlaybackState == "failed" {
+				return &PlaybackError{Channel: s.a.id, Playback: id, Media: media}
+			}
+			return nil
+		case ev.Type == EventChannelReconciled && ev.Channel == s.a.id:
+			// PlaybackFinished may have been lost with the connection.
+			err := s.c.rest.call(ctx, http.MethodGet, "/playbacks/"+escape(id), nil, nil, nil, false)
+			if errors.Is(err, ErrNotFound) {
+				return nil
+			}
+		}
+	}
+}
+
+// ClearDigits forgets digits pressed on leg A that CollectDigits has not
+// consumed.
+func (s *Session) ClearDigits() { s.digits = nil }
+
+// CollectDigits reads DTMF from leg A, starting with digits pressed before
+// it was called (type-ahead), until Max digits, a terminator, or a timeout
+// after at least one digit. It returns ErrNoInput when nothing was pressed
+// in time and ErrFirstLegGone when leg A hangs up.
+func (s *Session) CollectDigits(ctx context.Context, o DigitOptions) (string, error) {
+	if o.InterDigit <= 0 {
+		o.InterDigit = 5 * time.Second
+	}
+	var total time.Time
+	if o.Total > 0 {
+		total = time.Now().Add(o.Total)
+	}
+	var got strings.Builder
+	n := 0
+	for {
+		for len(s.digits) > 0 {
+			d := s.digits[0]
+			s.digits = s.digits[1:]
+			if strings.Contains(o.Terminators, d) {
+				return got.String(), nil
+			}
+			got.WriteString(d)
+			n++
+			if o.Max > 0 && n >= o.Max {
+				return got.String(), nil
+			}
+		}
+		if s.a.gone {
+			return got.String(), ErrFirstLegGone
+		}
+		deadline := time.Now().Add(o.InterDigit)
+		if !total.IsZero() && total.Before(deadline) {
+			deadline = total
+		}
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		_, err := s.Next(wctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return got.String(), context.Cause(ctx)
+			}
+			if len(s.digits) > 0 {
+				continue
+			}
+			if n == 0 {
+				return "", ErrNoInput
+			}
+			return got.String(), nil
+		}
+	}
+}
+
+// Bridge adds channels to the session's mixing bridge, creating it on
+// first use. It returns ErrFirstLegGone if leg A is gone.
+func (s *Session) Bridge(ctx context.Context, channels ...string) error {
+	if s.a.gone {
+		return ErrFirstLegGone
+	}
+	if s.bridge == "" {
+		id := s.c.key(s.call.Request.ID, s.attempt, "br")
+		if err := s.route(id, false); err != nil {
+			return err
+		}
+		q := url.Values{"type": {"mixing"}, "bridgeId": {id}, "name": {"callbackd-" + strconv.FormatInt(s.call.Request.ID, 10)}}
+		if err := s.c.rest.call(ctx, http.MethodPost, "/bridges", q, nil, nil, false); err != nil && !errors.Is(err, ErrConflict) {
+			return fmt.Errorf("create bridge %s: %w", id, err)
+		}
+		s.bridge = id
+	}
+	q := url.Values{"channel": {strings.Join(channels, ",")}}
+	if err := s.c.rest.call(ctx, http.MethodPost, "/bridges/"+escape(s.bridge)+"/addChannel", q, nil, nil, false); err != nil {
+		for _, id := range channels {
+			if l := s.legs[id]; l != nil && s.gone404(ctx, l, err) && l == s.a {
+				return ErrFirstLegGone
+			}
+		}
+		return fmt.Errorf("add %v to bridge %s: %w", channels, s.bridge, err)
+	}
+	return nil
+}
+
+// WaitHangup reads events until one of channels is gone and returns it.
+func (s *Session) WaitHangup(ctx context.Context, channels ...string) (string, error) {
+	for {
+		for _, id := range channels {
+			if l := s.legs[id]; l == nil || l.gone {
+				return id, nil
+			}
+		}
+		if _, err := s.Next(ctx); err != nil {
+			return "", err
+		}
+	}
+}
+
+// twowayID is the channel id of the first second leg: a preset
+// twoway_call_id, else one derived from leg A's id (seed 001: "the default
+// value is constructed based on call_id").
+func (s *Session) twowayID() string {
+	r := &s.call.Request
+	if r.TwowayCallID != "" && !s.c.generated(r.TwowayCallID, r.ID) && r.TwowayCallID != s.a.id+"-b" && validChannelID(r.TwowayCallID) {
+		return r.TwowayCallID
+	}
+	if s.c.generated(s.a.id, r.ID) {
+		return s.c.key(r.ID, s.attempt, "b")
+	}
+	if id := s.a.id + "-b"; validChannelID(id) {
+		return id
+	}
+	return s.c.key(r.ID, s.attempt, "b")
+}
+
+// DialB places a second leg and waits until it answers. It records Second
+// leg initiated before the leg is created and Second leg connected when it
+// answers, and returns the leg's channel id. If the leg fails it returns a
+// *LegFailedError with the cause; if leg A hangs up first, it hangs the new
+// leg up and returns ErrFirstLegGone.
+func (s *Session) DialB(ctx context.Context, spec DialSpec) (string, error) {
+	if s.a.gone {
+		return "", ErrFirstLegGone
+	}
+	r := &s.call.Request
+	s.bCount++
+	id := spec.ChannelID
+	if id == "" {
+		id = s.twowayID()
+		if s.bCount > 1 {
+			id += "-" + strconv.Itoa(s.bCount)
+		}
+	}
+	timeout := spec.Timeout
+	if timeout <= 0 {
+		timeout = s.call.AnswerTimeout
+	}
+	t := s.c.trunkFor(r, callback.LegB)
+	ep, err := s.identityEndpoint(ctx, t, spec.Identity, "b")
+	if err != nil {
+		return "", err
+	}
+	vars := map[string]string{}
+	if spec.CallerID != "" {
+		// A created channel takes no callerId; the INVITE's From is the
+		// channel's connected line, set here without an update being
+		// sent ("i"). The caller is not passed to /dial, because Asterisk
+		// would copy leg A's caller ID over it.
+		vars["CALLERID(num)"] = spec.CallerID
+		vars["CONNECTEDLINE(num,i)"] = spec.CallerID
+	}
+	if r.AnonAcctEnabled {
+		vars[varNeedBind] = "yes"
+	}
+	b, err := s.addLeg(id, callback.LegB)
+	if err != nil {
+		return "", &LegFailedError{Channel: id, Reason: err.Error()}
+	}
+	log := s.log.With("leg_channel", id, "leg", "B")
+
+	if t.limiter != nil {
+		if err := t.limiter.Wait(ctx); err != nil {
+			return "", context.Cause(ctx)
+		}
+	}
+	if err := s.call.SecondLegInitiated(ctx, id); err != nil {
+		return "", fmt.Errorf("record second leg initiated: %w", err)
+	}
+	q := url.Values{
+		"endpoint":   {t.endpoint(spec.Number, ep)},
+		"app":        {s.c.app},
+		"appArgs":    {s.appArgs("b")},
+		"channelId":  {id},
+		"originator": {s.a.id},
+	}
+	log.Info("creating second leg", "number", spec.Number, "cli", spec.CallerID, "endpoint", q.Get("endpoint"))
+	var made channel
+	if err := s.c.rest.call(ctx, http.MethodPost, "/channels/create", q, map[string]any{"variables": vars}, &made, true); err != nil {
+		var he *HTTPError
+		if ctx.Err() == nil && !errors.Is(err, ErrUnreachable) && (!errors.As(err, &he) || he.Status == http.StatusConflict) {
+			// A 409 for our own id, or a lost answer: the channel may
+			// exist, made by this very request.
+			if ch, gerr := s.c.rest.getChannel(ctx, id); gerr == nil {
+				log.Warn("second leg already exists: attaching to it", "err", err)
+				b.placed, b.chanName = true, ch.Name
+			}
+		}
+		if !b.placed {
+			log.Error("second leg could not be created", "err", err)
+			if !errors.Is(err, ErrUnreachable) && !errors.Is(err, ErrConflict) {
+				// The request may have been carried out all the same.
+				if herr := s.c.rest.hangup(ctx, id, "normal"); herr != nil {
+					log.Warn("could not hang up second leg after a failed create", "err", herr)
+				}
+			}
+			s.ended(b, 0, 0, "not created: "+err.Error())
+			return "", &LegFailedError{Channel: id, Reason: "not created: " + err.Error()}
+		}
+	} else {
+		b.chanName = made.Name
+	}
+	b.placed = true
+
+	// A created channel enters Stasis asynchronously; bridging or dialling
+	// it before then fails.
+	for !b.inStasis && !b.gone && !s.a.gone {
+		if _, err := s.Next(ctx); err != nil {
+			return "", err
+		}
+	}
+	if s.a.gone {
+		return "", s.abortB(ctx, b)
+	}
+	if b.gone {
+		return "", b.failure()
+	}
+	bridged := false
+	if spec.Bridged {
+		switch err := s.Bridge(ctx, s.a.id, id); {
+		case err == nil:
+			bridged = true
+		case errors.Is(err, ErrFirstLegGone) || s.a.gone:
+			return "", s.abortB(ctx, b)
+		default:
+			log.Warn("could not bridge before dialling; leg A hears no ringback", "err", err)
+		}
+	}
+	dq := url.Values{"timeout": {strconv.Itoa(seconds(timeout))}}
+	err = s.c.rest.call(ctx, http.MethodPost, "/channels/"+escape(id)+"/dial", dq, nil, nil, false)
+	var he *HTTPError
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return "", context.Cause(ctx)
+	case errors.Is(err, ErrUnreachable) || errors.As(err, &he):
+		if !s.gone404(ctx, b, err) {
+			log.Error("second leg could not be dialled", "err", err)
+			if herr := s.Hangup(ctx, id, "normal"); herr != nil {
+				log.Warn("could not hang up undialled second leg", "err", herr)
+			}
+			s.ended(b, 0, 0, "dial failed: "+err.Error())
+		}
+		if s.a.gone {
+			return "", ErrFirstLegGone
+		}
+		return "", b.failure()
+	default:
+		// The answer was lost, not necessarily the request: the leg's
+		// events (or the watchdog below) tell what became of it.
+		log.Warn("answer to dial lost; waiting for the second leg's events", "err", err)
+	}
+	// Asterisk ends the leg at the dial timeout; the watchdog only fires if
+	// its word never arrives (a request or events lost with a connection).
+	wctx, cancel := context.WithTimeout(ctx, timeout+s.c.timeout)
+	defer cancel()
+	for !b.answered && !b.gone && !s.a.gone {
+		if _, err := s.Next(wctx); err != nil {
+			if ctx.Err() != nil {
+				return "", err
+			}
+			log.Warn("no word from Asterisk on the second leg past its dial timeout: hanging it up")
+			if herr := s.Hangup(ctx, id, "normal"); herr != nil {
+				log.Warn("could not hang up the silent second leg", "err", herr)
+			}
+			s.ended(b, int(callback.CauseNoAnswer), 0, "no answer (no word from Asterisk)")
+			return "", b.failure()
+		}
+	}
+	switch {
+	case s.a.gone:
+		return "", s.abortB(ctx, b)
+	case b.gone:
+		return "", b.failure()
+	}
+	log.Info("second leg answered")
+	if err := s.call.SecondLegConnected(ctx); err != nil {
+		return "", fmt.Errorf("record second leg connected: %w", err)
+	}
+	s.c.obs.LegAnswered(callback.LegB)
+	if spec.Bridged && !bridged {
+		if err := s.Bridge(ctx, s.a.id, id); err != nil {
+			return "", err
+		}
+	}
+	return id, nil
+}
+
+func (s *Session) abortB(ctx context.Context, b *leg) error {
+	if err := s.Hangup(ctx, b.id, "normal"); err != nil {
+		s.log.Warn("could not hang up second leg after first leg hung up", "leg_channel", b.id, "err", err)
+	}
+	return ErrFirstLegGone
+}
+
+func (l *leg) failure() error {
+	cause := l.cause
+	if cause == 0 && l.dialStatus == "NOANSWER" {
+		cause = int(callback.CauseNoAnswer)
+	}
+	reason := l.reason
+	if reason == "" {
+		reason = callback.Cause(cause).String()
+	}
+	return &LegFailedError{Channel: l.id, Cause: cause, SIPCode: l.techCause, Reason: reason}
+}
+
+// appArgs are the Stasis arguments of a leg: the marker, the request and
+// the attempt, so that a StasisStart can always be tied to its request.
+func (s *Session) appArgs(leg string) string {
+	return appMarker + "," + strconv.FormatInt(s.call.Request.ID, 10) + "," + strconv.Itoa(s.attempt) + "," + leg
+}
+
+func seconds(d time.Duration) int {
+	n := int((d + time.Second - 1) / time.Second)
+	return max(n, 1)
+}
+
+// identityEndpoint returns the PJSIP endpoint to place a leg with id on
+// trunk t: "" (the trunk's own) without a usable identity, else a
+// per-identity endpoint pushed through ARI dynamic configuration, with an
+// auth object holding the authname and HA1. Leg B reuses leg A's endpoint
+// when the identity is the same.
+func (s *Session) identityEndpoint(ctx context.Context, t *trunk, id Identity, leg string) (string, error) {
+	if id.MD5Secret == "" || id.Authname == "" {
+		return "", nil
+	}
+	if !isHA1(id.MD5Secret) {
+		s.log.Warn("md5secret is not an HA1 (32 hex digits): placing the leg with the trunk's own credentials", "leg", leg, "authname", id.Authname)
+		return "", nil
+	}
+	if !t.identities {
+		s.log.Warn("the trunk's dial template does not name a PJSIP endpoint: placing the leg with the trunk's own credentials", "trunk", t.Name)
+		return "", nil
+	}
+	k := identityKey{trunk: t.Name, id: id}
+	if ep, ok := s.endpoints[k]; ok {
+		return ep, nil
+	}
+	base := s.c.key(s.call.Request.ID, s.attempt, leg)
+	authID, epID := base+"-auth", base+"-ep"
+	s.objects = append(s.objects, object{"auth", authID})
+	if err := s.c.rest.putObject(ctx, "auth", authID, authFields(t, id)); err != nil {
+		return "", identityError(authID, err)
+	}
+	fields := identityEndpointFields(s.c.cachedTrunkFields(ctx, t), t.IdentityFields, authID)
+	s.objects = append(s.objects, object{"endpoint", epID})
+	if err := s.c.rest.putObject(ctx, "endpoint", epID, fields); err != nil {
+		return "", identityError(epID, err)
+	}
+	s.endpoints[k] = epID
+	s.log.Debug("per-identity endpoint pushed", "endpoint", epID, "authname", id.Authname)
+	return epID, nil
+}
+
+func identityError(id string, err error) error {
+	if errors.Is(err, ErrForbidden) {
+		return fmt.Errorf("push PJSIP object %s: %w (sorcery.conf must map res_pjsip auth and endpoint to the memory wizard as well as the config wizard)", id, err)
+	}
+	return fmt.Errorf("push PJSIP object %s: %w", id, err)
+}
+
+// teardown hangs up what is left of the call, destroys its bridge and
+// configuration objects and stops routing its events. It runs on a
+// context of its own: the call's may be canceled already.
+func (s *Session) teardown(parent context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), 2*s.c.timeout)
+	defer cancel()
+	if s.credit != nil {
+		s.credit.Stop()
+	}
+	if s.holding {
+		s.holding = false
+		defer s.c.releaseCall()
+	}
+	for _, l := range s.legs {
+		if l.placed && !l.gone && !l.hungUp {
+			if err := s.c.rest.hangup(ctx, l.id, "normal"); err != nil {
+				s.log.Warn("could not hang up leg at the end of the call", "leg_channel", l.id, "err", err)
+			}
+		}
+	}
+	if s.bridge != "" {
+		if err := s.c.rest.destroyBridge(ctx, s.bridge); err != nil {
+			s.log.Warn("could not destroy bridge", "bridge", s.bridge, "err", err)
+		}
+	}
+	for i := len(s.objects) - 1; i >= 0; i-- {
+		o := s.objects[i]
+		if err := s.c.rest.deleteObject(ctx, o.typ, o.id); err != nil {
+			s.log.Warn("could not delete PJSIP object", "type", o.typ, "id", o.id, "err", err)
+		}
+	}
+	s.c.unregister(s.keys)
+}

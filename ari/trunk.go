@@ -1,0 +1,252 @@
+package ari
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/callbackd/callbackd/callback"
+	"golang.org/x/time/rate"
+)
+
+// Trunk is the seed's "SIP Proxy For Callback Calls": where legs are
+// placed, and the options of that route.
+type Trunk struct {
+	// Name selects the trunk (WithDefaultTrunk, WithTrunkSelector).
+	Name string
+	// Dial is the ARI endpoint of a leg with two placeholders: {number},
+	// the number called, and {trunk}, the PJSIP endpoint that places the
+	// call (Endpoint, or the per-identity endpoint of a request with an
+	// md5secret). Examples: "PJSIP/{number}@{trunk}" (the endpoint's AOR
+	// gives the host), "PJSIP/{trunk}/sip:{number}@proxy.example.net".
+	// A template naming the endpoint literally ("PJSIP/{number}@trunk") is
+	// read as if it said {trunk}.
+	Dial string
+	// Endpoint is the trunk's PJSIP endpoint in pjsip.conf; default: the
+	// name found in Dial, else Name.
+	Endpoint string
+	// CallsPerSecond caps new legs (A and B) on this trunk; a leg waits for
+	// its turn, it is never dropped. 0: no cap.
+	CallsPerSecond float64
+	// Realm is the realm the proxy challenges with, which md5secret HA1s
+	// were computed for; empty answers whatever realm the proxy sends.
+	Realm string
+	// AuthType is the auth_type of the per-identity auth objects:
+	// "digest" (Asterisk 22.2 and later, the default) or "md5" (22.0, 22.1).
+	AuthType string
+	// DiversionHost is the host of the Diversion URI on leg A
+	// (<sip:ACCESS@host>); empty sends a tel: URI.
+	DiversionHost string
+	// IdentityFields are set on each per-identity endpoint after the fields
+	// copied from the trunk's endpoint, e.g. {"context", "callbackd-out"}.
+	IdentityFields []Field
+}
+
+// Field is one attribute of a PJSIP sorcery object.
+type Field struct {
+	Attribute string
+	Value     string
+}
+
+// trunk is a Trunk ready for use.
+type trunk struct {
+	Trunk
+	identities bool // the template names the endpoint, so identities can replace it
+	limiter    *rate.Limiter
+}
+
+// pjsipTemplate finds the endpoint a PJSIP template names literally:
+// "PJSIP/{number}@name" or "PJSIP/name/sip:...".
+var pjsipTemplate = regexp.MustCompile(`^(?i:pjsip)/(?:\{number\}@([^/{}]+)$|([^/@{}]+)/)`)
+
+func compileTrunk(t Trunk) (*trunk, error) {
+	if t.Name == "" {
+		return nil, fmt.Errorf("trunk: no name: %w", callback.ErrInvalid)
+	}
+	if !strings.Contains(t.Dial, "{number}") {
+		return nil, fmt.Errorf("trunk %s: dial template %q has no {number}: %w", t.Name, t.Dial, callback.ErrInvalid)
+	}
+	if tech, _, ok := strings.Cut(t.Dial, "/"); !ok || tech == "" {
+		return nil, fmt.Errorf("trunk %s: dial template %q is not <tech>/<resource>: %w", t.Name, t.Dial, callback.ErrInvalid)
+	}
+	if t.CallsPerSecond < 0 {
+		return nil, fmt.Errorf("trunk %s: calls per second %v is negative: %w", t.Name, t.CallsPerSecond, callback.ErrInvalid)
+	}
+	switch t.AuthType {
+	case "":
+		t.AuthType = "digest"
+	case "digest", "md5":
+	default:
+		return nil, fmt.Errorf("trunk %s: auth type %q: want digest or md5: %w", t.Name, t.AuthType, callback.ErrInvalid)
+	}
+	rt := &trunk{Trunk: t}
+	switch {
+	case strings.Contains(t.Dial, "{trunk}"):
+		rt.identities = true
+	default:
+		if m := pjsipTemplate.FindStringSubmatchIndex(t.Dial); m != nil {
+			start, end := m[2], m[3]
+			if start < 0 {
+				start, end = m[4], m[5]
+			}
+			if t.Endpoint == "" {
+				rt.Endpoint = t.Dial[start:end]
+			}
+			rt.Dial = t.Dial[:start] + "{trunk}" + t.Dial[end:]
+			rt.identities = true
+		}
+	}
+	if rt.Endpoint == "" {
+		rt.Endpoint = t.Name
+	}
+	if t.CallsPerSecond > 0 {
+		// A burst of one spaces legs evenly: the far side counts calls per
+		// second over any window, not per calendar second.
+		rt.limiter = rate.NewLimiter(rate.Limit(t.CallsPerSecond), 1)
+	}
+	return rt, nil
+}
+
+// endpoint is the ARI endpoint for number placed through the PJSIP
+// endpoint ep (the trunk's own when ep is "").
+func (t *trunk) endpoint(number, ep string) string {
+	if ep == "" {
+		ep = t.Endpoint
+	}
+	return strings.NewReplacer("{number}", number, "{trunk}", ep).Replace(t.Dial)
+}
+
+// legACallerID applies the seed's caller ID rules for the callback leg:
+// the access number's Fixed CLI, else original_set_cli, else the access
+// number that was called, else none.
+func legACallerID(r *callback.Request, an *callback.AccessNumber) string {
+	switch {
+	case an != nil && an.FixedCLI != "":
+		return an.FixedCLI
+	case r.OriginalSetCLI != "":
+		return r.OriginalSetCLI
+	default:
+		return r.AccessNumber
+	}
+}
+
+// reasonToken is the syntax of a Diversion reason (RFC 5806 token).
+var reasonToken = regexp.MustCompile(`^[A-Za-z0-9.!%*_+` + "`" + `'~-]{1,64}$`)
+
+// diversion is the Diversion header value naming the access number.
+func diversion(number, host, reason string) string {
+	if !reasonToken.MatchString(reason) {
+		reason = callback.DefaultDiversionReason
+	}
+	if host == "" {
+		return fmt.Sprintf("<tel:%s>;reason=%s", number, reason)
+	}
+	return fmt.Sprintf("<sip:%s@%s>;reason=%s", number, host, reason)
+}
+
+// Variables carrying SIP headers on the INVITE of a leg (chan_pjsip's
+// PJSIP_HEADER function, set through the originate's variables).
+const (
+	varDiversion = "PJSIP_HEADER(add,Diversion)"
+	varNeedBind  = "PJSIP_HEADER(add,X-2Way-Need-Bind)"
+)
+
+// legAVariables are the channel variables of the callback leg's originate.
+func legAVariables(r *callback.Request, an *callback.AccessNumber, t *trunk) map[string]string {
+	vars := make(map[string]string, 2)
+	if r.AccessNumber != "" {
+		reason := callback.DefaultDiversionReason
+		if an != nil && an.DiversionReason != "" {
+			reason = an.DiversionReason
+		}
+		vars[varDiversion] = diversion(r.AccessNumber, t.DiversionHost, reason)
+	}
+	if r.AnonAcctEnabled {
+		vars[varNeedBind] = "yes"
+	}
+	return vars
+}
+
+// isHA1 reports whether s can be pushed as md5_cred: Asterisk refuses any
+// other length.
+func isHA1(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// validChannelID reports whether a preset call_id can be an ARI channelId:
+// Asterisk's AST_MAX_PUBLIC_UNIQUEID (149), and no comma, which would split
+// it in addChannel?channel=a,b, nor blanks or control characters.
+func validChannelID(s string) bool {
+	if s == "" || len(s) > 149 {
+		return false
+	}
+	for _, c := range s {
+		if c <= ' ' || c == ',' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// copiedEndpointFields are the trunk endpoint's fields a per-identity
+// endpoint takes over: how to reach the proxy and how to talk to it. Inbound
+// settings (auth, identify_by, context) are deliberately not copied.
+var copiedEndpointFields = map[string]bool{
+	"transport": true, "aors": true, "outbound_proxy": true, "from_domain": true,
+	"allow": true, "dtmf_mode": true, "direct_media": true, "rtp_symmetric": true,
+	"force_rport": true, "rewrite_contact": true, "send_pai": true, "send_rpid": true,
+	"trust_id_outbound": true, "media_address": true, "100rel": true, "timers": true,
+	"rtp_timeout": true, "rtp_timeout_hold": true, "inband_progress": true,
+	"send_diversion": true, "media_encryption": true, "t38_udptl": true,
+}
+
+// identityEndpointFields builds the fields of a per-identity endpoint from
+// the trunk endpoint's fields (as GET /asterisk/config/dynamic returns them),
+// the operator's IdentityFields and the auth object to answer challenges
+// with.
+func identityEndpointFields(trunkFields []configField, extra []Field, authID string) []configField {
+	out := make([]configField, 0, len(trunkFields)+len(extra)+3)
+	for _, f := range trunkFields {
+		if !copiedEndpointFields[f.Attribute] || f.Value == "" {
+			continue
+		}
+		if f.Attribute == "allow" {
+			// Sorcery prints codecs as "(ulaw|alaw)" but reads "ulaw,alaw".
+			codecs := strings.Trim(f.Value, "()")
+			if codecs == "" || codecs == "nothing" {
+				continue
+			}
+			out = append(out, configField{"disallow", "all"}, configField{"allow", strings.ReplaceAll(codecs, "|", ",")})
+			continue
+		}
+		out = append(out, f)
+	}
+	for _, f := range extra {
+		out = append(out, configField{f.Attribute, f.Value})
+	}
+	// Never identified for inbound traffic: no identify object names it,
+	// and identifying by username could match its guessable name.
+	out = append(out, configField{"identify_by", "ip"}, configField{"outbound_auth", authID})
+	return out
+}
+
+// authFields are the fields of a per-identity auth object.
+func authFields(t *trunk, id Identity) []configField {
+	f := []configField{
+		{"auth_type", t.AuthType},
+		{"username", id.Authname},
+		{"md5_cred", strings.ToLower(id.MD5Secret)},
+	}
+	if t.Realm != "" {
+		f = append(f, configField{"realm", t.Realm})
+	}
+	return f
+}
