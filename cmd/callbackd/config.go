@@ -138,9 +138,19 @@ type Config struct {
 		Password string `yaml:"password"`
 		App      string `yaml:"app"` // Stasis application name: callbackd
 		// Endpoint is the seed's "SIP Proxy For Callback Calls": the dial
-		// string template of both legs; {number} is replaced.
-		Endpoint string `yaml:"endpoint"` // PJSIP/{number}@trunk
-		Realm    string `yaml:"realm"`    // SIP realm of md5secret HA1s: asterisk
+		// string of both legs; {number} is the number called and {trunk}
+		// the PJSIP endpoint placing the call (the trunk, or the
+		// per-identity endpoint of a request with an md5secret).
+		Endpoint string `yaml:"endpoint"` // PJSIP/{number}@{trunk}
+		Trunk    string `yaml:"trunk"`    // the trunk's endpoint in pjsip.conf: trunk
+		// Realm is the realm the SIP proxy challenges with, which the
+		// md5secret HA1s were computed for; empty answers any realm.
+		Realm          string `yaml:"realm"`
+		AuthType       string `yaml:"auth_type"`        // digest (Asterisk 22.2+) or md5 (22.0, 22.1)
+		DiversionHost  string `yaml:"diversion_host"`   // host of the Diversion URI; empty: tel: URI
+		CallsPerSecond int    `yaml:"calls_per_second"` // new legs per second on the trunk; 0 no cap
+		MaxChannels    int    `yaml:"max_channels"`     // live channels at most (two per callback): 1000
+		ChannelPrefix  string `yaml:"channel_prefix"`   // channel ids cbd-<request>-<attempt>-a: cbd
 	} `yaml:"ari"`
 }
 
@@ -186,8 +196,11 @@ func DefaultConfig() Config {
 	c.SMTP.PerAccountBurst, c.SMTP.PerAccountEvery = 10, 30*time.Second
 	c.SMTP.PerNumberBurst, c.SMTP.PerNumberEvery = 5, time.Minute
 	c.ARI.App = "callbackd"
-	c.ARI.Endpoint = "PJSIP/{number}@trunk"
-	c.ARI.Realm = "asterisk"
+	c.ARI.Endpoint = "PJSIP/{number}@{trunk}"
+	c.ARI.Trunk = "trunk"
+	c.ARI.AuthType = "digest"
+	c.ARI.MaxChannels = 1000
+	c.ARI.ChannelPrefix = "cbd"
 	return c
 }
 

@@ -11,10 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callbackd/callbackd/ari"
 	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/httpapi"
 	"github.com/callbackd/callbackd/mail"
+	"github.com/callbackd/callbackd/metrics"
 	"github.com/callbackd/callbackd/trigger"
 	"github.com/callbackd/callbackd/web"
 )
@@ -97,6 +99,24 @@ func httpOptions(c *Config, st callback.Store, svc *callback.Service, authn *aut
 	}
 	return httpapi.Options{Store: st, Service: svc, Authenticator: authn, Logger: log, Limits: &lim, TrustedProxies: proxies,
 		SMS: httpapi.SMSOptions{Secret: c.SMS.Secret, TwilioAuthToken: c.SMS.TwilioAuthToken, PublicURL: c.SMS.PublicURL}}, nil
+}
+
+// newController builds the ARI controller from the ari.* options.
+func newController(c *Config, st callback.Store, m *metrics.Metrics, log *slog.Logger) (*ari.Controller, error) {
+	return ari.New(
+		ari.WithURL(c.ARI.URL),
+		ari.WithCredentials(c.ARI.User, c.ARI.Password),
+		ari.WithAppName(c.ARI.App),
+		ari.WithTrunk(ari.Trunk{Name: c.ARI.Trunk, Dial: c.ARI.Endpoint, Endpoint: c.ARI.Trunk,
+			CallsPerSecond: float64(c.ARI.CallsPerSecond), Realm: c.ARI.Realm, AuthType: c.ARI.AuthType,
+			DiversionHost: c.ARI.DiversionHost}),
+		ari.WithDefaultTrunk(c.ARI.Trunk),
+		ari.WithMaxChannels(c.ARI.MaxChannels),
+		ari.WithChannelPrefix(c.ARI.ChannelPrefix),
+		ari.WithAccessNumbers(st),
+		ari.WithLogger(log),
+		ari.WithObserver(m.ARIObserver()),
+	)
 }
 
 // smtpComponent is the built-in SMTP listener of the email trigger.

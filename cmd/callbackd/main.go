@@ -48,6 +48,7 @@ func (e usageError) Error() string { return e.msg }
 const usage = `usage: callbackd <command> [flags]
 
 commands:
+  demo                       the whole product against a simulated Asterisk, in one process
   serve                      run the server (FastAGI, ARI controller, dispatcher)
   migrate                    create or upgrade the database schema
   config                     print the effective configuration and where each key comes from
@@ -83,6 +84,8 @@ func Run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 	switch cmd {
 	case "serve":
 		return e.serve(rest)
+	case "demo":
+		return e.demo(rest)
 	case "migrate":
 		return e.migrate(rest)
 	case "config":

@@ -148,6 +148,21 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	s.metrics = m
 	var dialer callback.Dialer
 	waitingFor := "an ARI connection to Asterisk: set ari.url (CALLBACKD_ARI_URL), e.g. http://127.0.0.1:8088"
+	if c.ARI.URL != "" {
+		ctrl, err := newController(c, st, m, log.With("component", "ari"))
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("configuration: %w", err)
+		}
+		dialer = ctrl
+		s.components = append(s.components, component{"ari", ctrl.Run})
+		s.ready = append(s.ready, httpapi.ReadyCheck{Name: "ari", Check: func(context.Context) error {
+			if ctrl.Ready() {
+				return nil
+			}
+			return errors.New("ARI events WebSocket not connected")
+		}})
+	}
 	d, err := callback.NewDispatcher(callback.DispatcherOptions{
 		Store: st, Dialer: dialer, Policy: policy, Node: c.Node, WaitingFor: waitingFor, Logger: log,
 		Observer: m.DispatchObserver(),
