@@ -1,25 +1,48 @@
 # callbackd: build and test.
 #
-#   make test    the whole test suite with the race detector, the store
-#                tests included against a private MariaDB that
-#                scripts/mariadb-test.sh installs if needed, starts and
-#                removes afterwards
-#   make bench   the store benchmarks (claims/s) on SQLite and MariaDB
+#   make test    every test with the race detector: the store tests against
+#                a private MariaDB that scripts/mariadb-test.sh installs if
+#                needed, starts on 127.0.0.1 and removes afterwards, the
+#                web page in headless Chromium (installed if needed), then
+#                each fuzz target for FUZZTIME
+#   make bench   the benchmarks behind the README's figures
 #   make vet     go vet
 
 GO ?= go
-BENCHTIME ?= 3x
+BENCHTIME ?= 1x
+FUZZTIME ?= 10s
 
-.PHONY: build test bench vet
+# package:FuzzTarget pairs run by make fuzz (and make test).
+FUZZ_TARGETS = ./agi:FuzzEnvReader ./agi:FuzzParseReply ./agi:FuzzArgs \
+	./ari:FuzzDecodeEvent ./mail:FuzzParse ./mail:FuzzFindCommand \
+	./trigger:FuzzNormalizeCLI ./httpapi:FuzzDecodeCreate ./httpapi:FuzzDecodeXMLRPC
+
+.PHONY: build test deps fuzz bench vet
 
 build:
 	$(GO) build ./...
 
-test:
+test: deps
 	bash scripts/mariadb-test.sh $(GO) test -race -count=1 ./...
+	$(MAKE) fuzz
+
+# deps installs what the tests drive besides MariaDB: Debian's Chromium for
+# the web page's browser test.
+deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium from Debian's packages for the web page's browser test"; \
+		if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 bench:
-	bash scripts/mariadb-test.sh $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./store/...
+	bash scripts/mariadb-test.sh $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./store/... ./callback/ ./agi/ ./tariff/ ./ari/ ./httpapi/
 
 vet:
 	$(GO) vet ./...

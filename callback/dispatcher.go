@@ -61,6 +61,9 @@ type Dispatcher struct {
 
 	mu   sync.Mutex
 	live map[int64]*liveCall
+
+	sessMu   sync.Mutex     // serialises Max Sessions checks on this node
+	starting map[string]int // per payer: calls past the check, not yet dialled
 }
 
 type liveCall struct {
@@ -106,6 +109,7 @@ func NewDispatcher(o DispatcherOptions) (*Dispatcher, error) {
 		wake:       make(chan struct{}, 1),
 		freed:      make(chan struct{}, 1),
 		live:       make(map[int64]*liveCall),
+		starting:   make(map[string]int),
 	}
 	return d, nil
 }
@@ -345,21 +349,18 @@ func (d *Dispatcher) handle(ctx context.Context, lease Lease, r *Request) {
 	if r.Payer != "" {
 		payer = r.Payer
 	}
-	if acct.MaxSessions > 0 {
-		n, err := d.store.LiveCalls(ctx, payer)
-		if err != nil {
-			d.release(ctx, log, lease, d.now().Add(d.policy.ScanInterval), "live call count failed: "+err.Error())
-			return
-		}
-		// A callback holds two sessions (seed 000: Max Sessions >= 2).
-		if 2*(n+1) > acct.MaxSessions {
-			log.Info("Max Sessions reached: request deferred", "live", n, "max_sessions", acct.MaxSessions)
-			d.release(ctx, log, lease, d.now().Add(d.policy.BackoffInterval), fmt.Sprintf("Max Sessions %d reached", acct.MaxSessions))
-			return
-		}
+	starting, ok := d.takeSession(ctx, log, lease, payer, acct.MaxSessions)
+	if !ok {
+		return
 	}
+	defer starting()
 
 	call := NewCall(d.store, lease, *r, d.policy.AnswerTimeout, d.now)
+	call.onEvent = func(s Status) {
+		if s == StatusFirstLegInitiated {
+			starting()
+		}
+	}
 	if d.obs != nil {
 		d.obs.Dispatched(r, d.now().Sub(r.NextCall))
 	}
@@ -406,6 +407,45 @@ func (d *Dispatcher) handle(ctx context.Context, lease Lease, r *Request) {
 		log = log.With("cause", int(out.Cause), "cause_name", out.Cause.String(), "sip_code", sip)
 	}
 	d.conclude(ctx, log, lease, &cur, ch, out)
+}
+
+// takeSession applies the payer's Max Sessions. The database counts the
+// calls in a live status on every node; calls of this node that passed the
+// check but have not yet reached First leg initiated are counted here, so
+// two requests of one account claimed in the same batch cannot both pass.
+// The returned func ends the local count (idempotent); ok is false when the
+// request was deferred.
+func (d *Dispatcher) takeSession(ctx context.Context, log *slog.Logger, lease Lease, payer string, maxSessions int) (func(), bool) {
+	if maxSessions <= 0 {
+		return func() {}, true
+	}
+	d.sessMu.Lock()
+	n, err := d.store.LiveCalls(ctx, payer)
+	if err != nil {
+		d.sessMu.Unlock()
+		d.release(ctx, log, lease, d.now().Add(d.policy.ScanInterval), "live call count failed: "+err.Error())
+		return nil, false
+	}
+	total := n + d.starting[payer]
+	// A callback holds two sessions (seed 000: Max Sessions >= 2).
+	if 2*(total+1) > maxSessions {
+		d.sessMu.Unlock()
+		log.Info("Max Sessions reached: request deferred", "live", total, "max_sessions", maxSessions)
+		d.release(ctx, log, lease, d.now().Add(d.policy.BackoffInterval), fmt.Sprintf("Max Sessions %d reached", maxSessions))
+		return nil, false
+	}
+	d.starting[payer]++
+	d.sessMu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			d.sessMu.Lock()
+			if d.starting[payer]--; d.starting[payer] <= 0 {
+				delete(d.starting, payer)
+			}
+			d.sessMu.Unlock()
+		})
+	}, true
 }
 
 // conclude writes the end of an attempt. The call is over, so the write is
