@@ -167,51 +167,55 @@ func (s *Session) run(ctx context.Context) callback.Outcome {
 // originate sends POST /channels for leg A. ok is false when the attempt
 // ends here, with out saying how.
 func (s *Session) originate(ctx context.Context, q url.Values, body any) (out callback.Outcome, ok bool) {
-	for try := 0; ; try++ {
-		var made channel
-		err := s.c.rest.call(ctx, http.MethodPost, "/channels", q, body, &made, true)
-		var he *HTTPError
-		switch {
-		case err == nil:
-			s.a.placed, s.a.chanName = true, made.Name
-			return callback.Outcome{}, true
-		case errors.Is(err, ErrConflict):
-			// Our own deterministic id: the originate was accepted before
-			// (a request re-sent after its answer was lost). Attach to it
-			// rather than ring the user twice.
-			ch, gerr := s.c.rest.getChannel(ctx, s.a.id)
-			if gerr == nil {
-				s.log.Warn("channel id already in use: the originate was placed before; attaching to it")
-				s.a.placed, s.a.chanName = true, ch.Name
-				return callback.Outcome{}, true
-			}
-			if errors.Is(gerr, ErrNotFound) && try == 0 {
-				continue // it ended between the two requests: the id is free
-			}
-			s.log.Error("channel id in use and the channel cannot be read", "err", gerr)
-			s.ended(s.a, 0, 0, "channel id in use")
-			return callback.Outcome{Err: fmt.Errorf("originate %s: %w", s.a.id, err), Reason: "channel id in use"}, false
-		case ctx.Err() != nil:
-			s.a.placed = true // whatever Asterisk did, teardown hangs it up
-			return s.interrupted(ctx), false
-		case errors.Is(err, ErrUnreachable),
-			errors.As(err, &he) && he.Status != http.StatusBadGateway && he.Status != http.StatusServiceUnavailable && he.Status != http.StatusGatewayTimeout:
-			// Asterisk refused it or never saw it: no channel exists.
-			s.log.Error("originate refused", "err", err)
-			s.ended(s.a, 0, 0, "originate refused")
-			return callback.Outcome{Err: fmt.Errorf("originate %s: %w", s.a.id, err), Reason: "originate refused: " + err.Error()}, false
-		}
-		// The answer was lost: ask Asterisk whether the channel exists.
-		if ch, gerr := s.c.rest.getChannel(ctx, s.a.id); gerr == nil {
-			s.log.Warn("originate answer lost but the channel exists: attaching to it", "err", err)
+	var made channel
+	err := s.c.rest.call(ctx, http.MethodPost, "/channels", q, body, &made, true)
+	var he *HTTPError
+	switch {
+	case err == nil:
+		s.a.placed, s.a.chanName = true, made.Name
+		return callback.Outcome{}, true
+	case errors.Is(err, ErrConflict):
+		// Our own deterministic id: the originate was accepted before
+		// (a request re-sent after its answer was lost). Attach to it
+		// rather than ring the user twice.
+		ch, gerr := s.c.rest.getChannel(ctx, s.a.id)
+		if gerr == nil {
+			s.log.Warn("channel id already in use: the originate was placed before; attaching to it")
 			s.a.placed, s.a.chanName = true, ch.Name
 			return callback.Outcome{}, true
 		}
-		s.log.Error("originate outcome unknown; counted as a failed attempt", "err", err)
-		s.a.placed = true // hung up in teardown if it appears after all
-		s.ended(s.a, 0, 0, "originate outcome unknown")
-		return callback.Outcome{Reason: "originate outcome unknown: " + err.Error()}, false
+		if errors.Is(gerr, ErrNotFound) {
+			// The earlier originate's channel ended between the two
+			// requests. Dialling again would ring the user twice: the
+			// attempt ends with that channel's cause instead.
+			s.log.Warn("channel id in use by an earlier originate that has just ended; not dialling again")
+			s.a.placed = true
+			s.waitGone(ctx, s.a)
+			return s.unanswered(), false
+		}
+		s.log.Error("channel id in use and the channel cannot be read", "err", gerr)
+		s.ended(s.a, 0, 0, "channel id in use")
+		return callback.Outcome{Err: fmt.Errorf("originate %s: %w", s.a.id, err), Reason: "channel id in use"}, false
+	case ctx.Err() != nil:
+		s.a.placed = true // whatever Asterisk did, teardown hangs it up
+		return s.interrupted(ctx), false
+	case errors.Is(err, ErrUnreachable),
+		errors.As(err, &he) && he.Status != http.StatusBadGateway && he.Status != http.StatusServiceUnavailable && he.Status != http.StatusGatewayTimeout:
+		// Asterisk refused it or never saw it: no channel exists.
+		s.log.Error("originate refused", "err", err)
+		s.ended(s.a, 0, 0, "originate refused")
+		return callback.Outcome{Err: fmt.Errorf("originate %s: %w", s.a.id, err), Reason: "originate refused: " + err.Error()}, false
 	}
+	// The answer was lost: ask Asterisk whether the channel exists.
+	if ch, gerr := s.c.rest.getChannel(ctx, s.a.id); gerr == nil {
+		s.log.Warn("originate answer lost but the channel exists: attaching to it", "err", err)
+		s.a.placed, s.a.chanName = true, ch.Name
+		return callback.Outcome{}, true
+	}
+	s.log.Error("originate outcome unknown; counted as a failed attempt", "err", err)
+	s.a.placed = true // hung up in teardown if it appears after all
+	s.ended(s.a, 0, 0, "originate outcome unknown")
+	return callback.Outcome{Reason: "originate outcome unknown: " + err.Error()}, false
 }
 
 // unanswered is the outcome of a leg A that ended before it answered: no
