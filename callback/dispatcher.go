@@ -266,13 +266,15 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// jitter returns d ± 20%, so that nodes polling one database spread out.
+// jitter returns a duration between 80% and 100% of d, so that nodes
+// polling one database spread out and a row inserted by another SQL client
+// is still found within the Scan Interval.
 func jitter(d time.Duration) time.Duration {
 	span := int64(d) / 5
 	if span <= 0 {
 		return d
 	}
-	return d - time.Duration(span) + time.Duration(mrand.Int64N(2*span+1))
+	return d - time.Duration(mrand.Int64N(span+1))
 }
 
 func (d *Dispatcher) waitDialer(ctx context.Context) error {
