@@ -178,6 +178,42 @@ type Billing interface {
 	// SpentSince sums the charges of an account's CDRs that started at or
 	// after t; the zero t sums them all.
 	SpentSince(ctx context.Context, username string, t time.Time) (Money, error)
+
+	// Reserve holds money for legs in progress, all of rs or none, so that
+	// concurrent calls of one account cannot together spend more than it
+	// has: each account's balance minus its credit limit minus the amounts
+	// it already holds must cover what rs asks of it, or nothing is held and
+	// the error is ErrInsufficientFunds. A reservation is keyed by (request,
+	// leg, channel) like a CDR; reserving a key again replaces its amount,
+	// number and answer time, and the check then leaves the old amount out.
+	// Created is filled. An unknown account is ErrNotFound; a reservation
+	// without Username or Leg, or with a negative Amount, is ErrInvalid.
+	Reserve(ctx context.Context, rs ...*Reservation) error
+	// ReleaseReservation drops the reservation of (request, leg, channel);
+	// releasing one that is not there is not an error. (Release is the
+	// queue's: it gives a request back.)
+	ReleaseReservation(ctx context.Context, requestID int64, leg Leg, channelID string) error
+	// ListReservations lists the reservations held by username, or all of
+	// them for "", oldest first.
+	ListReservations(ctx context.Context, username string) ([]*Reservation, error)
+	// SettleAndRelease is Settle, and in the same transaction drops the
+	// reservation of each CDR's (request, leg, channel), so that money is
+	// never both held and charged. Settling the same CDRs again changes
+	// nothing.
+	SettleAndRelease(ctx context.Context, cdrs []*CDR) error
+}
+
+// Reservation is money held for one leg in progress, so that what the call
+// may still spend is not promised to another call of the same account.
+type Reservation struct {
+	RequestID int64
+	Leg       Leg
+	ChannelID string // the leg's channel, as in its CDR
+	Username  string // whose money is held
+	Number    string // the number the leg calls, to rate it if its end is never seen
+	Amount    Money
+	Created   time.Time
+	Answered  time.Time // when the leg answered; zero while it rings
 }
 
 // Store is everything callbackd keeps. store/mysql and store/sqlite

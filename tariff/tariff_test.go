@@ -51,7 +51,7 @@ func TestBilledSecondsAndCharge(t *testing.T) {
 }
 
 func TestMaxTalkTime(t *testing.T) {
-	a := rate("1", "0.08", "0", 60, 60)  // leg A: 8 cents/min
+	a := rate("1", "0.08", "0", 60, 60)   // leg A: 8 cents/min
 	b := rate("234", "0.20", "0", 60, 60) // leg B: 20 cents/min, seed 004's example
 	ten, _ := callback.ParseMoney("10")
 	got := MaxTalkTime(ten, a, b)

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) callback.Store) {
 		{"Accounts", accountTests},
 		{"Tariffs", tariffTests},
 		{"Billing", billingTests},
+		{"Reservations", reservationTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

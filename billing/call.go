@@ -1,0 +1,387 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/tariff"
+)
+
+// Call is the money of one callback attempt, from leg A's answer to its
+// settlement. It belongs to the goroutine that runs the call.
+type Call struct {
+	b         *Biller
+	req       callback.Request
+	aChannel  string
+	aAnswered time.Time
+	pin       string
+	payers    Payers
+	log       *slog.Logger
+
+	quote     *Quote
+	reserved  []*callback.Reservation
+	bChannel  string
+	bDialled  time.Time
+	bAnswered time.Time
+	settled   bool
+}
+
+// Open starts the money of a call whose leg A (channel aChannel) answered
+// at r.ConnectTime. It first settles what earlier calls of the payers left
+// behind (see the package documentation), so their holds do not stand in
+// the way of this one.
+func (b *Biller) Open(ctx context.Context, r callback.Request, aChannel string, log *slog.Logger) *Call {
+	if log == nil {
+		log = b.log.With("request_id", r.ID, "channel", aChannel)
+	}
+	c := &Call{b: b, req: r, aChannel: aChannel, aAnswered: r.ConnectTime, log: log}
+	if c.aAnswered.IsZero() {
+		c.aAnswered = b.now()
+	}
+	c.payers = WhoPays(&r, "")
+	c.recover(ctx)
+	return c
+}
+
+func (c *Call) recover(ctx context.Context) {
+	seen := map[string]bool{}
+	for _, u := range []string{c.payers.A, c.payers.ABind, c.payers.B} {
+		if u == "" || seen[u] {
+			continue
+		}
+		seen[u] = true
+		if n, err := c.b.Recover(ctx, u); err != nil {
+			c.log.Warn("could not settle reservations left by earlier calls", "account", u, "err", err)
+		} else if n > 0 {
+			c.log.Info("settled reservations left by earlier calls", "account", u, "count", n)
+		}
+	}
+}
+
+// Login makes the account of a PIN entered in the IVR the payer of leg B
+// and the rest (T3), and, with anonymous accounting, charges it for leg A
+// too.
+func (c *Call) Login(ctx context.Context, username string) {
+	c.pin = username
+	c.payers = WhoPays(&c.req, username)
+	c.log.Info("PIN accepted: payers changed", "account", username, "payer_a", c.payers.A, "payer_a_bind", c.payers.ABind, "payer_b", c.payers.B)
+	c.recover(ctx)
+}
+
+// Payers returns who pays each leg now.
+func (c *Call) Payers() Payers { return c.payers }
+
+// Account returns the account that pays for what the user dials (leg B's
+// payer): its balance and currency are the ones announced.
+func (c *Call) Account(ctx context.Context) (*callback.Account, error) {
+	a, err := c.b.store.GetAccount(ctx, c.payers.B)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", c.payers.B, err)
+	}
+	return a, nil
+}
+
+// Funds reads what each payer may spend now: balance, holds of other
+// calls, and the spend since the start of the day (UTC) for the daily cap.
+func (c *Call) Funds(ctx context.Context) ([]Funds, error) {
+	var out []Funds
+	day := c.b.now().UTC().Truncate(24 * time.Hour)
+	for _, u := range []string{c.payers.A, c.payers.ABind, c.payers.B} {
+		if u == "" || containsAccount(out, u) {
+			continue
+		}
+		a, err := c.b.store.GetAccount(ctx, u)
+		if err != nil {
+			return nil, fmt.Errorf("account %s: %w", u, err)
+		}
+		f := Funds{Account: a}
+		rs, err := c.b.store.ListReservations(ctx, u)
+		if err != nil {
+			return nil, fmt.Errorf("reservations of %s: %w", u, err)
+		}
+		for _, r := range rs {
+			if r.RequestID != c.req.ID {
+				f.Held += r.Amount
+			}
+		}
+		if a.DailyCap > 0 {
+			if f.SpentToday, err = c.b.store.SpentSince(ctx, u, day); err != nil {
+				return nil, fmt.Errorf("spend of %s today: %w", u, err)
+			}
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func containsAccount(fs []Funds, u string) bool {
+	for _, f := range fs {
+		if f.Account.Username == u {
+			return true
+		}
+	}
+	return false
+}
+
+// Quote checks destination number and says how long the call may last:
+// see Price. credit_time counts from leg A's answer.
+func (c *Call) Quote(ctx context.Context, number string) (*Quote, error) {
+	funds, err := c.Funds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := c.b.now()
+	p := &Pricing{Payers: c.payers, Funds: funds, ANumber: c.req.OriginalCLI, AUp: max(now.Sub(c.aAnswered), 0), BNumber: number}
+	if c.req.CreditTime > 0 {
+		p.Limit = time.Duration(c.req.CreditTime)*time.Second - p.AUp
+		if p.Limit < time.Second {
+			return nil, &RefusedError{Number: number, Account: c.payers.B, Err: ErrInsufficientFunds}
+		}
+	}
+	q, err := c.b.Price(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	q.At = now
+	return q, nil
+}
+
+// Reserve holds what q's talk time costs, on every payer at once, before
+// leg B (channel bChannel) is dialled. ErrInsufficientFunds means another
+// call of the account took the money since the quote.
+func (c *Call) Reserve(ctx context.Context, q *Quote, bChannel string) error {
+	rs := make([]*callback.Reservation, 0, len(q.Legs))
+	for i := range q.Legs {
+		l := &q.Legs[i]
+		switch {
+		case l.Leg == callback.LegB:
+			l.ChannelID = bChannel
+		case l.Account == c.payers.ABind && c.payers.ABind != "":
+			l.ChannelID = BindChannel(c.aChannel)
+		default:
+			l.ChannelID = c.aChannel
+		}
+		r := &callback.Reservation{RequestID: c.req.ID, Leg: l.Leg, ChannelID: l.ChannelID, Username: l.Account,
+			Number: l.Number, Amount: l.Cost(q.TalkTime)}
+		if l.Leg == callback.LegA {
+			r.Answered = c.aAnswered
+		}
+		rs = append(rs, r)
+	}
+	if err := c.b.store.Reserve(ctx, rs...); err != nil {
+		return fmt.Errorf("reserve for %s: %w", q.Number, err)
+	}
+	c.quote, c.reserved, c.bChannel, c.bDialled = q, rs, bChannel, c.b.now()
+	for _, r := range rs {
+		c.log.Info("money reserved", "account", r.Username, "leg", string(r.Leg), "amount", r.Amount.String(), "talk_time", q.TalkTime)
+	}
+	return nil
+}
+
+// LegBChannel is the channel leg B's money was reserved for; "" before.
+func (c *Call) LegBChannel() string { return c.bChannel }
+
+// Dialled reports whether leg B's money was reserved: leg B was, or was
+// about to be, dialled, and gets a CDR.
+func (c *Call) Dialled() bool { return c.bChannel != "" }
+
+// Answered records leg B's answer at and returns how long the call may
+// still last: the quoted talk time less the time since the quote, in
+// which leg A was up too. The reservation learns the answer, so that a
+// process taking over a call whose end it never saw can bill leg B.
+func (c *Call) Answered(ctx context.Context, at time.Time) time.Duration {
+	c.bAnswered = at
+	if c.quote == nil {
+		return 0
+	}
+	left := c.quote.TalkTime - at.Sub(c.quote.At)
+	var rs []*callback.Reservation
+	for _, r := range c.reserved {
+		if r.Leg == callback.LegB {
+			r.Answered = at
+			rs = append(rs, r)
+		}
+	}
+	if err := c.b.store.Reserve(ctx, rs...); err != nil {
+		c.log.Warn("could not record leg B's answer in its reservation", "err", err)
+	}
+	return max(left, 0)
+}
+
+// End is how the legs ended.
+type End struct {
+	A      time.Time // leg A's end
+	ACause int
+	// B is leg B's end; zero when leg B was never dialled.
+	B        time.Time
+	BCause   int
+	BSIPCode int
+}
+
+// Settle writes one CDR per leg (and one for the real account's share of
+// leg A), charges them and drops the call's reservations, in one
+// transaction. Settling twice writes nothing more.
+func (c *Call) Settle(ctx context.Context, e End) ([]*callback.CDR, error) {
+	if c.settled {
+		return nil, nil
+	}
+	legs, err := c.legs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var cdrs []*callback.CDR
+	for _, l := range legs {
+		cdr := &callback.CDR{RequestID: c.req.ID, Leg: l.Leg, Account: l.Account, Number: l.Number, ChannelID: l.ChannelID}
+		if l.Rated {
+			cdr.Prefix = l.Rate.Prefix
+		}
+		if l.Leg == callback.LegA {
+			cdr.CallerID = c.req.OriginalSetCLI
+			cdr.Start, cdr.Answer, cdr.End, cdr.Cause, cdr.Disposition = c.req.SetupTime, c.aAnswered, e.A, e.ACause, "ANSWERED"
+			if cdr.Start.IsZero() {
+				cdr.Start = c.aAnswered
+			}
+		} else {
+			if e.B.IsZero() {
+				e.B = e.A
+			}
+			cdr.Start, cdr.Answer, cdr.End, cdr.Cause, cdr.SIPCode = c.bDialled, c.bAnswered, e.B, e.BCause, e.BSIPCode
+			cdr.Disposition = disposition(!c.bAnswered.IsZero(), e.BCause)
+		}
+		if !cdr.Answer.IsZero() && cdr.End.After(cdr.Answer) {
+			talk := cdr.End.Sub(cdr.Answer)
+			if l.Rated {
+				cdr.BillSec = tariff.BilledSeconds(l.Rate, talk)
+				cdr.Charge = tariff.Charge(l.Rate, talk)
+			}
+		}
+		cdrs = append(cdrs, cdr)
+	}
+	if err := c.b.store.SettleAndRelease(ctx, cdrs); err != nil {
+		return nil, fmt.Errorf("settle request %d: %w", c.req.ID, err)
+	}
+	c.settled = true
+	for _, cdr := range cdrs {
+		c.log.Info("leg settled", "leg", string(cdr.Leg), "account", cdr.Account, "leg_channel", cdr.ChannelID,
+			"billsec", cdr.BillSec, "charge", cdr.Charge.String(), "currency", cdr.Currency, "disposition", cdr.Disposition)
+	}
+	return cdrs, nil
+}
+
+// legs are the legs to settle: the quote's when leg B was dialled, else
+// leg A alone, rated now.
+func (c *Call) legs(ctx context.Context) ([]PricedLeg, error) {
+	if c.quote != nil && c.bChannel != "" {
+		return c.quote.Legs, nil
+	}
+	var out []PricedLeg
+	for _, who := range []string{c.payers.A, c.payers.ABind} {
+		if who == "" {
+			continue
+		}
+		a, err := c.b.store.GetAccount(ctx, who)
+		if err != nil {
+			return nil, fmt.Errorf("account %s: %w", who, err)
+		}
+		r, ok, err := c.b.rates.Lookup(ctx, a.Tariff, c.req.OriginalCLI)
+		if err != nil {
+			return nil, fmt.Errorf("rate %s in tariff %q: %w", c.req.OriginalCLI, a.Tariff, err)
+		}
+		ch := c.aChannel
+		if who == c.payers.ABind {
+			if !ok {
+				continue
+			}
+			ch = BindChannel(c.aChannel)
+		}
+		if !ok {
+			c.log.Warn("leg A has no rate in its payer's tariff: charged nothing", "account", who, "cli", c.req.OriginalCLI)
+		}
+		out = append(out, PricedLeg{Leg: callback.LegA, ChannelID: ch, Account: who, Number: c.req.OriginalCLI, Rate: r, Rated: ok})
+	}
+	return out, nil
+}
+
+func disposition(answered bool, cause int) string {
+	switch {
+	case answered:
+		return "ANSWERED"
+	case callback.Cause(cause) == callback.CauseUserBusy:
+		return "BUSY"
+	case callback.Cause(cause) == callback.CauseNoAnswer, callback.Cause(cause) == callback.CauseNoUserResponse:
+		return "NO ANSWER"
+	}
+	return "FAILED"
+}
+
+// Recover settles the reservations of username ("" every account) whose
+// request is finished: their process died before it could settle them.
+// Each is charged for the time from its answer to the request's
+// disconnect_time, at the account's rate for its number, and never more
+// than it held; one never answered is released with a CDR of no charge.
+// Requests still running are left alone. It returns how many it settled.
+func (b *Biller) Recover(ctx context.Context, username string) (int, error) {
+	rs, err := b.store.ListReservations(ctx, username)
+	if err != nil {
+		return 0, fmt.Errorf("recover reservations: %w", err)
+	}
+	reqs := map[int64]*callback.Request{}
+	n := 0
+	for _, r := range rs {
+		req, ok := reqs[r.RequestID]
+		if !ok {
+			req, err = b.store.GetRequest(ctx, r.RequestID)
+			switch {
+			case errors.Is(err, callback.ErrNotFound):
+				req = nil // deleted: nothing says how long the call lasted
+			case err != nil:
+				return n, fmt.Errorf("recover reservations: request %d: %w", r.RequestID, err)
+			}
+			reqs[r.RequestID] = req
+		}
+		if req != nil && !req.Finished {
+			continue
+		}
+		cdr := &callback.CDR{RequestID: r.RequestID, Leg: r.Leg, Account: r.Username, Number: r.Number, ChannelID: r.ChannelID,
+			Start: r.Created, Answer: r.Answered, End: r.Created, Disposition: "FAILED"}
+		if req != nil && !r.Answered.IsZero() && req.DisconnectTime.After(r.Answered) {
+			cdr.End, cdr.Disposition = req.DisconnectTime, "ANSWERED"
+			if err := b.chargeRecovered(ctx, r, cdr); err != nil {
+				return n, err
+			}
+		}
+		if err := b.store.SettleAndRelease(ctx, []*callback.CDR{cdr}); err != nil {
+			return n, fmt.Errorf("recover reservation of request %d leg %s: %w", r.RequestID, r.Leg, err)
+		}
+		b.log.Info("settled a call whose end was not seen", "request_id", r.RequestID, "account", r.Username, "leg", string(r.Leg),
+			"billsec", cdr.BillSec, "charge", cdr.Charge.String(), "held", r.Amount.String())
+		n++
+	}
+	return n, nil
+}
+
+func (b *Biller) chargeRecovered(ctx context.Context, r *callback.Reservation, cdr *callback.CDR) error {
+	a, err := b.store.GetAccount(ctx, r.Username)
+	if err != nil {
+		return fmt.Errorf("recover reservation of request %d: account %s: %w", r.RequestID, r.Username, err)
+	}
+	rate, ok, err := b.rates.Lookup(ctx, a.Tariff, r.Number)
+	if err != nil {
+		return fmt.Errorf("recover reservation of request %d: rate %s: %w", r.RequestID, r.Number, err)
+	}
+	if !ok {
+		return nil
+	}
+	talk := cdr.End.Sub(cdr.Answer)
+	cdr.Prefix = rate.Prefix
+	cdr.BillSec = tariff.BilledSeconds(rate, talk)
+	cdr.Charge = min(tariff.Charge(rate, talk), r.Amount)
+	return nil
+}
+
+// RecoverAll is Recover for every account, for a periodic sweep.
+func (b *Biller) RecoverAll(ctx context.Context) (int, error) { return b.Recover(ctx, "") }
