@@ -164,8 +164,21 @@ func legAVariables(r *callback.Request, an *callback.AccessNumber, t *trunk) map
 	if r.AnonAcctEnabled {
 		vars[varNeedBind] = "yes"
 	}
+	// The IVR's prompts play in the channel's language: the request's, or
+	// the first of its CLD (callingcard_en_th).
+	lang := r.Language
+	if cld, err := callback.ParseCLD(r.OriginalCLD); lang == "" && err == nil && len(cld.Languages) > 0 {
+		lang = cld.Languages[0]
+	}
+	if lang != "" {
+		vars[varLanguage] = lang
+	}
 	return vars
 }
+
+// varLanguage sets the channel's language at originate, as
+// pbx_builtin_setvar_helper writes dialplan functions.
+const varLanguage = "CHANNEL(language)"
 
 // isHA1 reports whether s can be pushed as md5_cred: Asterisk refuses any
 // other length.

@@ -151,6 +151,10 @@ type Config struct {
 		CallsPerSecond int    `yaml:"calls_per_second"` // new legs per second on the trunk; 0 no cap
 		MaxChannels    int    `yaml:"max_channels"`     // live channels at most (two per callback): 1000
 		ChannelPrefix  string `yaml:"channel_prefix"`   // channel ids cbd-<request>-<attempt>-a: cbd
+		// BillTwoWay rates, reserves and charges 2-way callbacks like the
+		// calling card; false leaves their billing to the SIP switch (Sippy's
+		// X-2Way-Need-Bind) and places them unrated.
+		BillTwoWay bool `yaml:"bill_two_way"` // true
 	} `yaml:"ari"`
 }
 
@@ -201,6 +205,7 @@ func DefaultConfig() Config {
 	c.ARI.AuthType = "digest"
 	c.ARI.MaxChannels = 1000
 	c.ARI.ChannelPrefix = "cbd"
+	c.ARI.BillTwoWay = true
 	return c
 }
 

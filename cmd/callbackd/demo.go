@@ -137,7 +137,15 @@ func (e *env) demo(args []string) error {
 		if r.Finished {
 			say("finished: status %q, result %q, call_count %d, setup %s, connect %s, disconnect %s",
 				r.Status, r.Result, r.CallCount, fmtTime(r.SetupTime), fmtTime(r.ConnectTime), fmtTime(r.DisconnectTime))
-			return printDemoCDRs(ctx, out, srv.store, id)
+			if err := printDemoCDRs(ctx, out, srv.store, id); err != nil {
+				return err
+			}
+			a, err := srv.store.GetAccount(ctx, "801")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "account 801 balance: %s %s (was 10.00)\n", a.Balance, a.Currency)
+			return nil
 		}
 		select {
 		case <-ctx.Done():

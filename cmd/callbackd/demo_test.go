@@ -14,7 +14,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{"PJSIPHangup 603", "First leg initiated", "First leg connected", "Second leg initiated",
-		"Second leg connected", "Finished / Successful", "POST /ari/bridges"} {
+		"Second leg connected", "Finished / Successful", "POST /ari/bridges", "leg A", "leg B", "account 801 balance: 9.99"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/ari"
+	"github.com/callbackd/callbackd/ari/callingcard"
 	"github.com/callbackd/callbackd/auth"
+	"github.com/callbackd/callbackd/billing"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/httpapi"
 	"github.com/callbackd/callbackd/mail"
@@ -102,8 +104,18 @@ func httpOptions(c *Config, st callback.Store, svc *callback.Service, authn *aut
 }
 
 // newController builds the ARI controller from the ari.* options.
-func newController(c *Config, st callback.Store, m *metrics.Metrics, log *slog.Logger) (*ari.Controller, error) {
+func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *billing.Biller, authn *auth.Authenticator, log *slog.Logger) (*ari.Controller, error) {
+	cc, err := callingcard.New(callingcard.Options{Biller: biller, PINs: authn})
+	if err != nil {
+		return nil, fmt.Errorf("calling card: %w", err)
+	}
+	var twoWay ari.App = ari.TwoWay{}
+	if c.ARI.BillTwoWay {
+		twoWay = ari.BilledTwoWay{Biller: biller}
+	}
 	return ari.New(
+		ari.WithApp(callback.SubAppCallingCard, cc),
+		ari.WithApp(callback.SubAppTwoWay, twoWay),
 		ari.WithURL(c.ARI.URL),
 		ari.WithCredentials(c.ARI.User, c.ARI.Password),
 		ari.WithAppName(c.ARI.App),
@@ -117,6 +129,26 @@ func newController(c *Config, st callback.Store, m *metrics.Metrics, log *slog.L
 		ari.WithLogger(log),
 		ari.WithObserver(m.ARIObserver()),
 	)
+}
+
+// recoverReservations settles, once a minute, the calls whose end no
+// process saw (a node killed mid-call): their reservations are charged from
+// the answer to the request's disconnect time.
+func recoverReservations(ctx context.Context, biller *billing.Biller, log *slog.Logger) error {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if n, err := biller.RecoverAll(ctx); err != nil {
+				log.Error("settling calls whose end was not seen failed", "err", err)
+			} else if n > 0 {
+				log.Info("settled calls whose end was not seen", "count", n)
+			}
+		}
+	}
 }
 
 // smtpComponent is the built-in SMTP listener of the email trigger.

@@ -35,6 +35,11 @@ func TestKill9MidCallRingsNoOneTwice(t *testing.T) {
 	sim.Phone("12345", aritest.Answer(100*time.Millisecond)) // talks until hung up
 	db := filepath.Join(dir, "cb.db")
 	mustRun(t, db, "account", "add", "-username", "801", "-balance", "10")
+	rates := filepath.Join(dir, "rates.csv")
+	if err := os.WriteFile(rates, []byte("49,0.02,0,1,1\n1,0.01,0,1,1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, db, "tariff", "import", "-tariff", "default", "-file", rates)
 	mustRun(t, db, "request", "add", "-username", "801", "-cli", "4930111111", "-cld", "2way_12345", "-at", time.Now().UTC().Format(time.RFC3339))
 
 	env := append(os.Environ(), "CALLBACKD_DATABASE_SQLITE_PATH="+db, "CALLBACKD_ARI_URL="+sim.URL(),

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/callbackd/callbackd/agi"
+	"github.com/callbackd/callbackd/billing"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/httpapi"
 	"github.com/callbackd/callbackd/metrics"
@@ -148,14 +149,19 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	s.metrics = m
 	var dialer callback.Dialer
 	waitingFor := "an ARI connection to Asterisk: set ari.url (CALLBACKD_ARI_URL), e.g. http://127.0.0.1:8088"
+	rates := tariff.NewCache(st, c.Limits.TariffCacheCheck)
+	s.rates = rates
+	authn := newAuthenticator(c, st)
 	if c.ARI.URL != "" {
-		ctrl, err := newController(c, st, m, log.With("component", "ari"))
+		biller := billing.New(st, rates, billing.Options{Logger: log.With("component", "billing")})
+		ctrl, err := newController(c, st, m, biller, authn, log.With("component", "ari"))
 		if err != nil {
 			st.Close()
 			return nil, fmt.Errorf("configuration: %w", err)
 		}
 		dialer = ctrl
-		s.components = append(s.components, component{"ari", ctrl.Run})
+		s.components = append(s.components, component{"ari", ctrl.Run},
+			component{"billing-recovery", func(ctx context.Context) error { return recoverReservations(ctx, biller, log) }})
 		s.ready = append(s.ready, httpapi.ReadyCheck{Name: "ari", Check: func(context.Context) error {
 			if ctrl.Ready() {
 				return nil
@@ -175,7 +181,6 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	s.dispatcher = d
 	s.svc = &callback.Service{Store: st, Policy: policy, Notify: func() { d.Notify(); m.Created() }}
 	s.components = append(s.components, component{"dispatcher", d.Run})
-	s.rates = tariff.NewCache(st, c.Limits.TariffCacheCheck)
 
 	if c.AGI.Listen != "" {
 		eng := trigger.NewEngine(st, s.svc, s.rates, trigger.Limits{
@@ -194,7 +199,6 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 			return srv.ListenAndServe(ctx, addr)
 		}})
 	}
-	authn := newAuthenticator(c, st)
 	var page http.Handler
 	if c.Web.Modes != "" {
 		wo, err := webOptions(c, s.svc, authn, log.With("component", "web"))
