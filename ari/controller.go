@@ -396,6 +396,11 @@ func (c *Controller) generated(id string, reqID int64) bool {
 // ours reports whether a channel was made by a callbackd process with this
 // prefix or application, living or dead.
 func (c *Controller) ours(ch channel) bool {
+	if strings.Contains(ch.ID, ";") {
+		// The second half of a Local channel ("<id>;2") lives and dies
+		// with the half that carries our id; it is never an orphan itself.
+		return false
+	}
 	if strings.HasPrefix(ch.ID, c.prefix+"-") {
 		return true
 	}

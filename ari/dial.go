@@ -223,6 +223,11 @@ func (s *Session) originate(ctx context.Context, q url.Values, body any) (out ca
 func (s *Session) unanswered() callback.Outcome {
 	a := s.a
 	cause, reason := a.cause, a.reason
+	if cause == 0 {
+		if c := causeOfDialStatus(a.dialStatus); c != callback.CauseUnknown {
+			cause, reason = int(c), "Dial "+a.dialStatus+" (Asterisk reported cause 0)"
+		}
+	}
 	if cause == 0 && !a.vanished {
 		// Releases before 22.8 sometimes reported 0 on an originate timeout.
 		cause, reason = int(callback.CauseNoAnswer), "no answer (Asterisk reported cause 0)"

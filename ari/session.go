@@ -705,10 +705,27 @@ func (s *Session) abortB(ctx context.Context, b *leg) error {
 	return ErrFirstLegGone
 }
 
+// causeOfDialStatus is the cause a final Dial status stands for, for
+// channels that end with cause 0 (a Local channel sent to Busy() reports
+// Dial BUSY, then ChannelDestroyed with cause 0).
+func causeOfDialStatus(status string) callback.Cause {
+	switch status {
+	case "BUSY":
+		return callback.CauseUserBusy
+	case "CONGESTION":
+		return callback.CauseCongestion
+	case "CHANUNAVAIL":
+		return callback.CauseSubscriberAbsent
+	case "NOANSWER":
+		return callback.CauseNoAnswer
+	}
+	return callback.CauseUnknown
+}
+
 func (l *leg) failure() error {
 	cause := l.cause
-	if cause == 0 && l.dialStatus == "NOANSWER" {
-		cause = int(callback.CauseNoAnswer)
+	if cause == 0 {
+		cause = int(causeOfDialStatus(l.dialStatus))
 	}
 	reason := l.reason
 	if reason == "" {

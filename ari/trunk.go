@@ -154,14 +154,17 @@ const (
 // legAVariables are the channel variables of the callback leg's originate.
 func legAVariables(r *callback.Request, an *callback.AccessNumber, t *trunk) map[string]string {
 	vars := make(map[string]string, 2)
-	if r.AccessNumber != "" {
+	// SIP headers only mean something on PJSIP legs; on others (a Local
+	// channel in a lab) Asterisk logs an error for every PJSIP_HEADER.
+	pjsip := strings.HasPrefix(t.Dial, "PJSIP/")
+	if r.AccessNumber != "" && pjsip {
 		reason := callback.DefaultDiversionReason
 		if an != nil && an.DiversionReason != "" {
 			reason = an.DiversionReason
 		}
 		vars[varDiversion] = diversion(r.AccessNumber, t.DiversionHost, reason)
 	}
-	if r.AnonAcctEnabled {
+	if r.AnonAcctEnabled && pjsip {
 		vars[varNeedBind] = "yes"
 	}
 	// The IVR's prompts play in the channel's language: the request's, or

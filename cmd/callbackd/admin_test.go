@@ -68,6 +68,17 @@ func TestAdminCommands(t *testing.T) {
 	}
 }
 
+func TestHelpRunsNothing(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "callbackd.db")
+	out, err := run(t, db, "", "serve", "-h")
+	if err != nil || !strings.Contains(out, "-sqlite") {
+		t.Fatalf("serve -h: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(db); !os.IsNotExist(err) {
+		t.Fatalf("serve -h opened the store: %v", err)
+	}
+}
+
 func TestAdminRefusesBadInput(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "callbackd.db")
 	mustRun(t, db, "account", "add", "-username", "801")

@@ -73,8 +73,17 @@ type env struct {
 	stderr  io.Writer
 }
 
-// Run runs one callbackd command.
+// Run runs one callbackd command. "-h" prints the command's flags and
+// runs nothing.
 func Run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, environ, stdin, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	e := &env{ctx: ctx, environ: environ, stdin: stdin, stdout: stdout, stderr: stderr}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
@@ -116,7 +125,7 @@ func (e *env) flags(name string) (*flag.FlagSet, *string) {
 func (e *env) parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil
+			return flag.ErrHelp
 		}
 		return usageError{err.Error()}
 	}
