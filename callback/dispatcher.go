@@ -61,6 +61,10 @@ type Dispatcher struct {
 
 	mu   sync.Mutex
 	live map[int64]*liveCall
+	// While Run runs: the context calls run under and the group Run waits
+	// for, so that Start can add a call; nil callCtx: not running.
+	callCtx context.Context
+	calls   *sync.WaitGroup
 
 	sessMu   sync.Mutex     // serialises Max Sessions checks on this node
 	starting map[string]int // per payer: calls past the check, not yet dialled
@@ -158,7 +162,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		defer close(houseDone)
 		d.housekeeping(houseCtx)
 	}()
+	d.mu.Lock()
+	d.callCtx, d.calls = callCtx, &wg
+	d.mu.Unlock()
 	d.loop(ctx, callCtx, &wg)
+	d.mu.Lock()
+	d.callCtx, d.calls = nil, nil // Start refuses from here on, so wg.Add cannot race wg.Wait
+	d.mu.Unlock()
 
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -288,11 +298,17 @@ func (d *Dispatcher) waitDialer(ctx context.Context) error {
 }
 
 func (d *Dispatcher) start(callCtx context.Context, wg *sync.WaitGroup, r *Request) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.startLocked(callCtx, wg, r, func(ctx context.Context, lease Lease) { d.handle(ctx, lease, r) })
+}
+
+// startLocked runs fn as the call of r in a goroutine of its own, counted
+// as live; d.mu is held.
+func (d *Dispatcher) startLocked(callCtx context.Context, wg *sync.WaitGroup, r *Request, fn func(context.Context, Lease)) {
 	ctx, cancel := context.WithCancelCause(callCtx)
 	lc := &liveCall{lease: Lease{RequestID: r.ID, Attempt: r.Attempt, Owner: d.owner}, cancel: cancel}
-	d.mu.Lock()
 	d.live[r.ID] = lc
-	d.mu.Unlock()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -306,8 +322,84 @@ func (d *Dispatcher) start(callCtx context.Context, wg *sync.WaitGroup, r *Reque
 			default:
 			}
 		}()
-		d.handle(ctx, lc.lease, r)
+		fn(ctx, lc.lease)
 	}()
+}
+
+// Start runs r on this node now, outside the queue. It is for a caller who
+// is on the line (an access number's IVR on the inbound call): waiting for
+// the next claim, or another node claiming the row, would leave the caller
+// in silence. The same checks as for a claimed request come first, and
+// their refusals are returned with nothing inserted: a *ValidationError
+// (the request cannot be run, the account is unknown or blocked),
+// ErrMaxSessions (the payer's Max Sessions are taken), ErrNotRunning. Then
+// r is inserted already leased to this node, so no other node claims it,
+// and handed to the Dialer at once; the call is then the dispatcher's, as
+// if claimed: lease renewal, cancel from outside, the outcome, and the
+// rescuer if this process dies.
+func (d *Dispatcher) Start(ctx context.Context, r *Request) error {
+	if d.dialer == nil {
+		return fmt.Errorf("start request: %w", ErrNoDialer)
+	}
+	if r.Status == "" {
+		r.Status = StatusRequestReceived
+	}
+	if r.Status != StatusRequestReceived || r.Finished || r.Result != ResultNone {
+		return &ValidationError{Field: "status", Reason: "a new request starts as " + string(StatusRequestReceived)}
+	}
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	if err := r.ValidateSecrets(); err != nil {
+		return err
+	}
+	acct, err := d.store.GetAccount(ctx, r.Username)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return &ValidationError{Field: "username", Reason: fmt.Sprintf("no account %q", r.Username)}
+	case err != nil:
+		return fmt.Errorf("start request: look up account: %w", err)
+	case acct.Blocked:
+		return &ValidationError{Field: "username", Reason: fmt.Sprintf("account %q is blocked", r.Username)}
+	}
+	d.mu.Lock()
+	running := d.callCtx != nil
+	d.mu.Unlock()
+	if !running {
+		return fmt.Errorf("start request: %w", ErrNotRunning)
+	}
+	payer := r.Username
+	if r.Payer != "" {
+		payer = r.Payer
+	}
+	starting, err := d.reserveSession(ctx, payer, acct.MaxSessions)
+	if err != nil {
+		return fmt.Errorf("start request for %s: %w", payer, err)
+	}
+	now := d.now()
+	if r.Source == "" {
+		r.Source = SourceAdmin
+	}
+	r.NextCall, r.Attempt, r.LeaseOwner, r.LeaseExpires = now, 1, d.owner, now.Add(d.policy.LeaseFor)
+	if err := d.store.CreateRequest(ctx, r); err != nil {
+		starting()
+		return fmt.Errorf("start request for %s: %w", r.Username, err)
+	}
+	log := d.log.With("request_id", r.ID, "attempt", r.Attempt, "cli", r.OriginalCLI, "username", r.Username, "source", r.Source)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.callCtx == nil {
+		// Run ended meanwhile: the row is leased to this process, so the
+		// next start of this node takes it back at once.
+		starting()
+		return fmt.Errorf("start request %d: %w", r.ID, ErrNotRunning)
+	}
+	d.startLocked(d.callCtx, d.calls, r, func(ctx context.Context, lease Lease) {
+		defer starting()
+		log.Info("request started on this node")
+		d.dial(ctx, log, lease, r, starting)
+	})
+	return nil
 }
 
 func (d *Dispatcher) handle(ctx context.Context, lease Lease, r *Request) {
@@ -356,7 +448,12 @@ func (d *Dispatcher) handle(ctx context.Context, lease Lease, r *Request) {
 		return
 	}
 	defer starting()
+	d.dial(ctx, log, lease, r, starting)
+}
 
+// dial hands r to the Dialer and writes the outcome. starting ends the
+// call's count against Max Sessions once the store counts it as live.
+func (d *Dispatcher) dial(ctx context.Context, log *slog.Logger, lease Lease, r *Request, starting func()) {
 	call := NewCall(d.store, lease, *r, d.policy.AnswerTimeout, d.now)
 	call.onEvent = func(s Status) {
 		if s == StatusFirstLegInitiated {
@@ -396,6 +493,10 @@ func (d *Dispatcher) handle(ctx context.Context, lease Lease, r *Request) {
 	switch {
 	case res != ResultNone:
 		ch.To, ch.Result = StatusFinished, res
+	case status == StatusFirstLegInitiated && cur.Inbound():
+		// The caller's own call ended before the IVR answered it: the
+		// caller gave up (a SIP CANCEL). Nobody is called back.
+		ch.To, ch.Result = StatusFinished, ResultCanceled
 	case status == StatusFirstLegInitiated && cur.CallCount >= d.policy.MaxAttempts:
 		ch.To, ch.Result = StatusFinished, ResultOutOfRetries
 	case status == StatusFirstLegInitiated:
@@ -418,23 +519,37 @@ func (d *Dispatcher) handle(ctx context.Context, lease Lease, r *Request) {
 // The returned func ends the local count (idempotent); ok is false when the
 // request was deferred.
 func (d *Dispatcher) takeSession(ctx context.Context, log *slog.Logger, lease Lease, payer string, maxSessions int) (func(), bool) {
+	starting, err := d.reserveSession(ctx, payer, maxSessions)
+	switch {
+	case errors.Is(err, ErrMaxSessions):
+		log.Info("Max Sessions reached: request deferred", "max_sessions", maxSessions, "reason", err)
+		d.release(ctx, log, lease, d.now().Add(d.policy.BackoffInterval), fmt.Sprintf("Max Sessions %d reached", maxSessions))
+		return nil, false
+	case err != nil:
+		d.release(ctx, log, lease, d.now().Add(d.policy.ScanInterval), err.Error())
+		return nil, false
+	}
+	return starting, true
+}
+
+// reserveSession counts a call of payer against its Max Sessions, or
+// returns ErrMaxSessions (wrapped with the count) or a store error. The
+// returned func ends the count and may be called more than once.
+func (d *Dispatcher) reserveSession(ctx context.Context, payer string, maxSessions int) (func(), error) {
 	if maxSessions <= 0 {
-		return func() {}, true
+		return func() {}, nil
 	}
 	d.sessMu.Lock()
 	n, err := d.store.LiveCalls(ctx, payer)
 	if err != nil {
 		d.sessMu.Unlock()
-		d.release(ctx, log, lease, d.now().Add(d.policy.ScanInterval), "live call count failed: "+err.Error())
-		return nil, false
+		return nil, fmt.Errorf("live call count failed: %w", err)
 	}
 	total := n + d.starting[payer]
 	// A callback holds two sessions (seed 000: Max Sessions >= 2).
 	if 2*(total+1) > maxSessions {
 		d.sessMu.Unlock()
-		log.Info("Max Sessions reached: request deferred", "live", total, "max_sessions", maxSessions)
-		d.release(ctx, log, lease, d.now().Add(d.policy.BackoffInterval), fmt.Sprintf("Max Sessions %d reached", maxSessions))
-		return nil, false
+		return nil, fmt.Errorf("%d calls live, Max Sessions %d: %w", total, maxSessions, ErrMaxSessions)
 	}
 	d.starting[payer]++
 	d.sessMu.Unlock()
@@ -447,7 +562,7 @@ func (d *Dispatcher) takeSession(ctx context.Context, log *slog.Logger, lease Le
 			}
 			d.sessMu.Unlock()
 		})
-	}, true
+	}, nil
 }
 
 // conclude writes the end of an attempt. The call is over, so the write is

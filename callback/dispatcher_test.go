@@ -440,4 +440,113 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 			}
 		}
 	})
+	// Start: a caller on the line (the IVR on an inbound call) is run at
+	// once by the node that has the channel, never by another node, and
+	// never called back.
+	t.Run("StartRunsOnThisNodeAtOnce", func(t *testing.T) {
+		st := open(t)
+		addAccount(t, st, "801", 2)
+		p := testPolicy()
+		p.ScanInterval = time.Hour // nothing but Start can run it soon
+		mine, other := newFakeDialer(), newFakeDialer()
+		h := startDispatcher(t, st, p, "n1", mine)
+		startDispatcher(t, st, p, "n2", other)
+		r := inbound("801", "4930111111", "1763900000.1")
+		start(t, h.disp, r)
+		if r.ID == 0 || r.LeaseOwner != h.disp.Owner() || r.Attempt != 1 {
+			t.Fatalf("inserted %+v; want it leased to %s", r, h.disp.Owner())
+		}
+		if got := waitFinished(t, st, r.ID); got.Result != callback.ResultSuccessful || got.Source != callback.SourceIVR {
+			t.Fatalf("got %s/%s source %s", got.Status, got.Result, got.Source)
+		}
+		if mine.count(r.ID) != 1 || other.count(r.ID) != 0 {
+			t.Fatalf("dialled %d times here, %d times on the other node", mine.count(r.ID), other.count(r.ID))
+		}
+	})
+
+	t.Run("StartedInboundCallIsNeverRetried", func(t *testing.T) {
+		st := open(t)
+		addAccount(t, st, "801", 2)
+		fd := newFakeDialer()
+		fd.scripts["4930111112"] = busy // leg A ends before it is answered
+		h := startDispatcher(t, st, testPolicy(), "n1", fd)
+		r := inbound("801", "4930111112", "1763900000.2")
+		start(t, h.disp, r)
+		got := waitFinished(t, st, r.ID)
+		if got.Result != callback.ResultCanceled || got.CallCount != 1 {
+			t.Fatalf("got %s/%s call_count %d; want Finished/Canceled after one attempt", got.Status, got.Result, got.CallCount)
+		}
+		time.Sleep(100 * time.Millisecond) // longer than the backoff: a retry would have come
+		if n := fd.count(r.ID); n != 1 {
+			t.Fatalf("inbound request dialled %d times", n)
+		}
+	})
+
+	t.Run("StartRefusals", func(t *testing.T) {
+		st := open(t)
+		addAccount(t, st, "801", 2)
+		if err := st.CreateAccount(t.Context(), &callback.Account{Username: "blocked", Currency: "USD", Blocked: true}); err != nil {
+			t.Fatal(err)
+		}
+		fd := newFakeDialer()
+		fd.scripts["4930111113"] = hold
+		d, err := callback.NewDispatcher(callback.DispatcherOptions{Store: st, Dialer: fd, Policy: testPolicy(), Node: "n0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Start(t.Context(), inbound("801", "4930111113", "1.1")); !errors.Is(err, callback.ErrNotRunning) {
+			t.Fatalf("Start before Run: %v, want ErrNotRunning", err)
+		}
+		h := startDispatcher(t, st, testPolicy(), "n1", fd)
+		live := inbound("801", "4930111113", "1.2")
+		start(t, h.disp, live)
+		<-fd.dialed
+		for _, tc := range []struct {
+			name string
+			r    *callback.Request
+			want error
+		}{
+			{"MaxSessions", inbound("801", "4930111114", "1.3"), callback.ErrMaxSessions},
+			{"UnknownAccount", inbound("nobody", "4930111114", "1.4"), callback.ErrInvalid},
+			{"BlockedAccount", inbound("blocked", "4930111114", "1.5"), callback.ErrInvalid},
+			{"NoNumber", inbound("801", "", "1.6"), callback.ErrInvalid},
+		} {
+			if err := h.disp.Start(t.Context(), tc.r); !errors.Is(err, tc.want) {
+				t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+			}
+		}
+		reqs, err := st.ListRequests(t.Context(), callback.RequestFilter{})
+		if err != nil || len(reqs) != 1 {
+			t.Fatalf("%d requests inserted, %v; want only the live one", len(reqs), err)
+		}
+		if _, err := st.Cancel(t.Context(), live.ID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if got := waitFinished(t, st, live.ID); got.Result != callback.ResultCanceled {
+			t.Fatalf("live call ended %s/%s", got.Status, got.Result)
+		}
+	})
+}
+
+// inbound is a request for a caller on the line.
+func inbound(username, cli, channel string) *callback.Request {
+	r := newRequest(username, cli, "callingcard")
+	r.Source, r.CallID = callback.SourceIVR, channel
+	return r
+}
+
+// start hands r to a running dispatcher, waiting for Run to have begun.
+func start(t *testing.T, d *callback.Dispatcher, r *callback.Request) {
+	t.Helper()
+	for range 500 {
+		err := d.Start(t.Context(), r)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, callback.ErrNotRunning) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("dispatcher never started running")
 }

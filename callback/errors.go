@@ -18,6 +18,11 @@ var (
 	ErrInsufficientFunds = errors.New("insufficient funds")
 	// ErrNoDialer: no telephony backend is connected yet; requests wait.
 	ErrNoDialer = errors.New("no dialer connected")
+	// ErrMaxSessions: the paying account has Max Sessions calls up already.
+	ErrMaxSessions = errors.New("max sessions reached")
+	// ErrNotRunning: the dispatcher is not running (starting or stopping),
+	// so it cannot take a call now.
+	ErrNotRunning = errors.New("dispatcher not running")
 )
 
 // ValidationError names the field that is wrong and why, for messages an

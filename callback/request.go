@@ -23,6 +23,10 @@ const (
 	SourceEmail Source = "email"
 	SourceSMS   Source = "sms"
 	SourceAdmin Source = "admin"
+	// SourceIVR is an inbound call served on the line by the IVR (an
+	// access number's Mizu mode, Stasis(callbackd,ivr,...)): leg A is the
+	// caller's own call, CallID its channel, and nobody is ever called back.
+	SourceIVR Source = "ivr"
 )
 
 // Request is one row of callback_requests. The first block of fields is the
@@ -71,6 +75,11 @@ type Request struct {
 	RequestKey   string    // client idempotency key, unique when set
 	Destination  string    // leg B number when known at creation (web, email, API)
 }
+
+// Inbound reports whether leg A is the caller's own inbound call rather
+// than a leg callbackd originates: such a request is never dialled or
+// retried.
+func (r *Request) Inbound() bool { return r.Source == SourceIVR }
 
 // Identity returns the authname to originate with: Authname, or Username
 // when Authname is empty, as the seed says.
