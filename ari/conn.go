@@ -215,27 +215,11 @@ func (c *Controller) unowned(ev Event) {
 		return
 	}
 	if ev.Type == EventStasisStart && len(ev.Args) > 0 && ev.Args[0] == inboundIVRMarker {
-		// Stasis(callbackd,ivr,<access number>) from the dialplan: the
-		// access number's Mizu mode asked for the IVR on the inbound call.
-		// This version serves the calling card on callback legs only, so the
-		// caller is released at once instead of waiting in silence.
-		c.log.Warn("inbound IVR requested by an access number's iscallback mode, which this version does not serve: releasing the caller; use iscallback 4, 5 or 6",
-			"channel", ev.Channel, "access_number", strings.Join(ev.Args[1:], ","))
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-			defer cancel()
-			if err := c.rest.hangup(ctx, ev.Channel, "normal"); err != nil {
-				c.log.Warn("could not release the inbound IVR call", "channel", ev.Channel, "err", err)
-			}
-		}()
+		c.park(ev)
 		return
 	}
 	c.log.Debug("event for a channel no call owns", "channel", ev.routeKey(), "event", ev.Type)
 }
-
-// inboundIVRMarker is the first Stasis argument extensions.conf passes for
-// an inbound call that an access number's mode sends to the IVR.
-const inboundIVRMarker = "ivr"
 
 // deliver hands a made-up event to a call without blocking; if the call's
 // buffer is full it resynchronises from the REST interface instead.
@@ -287,7 +271,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	var orphans []string
 	for _, ch := range chans {
-		if _, mine := c.routes[ch.ID]; !mine && c.ours(ch) {
+		if _, mine := c.routes[ch.ID]; !mine && (c.ours(ch) || c.inboundOrphan(ch)) {
 			orphans = append(orphans, ch.ID)
 		}
 	}

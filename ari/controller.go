@@ -41,6 +41,8 @@ type options struct {
 	inbox          int
 	accessNumbers  AccessNumbers
 	apps           map[callback.SubApp]App
+	inbound        InboundFunc
+	inboundWait    time.Duration
 	log            *slog.Logger
 	obs            Observer
 }
@@ -188,6 +190,8 @@ type Controller struct {
 	selectTrunk func(r *callback.Request, leg callback.Leg) string
 	apps        map[callback.SubApp]App
 	access      AccessNumbers
+	inbound     InboundFunc
+	inboundWait time.Duration
 	prefix      string
 	inboxSize   int
 	timeout     time.Duration
@@ -205,7 +209,8 @@ type Controller struct {
 	// trunk endpoint fields; nothing of a call's own state lives here.
 	mu         sync.RWMutex
 	routes     map[string]*route
-	ready      chan struct{} // closed while connected and reconciled
+	parked     map[string]*parked // inbound IVR channels waiting for their Dial
+	ready      chan struct{}      // closed while connected and reconciled
 	isReady    bool
 	running    bool
 	trunkCache map[string][]configField
@@ -262,6 +267,8 @@ func New(opts ...Option) (*Controller, error) {
 		selectTrunk: o.selectTrunk,
 		apps:        o.apps,
 		access:      o.accessNumbers,
+		inbound:     o.inbound,
+		inboundWait: o.inboundWait,
 		prefix:      o.prefix,
 		inboxSize:   o.inbox,
 		timeout:     o.requestTimeout,
@@ -271,6 +278,7 @@ func New(opts ...Option) (*Controller, error) {
 		log:         o.log,
 		obs:         o.obs,
 		routes:      make(map[string]*route),
+		parked:      make(map[string]*parked),
 		ready:       make(chan struct{}),
 		trunkCache:  make(map[string][]configField),
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -754,21 +753,3 @@ func TestSessionPlayAndCollectDigits(t *testing.T) {
 	e.noChannels()
 }
 
-// An access number in one of Mizu's IVR modes sends the inbound call to
-// Stasis(callbackd,ivr,<number>): the caller must be released, not left in
-// silence.
-func TestInboundIVRIsReleased(t *testing.T) {
-	sim := aritest.NewT(t)
-	sim.Phone("555", answerNoRing())
-	e := newEnv(t, sim)
-	e.ready()
-	q := url.Values{"endpoint": {"PJSIP/555@trunk"}, "app": {"callbackd"}, "appArgs": {"ivr,18005550100"}, "channelId": {"inbound-1"}}
-	req, _ := http.NewRequest("POST", sim.ARIURL()+"/channels?"+q.Encode(), nil)
-	req.SetBasicAuth(sim.Credentials())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	e.waitRequest(func(r aritest.Request) bool { return r.Method == "DELETE" && r.Path == "/ari/channels/inbound-1" })
-}

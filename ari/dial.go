@@ -22,6 +22,9 @@ func (c *Controller) Dial(ctx context.Context, call *callback.Call) callback.Out
 	defer func() { c.obs.LiveCalls(int(c.liveCalls.Add(-1))) }()
 	s := c.newSession(call, n, log)
 	defer s.teardown(ctx)
+	if call.Request.Inbound() {
+		return s.runInbound(ctx)
+	}
 	return s.run(ctx)
 }
 
@@ -131,6 +134,14 @@ func (s *Session) run(ctx context.Context) callback.Outcome {
 		return s.unanswered()
 	}
 	s.log.Info("first leg answered")
+	return s.answeredA(ctx)
+}
+
+// answeredA records that leg A answered and runs the request's
+// sub-application on it.
+func (s *Session) answeredA(ctx context.Context) callback.Outcome {
+	c := s.c
+	r := &s.call.Request
 	if err := s.call.FirstLegConnected(ctx); err != nil {
 		if ctx.Err() != nil {
 			return s.interrupted(ctx)

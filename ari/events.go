@@ -60,6 +60,9 @@ type Event struct {
 	Args          []string
 	Reason        string // EventChannelGone: why the channel is considered gone
 	InStasis      bool   // EventChannelReconciled: the channel runs the Stasis application
+	// Language is the channel's language in a StasisStart (ari/v5's
+	// ChannelData drops it when decoding).
+	Language string
 
 	// Raw is the event decoded by the ari/v5 library; nil for
 	// EventChannelGone.
@@ -84,6 +87,7 @@ func decodeEvent(data []byte, received time.Time) (Event, error) {
 	case *ari.StasisStart:
 		ev.Time = time.Time(v.Timestamp)
 		ev.Channel, ev.ChannelName, ev.State, ev.Args = v.Channel.ID, v.Channel.Name, v.Channel.State, v.Args
+		ev.Language = readLanguage(data)
 	case *ari.StasisEnd:
 		ev.Time = time.Time(v.Timestamp)
 		ev.Channel, ev.ChannelName, ev.State = v.Channel.ID, v.Channel.Name, v.Channel.State
@@ -153,6 +157,19 @@ func readTechCause(data []byte) int {
 		return 0
 	}
 	return t.TechCause
+}
+
+// readLanguage reads the channel's language from a channel event.
+func readLanguage(data []byte) string {
+	var c struct {
+		Channel struct {
+			Language string `json:"language"`
+		} `json:"channel"`
+	}
+	if json.Unmarshal(data, &c) != nil {
+		return ""
+	}
+	return c.Channel.Language
 }
 
 // targetChannel reads the channel id of a playback's target_uri,

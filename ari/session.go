@@ -68,6 +68,7 @@ type leg struct {
 	reason     string
 	dialStatus string
 	vanished   bool // gone without a ChannelDestroyed: no cause known
+	inbound    bool // the caller's own call, answered by callbackd, not originated
 	hungUp     bool // DELETE accepted; ChannelDestroyed is on its way
 	// chanName is Asterisk's name of the channel placed under id: events
 	// of an earlier channel that had the same id carry another name.
@@ -108,6 +109,7 @@ type Session struct {
 	aEndpoint string
 	aIdentity Identity
 	holding   bool // the call holds its channels against the cap
+	lang      string
 }
 
 func (c *Controller) newSession(call *callback.Call, attempt int, log *slog.Logger) *Session {
@@ -257,7 +259,7 @@ func (s *Session) apply(ev Event) {
 	switch ev.Type {
 	case EventStasisStart:
 		l.inStasis = true
-		if l == s.a {
+		if l == s.a && !l.inbound {
 			// An originated channel enters Stasis only once answered.
 			l.answered = true
 		}
@@ -271,7 +273,7 @@ func (s *Session) apply(ev Event) {
 			l.answered = true
 		}
 	case EventChannelStateChange:
-		if ev.State == "Up" && l != s.a {
+		if ev.State == "Up" && (l != s.a || l.inbound) {
 			l.answered = true
 		}
 	case EventChannelHangupRequest:
@@ -381,6 +383,9 @@ func (s *Session) Play(ctx context.Context, media ...string) error {
 	s.pbSeq++
 	id := s.a.id + "-pb" + strconv.Itoa(s.pbSeq)
 	q := url.Values{"media": {strings.Join(media, ",")}, "playbackId": {id}}
+	if s.lang != "" {
+		q.Set("lang", s.lang)
+	}
 	if err := s.c.rest.call(ctx, http.MethodPost, "/channels/"+escape(s.a.id)+"/play", q, nil, nil, false); err != nil {
 		if s.gone404(ctx, s.a, err) {
 			return ErrFirstLegGone
@@ -409,6 +414,13 @@ func (s *Session) Play(ctx context.Context, media ...string) error {
 		}
 	}
 }
+
+// SetLanguage makes every later Play say its sounds, numbers and digits in
+// lang (ARI's lang parameter) rather than in the channel's language: an
+// inbound caller's channel speaks its endpoint's language, not the access
+// number's, and a prompt may switch language mid-call. "" goes back to
+// the channel's language.
+func (s *Session) SetLanguage(lang string) { s.lang = lang }
 
 // ClearDigits forgets digits pressed on leg A that CollectDigits has not
 // consumed.
@@ -517,7 +529,9 @@ func (s *Session) twowayID() string {
 	if r.TwowayCallID != "" && !s.c.generated(r.TwowayCallID, r.ID) && r.TwowayCallID != s.a.id+"-b" && validChannelID(r.TwowayCallID) {
 		return r.TwowayCallID
 	}
-	if s.c.generated(s.a.id, r.ID) {
+	if s.c.generated(s.a.id, r.ID) || s.a.inbound {
+		// An inbound leg A has Asterisk's uniqueid; leg B gets one of
+		// ours, so that a leg left by a dead process is recognised.
 		return s.c.key(r.ID, s.attempt, "b")
 	}
 	if id := s.a.id + "-b"; validChannelID(id) {

@@ -178,6 +178,18 @@ func WhoPays(r *callback.Request, pin string) Payers {
 	return p
 }
 
+// LegANumber is the number leg A is rated on: the callback number, or for
+// a call served on the line by the IVR (the caller's own inbound call) the
+// access number the caller dialled, so that an operator can price a
+// toll-free access number in the tariff; without a rate for it the inbound
+// leg is free.
+func LegANumber(r *callback.Request) string {
+	if r.Inbound() && r.AccessNumber != "" {
+		return r.AccessNumber
+	}
+	return r.OriginalCLI
+}
+
 // BindChannel is the channel key of the CDR and reservation that charge
 // the real account for leg A: the leg's own key is the default account's.
 func BindChannel(channel string) string { return channel + "+bind" }

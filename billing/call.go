@@ -135,7 +135,7 @@ func (c *Call) Quote(ctx context.Context, number string) (*Quote, error) {
 		return nil, err
 	}
 	now := c.b.now()
-	p := &Pricing{Payers: c.payers, Funds: funds, ANumber: c.req.OriginalCLI, AUp: max(now.Sub(c.aAnswered), 0), BNumber: number}
+	p := &Pricing{Payers: c.payers, Funds: funds, ANumber: LegANumber(&c.req), AUp: max(now.Sub(c.aAnswered), 0), BNumber: number}
 	if c.req.CreditTime > 0 {
 		p.Limit = time.Duration(c.req.CreditTime)*time.Second - p.AUp
 		if p.Limit < time.Second {
@@ -279,6 +279,7 @@ func (c *Call) legs(ctx context.Context) ([]PricedLeg, error) {
 		return c.quote.Legs, nil
 	}
 	var out []PricedLeg
+	num := LegANumber(&c.req)
 	for _, who := range []string{c.payers.A, c.payers.ABind} {
 		if who == "" {
 			continue
@@ -287,9 +288,9 @@ func (c *Call) legs(ctx context.Context) ([]PricedLeg, error) {
 		if err != nil {
 			return nil, fmt.Errorf("account %s: %w", who, err)
 		}
-		r, ok, err := c.b.rates.Lookup(ctx, a.Tariff, c.req.OriginalCLI)
+		r, ok, err := c.b.rates.Lookup(ctx, a.Tariff, num)
 		if err != nil {
-			return nil, fmt.Errorf("rate %s in tariff %q: %w", c.req.OriginalCLI, a.Tariff, err)
+			return nil, fmt.Errorf("rate %s in tariff %q: %w", num, a.Tariff, err)
 		}
 		ch := c.aChannel
 		if who == c.payers.ABind {
@@ -298,10 +299,14 @@ func (c *Call) legs(ctx context.Context) ([]PricedLeg, error) {
 			}
 			ch = BindChannel(c.aChannel)
 		}
-		if !ok {
-			c.log.Warn("leg A has no rate in its payer's tariff: charged nothing", "account", who, "cli", c.req.OriginalCLI)
+		switch {
+		case ok:
+		case c.req.Inbound():
+			c.log.Debug("the access number has no rate in the payer's tariff: the inbound leg is charged nothing", "account", who, "access_number", num)
+		default:
+			c.log.Warn("leg A has no rate in its payer's tariff: charged nothing", "account", who, "cli", num)
 		}
-		out = append(out, PricedLeg{Leg: callback.LegA, ChannelID: ch, Account: who, Number: c.req.OriginalCLI, Rate: r, Rated: ok})
+		out = append(out, PricedLeg{Leg: callback.LegA, ChannelID: ch, Account: who, Number: num, Rate: r, Rated: ok})
 	}
 	return out, nil
 }

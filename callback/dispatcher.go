@@ -65,6 +65,8 @@ type Dispatcher struct {
 	// for, so that Start can add a call; nil callCtx: not running.
 	callCtx context.Context
 	calls   *sync.WaitGroup
+	started chan struct{} // closed when Run begins
+	ended   bool          // Run has returned or is stopping
 
 	sessMu   sync.Mutex     // serialises Max Sessions checks on this node
 	starting map[string]int // per payer: calls past the check, not yet dialled
@@ -114,6 +116,7 @@ func NewDispatcher(o DispatcherOptions) (*Dispatcher, error) {
 		freed:      make(chan struct{}, 1),
 		live:       make(map[int64]*liveCall),
 		starting:   make(map[string]int),
+		started:    make(chan struct{}),
 	}
 	return d, nil
 }
@@ -147,6 +150,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	houseCtx, stopHouse := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHouse()
 
+	var wg sync.WaitGroup
+	d.mu.Lock()
+	d.callCtx, d.calls = callCtx, &wg
+	close(d.started)
+	d.mu.Unlock()
+
 	d.log.Info("dispatcher started", "owner", d.owner, "scan_interval", d.policy.ScanInterval,
 		"max_live_calls", d.policy.MaxLiveCalls, "max_attempts", d.policy.MaxAttempts,
 		"backoff", d.policy.BackoffInterval, "answer_timeout", d.policy.AnswerTimeout)
@@ -156,18 +165,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		d.log.Info("took back requests held before a restart", "count", n)
 	}
 
-	var wg sync.WaitGroup
 	houseDone := make(chan struct{})
 	go func() {
 		defer close(houseDone)
 		d.housekeeping(houseCtx)
 	}()
-	d.mu.Lock()
-	d.callCtx, d.calls = callCtx, &wg
-	d.mu.Unlock()
 	d.loop(ctx, callCtx, &wg)
 	d.mu.Lock()
-	d.callCtx, d.calls = nil, nil // Start refuses from here on, so wg.Add cannot race wg.Wait
+	d.callCtx, d.calls, d.ended = nil, nil, true // Start refuses from here on, so wg.Add cannot race wg.Wait
 	d.mu.Unlock()
 
 	done := make(chan struct{})
@@ -332,7 +337,8 @@ func (d *Dispatcher) startLocked(callCtx context.Context, wg *sync.WaitGroup, r 
 // in silence. The same checks as for a claimed request come first, and
 // their refusals are returned with nothing inserted: a *ValidationError
 // (the request cannot be run, the account is unknown or blocked),
-// ErrMaxSessions (the payer's Max Sessions are taken), ErrNotRunning. Then
+// ErrMaxSessions (the payer's Max Sessions are taken), ErrNotRunning (Run
+// has ended, or did not begin before ctx ended). Then
 // r is inserted already leased to this node, so no other node claims it,
 // and handed to the Dialer at once; the call is then the dispatcher's, as
 // if claimed: lease renewal, cancel from outside, the outcome, and the
@@ -363,10 +369,15 @@ func (d *Dispatcher) Start(ctx context.Context, r *Request) error {
 		return &ValidationError{Field: "username", Reason: fmt.Sprintf("account %q is blocked", r.Username)}
 	}
 	d.mu.Lock()
-	running := d.callCtx != nil
+	started, ended := d.started, d.ended
 	d.mu.Unlock()
-	if !running {
+	if ended {
 		return fmt.Errorf("start request: %w", ErrNotRunning)
+	}
+	select {
+	case <-started: // a caller may ring in while Run is still starting
+	case <-ctx.Done():
+		return fmt.Errorf("start request: waiting for the dispatcher to run: %w", ErrNotRunning)
 	}
 	payer := r.Username
 	if r.Payer != "" {

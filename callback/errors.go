@@ -1,6 +1,9 @@
 package callback
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // The errors callers branch on with errors.Is. Adapters wrap them with
 // context; the HTTP layer maps them to status codes in one place.
@@ -36,3 +39,15 @@ func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
 
 // Is makes errors.Is(err, ErrInvalid) true.
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+// RejectError refuses a call that is on the line, unanswered, with a SIP
+// response code: an inbound call sent to the IVR that may not have it
+// (the access number's Hangup SIP Response Code, 486 for Max Sessions).
+type RejectError struct {
+	SIPCode int
+	Reason  string
+}
+
+func (e *RejectError) Error() string {
+	return fmt.Sprintf("call refused with %d: %s", e.SIPCode, e.Reason)
+}

@@ -44,6 +44,7 @@ type channel struct {
 	// originated channels are driven by an ast_dial thread until answered;
 	// created channels sit in Stasis and wait for POST /dial.
 	originated bool
+	inbound    bool // arrived from outside and ran Stasis() in the dialplan
 	ariMade    bool
 	dialed     bool
 	dialing    bool

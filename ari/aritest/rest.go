@@ -587,6 +587,9 @@ func (s *Sim) answer(w http.ResponseWriter, p *params) {
 	if ch == nil || stateInvalid(w, ch) {
 		return
 	}
+	if ch.inbound {
+		s.answerInbound(ch)
+	}
 	noContent(w)
 }
 

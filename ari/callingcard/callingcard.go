@@ -109,6 +109,7 @@ type call struct {
 func (a *App) Run(ctx context.Context, s *ari.Session) callback.Outcome {
 	r := s.Request()
 	c := &call{app: a, s: s, log: s.Logger(), req: r, lang: language(r)}
+	s.SetLanguage(c.lang)
 	c.money = a.o.Biller.Open(ctx, r, s.LegA(), c.log)
 	out := c.run(ctx)
 	c.finish(ctx)

@@ -19,6 +19,7 @@ import (
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/store/dbtest"
 	"github.com/callbackd/callbackd/tariff"
+	"github.com/callbackd/callbackd/trigger"
 )
 
 // wait bounds every wait of a test; tests never assert on time.
@@ -102,12 +103,24 @@ type env struct {
 	st   callback.Store
 	done *concluded
 	svc  *callback.Service
+	ctl  *ari.Controller
 }
 
 type envOptions struct {
 	app  func(*callingcard.Options)
 	sims []aritest.Option
+	// inbound serves Stasis(callbackd,ivr,<number>) through the trigger
+	// engine and the dispatcher's Start, as callbackd serve wires them,
+	// for the access number ivrNumber; a non-nil gate holds each decision
+	// until it is closed.
+	inbound bool
+	gate    chan struct{}
+	number  func(*callback.AccessNumber)
 }
+
+// ivrNumber is the access number of the inbound tests: Mizu iscallback 7
+// (IVR on every inbound call), the default account pays for PIN logins.
+const ivrNumber = "18005550100"
 
 // newEnv starts a simulated Asterisk, the real ARI controller with the
 // calling card registered, and the real dispatcher over st.
@@ -141,8 +154,35 @@ func newEnv(t *testing.T, st callback.Store, o envOptions) *env {
 		t.Fatal(err)
 	}
 	user, pass := sim.Credentials()
-	ctl, err := ari.New(ari.WithURL(sim.URL()), ari.WithCredentials(user, pass), ari.WithLogger(testLogger(t)),
-		ari.WithReconnect(10*time.Millisecond, 200*time.Millisecond), ari.WithApp(callback.SubAppCallingCard, app))
+	var d *callback.Dispatcher
+	var eng *trigger.Engine
+	copts := []ari.Option{ari.WithURL(sim.URL()), ari.WithCredentials(user, pass), ari.WithLogger(testLogger(t)),
+		ari.WithReconnect(10*time.Millisecond, 200*time.Millisecond), ari.WithApp(callback.SubAppCallingCard, app)}
+	if o.inbound {
+		n := callback.AccessNumber{Number: ivrNumber, Trigger: callback.TriggerANI, SubApp: "callingcard", Language: "en",
+			DefaultAccountUsername: "default", AnonymousAccounting: true, IsCallback: 7, ANumberHandling: 3}
+		if o.number != nil {
+			o.number(&n)
+		}
+		n.ApplyDefaults()
+		if err := st.PutAccessNumber(ctx, &n); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.AddCLI(ctx, callback.AccountCLI{CLI: "15550001", Username: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+		copts = append(copts, ari.WithInbound(func(ctx context.Context, in ari.Inbound) error {
+			if o.gate != nil {
+				select {
+				case <-o.gate:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return eng.ServeInbound(ctx, trigger.Call{CLI: in.CallerID, Number: in.Number, Channel: in.Channel}, d.Start)
+		}, 5*time.Second))
+	}
+	ctl, err := ari.New(copts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,12 +195,13 @@ func newEnv(t *testing.T, st callback.Store, o envOptions) *env {
 	p.ShutdownGrace = 2 * time.Second
 	p.AnswerTimeout = 2 * time.Second
 	p.MaxAttempts = 1
-	e := &env{t: t, sim: sim, st: st, done: &concluded{final: map[int64]*callback.Request{}, notify: make(chan struct{})}}
-	d, err := callback.NewDispatcher(callback.DispatcherOptions{Store: st, Dialer: ctl, Policy: p, Node: "test", Logger: testLogger(t), Observer: e.done})
+	e := &env{t: t, sim: sim, st: st, ctl: ctl, done: &concluded{final: map[int64]*callback.Request{}, notify: make(chan struct{})}}
+	d, err = callback.NewDispatcher(callback.DispatcherOptions{Store: st, Dialer: ctl, Policy: p, Node: "test", Logger: testLogger(t), Observer: e.done})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.svc = &callback.Service{Store: st, Policy: p, Notify: d.Notify}
+	eng = trigger.NewEngine(st, e.svc, tariff.NewCache(st, time.Minute), trigger.DefaultLimits(), testLogger(t))
 	ctlCtx, stopCtl := context.WithCancel(ctx)
 	dispCtx, stopDisp := context.WithCancel(ctx)
 	ctlDone, dispDone := make(chan struct{}), make(chan struct{})

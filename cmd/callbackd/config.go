@@ -155,6 +155,9 @@ type Config struct {
 		// calling card; false leaves their billing to the SIP switch (Sippy's
 		// X-2Way-Need-Bind) and places them unrated.
 		BillTwoWay bool `yaml:"bill_two_way"` // true
+		// IVRWait is how long a caller sent to Stasis(<app>,ivr,...) may
+		// wait for its call to start before being released.
+		IVRWait time.Duration `yaml:"ivr_wait"` // 20s
 	} `yaml:"ari"`
 }
 
@@ -206,6 +209,7 @@ func DefaultConfig() Config {
 	c.ARI.MaxChannels = 1000
 	c.ARI.ChannelPrefix = "cbd"
 	c.ARI.BillTwoWay = true
+	c.ARI.IVRWait = 20 * time.Second
 	return c
 }
 

@@ -104,7 +104,7 @@ func httpOptions(c *Config, st callback.Store, svc *callback.Service, authn *aut
 }
 
 // newController builds the ARI controller from the ari.* options.
-func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *billing.Biller, authn *auth.Authenticator, log *slog.Logger) (*ari.Controller, error) {
+func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *billing.Biller, authn *auth.Authenticator, inbound ari.InboundFunc, log *slog.Logger) (*ari.Controller, error) {
 	cc, err := callingcard.New(callingcard.Options{Biller: biller, PINs: authn})
 	if err != nil {
 		return nil, fmt.Errorf("calling card: %w", err)
@@ -126,6 +126,7 @@ func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *bil
 		ari.WithMaxChannels(c.ARI.MaxChannels),
 		ari.WithChannelPrefix(c.ARI.ChannelPrefix),
 		ari.WithAccessNumbers(st),
+		ari.WithInbound(inbound, c.ARI.IVRWait),
 		ari.WithLogger(log),
 		ari.WithObserver(m.ARIObserver()),
 	)

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/callbackd/callbackd/agi"
+	"github.com/callbackd/callbackd/ari"
 	"github.com/callbackd/callbackd/billing"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/httpapi"
@@ -129,6 +130,7 @@ type server struct {
 	store      callback.Store
 	svc        *callback.Service
 	dispatcher *callback.Dispatcher
+	engine     *trigger.Engine
 	rates      *tariff.Cache
 	metrics    *metrics.Metrics
 	ready      []httpapi.ReadyCheck // beyond the store's ping, which httpapi always checks
@@ -154,7 +156,7 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	authn := newAuthenticator(c, st)
 	if c.ARI.URL != "" {
 		biller := billing.New(st, rates, billing.Options{Logger: log.With("component", "billing")})
-		ctrl, err := newController(c, st, m, biller, authn, log.With("component", "ari"))
+		ctrl, err := newController(c, st, m, biller, authn, s.startInbound, log.With("component", "ari"))
 		if err != nil {
 			st.Close()
 			return nil, fmt.Errorf("configuration: %w", err)
@@ -182,13 +184,14 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	s.svc = &callback.Service{Store: st, Policy: policy, Notify: func() { d.Notify(); m.Created() }}
 	s.components = append(s.components, component{"dispatcher", d.Run})
 
+	eng := trigger.NewEngine(st, s.svc, s.rates, trigger.Limits{
+		PerCLI:     trigger.Limit{Every: c.Limits.PerCLIEvery, Burst: c.Limits.PerCLIBurst},
+		PerAccount: trigger.Limit{Every: c.Limits.PerAccountEvery, Burst: c.Limits.PerAccountBurst},
+		PerSource:  trigger.Limit{Every: c.Limits.PerSourceEvery, Burst: c.Limits.PerSourceBurst},
+	}, log.With("component", "trigger"))
+	eng.Fallback.DefaultAccountUsername = c.AGI.CLDDefaultAccount
+	s.engine = eng
 	if c.AGI.Listen != "" {
-		eng := trigger.NewEngine(st, s.svc, s.rates, trigger.Limits{
-			PerCLI:     trigger.Limit{Every: c.Limits.PerCLIEvery, Burst: c.Limits.PerCLIBurst},
-			PerAccount: trigger.Limit{Every: c.Limits.PerAccountEvery, Burst: c.Limits.PerAccountBurst},
-			PerSource:  trigger.Limit{Every: c.Limits.PerSourceEvery, Burst: c.Limits.PerSourceBurst},
-		}, log.With("component", "trigger"))
-		eng.Fallback.DefaultAccountUsername = c.AGI.CLDDefaultAccount
 		mux := agi.NewMux()
 		(&trigger.AGIHandler{Engine: eng, Log: log.With("component", "trigger")}).Register(mux)
 		srv := agi.NewServer(mux, agi.WithLogger(log.With("component", "agi")), agi.WithSessionTimeout(c.AGI.SessionTimeout),
@@ -257,4 +260,12 @@ func (s *server) close() {
 	if err := s.store.Close(); err != nil {
 		s.log.Error("close store", "err", err)
 	}
+}
+
+// startInbound serves a call the dialplan sent to Stasis(<app>,ivr,...):
+// the trigger engine decides who pays and the dispatcher runs the call on
+// this node at once; the ARI controller then takes the waiting channel
+// over as leg A.
+func (s *server) startInbound(ctx context.Context, in ari.Inbound) error {
+	return s.engine.ServeInbound(ctx, trigger.Call{CLI: in.CallerID, Number: in.Number, Channel: in.Channel}, s.dispatcher.Start)
 }
