@@ -752,4 +752,3 @@ func TestSessionPlayAndCollectDigits(t *testing.T) {
 	}
 	e.noChannels()
 }
-

@@ -1,7 +1,7 @@
 // Package ari is callbackd's ARI controller: it talks to Asterisk 22 over
 // the Asterisk REST Interface to place the legs of a callback, and runs the
-// sub-application (the 2-way callback, later the calling card) once the
-// user answers. It implements callback.Dialer for the dispatcher in
+// sub-application (the 2-way callback or the calling card) once the user
+// answers, or on an inbound call the dialplan hands over. It implements callback.Dialer for the dispatcher in
 // package callback; its neighbour on the other side is Asterisk's HTTP
 // server (REST requests, and the events WebSocket /ari/events).
 //
@@ -42,6 +42,20 @@
 //	endpoint=memory
 //	auth=config,pjsip.conf,criteria=type=auth
 //	auth=memory
+//
+// # Inbound calls
+//
+// A channel that the dialplan sends to Stasis(<app>,ivr,<access number>)
+// is the caller's own, unanswered call (an access number's Mizu mode wants
+// the IVR on it). The controller parks it (its events collect in a route
+// of their own), rings it back and calls the InboundFunc given with
+// WithInbound, which creates a request of source ivr whose call_id is the
+// channel and has the dispatcher run it on this node at once. Dial then
+// takes the parked channel over as leg A, answers it and runs the
+// sub-application; it never originates anything to the caller. A refused
+// caller is released unanswered with the cause of its SIP code; a caller
+// nobody takes over is released after the wait; a caller of this
+// application found in Stasis with no owner on reconnect is released too.
 //
 // # Concurrency and recovery
 //
