@@ -219,3 +219,67 @@ func originate(b *testing.B, sim *aritest.Sim, id string) {
 		b.Fatalf("originate %s: %d", id, resp.StatusCode)
 	}
 }
+
+// BenchmarkRecovery stops the simulated Asterisk while requests are due,
+// then starts it again and measures the time from its return to the first
+// originate, and to the last of the requests queued meanwhile: the
+// controller's reconnect backoff (full jitter, capped at 1 s), the
+// reconciliation after connect, and the dispatcher's wake-up together.
+// Each iteration runs rounds outages of 2 s with perRound requests
+// queued in each; run it with -benchtime=1x.
+func BenchmarkRecovery(b *testing.B) {
+	const (
+		rounds   = 10
+		perRound = 200
+		downtime = 2 * time.Second
+	)
+	for range b.N {
+		sim := aritest.NewT(b, aritest.WithDefaultPhone(aritest.Busy()))
+		p := testPolicy()
+		p.MaxAttempts = 1
+		p.MaxLiveCalls = 1000
+		// The production reconnect backoff, not the tests' shorter one.
+		e := newEnv(b, sim, withPolicy(p), withCtl(ari.WithMaxChannels(0), ari.WithReconnect(100*time.Millisecond, time.Second)))
+		e.ready()
+		e.start()
+		var first, all []time.Duration
+		for round := range rounds {
+			sim.Stop()
+			legs := make(map[string]bool, perRound)
+			ids := make([]int64, 0, perRound)
+			for i := range perRound {
+				r := e.create(twoWay(fmt.Sprintf("49%02d%06d", round, i), "12345"))
+				legs[legID(r.ID, 1, "a")] = true
+				ids = append(ids, r.ID)
+			}
+			time.Sleep(downtime)
+			up := time.Now()
+			if _, err := sim.Start(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			for _, id := range ids {
+				e.done.wait(b, id)
+			}
+			var got []time.Duration
+			for _, r := range sim.Requests() {
+				if r.Method == "POST" && r.Path == "/ari/channels" && legs[r.Query.Get("channelId")] && r.Received.After(up) {
+					got = append(got, r.Received.Sub(up))
+				}
+			}
+			if len(got) != perRound {
+				b.Fatalf("round %d: %d originates after the restart for %d requests", round, len(got), perRound)
+			}
+			slices.Sort(got)
+			first = append(first, got[0])
+			all = append(all, got[len(got)-1])
+		}
+		report := func(d []time.Duration, name string) {
+			slices.Sort(d)
+			b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, name+"-p50-ms")
+			b.ReportMetric(float64(d[len(d)-1].Microseconds())/1000, name+"-max-ms")
+		}
+		report(first, "first-dial")
+		report(all, "all-dialled")
+		e.stop()
+	}
+}
