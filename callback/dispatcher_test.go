@@ -359,28 +359,37 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 		st := open(t)
 		addAccount(t, st, "801", 2) // room for one callback (two legs)
 		fd := newFakeDialer()
-		fd.scripts["555"] = hold
+		fd.scripts["555"], fd.scripts["556"] = hold, hold
 		h := startDispatcher(t, st, testPolicy(), "n1", fd)
-		first := newRequest("801", "555", "2way_12345")
-		second := newRequest("801", "556", "2way_12345")
-		for _, r := range []*callback.Request{first, second} {
+		a := newRequest("801", "555", "2way_12345")
+		b := newRequest("801", "556", "2way_12345")
+		for _, r := range []*callback.Request{a, b} {
 			if err := h.svc.Create(t.Context(), r); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if id := <-fd.dialed; id != first.ID {
-			t.Fatalf("dialled %d first", id)
+		// Whichever is dialled first holds both sessions; the other waits
+		// until canceling the first frees them.
+		first, second := a, b
+		if id := <-fd.dialed; id == b.ID {
+			first, second = b, a
 		}
-		// The second waits while the first holds both sessions; canceling
-		// the first frees them.
 		if n := fd.count(second.ID); n != 0 {
 			t.Fatalf("second request dialled %d times while Max Sessions was reached", n)
 		}
 		if _, err := st.Cancel(t.Context(), first.ID, time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		if got := waitFinished(t, st, second.ID); got.Result != callback.ResultSuccessful {
-			t.Fatalf("second: %s/%s", got.Status, got.Result)
+		if id := <-fd.dialed; id != second.ID {
+			t.Fatalf("dialled %d, want %d", id, second.ID)
+		}
+		if _, err := st.Cancel(t.Context(), second.ID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []*callback.Request{first, second} {
+			if got := waitFinished(t, st, r.ID); got.Result != callback.ResultCanceled {
+				t.Fatalf("request %d: %s/%s", r.ID, got.Status, got.Result)
+			}
 		}
 		hist, _ := st.History(t.Context(), second.ID)
 		if !slices.ContainsFunc(hist, func(e callback.Event) bool { return e.Note == "Max Sessions 2 reached" }) {
