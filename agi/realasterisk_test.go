@@ -322,5 +322,8 @@ func TestRealAsteriskAGIWire(t *testing.T) {
 		if !slices.Equal(fake.tail, real.tail) {
 			t.Errorf("after the script closed its side, agitest sent %q, Asterisk %q", fake.tail, real.tail)
 		}
+		if tr != nil && !slices.Equal(tr.AfterClose, real.tail) {
+			t.Errorf("agitest's transcript has %q after the close, Asterisk sent %q", tr.AfterClose, real.tail)
+		}
 	})
 }

@@ -1,6 +1,7 @@
 package agitest_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -228,7 +229,9 @@ func TestDeadChannel(t *testing.T) {
 		if r, err := s.Exec(ctx, "Ringing"); err != nil || r.Result != 0 {
 			t.Errorf("EXEC is permitted on a dead channel: %+v %v", r, err)
 		}
-		if r, err := s.Exec(ctx, "Wait", "1"); err != nil || r.Result != -1 {
+		// Asterisk runs Wait on the hung-up channel all the same: it
+		// sleeps and reports 0.
+		if r, err := s.Exec(ctx, "Wait", "0.1"); err != nil || r.Result != 0 {
 			t.Errorf("Wait on a dead channel: %+v %v", r, err)
 		}
 		if err := s.SetVariable(ctx, "A", "b"); err != nil {
@@ -347,5 +350,170 @@ func TestLoadRefuses(t *testing.T) {
 		if _, err := agitest.Load(ctx, tt.addr, tt.opts); err == nil {
 			t.Errorf("%s: Load accepted", name)
 		}
+	}
+}
+
+// TestWaitOnHungUpChannelSleeps: a Wait on a hung-up channel really waits,
+// so one longer than the call's deadline ends the call instead of being
+// answered.
+func TestWaitOnHungUpChannelSleeps(t *testing.T) {
+	waited := make(chan error, 1)
+	addr := serve(t, func(ctx context.Context, s *agi.Session) {
+		if _, err := s.Exec(ctx, "Hangup", "17"); err != nil {
+			t.Errorf("Hangup: %v", err)
+		}
+		select {
+		case <-s.HangupReceived():
+		case <-ctx.Done():
+			t.Error("no HANGUP")
+		}
+		_, err := s.Exec(ctx, "Wait", "60")
+		waited <- err
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), testWait)
+	defer cancel()
+	tr, err := agitest.Dial(ctx, addr, agitest.Call{Timeout: 300 * time.Millisecond})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Dial = %v, want the call's deadline while Wait 60 sleeps", err)
+	}
+	if last := tr.Commands[len(tr.Commands)-1]; last.Line != "EXEC Wait 60" || !last.Dead || last.Reply != nil {
+		t.Errorf("last command %+v, want EXEC Wait 60 on the dead channel, unanswered", last)
+	}
+	select {
+	case err := <-waited:
+		if err == nil {
+			t.Error("the handler's Wait 60 was answered")
+		}
+	case <-time.After(testWait):
+		t.Error("the handler's Wait 60 never returned")
+	}
+}
+
+// halfClose plays a FastAGI server on one connection from ln: it reads the
+// environment, sends each command and reads lines up to its reply (HANGUP
+// lines on the way included), then closes its writing side, as a server
+// that is done does, and reads whatever Asterisk still sends until it
+// closes.
+func halfClose(ln net.Listener, cmds ...string) (dialogue, tail []string, err error) {
+	conn, err := ln.Accept()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(testWait))
+	r := bufio.NewReader(conn)
+	line := func() (string, error) {
+		l, err := r.ReadString('\n')
+		return strings.TrimSuffix(l, "\n"), err
+	}
+	for {
+		l, err := line()
+		if err != nil {
+			return nil, nil, fmt.Errorf("environment: %w", err)
+		}
+		if l == "" {
+			break
+		}
+	}
+	for _, c := range cmds {
+		if _, err := fmt.Fprintf(conn, "%s\n", c); err != nil {
+			return dialogue, nil, err
+		}
+		for {
+			l, err := line()
+			if err != nil {
+				return dialogue, nil, fmt.Errorf("%s: %w", c, err)
+			}
+			dialogue = append(dialogue, l)
+			if l != "HANGUP" {
+				break
+			}
+		}
+	}
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		return dialogue, nil, err
+	}
+	for {
+		l, err := line()
+		if err != nil {
+			return dialogue, tail, nil
+		}
+		tail = append(tail, l)
+	}
+}
+
+// TestClosingHangup: run_agi sends one more HANGUP whenever its loop ends,
+// after the server's close or after the hangup with AGIEXITONHANGUP, unless
+// AGISIGHUP is off.
+func TestClosingHangup(t *testing.T) {
+	tests := []struct {
+		name       string
+		call       agitest.Call
+		cmds       []string
+		dialogue   []string
+		tail       []string
+		wireEnd    []string
+		afterClose []string
+	}{
+		{
+			name: "live channel", cmds: []string{"EXEC Ringing"},
+			dialogue: []string{"200 result=0"}, tail: []string{"HANGUP"},
+			wireEnd: []string{"EXEC Ringing", "200 result=0"}, afterClose: []string{"HANGUP"},
+		},
+		{
+			name: "after a hangup", cmds: []string{"EXEC Hangup 17", "NOOP"},
+			dialogue: []string{"200 result=-1", "HANGUP", "200 result=0"}, tail: []string{"HANGUP"},
+			wireEnd: []string{"NOOP", "200 result=0"}, afterClose: []string{"HANGUP"},
+		},
+		{
+			name: "AGISIGHUP=no", call: agitest.Call{Variables: map[string]string{"AGISIGHUP": "no"}},
+			cmds:     []string{"EXEC Hangup 17", "NOOP"},
+			dialogue: []string{"200 result=-1", "200 result=0"},
+			wireEnd:  []string{"NOOP", "200 result=0"},
+		},
+		{
+			name: "ExitOnHangup", call: agitest.Call{ExitOnHangup: true}, cmds: []string{"EXEC Hangup 17"},
+			dialogue: []string{"200 result=-1"}, tail: []string{"HANGUP", "HANGUP"},
+			wireEnd: []string{"200 result=-1", "HANGUP", "HANGUP"},
+		},
+		{
+			name: "AGIEXITONHANGUP=yes", call: agitest.Call{Variables: map[string]string{"AGIEXITONHANGUP": "yes"}},
+			cmds:     []string{"EXEC Hangup 17"},
+			dialogue: []string{"200 result=-1"}, tail: []string{"HANGUP", "HANGUP"},
+			wireEnd: []string{"200 result=-1", "HANGUP", "HANGUP"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			type result struct {
+				dialogue, tail []string
+				err            error
+			}
+			res := make(chan result, 1)
+			go func() {
+				d, tl, err := halfClose(ln, tt.cmds...)
+				res <- result{d, tl, err}
+			}()
+			tr := dial(t, ln.Addr().String(), tt.call)
+			r := <-res
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if !slices.Equal(r.dialogue, tt.dialogue) || !slices.Equal(r.tail, tt.tail) {
+				t.Errorf("server read %q, then after closing its side %q; want %q, then %q", r.dialogue, r.tail, tt.dialogue, tt.tail)
+			}
+			var end []string
+			for _, l := range tr.Wire[len(tr.Wire)-len(tt.wireEnd):] {
+				end = append(end, l.Text)
+			}
+			if !slices.Equal(end, tt.wireEnd) || !slices.Equal(tr.AfterClose, tt.afterClose) {
+				t.Errorf("transcript ends %q, after the close %q; want %q, %q", end, tr.AfterClose, tt.wireEnd, tt.afterClose)
+			}
+		})
 	}
 }

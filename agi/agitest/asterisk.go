@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -51,12 +52,21 @@ type channel struct {
 	w    *bufio.Writer
 	t    *Transcript
 
+	// ctx bounds the call; applications that take time on the channel
+	// stop when it ends.
+	ctx context.Context
+
 	up       bool
-	dead     bool // AGI is in dead mode: HANGUP was sent
+	dead     bool // AGI is in dead mode: the hangup was noticed
 	ending   bool // hung up by a command; HANGUP goes out after the reply
 	dtmf     []byte
 	vars     map[string]string
 	commands int
+
+	// sighup and exitOnHangup are run_agi's AGISIGHUP and AGIEXITONHANGUP,
+	// read from the channel once when AGI starts.
+	sighup       bool
+	exitOnHangup bool
 }
 
 func newChannel(call Call, conn net.Conn) *channel {
@@ -65,14 +75,34 @@ func newChannel(call Call, conn net.Conn) *channel {
 		vars[k] = v
 	}
 	return &channel{
-		call: call,
-		conn: conn,
-		w:    bufio.NewWriter(conn),
-		up:   call.Answered,
-		dtmf: []byte(call.DTMF),
-		vars: vars,
-		t:    &Transcript{Call: call, Answered: call.Answered, Started: time.Now(), Variables: vars},
+		call:         call,
+		conn:         conn,
+		w:            bufio.NewWriter(conn),
+		up:           call.Answered,
+		dtmf:         []byte(call.DTMF),
+		vars:         vars,
+		sighup:       !astFalse(vars["AGISIGHUP"]),
+		exitOnHangup: call.ExitOnHangup || astTrue(vars["AGIEXITONHANGUP"]),
+		t:            &Transcript{Call: call, Answered: call.Answered, Started: time.Now(), Variables: vars},
 	}
+}
+
+// astTrue and astFalse are ast_true and ast_false: the words Asterisk
+// reads as yes and no; anything else (or nothing) is neither.
+func astTrue(s string) bool {
+	switch strings.ToLower(s) {
+	case "yes", "true", "y", "t", "1", "on":
+		return true
+	}
+	return false
+}
+
+func astFalse(s string) bool {
+	switch strings.ToLower(s) {
+	case "no", "false", "n", "f", "0", "off":
+		return true
+	}
+	return false
 }
 
 type readResult struct {
@@ -82,6 +112,7 @@ type readResult struct {
 
 func (c *channel) run(ctx context.Context) (err error) {
 	defer func() { c.t.Duration = time.Since(c.t.Started) }()
+	c.ctx = ctx
 	if d, ok := ctx.Deadline(); ok {
 		c.conn.SetDeadline(d)
 	}
@@ -136,7 +167,7 @@ func (c *channel) run(ctx context.Context) (err error) {
 			if !ok {
 				// run_agi: an empty read means the script is done.
 				c.t.ClosedByServer = true
-				return nil
+				return c.finish()
 			}
 			if r.err != nil {
 				return fmt.Errorf("agitest read command: %w", r.err)
@@ -144,8 +175,8 @@ func (c *channel) run(ctx context.Context) (err error) {
 			if err := c.command(r.line); err != nil {
 				return err
 			}
-			if c.dead && c.call.ExitOnHangup {
-				return nil
+			if c.dead && c.exitOnHangup {
+				return c.finish()
 			}
 		case <-after:
 			after = nil
@@ -155,14 +186,38 @@ func (c *channel) run(ctx context.Context) (err error) {
 				if err := c.flush(); err != nil {
 					return fmt.Errorf("agitest send HANGUP: %w", err)
 				}
-				if c.call.ExitOnHangup {
-					return nil
+				if c.exitOnHangup {
+					return c.finish()
 				}
 			}
 		case <-ctx.Done():
 			return fmt.Errorf("agitest call: %w", context.Cause(ctx))
 		}
 	}
+}
+
+// finish is what run_agi does once its loop ends, whether the server closed
+// the connection or AGIEXITONHANGUP broke out after a hangup: with AGISIGHUP
+// (the default) a FastAGI script is sent one more HANGUP, hung up or not.
+// After the server's close the line lands in AfterClose, not Wire, since it
+// follows the end of the dialogue; a server that only half-closed reads it.
+func (c *channel) finish() error {
+	if !c.sighup {
+		return nil
+	}
+	if c.t.ClosedByServer {
+		// Asterisk ignores a failed write here: the server may have
+		// reset the connection already.
+		c.t.AfterClose = append(c.t.AfterClose, "HANGUP")
+		c.w.WriteString("HANGUP\n")
+		c.flush()
+		return nil
+	}
+	c.send("HANGUP")
+	if err := c.flush(); err != nil {
+		return fmt.Errorf("agitest send closing HANGUP: %w", err)
+	}
+	return nil
 }
 
 func (c *channel) command(line string) error {
@@ -180,7 +235,13 @@ func (c *channel) command(line string) error {
 	}
 	args := agi.ParseArgs(line)
 	cmd := Command{Line: line, Args: args, Dead: c.dead, At: time.Since(c.t.Started)}
-	cmd.Reply = c.handle(args)
+	reply, err := c.handle(args)
+	if err != nil {
+		// The call ended while the command ran: recorded, never answered.
+		c.t.Commands = append(c.t.Commands, cmd)
+		return err
+	}
+	cmd.Reply = reply
 	for _, l := range cmd.Reply {
 		c.send(l)
 	}
@@ -218,9 +279,13 @@ func peerClosed(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
+// sendHangup is run_agi noticing the hangup: dead mode from now on, and
+// HANGUP on the socket unless AGISIGHUP is off.
 func (c *channel) sendHangup() {
 	c.dead = true
-	c.send("HANGUP")
+	if c.sighup {
+		c.send("HANGUP")
+	}
 }
 
 func (c *channel) callerHangup() {
@@ -426,28 +491,29 @@ func find(argv []string) *command {
 	return nil
 }
 
-// handle is agi_handle_command.
-func (c *channel) handle(argv []string) []string {
+// handle is agi_handle_command. An error other than a usage error means
+// the call ended while the command ran.
+func (c *channel) handle(argv []string) ([]string, error) {
 	cmd := find(argv)
 	if cmd == nil {
-		return []string{"510 Invalid or unknown command"}
+		return []string{"510 Invalid or unknown command"}, nil
 	}
 	if c.dead && !cmd.dead {
-		return []string{"511 Command Not Permitted on a dead channel or intercept routine"}
+		return []string{"511 Command Not Permitted on a dead channel or intercept routine"}, nil
 	}
 	if cmd.run == nil {
-		return []string{"200 result=0"}
+		return []string{"200 result=0"}, nil
 	}
 	reply, err := cmd.run(c, argv)
 	if errors.Is(err, errUsage) {
 		if cmd.usage == "" {
-			return []string{"520 Invalid command syntax.  Proper usage not available."}
+			return []string{"520 Invalid command syntax.  Proper usage not available."}, nil
 		}
 		out := []string{"520-Invalid command syntax.  Proper usage follows:"}
 		out = append(out, strings.Split(cmd.usage, "\n")...)
-		return append(out, "520 End of proper usage.")
+		return append(out, "520 End of proper usage."), nil
 	}
-	return reply
+	return reply, err
 }
 
 func ok(format string, a ...any) ([]string, error) {
@@ -493,16 +559,29 @@ func (c *channel) exec(argv []string) ([]string, error) {
 	if len(argv) > 2 {
 		data = argv[2]
 	}
-	return ok("result=%d", c.app(argv[1], data))
+	res, err := c.app(argv[1], data)
+	if err != nil {
+		return nil, err
+	}
+	return ok("result=%d", res)
 }
 
-// app runs a dialplan application and returns what pbx_exec would.
-func (c *channel) app(name, data string) int {
+// app runs a dialplan application and returns what pbx_exec would. The
+// error is the end of the call while the application ran.
+func (c *channel) app(name, data string) (int, error) {
 	for n, res := range c.call.Apps {
 		if strings.EqualFold(n, name) {
-			return res
+			return res, nil
 		}
 	}
+	if strings.EqualFold(name, "wait") {
+		return c.wait(data)
+	}
+	return c.builtin(name, data), nil
+}
+
+// builtin runs the applications that take no time in the fake.
+func (c *channel) builtin(name, data string) int {
 	gone := c.t.HungUp
 	switch strings.ToLower(name) {
 	case "ringing":
@@ -523,7 +602,7 @@ func (c *channel) app(name, data string) int {
 		c.up = true
 		c.t.Answered = true
 		return 0
-	case "wait", "playback", "echo", "milliwatt":
+	case "playback", "echo", "milliwatt":
 		// These only read or write media, which fails once the channel is
 		// gone. The fake spends no real time on them.
 		if gone {
@@ -542,6 +621,85 @@ func (c *channel) app(name, data string) int {
 		return -1
 	}
 	return -2
+}
+
+// wait is pbx_builtin_wait: ast_safe_sleep for the time Wait() was given.
+// On a live channel the fake spends no real time on it and reports 0. On a
+// hung-up channel run_agi has already read the channel's queue dry, so
+// ast_waitfor finds nothing to read and times out: Asterisk really sleeps
+// the whole time and reports 0, not -1. The fake sleeps too, until the
+// call's deadline at most.
+func (c *channel) wait(data string) (int, error) {
+	d, ok := parseTimelen(data)
+	if !ok || d <= 0 || !c.t.HungUp {
+		return 0, nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return 0, nil
+	case <-c.ctx.Done():
+		return 0, fmt.Errorf("agitest call: EXEC Wait on the hung-up channel outlasted the call: %w", context.Cause(c.ctx))
+	}
+}
+
+// parseTimelen is ast_app_parse_timelen in seconds: a decimal number with an
+// optional unit, h, m, s or ms (case-insensitive), truncated to whole
+// milliseconds.
+func parseTimelen(s string) (time.Duration, bool) {
+	s = strings.TrimLeft(s, " \t")
+	end := 0
+	if end < len(s) && (s[end] == '+' || s[end] == '-') {
+		end++
+	}
+	digits := 0
+	for end < len(s) && (s[end] >= '0' && s[end] <= '9') {
+		end++
+		digits++
+	}
+	if end < len(s) && s[end] == '.' {
+		end++
+		for end < len(s) && (s[end] >= '0' && s[end] <= '9') {
+			end++
+			digits++
+		}
+	}
+	if digits == 0 {
+		return 0, false
+	}
+	if end < len(s) && (s[end] == 'e' || s[end] == 'E') {
+		exp := end + 1
+		if exp < len(s) && (s[exp] == '+' || s[exp] == '-') {
+			exp++
+		}
+		if exp < len(s) && s[exp] >= '0' && s[exp] <= '9' {
+			for exp < len(s) && s[exp] >= '0' && s[exp] <= '9' {
+				exp++
+			}
+			end = exp
+		}
+	}
+	amount, err := strconv.ParseFloat(s[:end], 64)
+	if err != nil {
+		return 0, false
+	}
+	unit := 1000.0 // seconds
+	if fields := strings.Fields(s[end:]); len(fields) > 0 {
+		switch strings.ToLower(fields[0]) {
+		case "h":
+			unit = 3600 * 1000
+		case "m":
+			unit = 60 * 1000
+		case "s":
+		case "ms":
+			unit = 1
+		default:
+			return 0, false
+		}
+	}
+	ms := min(amount*unit, math.MaxInt32)
+	return time.Duration(int64(ms)) * time.Millisecond, true
 }
 
 func (c *channel) indicate(gone bool, what string) {

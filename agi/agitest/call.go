@@ -40,7 +40,9 @@ type Call struct {
 
 	// Answered starts the channel up instead of ringing.
 	Answered bool
-	// Variables are the channel variables GET VARIABLE sees.
+	// Variables are the channel variables GET VARIABLE sees. AGISIGHUP=no
+	// stops every HANGUP line, as in run_agi; AGIEXITONHANGUP=yes acts as
+	// ExitOnHangup.
 	Variables map[string]string
 	// Apps adds dialplan applications (or overrides the built-in ones) with
 	// the value EXEC reports; the application has no other effect.
@@ -52,9 +54,11 @@ type Call struct {
 	MissingSounds []string
 	// Hangup scripts the caller hanging up.
 	Hangup CallerHangup
-	// ExitOnHangup closes the connection right after HANGUP, as Asterisk
-	// does with AGIEXITONHANGUP=yes. Without it Asterisk waits for the
-	// server to close, answering 511 or running dead-channel commands.
+	// ExitOnHangup ends AGI as soon as the hangup is noticed, as Asterisk
+	// does with AGIEXITONHANGUP=yes: HANGUP, the closing HANGUP run_agi
+	// sends whenever its loop ends, then the close. Without it Asterisk
+	// waits for the server to close, answering 511 or running dead-channel
+	// commands, and writes the closing HANGUP after the server's close.
 	ExitOnHangup bool
 
 	// Timeout bounds the whole call; default 30 s.

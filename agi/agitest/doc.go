@@ -8,4 +8,10 @@
 // caller can be scripted to hang up at a given point, including between a
 // command and its reply. Load runs many such calls concurrently and reports
 // their latency, for benchmarks.
+//
+// Two habits of run_agi that a handler meets on the real thing are kept:
+// when its loop ends (the server closed the connection, or AGIEXITONHANGUP
+// cut it short) Asterisk writes one more HANGUP, and EXEC Wait on a channel
+// that has hung up still sleeps its full time and reports 0. The fake spends
+// no real time on media otherwise.
 package agitest

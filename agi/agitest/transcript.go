@@ -7,10 +7,16 @@ import (
 
 // Transcript is everything one call saw.
 type Transcript struct {
-	Call     Call       // the call as dialled, defaults filled in
-	Wire     []WireLine // every line in both directions, in order
-	Commands []Command  // commands received, in order
-	Started  time.Time  // connection established
+	Call Call // the call as dialled, defaults filled in
+	// Wire is every line of the dialogue in both directions, in order, up
+	// to the server closing the connection.
+	Wire []WireLine
+	// AfterClose is what Asterisk still wrote after the server closed the
+	// connection: run_agi's closing HANGUP (none with AGISIGHUP=no).
+	AfterClose []string
+
+	Commands []Command // commands received, in order
+	Started  time.Time // connection established
 	Duration time.Duration
 
 	Answered bool
@@ -48,7 +54,7 @@ type WireLine struct {
 type Command struct {
 	Line  string   // as received
 	Args  []string // as Asterisk's parser splits it
-	Reply []string // reply lines
+	Reply []string // reply lines; none when the call ended while it ran
 	// Dead is true when the command ran after the channel hung up.
 	Dead bool
 	At   time.Duration // since Started
