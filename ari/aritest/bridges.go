@@ -112,8 +112,11 @@ func (s *Sim) addChannel(w http.ResponseWriter, p *params) {
 			continue
 		}
 		if ch.bridge != nil {
-			s.leaveBridge(ch)
+			s.leaveBridge(ch, true)
 		}
+		// control_swap_channel_in_bridge subscribes the application to
+		// the bridge before the channel enters it.
+		b.subscribe(ch.app)
 		b.chans = append(b.chans, ch)
 		ch.bridge = b
 		s.emitBridge("ChannelEnteredBridge", b, ch, b.apps())
@@ -135,12 +138,14 @@ func (s *Sim) removeChannel(w http.ResponseWriter, p *params) {
 	}
 	noContent(w)
 	for _, ch := range chans {
-		s.leaveBridge(ch)
+		s.leaveBridge(ch, true)
 	}
 }
 
 // destroyBridge is DELETE /bridges/{id}: the channels are kicked out and stay
-// in Stasis; BridgeDestroyed reaches the applications that had channels in it.
+// in Stasis; BridgeDestroyed reaches the applications subscribed to the
+// bridge: those with channels in it, and those whose channels hung up (or
+// continued in the dialplan) while in it (see leaveBridge).
 func (s *Sim) destroyBridge(w http.ResponseWriter, p *params) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -152,7 +157,7 @@ func (s *Sim) destroyBridge(w http.ResponseWriter, p *params) {
 	noContent(w)
 	apps := b.apps()
 	for len(b.chans) > 0 {
-		s.leaveBridge(b.chans[0])
+		s.leaveBridge(b.chans[0], false)
 	}
 	delete(s.bridges, b.id)
 	s.emitBridge("BridgeDestroyed", b, nil, apps)

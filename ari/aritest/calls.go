@@ -68,9 +68,6 @@ func (s *Sim) newChannel(t dialTarget, id string) *channel {
 		id = fmt.Sprintf("%d.%d", s.started.Unix(), s.seq)
 	}
 	name := fmt.Sprintf("%s/%s-%08x", t.tech, t.endpoint, s.seq)
-	if t.tech == "Local" {
-		name += ";1"
-	}
 	ch := &channel{
 		seq: s.seq, id: id, name: name, state: "Down",
 		context: "default", exten: "s", priority: 1,
@@ -78,11 +75,72 @@ func (s *Sim) newChannel(t dialTarget, id string) *channel {
 		vars: make(map[string]string), target: t,
 		phone: s.behaviourFor(t.number),
 	}
-	if t.tech == "PJSIP" {
+	switch t.tech {
+	case "PJSIP":
 		ch.protocolID = fmt.Sprintf("%016x-%d@127.0.0.1", uint64(ch.created.UnixNano()), s.seq)
+	case "Local":
+		// ast_unreal_new_channels allocates both halves in the Local
+		// channel's context and extension.
+		ch.name += ";1"
+		ch.context, ch.exten = t.context, t.number
 	}
 	s.channels[id] = ch
 	return ch
+}
+
+// localHalf2ID is the id ast_unreal_new_channels gives the ";2" half: the
+// other id asked for, else the channel's id with ";2" appended, else one of
+// its own ("" here).
+func localHalf2ID(id, otherID string) string {
+	switch {
+	case otherID != "":
+		return otherID
+	case id != "":
+		return id + ";2"
+	}
+	return ""
+}
+
+// newLocalHalf2 makes the ";2" half of the Local channel owner: named like
+// it, in state Ring, listed among the channels. It runs the dialplan at the
+// Local channel's extension once owner is called; the simulator plays that
+// dialplan as the phone of the extension's number, on owner.
+func (s *Sim) newLocalHalf2(owner *channel, id string) *channel {
+	s.seq++
+	if id == "" {
+		id = fmt.Sprintf("%d.%d", s.started.Unix(), s.seq)
+	}
+	ch := &channel{
+		seq: s.seq, id: id, name: strings.TrimSuffix(owner.name, ";1") + ";2", state: "Ring",
+		context: owner.context, exten: owner.exten, priority: 1,
+		created: owner.created, language: owner.language,
+		vars: make(map[string]string), target: owner.target,
+		half2: true, localPeer: owner,
+	}
+	owner.localPeer = ch
+	s.channels[id] = ch
+	return ch
+}
+
+// farEndGone ends the ";2" half of a Local channel first when its dialplan
+// hangs up (Hangup() sets the cause and raises no hangup request); the
+// ";1" half then hears of it as a queued hangup, as from any far end.
+func (s *Sim) farEndGone(ch *channel, cause int) {
+	peer := ch.localPeer
+	if peer == nil || ch.half2 {
+		return
+	}
+	ch.localPeer, peer.localPeer = nil, nil
+	s.destroy(peer, cause, 0)
+}
+
+// localPeerAnswered is the ";2" half's Answer(), which is what answers the
+// ";1" half.
+func (s *Sim) localPeerAnswered(ch *channel) {
+	if peer := ch.localPeer; peer != nil && !ch.half2 {
+		peer.answered = true
+		s.setState(peer, "Up")
+	}
 }
 
 // endpointExists is whether ast_request would give a channel.
@@ -114,13 +172,13 @@ func (s *Sim) phoneSteps(ch *channel, onAnswer func(), onReject func(cause int))
 		steps = append(steps, step{b.RingAfter, func() {
 			// chan_pjsip sets Ringing before the dial loop reads the frame.
 			s.setState(ch, "Ringing")
-			s.emitDial(ch, "RINGING", "")
+			s.emitDial(ch, "RINGING", dialString(ch))
 		}})
 		if b.EarlyMedia {
-			steps = append(steps, step{b.RingAfter, func() { s.emitDial(ch, "PROGRESS", "") }})
+			steps = append(steps, step{b.RingAfter, func() { s.emitDial(ch, "PROGRESS", dialString(ch)) }})
 		}
 	} else if b.EarlyMedia {
-		steps = append(steps, step{b.RingAfter, func() { s.emitDial(ch, "PROGRESS", "") }})
+		steps = append(steps, step{b.RingAfter, func() { s.emitDial(ch, "PROGRESS", dialString(ch)) }})
 	}
 	end := max(b.After, b.RingAfter)
 	switch b.Outcome {
@@ -138,6 +196,7 @@ func (s *Sim) phoneSteps(ch *channel, onAnswer func(), onReject func(cause int))
 
 // originate drives an originated channel the way ari_originate_dial does.
 func (s *Sim) originate(ch *channel, timeout time.Duration) {
+	ch.called = true
 	if timeout > 0 {
 		ch.timeout = s.after(ch, timeout, func() {
 			// handle_timeout_trip: no Dial event, no hangup request.
@@ -166,31 +225,74 @@ func (s *Sim) stopTimeout(ch *channel) {
 
 func (s *Sim) originateAnswered(ch *channel) {
 	s.stopTimeout(ch)
+	s.localPeerAnswered(ch)
 	ch.answered = true
 	s.setState(ch, "Up")
-	s.emitDial(ch, "ANSWER", "")
+	s.emitDial(ch, "ANSWER", dialString(ch))
 	if ch.app == "" {
 		// Originated to an extension: the dialplan owns the channel.
 		s.afterAnswer(ch)
 		return
 	}
-	ch.appl = "Stasis"
-	ch.data = strings.Join(append([]string{ch.app}, ch.appArgs...), ",")
-	s.emitChannel("ChannelDialplan", ch, map[string]any{
-		"dialplan_app": ch.appl, "dialplan_app_data": ch.data,
-	})
-	if !s.appActive(ch.app) {
-		// stasis_app_exec fails for an unregistered or inactive app;
-		// ast_dial_destroy then hangs the answered channel up.
-		s.log.Warn("aritest: Stasis app not registered", "app", ch.app, "channel", ch.id)
+	if !s.runStasis(ch) {
+		// ast_dial_destroy hangs the answered channel up.
 		s.destroy(ch, CauseNormalClearing, 0)
 		return
 	}
-	s.enterStasis(ch)
 	s.afterAnswer(ch)
 }
 
+// runStasis is pbx_exec of Stasis(<app>,<args>) on a channel ARI placed
+// (ari_originate_dial, ari_channel_thread). It reports false when
+// stasis_app_exec fails because the application has no connected
+// WebSocket: STASISSTATUS then reads FAILED and the caller hangs the
+// channel up.
+func (s *Sim) runStasis(ch *channel) bool {
+	if !s.appActive(ch.app) {
+		s.log.Warn("aritest: Stasis app not registered", "app", ch.app, "channel", ch.id)
+		s.execStasis(ch)
+		s.setStasisStatus(ch, "FAILED")
+		ch.appl, ch.data = ch.savedAppl, ch.savedData
+		return false
+	}
+	s.enterStasis(ch)
+	return true
+}
+
+// execStasis is what precedes StasisStart. pbx_exec makes Stasis the
+// channel's application, with the application name and its arguments as
+// data; a channel that ran no application before reads that as a
+// ChannelDialplan (ast_channel_snapshot_cep_equal), one that did, such as an
+// originate's "AppDial2", does not. Then app_stasis's app_exec clears
+// STASISSTATUS.
+func (s *Sim) execStasis(ch *channel) {
+	ch.savedAppl, ch.savedData = ch.appl, ch.data
+	ch.appl = "Stasis"
+	ch.data = strings.Join(append([]string{ch.app}, ch.appArgs...), ",")
+	if ch.savedAppl == "" {
+		s.emit(map[string]any{
+			"type": "ChannelDialplan", "channel": ch.snapshot(),
+			"dialplan_app": ch.appl, "dialplan_app_data": ch.data,
+		}, s.outsideApps(ch), ch)
+	}
+	s.setStasisStatus(ch, "")
+}
+
+// setStasisStatus is app_stasis setting STASISSTATUS around
+// stasis_app_exec, outside Stasis: only an application subscribed to the
+// channel beyond StasisStart..StasisEnd hears the ChannelVarset.
+func (s *Sim) setStasisStatus(ch *channel, value string) {
+	ch.vars["STASISSTATUS"] = value
+	s.emit(map[string]any{
+		"type": "ChannelVarset", "channel": ch.snapshot(),
+		"variable": "STASISSTATUS", "value": value,
+	}, s.outsideApps(ch), ch)
+}
+
+// enterStasis runs Stasis() up to StasisStart, for an application that is
+// connected.
 func (s *Sim) enterStasis(ch *channel) {
+	s.execStasis(ch)
 	ch.inStasis = true
 	args := ch.appArgs
 	if args == nil {
@@ -224,9 +326,14 @@ func (s *Sim) afterAnswer(ch *channel) {
 }
 
 // rejectDialing is a final error response to the INVITE: chan_pjsip queues a
-// hangup carrying the cause and the SIP code.
+// hangup carrying the cause and the SIP code. A Local channel's ";2" half
+// rejects by hanging up with the cause, and carries no SIP code.
 func (s *Sim) rejectDialing(ch *channel, cause int) {
-	tech := sipCodeForCause(cause)
+	s.farEndGone(ch, cause)
+	tech := 0
+	if ch.target.tech == "PJSIP" {
+		tech = sipCodeForCause(cause)
+	}
 	req := map[string]any{"cause": cause}
 	if tech > 0 {
 		req["tech_cause"] = tech
@@ -237,7 +344,7 @@ func (s *Sim) rejectDialing(ch *channel, cause int) {
 		// frame, no Dial status is published.
 		s.leaveStasis(ch)
 	} else {
-		s.emitDial(ch, dialStatusForCause(cause), "")
+		s.emitDial(ch, dialStatusForCause(cause), dialString(ch))
 	}
 	s.destroy(ch, cause, tech)
 }
@@ -248,6 +355,7 @@ func (s *Sim) remoteHangup(ch *channel, cause int) {
 	if cause == 0 {
 		cause = CauseNormalClearing
 	}
+	s.farEndGone(ch, cause)
 	if !ch.answered && (ch.originated || ch.dialing) {
 		s.rejectDialing(ch, cause)
 		return
@@ -262,14 +370,17 @@ func (s *Sim) softHangup(ch *channel, cause int) {
 	s.emitChannel("ChannelHangupRequest", ch, map[string]any{"cause": softHangupExplicit, "soft": true})
 	if ch.originated && !ch.answered {
 		// The dial loop reads no frame and reports the hangup cause.
-		s.emitDial(ch, dialStatusForCause(cause), "")
+		s.emitDial(ch, dialStatusForCause(cause), dialString(ch))
 	}
 	s.leaveStasis(ch)
 	s.destroy(ch, cause, 0)
 }
 
 // leaveStasis ends the playbacks, leaves the bridge and sends StasisEnd,
-// in the order the Stasis control thread unwinds.
+// in the order the Stasis control thread unwinds; then app_stasis sets
+// STASISSTATUS and pbx_exec puts the channel's previous application back.
+// The channel leaves Stasis on a hangup or POST /continue, after which the
+// control thread quits without unsubscribing from the bridge it was in.
 func (s *Sim) leaveStasis(ch *channel) {
 	if !ch.inStasis {
 		return
@@ -286,18 +397,32 @@ func (s *Sim) leaveStasis(ch *channel) {
 		}
 	}
 	if ch.bridge != nil {
-		s.leaveBridge(ch)
+		s.leaveBridge(ch, false)
 	}
 	ch.inStasis = false
 	s.emitChannel("StasisEnd", ch, nil)
+	s.setStasisStatus(ch, "SUCCESS")
+	ch.appl, ch.data = ch.savedAppl, ch.savedData
 }
 
-func (s *Sim) leaveBridge(ch *channel) {
+// leaveBridge takes ch out of its bridge. The applications subscribed to
+// the bridge hear ChannelLeftBridge. unsubscribe is the Stasis control
+// thread noticing that the channel left while it stays in Stasis
+// (removeChannel, a move to another bridge): the application's interest in
+// the bridge goes. When the channel leaves because it hangs up (or
+// continues in the dialplan), stasis_app_exec breaks out of its loop before
+// it looks at the bridge again: the after-bridge callback drops one
+// interest, the loop's own stays, and the application goes on hearing of
+// the bridge, BridgeDestroyed included.
+func (s *Sim) leaveBridge(ch *channel, unsubscribe bool) {
 	b := ch.bridge
 	apps := b.apps()
 	b.remove(ch)
 	ch.bridge = nil
 	s.emitBridge("ChannelLeftBridge", b, ch, apps)
+	if unsubscribe {
+		b.unsubscribe(ch.app)
+	}
 }
 
 // destroy is ast_hangup: ChannelDestroyed with the hangup cause.
@@ -306,7 +431,7 @@ func (s *Sim) destroy(ch *channel, cause, techCause int) {
 		return
 	}
 	if ch.bridge != nil {
-		s.leaveBridge(ch)
+		s.leaveBridge(ch, false)
 	}
 	ev := map[string]any{"cause": cause, "cause_txt": CauseText(cause)}
 	if techCause > 0 {
@@ -321,6 +446,28 @@ func (s *Sim) destroy(ch *channel, cause, techCause int) {
 	}
 	ch.playQueue = nil
 	delete(s.channels, ch.id)
+	s.localHangup(ch, cause)
+}
+
+// localHangup is ast_unreal_hangup: the half of a Local channel that is
+// still up hears that the other went. The ";1" half gets a queued hangup
+// with the cause, as from any far end. The ";2" half, once its PBX runs
+// (owner called), gets a queued hangup too; before that it is just
+// destroyed.
+func (s *Sim) localHangup(ch *channel, cause int) {
+	peer := ch.localPeer
+	if peer == nil {
+		return
+	}
+	ch.localPeer, peer.localPeer = nil, nil
+	if ch.half2 {
+		s.remoteHangup(peer, cause)
+		return
+	}
+	if ch.called {
+		s.emitChannel("ChannelHangupRequest", peer, map[string]any{"cause": cause})
+	}
+	s.destroy(peer, cause, 0)
 }
 
 // ariDial is POST /channels/{id}/dial on a created channel: it joins the
@@ -328,6 +475,7 @@ func (s *Sim) destroy(ch *channel, cause, techCause int) {
 func (s *Sim) ariDial(ch *channel, timeout time.Duration) {
 	ch.dialed = true
 	ch.dialing = true
+	ch.called = true
 	if timeout > 0 {
 		ch.timeout = s.after(ch, timeout, func() {
 			// res/stasis/control.c hangup_channel: cause 19, then an
@@ -341,6 +489,7 @@ func (s *Sim) ariDial(ch *channel, timeout time.Duration) {
 	steps = append(steps, s.phoneSteps(ch,
 		func() {
 			s.stopTimeout(ch)
+			s.localPeerAnswered(ch)
 			ch.answered = true
 			ch.dialing = false
 			s.setState(ch, "Up")

@@ -13,7 +13,16 @@
 //
 //   - POST /channels returns the channel in state Down at once; StasisStart
 //     only follows the far end's answer, after ChannelStateChange(Up) and
-//     Dial(ANSWER).
+//     Dial(ANSWER). Until then the channel's dialplan application reads
+//     "AppDial2" with data "(Outgoing Line)", as ast_dial sets it.
+//   - Stasis() is bracketed by ChannelVarset events for STASISSTATUS: empty
+//     before StasisStart, SUCCESS (FAILED without a connected application)
+//     after StasisEnd. A channel that ran no application before (one made
+//     by POST /channels/create) also raises ChannelDialplan first; an
+//     originated one, coming from AppDial2, does not.
+//   - Dial events always carry forward and dialstring, empty when there are
+//     none; an originate repeats the dialstring on each, an ARI dial names
+//     it on the first only.
 //   - A call that rings out ends with ChannelDestroyed cause 19 and no
 //     ChannelHangupRequest and no Dial(NOANSWER) (main/dial.c hangs the
 //     channel up directly on its global timeout).
@@ -29,6 +38,17 @@
 //     accepted; when the far end answers, Stasis() fails and the channel is
 //     hung up, so the application never hears of it.
 //   - A channelId conflicts only with a live channel.
-//   - A bad technology or an unknown PJSIP endpoint is a 500 "Allocation
-//     failed", as ast_request failing inside ast_dial_prerun is reported.
+//   - A bad technology or an unknown PJSIP endpoint is a 500 whose body is
+//     {"error": "Allocation failed"} (other errors say "message"), as
+//     ast_request failing inside ast_dial_prerun is reported. But once a
+//     keep-alive connection had a 409 for a channel id in use, every later
+//     such failure on it is a 409 too: the handlers tell the two apart by a
+//     thread-local error that nothing clears.
+//   - A Local endpoint makes two channels, "<id>" (";1" in its name) and
+//     "<id>;2", both listed by GET /channels; an originate's application
+//     hears the events of both, a create's only of the first.
+//   - An application hears a bridge while it is subscribed to it: from its
+//     channel entering until the channel is taken out again. A channel that
+//     hangs up in the bridge leaves the subscription behind, so the
+//     application still hears BridgeDestroyed for the then empty bridge.
 package aritest

@@ -28,6 +28,8 @@ type rawEvent struct {
 	TechCause   int    `json:"tech_cause"`
 	Soft        bool   `json:"soft"`
 	Digit       string `json:"digit"`
+	Variable    string `json:"variable"`
+	Value       string `json:"value"`
 	Args        []string
 	Channel     struct {
 		ID    string `json:"id"`
@@ -75,6 +77,8 @@ func (e rawEvent) label() string {
 		return "PlaybackFinished(" + e.Playback.State + ")"
 	case "ChannelDtmfReceived":
 		return "ChannelDtmfReceived(" + e.Digit + ")"
+	case "ChannelVarset":
+		return "ChannelVarset(" + e.Variable + "=" + e.Value + ")"
 	}
 	return e.Type
 }

@@ -52,6 +52,20 @@ type channel struct {
 	bridge     *bridge
 	playQueue  []*playback
 
+	// savedAppl and savedData are what pbx_exec puts back when Stasis()
+	// returns.
+	savedAppl, savedData string
+
+	// localPeer links the two halves of a Local channel while both live:
+	// the half ARI asked for (";1") and the one that runs the dialplan
+	// (";2", half2). The ";2" half is the far end as the simulator sees it.
+	localPeer *channel
+	half2     bool
+	// called is set once ast_call reached a Local ";1" (originate, or
+	// POST /dial): the ";2" half then has a PBX of its own, which is told
+	// of a hangup by a queued hangup request rather than just destroyed.
+	called bool
+
 	timers  []*timerRef
 	timeout *timerRef
 	dead    bool
@@ -132,6 +146,14 @@ type bridge struct {
 	holding bool
 	created time.Time
 	chans   []*channel
+	// subs are the applications subscribed to the bridge, with their
+	// interest counts (res/stasis/app.c app_subscribe_bridge).
+	subs []bridgeSub
+}
+
+type bridgeSub struct {
+	app      string
+	interest int
 }
 
 // bridgeJSON is ast_bridge_snapshot_to_json's shape.
@@ -168,16 +190,42 @@ func (b *bridge) snapshot() bridgeJSON {
 	}
 }
 
-// apps are the applications subscribed to the bridge: those whose channels
-// are in it (res_stasis subscribes an application to its channel's bridge).
+// apps are the applications subscribed to the bridge, which get its events.
 func (b *bridge) apps() []string {
 	var apps []string
-	for _, ch := range b.chans {
-		if ch.inStasis && ch.app != "" {
-			apps = appendUnique(apps, ch.app)
-		}
+	for _, sub := range b.subs {
+		apps = append(apps, sub.app)
 	}
 	return apps
+}
+
+// subscribe is a channel of app joining the bridge: control.c subscribes
+// the application to the bridge before the channel enters it.
+func (b *bridge) subscribe(app string) {
+	if app == "" {
+		return
+	}
+	for i := range b.subs {
+		if b.subs[i].app == app {
+			b.subs[i].interest++
+			return
+		}
+	}
+	b.subs = append(b.subs, bridgeSub{app: app, interest: 1})
+}
+
+// unsubscribe drops one interest of app; at none the application no longer
+// hears of the bridge.
+func (b *bridge) unsubscribe(app string) {
+	for i := range b.subs {
+		if b.subs[i].app == app {
+			b.subs[i].interest--
+			if b.subs[i].interest <= 0 {
+				b.subs = append(b.subs[:i], b.subs[i+1:]...)
+			}
+			return
+		}
+	}
 }
 
 func (b *bridge) remove(ch *channel) {
@@ -221,15 +269,6 @@ func (p *playback) snapshot() map[string]any {
 		j["next_media_uri"] = p.media[p.idx+1]
 	}
 	return j
-}
-
-func appendUnique(list []string, v string) []string {
-	for _, x := range list {
-		if x == v {
-			return list
-		}
-	}
-	return append(list, v)
 }
 
 // emit sends an event to the applications in apps (and to every connection
@@ -292,14 +331,38 @@ func (s *Sim) setState(ch *channel, state string) {
 	s.emitChannel("ChannelStateChange", ch, nil)
 }
 
-// emitDial publishes a Dial message: caller is absent for originates and ARI
-// dials (both publish with a NULL caller), dialstring only on the first one.
+// emitDial publishes a Dial message. dial_to_json always writes forward and
+// dialstring, as empty strings when there are none; caller is absent for
+// originates and ARI dials (both publish with a NULL caller). An originate's
+// ast_dial names the dialstring on every Dial (dialString); an ARI dial
+// names it only on the first, and the dial bridge publishes the rest
+// without one.
 func (s *Sim) emitDial(ch *channel, status, dialstring string) {
-	ev := map[string]any{"type": "Dial", "peer": ch.snapshot(), "dialstatus": status}
-	if dialstring != "" {
-		ev["dialstring"] = dialstring
+	ev := map[string]any{
+		"type": "Dial", "peer": ch.snapshot(), "dialstatus": status,
+		"forward": "", "dialstring": dialstring,
 	}
 	s.emit(ev, s.chanApps(ch), ch)
+}
+
+// dialString is the dialstring of a Dial published after the first one.
+func dialString(ch *channel) string {
+	if ch.originated {
+		return ch.target.resource
+	}
+	return ""
+}
+
+// outsideApps are the applications that hear of a channel outside Stasis:
+// the originate and create handlers subscribe the application to the
+// channel they make (stasis_app_subscribe_channel), while a channel that
+// came in through the dialplan is only subscribed from StasisStart to
+// StasisEnd.
+func (s *Sim) outsideApps(ch *channel) []string {
+	if ch.originated || ch.ariMade {
+		return s.chanApps(ch)
+	}
+	return nil
 }
 
 func (s *Sim) emitDTMF(ch *channel, digit string, d time.Duration) {

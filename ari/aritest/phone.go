@@ -116,6 +116,7 @@ type dialTarget struct {
 	resource string // everything after the first slash
 	endpoint string // PJSIP endpoint name, or the Local exten@context
 	number   string // selects the phone
+	context  string // the Local channel's dialplan context
 }
 
 // parseDialTarget splits an ARI endpoint the way res/ari does (technology up
@@ -144,9 +145,19 @@ func parseDialTarget(endpoint string) (dialTarget, bool) {
 			t.number = resource
 		}
 	case "local":
+		// local_alloc: options follow the last slash, the context the
+		// '@' ("default" without one).
 		t.tech = "Local"
-		t.endpoint = resource
-		t.number, _, _ = strings.Cut(resource, "@")
+		dest := resource
+		if i := strings.LastIndex(dest, "/"); i >= 0 {
+			dest = dest[:i]
+		}
+		exten, context, _ := strings.Cut(dest, "@")
+		if context == "" {
+			context = "default"
+		}
+		t.number, t.context = exten, context
+		t.endpoint = exten + "@" + context
 	}
 	return t, true
 }

@@ -2,10 +2,12 @@ package aritest
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -101,17 +103,77 @@ func atoi(s string) int {
 	return n
 }
 
+// writeJSON sends v the way res_ari does with its default format: compact
+// JSON with nothing after it.
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	if err := json.NewEncoder(w).Encode(v); err != nil {
+	if _, err := w.Write(b); err != nil {
 		// The client went away; there is nobody left to tell.
 		return
 	}
 }
 
+// writeError is ast_ari_response_error: the text under "message", whatever
+// the status, 500 included.
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"message": msg})
+}
+
+// writeAllocFailed is ast_ari_response_alloc_failed: a 500 whose body is
+// res_ari's prebuilt {"error": "Allocation failed"}, not a "message".
+func writeAllocFailed(w http.ResponseWriter) {
+	writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "Allocation failed"})
+}
+
+// httpWorker is what Asterisk keeps per HTTP connection: each connection is
+// served by a thread of its own, for as long as it is kept alive, and
+// ast_channel_errno is thread-local.
+type httpWorker struct {
+	// idExists is the AST_CHANNEL_ERROR_ID_EXISTS a channel allocation
+	// left in ast_channel_errno. Only an id conflict ever sets it and
+	// nothing clears it, so once an originate or create on this connection
+	// met a channel id in use, every later failure to get a channel on it
+	// is reported as that conflict.
+	idExists bool
+}
+
+type httpWorkerKey struct{}
+
+// withHTTPWorker gives each accepted connection its worker state.
+func withHTTPWorker(ctx context.Context, _ net.Conn) context.Context {
+	return context.WithValue(ctx, httpWorkerKey{}, &httpWorker{})
+}
+
+func workerOf(r *http.Request) *httpWorker {
+	if wk, ok := r.Context().Value(httpWorkerKey{}).(*httpWorker); ok {
+		return wk
+	}
+	return &httpWorker{}
+}
+
+// channelConflict is the 409 of an id already in use, which leaves the
+// error behind on the connection.
+func channelConflict(w http.ResponseWriter, wk *httpWorker) {
+	wk.idExists = true
+	writeError(w, http.StatusConflict, "Channel with given unique ID already exists")
+}
+
+// requestFailed is ast_request (or ast_dial_prerun) giving no channel for
+// a reason other than an id conflict: the handlers look at
+// ast_channel_errno to tell the two apart.
+func requestFailed(w http.ResponseWriter, wk *httpWorker) {
+	if wk.idExists {
+		writeError(w, http.StatusConflict, "Channel with given unique ID already exists")
+		return
+	}
+	writeAllocFailed(w)
 }
 
 func noContent(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) }
@@ -407,18 +469,31 @@ func (s *Sim) originateHandler(w http.ResponseWriter, p *params) {
 			return
 		}
 	}
-	if s.idInUse(id) || s.idInUse(otherID) {
-		writeError(w, http.StatusConflict, "Channel with given unique ID already exists")
+	wk := workerOf(p.r)
+	if !s.endpointExists(target) {
+		// ast_request fails in ast_dial_prerun before any channel is
+		// allocated; res/ari reports a failure other than an id
+		// conflict as an allocation failure.
+		requestFailed(w, wk)
 		return
 	}
-	if !s.endpointExists(target) {
-		// ast_request fails in ast_dial_prerun; res/ari reports any
-		// failure other than an id conflict as an allocation failure.
-		writeError(w, http.StatusInternalServerError, "Allocation failed")
+	id2 := otherID
+	if target.tech == "Local" {
+		id2 = localHalf2ID(id, otherID)
+	}
+	if s.idInUse(id) || s.idInUse(id2) {
+		channelConflict(w, wk)
 		return
 	}
 	ch := s.newChannel(target, id)
 	ch.originated = true
+	// begin_dial_prerun: the outbound channel runs "AppDial2" until it
+	// answers and enters Stasis (or the dialplan).
+	ch.appl, ch.data = "AppDial2", "(Outgoing Line)"
+	var half2 *channel
+	if target.tech == "Local" {
+		half2 = s.newLocalHalf2(ch, id2)
+	}
 	if cid := p.str("callerId"); cid != "" {
 		ch.callerName, ch.callerNum = parseCallerID(cid)
 		ch.connName, ch.connNum = ch.callerName, ch.callerNum
@@ -433,6 +508,11 @@ func (s *Sim) originateHandler(w http.ResponseWriter, p *params) {
 		ch.app = app
 		if a := p.str("appArgs"); a != "" {
 			ch.appArgs = strings.Split(a, ",")
+		}
+		if half2 != nil {
+			// The originate subscribes the application to the Local
+			// channel's peer too.
+			half2.app = app
 		}
 	} else {
 		ch.context = p.str("context")
@@ -490,16 +570,25 @@ func (s *Sim) createChannel(w http.ResponseWriter, p *params) {
 			}
 		}
 	}
-	if s.idInUse(id) || s.idInUse(otherID) {
-		writeError(w, http.StatusConflict, "Channel with given unique ID already exists")
+	wk := workerOf(p.r)
+	if !s.endpointExists(target) {
+		requestFailed(w, wk)
 		return
 	}
-	if !s.endpointExists(target) {
-		writeError(w, http.StatusInternalServerError, "Allocation failed")
+	id2 := otherID
+	if target.tech == "Local" {
+		id2 = localHalf2ID(id, otherID)
+	}
+	if s.idInUse(id) || s.idInUse(id2) {
+		channelConflict(w, wk)
 		return
 	}
 	ch := s.newChannel(target, id)
 	ch.ariMade = true
+	if target.tech == "Local" {
+		// Only the half asked for is subscribed to the application.
+		s.newLocalHalf2(ch, id2)
+	}
 	ch.app = app
 	if a := p.str("appArgs"); a != "" {
 		ch.appArgs = strings.Split(a, ",")
@@ -512,12 +601,10 @@ func (s *Sim) createChannel(w http.ResponseWriter, p *params) {
 	}
 	writeJSON(w, http.StatusOK, ch.snapshot())
 	s.after(ch, 0, func() {
-		if !s.appActive(ch.app) {
-			s.log.Warn("aritest: Stasis app not registered", "app", ch.app, "channel", ch.id)
+		// ari_channel_thread: pbx_exec(Stasis), then the hangup.
+		if !s.runStasis(ch) {
 			s.destroy(ch, CauseNormalClearing, 0)
-			return
 		}
-		s.enterStasis(ch)
 	})
 }
 

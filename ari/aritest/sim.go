@@ -233,7 +233,7 @@ func (s *Sim) Start(ctx context.Context) (string, error) {
 	}
 	s.addr = ln.Addr().String()
 	s.ln = ln
-	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ConnContext: withHTTPWorker}
 	s.running = true
 	s.started = time.Now()
 	s.reloaded = s.started
@@ -395,7 +395,8 @@ func (s *Sim) WaitEvent(ctx context.Context, channelID, eventType string) (Event
 	}
 }
 
-// Channels returns the live channels, oldest first.
+// Channels returns the live channels, oldest first; a Local channel counts
+// as its two halves.
 func (s *Sim) Channels() []ChannelInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()

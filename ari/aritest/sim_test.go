@@ -32,7 +32,7 @@ func TestOriginateAnsweredThenHungUp(t *testing.T) {
 	}
 	l.waitSeq(id, []string{
 		"Dial()", "ChannelStateChange(Ringing)", "Dial(RINGING)",
-		"ChannelStateChange(Up)", "Dial(ANSWER)", "ChannelDialplan", "StasisStart",
+		"ChannelStateChange(Up)", "Dial(ANSWER)", "ChannelVarset(STASISSTATUS=)", "StasisStart",
 	})
 	start := l.waitType(id, "StasisStart")
 	if len(start.Args) != 2 || start.Args[0] != "cb-1" || start.Application != app || start.AsteriskID == "" {
@@ -45,8 +45,8 @@ func TestOriginateAnsweredThenHungUp(t *testing.T) {
 	mustCode(t, call(t, s, "DELETE", "/channels/"+id+"?reason=normal", nil), http.StatusNoContent)
 	l.waitSeq(id, []string{
 		"Dial()", "ChannelStateChange(Ringing)", "Dial(RINGING)",
-		"ChannelStateChange(Up)", "Dial(ANSWER)", "ChannelDialplan", "StasisStart",
-		"ChannelHangupRequest(32,soft)", "StasisEnd", "ChannelDestroyed(16)",
+		"ChannelStateChange(Up)", "Dial(ANSWER)", "ChannelVarset(STASISSTATUS=)", "StasisStart",
+		"ChannelHangupRequest(32,soft)", "StasisEnd", "ChannelVarset(STASISSTATUS=SUCCESS)", "ChannelDestroyed(16)",
 	})
 	if d := l.waitType(id, "ChannelDestroyed"); d.CauseTxt != "Normal Clearing" {
 		t.Fatalf("cause_txt %q", d.CauseTxt)
@@ -198,7 +198,8 @@ func TestCreateDialBridge(t *testing.T) {
 	mustCode(t, call(t, s, "POST", "/channels/b/dial?caller=a&timeout=10", nil), http.StatusNoContent)
 	mustCode(t, call(t, s, "POST", "/channels/b/dial", nil), http.StatusConflict)
 	l.waitSeq("b", []string{
-		"StasisStart", "ChannelEnteredBridge", "Dial()", "ChannelStateChange(Ringing)", "Dial(RINGING)",
+		"ChannelDialplan", "ChannelVarset(STASISSTATUS=)", "StasisStart",
+		"ChannelEnteredBridge", "Dial()", "ChannelStateChange(Ringing)", "Dial(RINGING)",
 		"Dial(PROGRESS)", "ChannelStateChange(Up)", "Dial(ANSWER)",
 	})
 
@@ -206,9 +207,10 @@ func TestCreateDialBridge(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.waitSeq("b", []string{
-		"StasisStart", "ChannelEnteredBridge", "Dial()", "ChannelStateChange(Ringing)", "Dial(RINGING)",
+		"ChannelDialplan", "ChannelVarset(STASISSTATUS=)", "StasisStart",
+		"ChannelEnteredBridge", "Dial()", "ChannelStateChange(Ringing)", "Dial(RINGING)",
 		"Dial(PROGRESS)", "ChannelStateChange(Up)", "Dial(ANSWER)",
-		"ChannelHangupRequest(16)", "ChannelLeftBridge", "StasisEnd", "ChannelDestroyed(16)",
+		"ChannelHangupRequest(16)", "ChannelLeftBridge", "StasisEnd", "ChannelVarset(STASISSTATUS=SUCCESS)", "ChannelDestroyed(16)",
 	})
 	// Asterisk leaves the other party in the bridge; the application must
 	// hang it up.
@@ -235,12 +237,12 @@ func TestCreateDialOutcomes(t *testing.T) {
 		timeout string
 		want    []string
 	}{
-		{"busy", Busy(), "", []string{"StasisStart", "Dial()", "ChannelHangupRequest(17)", "StasisEnd", "ChannelDestroyed(17)"}},
+		{"busy", Busy(), "", []string{"Dial()", "ChannelHangupRequest(17)", "StasisEnd", "ChannelVarset(STASISSTATUS=SUCCESS)", "ChannelDestroyed(17)"}},
 		{"no answer", RingOut(), "1", []string{
-			"StasisStart", "Dial()", "ChannelStateChange(Ringing)", "Dial(RINGING)",
-			"ChannelHangupRequest(32,soft)", "StasisEnd", "ChannelDestroyed(19)",
+			"Dial()", "ChannelStateChange(Ringing)", "Dial(RINGING)",
+			"ChannelHangupRequest(32,soft)", "StasisEnd", "ChannelVarset(STASISSTATUS=SUCCESS)", "ChannelDestroyed(19)",
 		}},
-		{"unavailable", Unreachable(CauseNoRouteDestination), "", []string{"StasisStart", "Dial()", "ChannelHangupRequest(3)", "StasisEnd", "ChannelDestroyed(3)"}},
+		{"unavailable", Unreachable(CauseNoRouteDestination), "", []string{"Dial()", "ChannelHangupRequest(3)", "StasisEnd", "ChannelVarset(STASISSTATUS=SUCCESS)", "ChannelDestroyed(3)"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -251,7 +253,7 @@ func TestCreateDialOutcomes(t *testing.T) {
 			mustCode(t, call(t, s, "POST", "/channels/create", map[string]any{"app": app, "endpoint": "PJSIP/9@trunk", "channelId": "c"}), http.StatusOK)
 			l.waitType("c", "StasisStart")
 			mustCode(t, call(t, s, "POST", "/channels/c/dial", map[string]any{"timeout": atoi(tc.timeout)}), http.StatusNoContent)
-			l.waitSeq("c", tc.want)
+			l.waitSeq("c", append([]string{"ChannelDialplan", "ChannelVarset(STASISSTATUS=)", "StasisStart"}, tc.want...))
 		})
 	}
 }
@@ -263,8 +265,8 @@ func TestPhoneScriptDTMFAndHangup(t *testing.T) {
 	id := originate(t, s, "endpoint=Local/300@callbacks")
 	l.waitSeq(id, []string{
 		"Dial()", "ChannelStateChange(Ringing)", "Dial(RINGING)", "ChannelStateChange(Up)", "Dial(ANSWER)",
-		"ChannelDialplan", "StasisStart", "ChannelDtmfReceived(1)", "ChannelDtmfReceived(#)",
-		"ChannelHangupRequest(16)", "StasisEnd", "ChannelDestroyed(16)",
+		"ChannelVarset(STASISSTATUS=)", "StasisStart", "ChannelDtmfReceived(1)", "ChannelDtmfReceived(#)",
+		"ChannelHangupRequest(16)", "StasisEnd", "ChannelVarset(STASISSTATUS=SUCCESS)", "ChannelDestroyed(16)",
 	})
 }
 
