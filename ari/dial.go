@@ -197,9 +197,11 @@ func (s *Session) originate(ctx context.Context, q url.Values, body any) (out ca
 		}
 		if errors.Is(gerr, ErrNotFound) {
 			// The earlier originate's channel ended between the two
-			// requests. Dialling again would ring the user twice: the
-			// attempt ends with that channel's cause instead.
-			s.log.Warn("channel id in use by an earlier originate that has just ended; not dialling again")
+			// requests, or (Asterisk keeps the conflict flag per HTTP
+			// worker thread) the allocation failed on a connection that
+			// saw a conflict before. Dialling again could ring the user
+			// twice: the attempt ends here and counts as failed.
+			s.log.Warn("409 on originate and no such channel: an earlier originate that just ended, or a failed allocation reported as 409; not dialling again")
 			s.a.placed = true
 			s.waitGone(ctx, s.a)
 			return s.unanswered(), false

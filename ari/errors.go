@@ -42,7 +42,7 @@ type HTTPError struct {
 	Method  string
 	Path    string
 	Status  int
-	Message string // Asterisk's "message" field, when it sent one
+	Message string // Asterisk's "message" (or "error") field, when it sent one
 }
 
 func (e *HTTPError) Error() string {

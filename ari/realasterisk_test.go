@@ -371,12 +371,12 @@ func TestRealAsteriskOriginateAnswered(t *testing.T) {
 	d, _ := realFind(evs, "Dial")
 	json.Unmarshal(d.Raw, &dial)
 	if dial.Forward == nil || dial.Dialstring == nil || *dial.Dialstring != "200@"+ra.context || dial.Caller != nil {
-		t.Errorf("first Dial %s: want forward \"\", dialstring %q and no caller (aritest omits forward)", d.Raw, "200@"+ra.context)
+		t.Errorf("first Dial %s: want forward \"\", dialstring %q and no caller", d.Raw, "200@"+ra.context)
 	}
 	a, _ := realFind(evs[ans:], "Dial")
 	json.Unmarshal(a.Raw, &dial)
 	if dial.Dialstring == nil || *dial.Dialstring != "200@"+ra.context {
-		t.Errorf("Dial(ANSWER) of an originate %s: want the dialstring repeated (aritest leaves it out)", a.Raw)
+		t.Errorf("Dial(ANSWER) of an originate %s: want the dialstring repeated", a.Raw)
 	}
 
 	// A Local leg has a second half whose id is ours with ";2" appended:
@@ -542,7 +542,7 @@ func TestRealAsteriskOriginateErrors(t *testing.T) {
 		st, body := ra.doWith(t, fresh, "POST", "/ari/channels", url.Values{"endpoint": {ep}, "app": {app}})
 		t.Logf("originate %s: %d %s", ep, st, body)
 		// The body's key is "error", not "message" as in the 404 and 409
-		// replies (and as aritest writes it).
+		// replies.
 		if st != http.StatusInternalServerError || body != `{"error":"Allocation failed"}` {
 			t.Errorf("originate %s: %d %s, want 500 {\"error\":\"Allocation failed\"}", ep, st, body)
 		}
@@ -563,6 +563,9 @@ func TestRealAsteriskOriginateErrors(t *testing.T) {
 	t.Logf("same connection: reused id %d, then a bad technology %d %s", st409, st, body)
 	if st409 != http.StatusConflict {
 		t.Errorf("reused live id: %d, want 409", st409)
+	}
+	if st != http.StatusConflict {
+		t.Errorf("bad technology after a 409 on the same connection: %d, want 409 (the worker's errno is still set)", st)
 	}
 
 	// An application without a WebSocket: the originate is accepted.

@@ -85,11 +85,17 @@ func (r *rest) call(ctx context.Context, method, path string, q url.Values, body
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := &HTTPError{Method: method, Path: path, Status: resp.StatusCode}
+		// ast_ari_response_error writes {"message":...}; an allocation
+		// failure is the prebuilt {"error":"Allocation failed"}.
 		var m struct {
 			Message string `json:"message"`
+			Error   string `json:"error"`
 		}
 		if json.Unmarshal(data, &m) == nil {
 			e.Message = m.Message
+			if e.Message == "" {
+				e.Message = m.Error
+			}
 		}
 		return e
 	}
