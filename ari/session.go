@@ -265,6 +265,14 @@ func (s *Session) apply(ev Event) {
 		}
 	case EventStasisEnd:
 		l.inStasis = false
+		if l.inbound {
+			// A channel that entered Stasis from the dialplan loses its
+			// only subscription at StasisEnd (app_send_end_msg): no
+			// ChannelDestroyed follows. callbackd never continues an
+			// inbound call, so it is leaving: hung up (the cause of its
+			// ChannelHangupRequest) or taken away by the dialplan.
+			s.ended(l, l.cause, l.techCause, "left Stasis")
+		}
 	case EventDial:
 		if ev.DialStatus != "" {
 			l.dialStatus = ev.DialStatus

@@ -401,6 +401,13 @@ func (s *Sim) leaveStasis(ch *channel) {
 	}
 	ch.inStasis = false
 	s.emitChannel("StasisEnd", ch, nil)
+	if ch.inbound {
+		// app_send_end_msg drops the subscription stasis_app_exec took;
+		// a channel that entered Stasis from the dialplan has no other,
+		// so its application hears nothing more of it (no
+		// ChannelDestroyed), unlike an originated one.
+		ch.unsubscribed = true
+	}
 	s.setStasisStatus(ch, "SUCCESS")
 	ch.appl, ch.data = ch.savedAppl, ch.savedData
 }

@@ -45,12 +45,15 @@ type channel struct {
 	// created channels sit in Stasis and wait for POST /dial.
 	originated bool
 	inbound    bool // arrived from outside and ran Stasis() in the dialplan
-	ariMade    bool
-	dialed     bool
-	dialing    bool
-	answered   bool
-	bridge     *bridge
-	playQueue  []*playback
+	// unsubscribed: the application's only subscription ended with
+	// StasisEnd (a channel that entered Stasis from the dialplan).
+	unsubscribed bool
+	ariMade      bool
+	dialed       bool
+	dialing      bool
+	answered     bool
+	bridge       *bridge
+	playQueue    []*playback
 
 	// savedAppl and savedData are what pbx_exec puts back when Stasis()
 	// returns.
@@ -309,7 +312,7 @@ func (s *Sim) emit(ev map[string]any, apps []string, chans ...*channel) {
 }
 
 func (s *Sim) chanApps(ch *channel) []string {
-	if ch.app == "" {
+	if ch.app == "" || ch.unsubscribed {
 		return nil
 	}
 	return []string{ch.app}
