@@ -189,15 +189,18 @@ func (ra realAsterisk) connect(t *testing.T, app string) *eventLog {
 
 func (l *eventLog) add(b []byte) {
 	var m struct {
-		Type       string                      `json:"type"`
-		Channel    *struct{ ID, State string } `json:"channel"`
-		Peer       *struct{ ID, State string } `json:"peer"`
-		Bridge     *struct{ ID string }        `json:"bridge"`
-		Cause      int                         `json:"cause"`
-		TechCause  int                         `json:"tech_cause"`
-		Soft       bool                        `json:"soft"`
-		DialStatus string                      `json:"dialstatus"`
-		Args       []string                    `json:"args"`
+		Type     string                      `json:"type"`
+		Channel  *struct{ ID, State string } `json:"channel"`
+		Peer     *struct{ ID, State string } `json:"peer"`
+		Bridge   *struct{ ID string }        `json:"bridge"`
+		Playback *struct {
+			TargetURI string `json:"target_uri"`
+		} `json:"playback"`
+		Cause      int      `json:"cause"`
+		TechCause  int      `json:"tech_cause"`
+		Soft       bool     `json:"soft"`
+		DialStatus string   `json:"dialstatus"`
+		Args       []string `json:"args"`
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
 		l.t.Errorf("event %s: %v", b, err)
@@ -210,6 +213,8 @@ func (l *eventLog) add(b []byte) {
 		e.Channel, e.State = m.Channel.ID, m.Channel.State
 	case m.Peer != nil:
 		e.Channel, e.State = m.Peer.ID, m.Peer.State
+	case m.Playback != nil:
+		e.Channel = strings.TrimPrefix(m.Playback.TargetURI, "channel:")
 	}
 	if m.Bridge != nil {
 		e.Bridge = m.Bridge.ID

@@ -548,6 +548,10 @@ func (s *Session) twowayID() string {
 	return s.c.key(r.ID, s.attempt, "b")
 }
 
+// SecondLegID is the channel id the second leg gets when DialSpec leaves
+// it empty: the request's twoway_call_id, else one derived from leg A's.
+func (s *Session) SecondLegID() string { return s.twowayID() }
+
 // DialB places a second leg and waits until it answers. It records Second
 // leg initiated before the leg is created and Second leg connected when it
 // answers, and returns the leg's channel id. If the leg fails it returns a

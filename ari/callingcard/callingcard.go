@@ -380,12 +380,17 @@ func (c *call) destination(ctx context.Context) (*billing.Quote, callback.Outcom
 
 // legB is leg B's channel id, fixed before the dial so that the money
 // reserved for it carries the id its CDR will have: leg A's id with -b
-// for -a, as the controller derives it. twoway_call_id is the 2-way
-// callback's parameter (seed 001) and is not used here.
+// for -a, as the controller derives it; on an inbound call (leg A has
+// Asterisk's uniqueid) the controller's own id for the second leg.
+// twoway_call_id is the 2-way callback's parameter (seed 001) and is not
+// used here.
 func (c *call) legB() string {
 	a := c.s.LegA()
 	if base, ok := strings.CutSuffix(a, "-a"); ok {
 		return base + "-b"
+	}
+	if c.req.Inbound() {
+		return c.s.SecondLegID()
 	}
 	return a + "-b"
 }

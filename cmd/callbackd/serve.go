@@ -156,7 +156,7 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	authn := newAuthenticator(c, st)
 	if c.ARI.URL != "" {
 		biller := billing.New(st, rates, billing.Options{Logger: log.With("component", "billing")})
-		ctrl, err := newController(c, st, m, biller, authn, s.startInbound, log.With("component", "ari"))
+		ctrl, err := newController(c, st, m, biller, authn, s.startInbound, log)
 		if err != nil {
 			st.Close()
 			return nil, fmt.Errorf("configuration: %w", err)
