@@ -125,7 +125,7 @@ func dispatchToOriginate(b *testing.B, window time.Duration) {
 // records every request and event it saw) and, for comparison, the
 // simulator alone holding the same channels.
 func BenchmarkMemoryPerLiveCall(b *testing.B) {
-	const n = 2000
+	const n = 5000
 	for range b.N {
 		sim := aritest.NewT(b, aritest.WithDefaultPhone(answerNoRing()))
 		p := testPolicy()
@@ -144,8 +144,8 @@ func BenchmarkMemoryPerLiveCall(b *testing.B) {
 		if live := e.ctl.LiveCalls(); live != n {
 			b.Fatalf("%d live calls, want %d", live, n)
 		}
-		b.ReportMetric(float64(after.heap-before.heap)/n, "heap-B/call")
-		b.ReportMetric(float64(after.stack-before.stack)/n, "stack-B/call")
+		b.ReportMetric(float64(int64(after.heap)-int64(before.heap))/n, "heap-B/call")
+		b.ReportMetric(float64(int64(after.stack)-int64(before.stack))/n, "stack-B/call")
 		b.ReportMetric(float64(after.goroutines-before.goroutines)/n, "goroutines/call")
 		e.stop()
 
@@ -163,7 +163,9 @@ func BenchmarkMemoryPerLiveCall(b *testing.B) {
 		}
 		cancel()
 		s1 := heap()
-		b.ReportMetric(float64(s1.heap-s0.heap)/n, "sim-heap-B/call")
+		b.ReportMetric(float64(int64(s1.heap)-int64(s0.heap))/n, "sim-heap-B/call")
+		b.ReportMetric(float64(int64(s1.stack)-int64(s0.stack))/n, "sim-stack-B/call")
+		b.ReportMetric(float64(s1.goroutines-s0.goroutines)/n, "sim-goroutines/call")
 		l()
 	}
 }

@@ -23,16 +23,29 @@ func (c *Controller) Dial(ctx context.Context, call *callback.Call) callback.Out
 	s := c.newSession(call, n, log)
 	defer s.teardown(ctx)
 	if call.Request.Inbound() {
-		return s.runInbound(ctx)
+		out, answered := s.adoptInbound(ctx)
+		if !answered {
+			return out
+		}
+		return s.answeredA(ctx)
 	}
-	return s.run(ctx)
+	// placeA's frame (the originate's parameters) is gone before the
+	// sub-application runs: a live call's goroutine keeps only what the
+	// call needs on its stack.
+	out, answered := s.placeA(ctx)
+	if !answered {
+		return out
+	}
+	return s.answeredA(ctx)
 }
 
-func (s *Session) run(ctx context.Context) callback.Outcome {
+// placeA originates leg A and waits for its answer; answered is false when
+// the attempt ended there, with out saying how.
+func (s *Session) placeA(ctx context.Context) (out callback.Outcome, answered bool) {
 	c := s.c
 	r := &s.call.Request
 	if !c.Ready() {
-		return callback.Outcome{Err: fmt.Errorf("Asterisk ARI not connected: %w", callback.ErrNoDialer)}
+		return callback.Outcome{Err: fmt.Errorf("Asterisk ARI not connected: %w", callback.ErrNoDialer)}, false
 	}
 	var an *callback.AccessNumber
 	if c.access != nil && r.AccessNumber != "" {
@@ -42,7 +55,7 @@ func (s *Session) run(ctx context.Context) callback.Outcome {
 			an = got
 		case errors.Is(err, callback.ErrNotFound):
 		default:
-			return s.notPlaced(ctx, fmt.Errorf("look up access number %s: %w", r.AccessNumber, err))
+			return s.notPlaced(ctx, fmt.Errorf("look up access number %s: %w", r.AccessNumber, err)), false
 		}
 	}
 
@@ -65,27 +78,27 @@ func (s *Session) run(ctx context.Context) callback.Outcome {
 	ep, err := s.identityEndpoint(ctx, t, s.aIdentity, "a")
 	if err != nil {
 		s.log.Error("cannot set up the identity of the first leg", "err", err)
-		return s.notPlaced(ctx, err)
+		return s.notPlaced(ctx, err), false
 	}
 	s.aEndpoint = ep
 
 	if s.a, err = s.addLeg(idA, callback.LegA); err != nil {
 		s.log.Error("first leg's channel id is held by another call of this process", "err", err)
-		return s.notPlaced(ctx, err)
+		return s.notPlaced(ctx, err), false
 	}
 	if err := c.acquireCall(ctx); err != nil {
-		return s.notPlaced(ctx, err)
+		return s.notPlaced(ctx, err), false
 	}
 	s.holding = true
 	if t.limiter != nil {
 		if err := t.limiter.Wait(ctx); err != nil {
-			return s.notPlaced(ctx, context.Cause(ctx))
+			return s.notPlaced(ctx, context.Cause(ctx)), false
 		}
 	}
 	// Recorded before the originate: a crash between the two is then a
 	// dialled attempt, never a request that was not tried.
 	if err := s.call.FirstLegInitiated(ctx, idA); err != nil {
-		return s.notPlaced(ctx, fmt.Errorf("record first leg initiated: %w", err))
+		return s.notPlaced(ctx, fmt.Errorf("record first leg initiated: %w", err)), false
 	}
 
 	cli := legACallerID(r, an)
@@ -110,7 +123,7 @@ func (s *Session) run(ctx context.Context) callback.Outcome {
 	}
 	s.log.Info("originating first leg", "number", r.OriginalCLI, "cli", cli, "endpoint", endpoint, "timeout", seconds(timeout))
 	if out, ok := s.originate(ctx, q, body); !ok {
-		return out
+		return out, false
 	}
 
 	// Asterisk ends the leg at the originate timeout; the watchdog only
@@ -120,7 +133,7 @@ func (s *Session) run(ctx context.Context) callback.Outcome {
 		if _, err := s.Next(wctx); err != nil {
 			if ctx.Err() != nil {
 				cancel()
-				return s.interrupted(ctx)
+				return s.interrupted(ctx), false
 			}
 			s.log.Warn("no word from Asterisk on the first leg past its originate timeout: hanging it up")
 			if herr := s.Hangup(ctx, s.a.id, "normal"); herr != nil {
@@ -131,10 +144,10 @@ func (s *Session) run(ctx context.Context) callback.Outcome {
 	}
 	cancel()
 	if !s.a.answered {
-		return s.unanswered()
+		return s.unanswered(), false
 	}
 	s.log.Info("first leg answered")
-	return s.answeredA(ctx)
+	return callback.Outcome{}, true
 }
 
 // answeredA records that leg A answered and runs the request's

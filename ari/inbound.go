@@ -203,10 +203,11 @@ func (c *Controller) inboundOrphan(ch channel) bool {
 	return ch.Dialplan.AppName == "Stasis" && strings.HasPrefix(ch.Dialplan.AppData, c.app+","+inboundIVRMarker)
 }
 
-// runInbound serves a request whose leg A is the caller's own inbound
-// call: it takes the waiting channel over, answers it and runs the
-// sub-application. It never originates anything to the caller.
-func (s *Session) runInbound(ctx context.Context) callback.Outcome {
+// adoptInbound takes over the waiting channel of a request whose leg A is
+// the caller's own inbound call and answers it; answered is false when
+// the attempt ended there, with out saying how. It never originates
+// anything to the caller.
+func (s *Session) adoptInbound(ctx context.Context) (out callback.Outcome, answered bool) {
 	c := s.c
 	r := &s.call.Request
 	id := r.CallID
@@ -215,28 +216,28 @@ func (s *Session) runInbound(ctx context.Context) callback.Outcome {
 	if p == nil {
 		s.log.Info("inbound caller no longer waiting: nothing to do")
 		return callback.Outcome{Result: callback.ResultCanceled, Cause: callback.CauseNormalClearing,
-			Reason: "the caller was no longer on the line when the IVR was to start"}
+			Reason: "the caller was no longer on the line when the IVR was to start"}, false
 	}
 	s.inbox, s.resync = p.route.inbox, p.route.resync
 	s.keys = append(s.keys, id)
 	s.a = &leg{id: id, name: callback.LegA, placed: true, inbound: true, chanName: p.in.Name}
 	s.legs[id] = s.a
 	if err := c.acquireCall(ctx); err != nil {
-		return s.interrupted(ctx)
+		return s.interrupted(ctx), false
 	}
 	s.holding = true
 	if err := s.call.FirstLegInitiated(ctx, id); err != nil {
 		if ctx.Err() != nil {
-			return s.interrupted(ctx)
+			return s.interrupted(ctx), false
 		}
 		s.log.Error("could not record the inbound call; releasing the caller", "err", err)
-		return callback.Outcome{Err: fmt.Errorf("record first leg initiated: %w", err), Reason: err.Error()}
+		return callback.Outcome{Err: fmt.Errorf("record first leg initiated: %w", err), Reason: err.Error()}, false
 	}
 	// Take in what happened while the call was parked (a hang-up) before
 	// answering it.
 	for !s.a.gone && (len(s.pending) > 0 || len(s.inbox) > 0) {
 		if _, err := s.Next(ctx); err != nil {
-			return s.interrupted(ctx)
+			return s.interrupted(ctx), false
 		}
 	}
 	if !s.a.gone {
@@ -245,20 +246,20 @@ func (s *Session) runInbound(ctx context.Context) callback.Outcome {
 		case err == nil:
 			s.a.answered = true
 		case ctx.Err() != nil:
-			return s.interrupted(ctx)
+			return s.interrupted(ctx), false
 		case errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict):
 			// Gone, or no longer in Stasis: its ChannelDestroyed follows.
 			s.waitGone(ctx, s.a)
 		default:
 			s.log.Error("could not answer the inbound call", "err", err)
-			return callback.Outcome{Result: callback.ResultCanceled, Cause: callback.CauseNormalClearing, Reason: "answer failed: " + err.Error()}
+			return callback.Outcome{Result: callback.ResultCanceled, Cause: callback.CauseNormalClearing, Reason: "answer failed: " + err.Error()}, false
 		}
 	}
 	if !s.a.answered {
 		s.log.Info("inbound caller hung up before the IVR answered", "cause", s.a.cause)
 		return callback.Outcome{Result: callback.ResultCanceled, Cause: callback.Cause(s.a.cause),
-			Reason: "the caller hung up before the IVR answered"}
+			Reason: "the caller hung up before the IVR answered"}, false
 	}
 	s.log.Info("inbound call answered", "cli", r.OriginalCLI, "access_number", r.AccessNumber)
-	return s.answeredA(ctx)
+	return callback.Outcome{}, true
 }

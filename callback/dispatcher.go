@@ -305,7 +305,16 @@ func (d *Dispatcher) waitDialer(ctx context.Context) error {
 func (d *Dispatcher) start(callCtx context.Context, wg *sync.WaitGroup, r *Request) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.startLocked(callCtx, wg, r, func(ctx context.Context, lease Lease) { d.handle(ctx, lease, r) })
+	d.startLocked(callCtx, wg, r, func(ctx context.Context, lease Lease) {
+		// handle's frame is gone before the call starts: a live call's
+		// goroutine keeps only what the call itself needs on its stack.
+		log, starting, ok := d.handle(ctx, lease, r)
+		if !ok {
+			return
+		}
+		defer starting()
+		d.dial(ctx, log, lease, r, starting)
+	})
 }
 
 // startLocked runs fn as the call of r in a goroutine of its own, counted
@@ -413,8 +422,12 @@ func (d *Dispatcher) Start(ctx context.Context, r *Request) error {
 	return nil
 }
 
-func (d *Dispatcher) handle(ctx context.Context, lease Lease, r *Request) {
-	log := d.log.With("request_id", r.ID, "attempt", r.Attempt, "cli", r.OriginalCLI, "username", r.Username)
+// handle applies the checks of a claimed request: canceled, expired,
+// invalid, unknown or blocked account, Max Sessions. ok says the request
+// is to be dialled, with the func that ends its count against Max
+// Sessions; otherwise handle has finished or released it.
+func (d *Dispatcher) handle(ctx context.Context, lease Lease, r *Request) (log *slog.Logger, starting func(), ok bool) {
+	log = d.log.With("request_id", r.ID, "attempt", r.Attempt, "cli", r.OriginalCLI, "username", r.Username)
 	now := d.now()
 	finish := func(res Result, why string) {
 		d.conclude(ctx, log, lease, r, Change{From: r.Status, To: StatusFinished, Result: res, Error: why}, Outcome{Result: res, Reason: why})
@@ -423,43 +436,39 @@ func (d *Dispatcher) handle(ctx context.Context, lease Lease, r *Request) {
 	case r.Canceled:
 		log.Info("request canceled before it was dialled")
 		finish(ResultCanceled, "canceled before dialling")
-		return
+		return log, nil, false
 	case d.policy.MaxAge > 0 && now.Sub(later(r.CreationTime, r.NextCall)) > d.policy.MaxAge:
 		// Age counts from when the request was meant to run, so a callback
 		// scheduled far ahead is not expired by its own schedule.
 		log.Warn("request expired: too old to try", "created", r.CreationTime, "next_call", r.NextCall, "max_age", d.policy.MaxAge)
 		finish(ResultExpired, fmt.Sprintf("older than %s", d.policy.MaxAge))
-		return
+		return log, nil, false
 	}
 	if err := r.Validate(); err != nil {
 		log.Warn("request refused: it can never be dialled", "reason", err)
 		finish(ResultInvalid, err.Error())
-		return
+		return log, nil, false
 	}
 	acct, err := d.store.GetAccount(ctx, r.Username)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		log.Warn("request refused: unknown username")
 		finish(ResultInvalid, fmt.Sprintf("username: no account %q", r.Username))
-		return
+		return log, nil, false
 	case err != nil:
 		d.release(ctx, log, lease, d.now().Add(d.policy.ScanInterval), "account lookup failed: "+err.Error())
-		return
+		return log, nil, false
 	case acct.Blocked:
 		log.Warn("request refused: account blocked")
 		finish(ResultInvalid, fmt.Sprintf("username: account %q is blocked", r.Username))
-		return
+		return log, nil, false
 	}
 	payer := r.Username
 	if r.Payer != "" {
 		payer = r.Payer
 	}
-	starting, ok := d.takeSession(ctx, log, lease, payer, acct.MaxSessions)
-	if !ok {
-		return
-	}
-	defer starting()
-	d.dial(ctx, log, lease, r, starting)
+	starting, ok = d.takeSession(ctx, log, lease, payer, acct.MaxSessions)
+	return log, starting, ok
 }
 
 // dial hands r to the Dialer and writes the outcome. starting ends the
@@ -475,6 +484,11 @@ func (d *Dispatcher) dial(ctx context.Context, log *slog.Logger, lease Lease, r 
 		d.obs.Dispatched(r, d.now().Sub(r.NextCall))
 	}
 	out := d.dialer.Dial(ctx, call)
+	d.outcome(ctx, log, lease, call, out)
+}
+
+// outcome applies the retry policy to how an attempt ended and writes it.
+func (d *Dispatcher) outcome(ctx context.Context, log *slog.Logger, lease Lease, call *Call, out Outcome) {
 	cause := context.Cause(ctx)
 	status := call.Status()
 	cur := call.Request
