@@ -120,7 +120,9 @@ func dispatchToOriginate(b *testing.B, window time.Duration) {
 }
 
 // BenchmarkMemoryPerLiveCall holds many 2-way callbacks in conversation at
-// once and reports the memory (heap and stacks) and goroutines each costs:
+// once and reports the memory (heap and stacks) and goroutines each costs,
+// and how long events took from Asterisk to their call while the calls
+// were set up:
 // the whole process (controller, dispatcher, store, simulator, which also
 // records every request and event it saw) and, for comparison, the
 // simulator alone holding the same channels.
@@ -147,6 +149,18 @@ func BenchmarkMemoryPerLiveCall(b *testing.B) {
 		b.ReportMetric(float64(int64(after.heap)-int64(before.heap))/n, "heap-B/call")
 		b.ReportMetric(float64(int64(after.stack)-int64(before.stack))/n, "stack-B/call")
 		b.ReportMetric(float64(after.goroutines-before.goroutines)/n, "goroutines/call")
+		// Event handling: from Asterisk's timestamp (millisecond
+		// resolution) to the event reaching its call's buffer, over every
+		// event of the run.
+		p50, _ := e.obs.routedQuantile(0.5)
+		p99, worst := e.obs.routedQuantile(0.99)
+		b.ReportMetric(float64(p50.Milliseconds()), "event-p50-ms")
+		b.ReportMetric(float64(p99.Milliseconds()), "event-p99-ms")
+		b.ReportMetric(float64(worst.Milliseconds()), "event-max-ms")
+		e.obs.mu.Lock()
+		dropped := e.obs.dropped
+		e.obs.mu.Unlock()
+		b.ReportMetric(float64(dropped), "events-dropped")
 		e.stop()
 
 		// The simulator's share: the same number of channel pairs, answered

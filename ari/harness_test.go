@@ -98,6 +98,37 @@ type ctlObserver struct {
 	answered map[callback.Leg]int
 	legs     map[callback.Cause]int
 	notify   chan struct{}
+	// routed counts events by how long after Asterisk's timestamp they
+	// reached their call, in whole milliseconds (the last bucket holds
+	// everything later); fixed-size so that counting costs no memory.
+	routed  [routedBuckets]int64
+	dropped int64
+}
+
+const routedBuckets = 2001
+
+// routedQuantile returns the routing delay below which fraction q of the
+// events fell, and the largest bucket seen.
+func (o *ctlObserver) routedQuantile(q float64) (at, max time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var total int64
+	for _, n := range o.routed {
+		total += n
+	}
+	var seen int64
+	at = -1
+	for ms, n := range o.routed {
+		if n == 0 {
+			continue
+		}
+		seen += n
+		if at < 0 && float64(seen) >= q*float64(total) {
+			at = time.Duration(ms) * time.Millisecond
+		}
+		max = time.Duration(ms) * time.Millisecond
+	}
+	return at, max
 }
 
 func newCtlObserver() *ctlObserver {
@@ -143,8 +174,18 @@ func (o *ctlObserver) waitFor(t testing.TB, cond func() bool, what string) {
 }
 
 func (o *ctlObserver) LiveCalls(int)                     {}
-func (o *ctlObserver) EventRouted(string, time.Duration) {}
-func (o *ctlObserver) EventDropped(string)               {}
+func (o *ctlObserver) EventRouted(_ string, d time.Duration) {
+	ms := min(max(d.Milliseconds(), 0), routedBuckets-1)
+	o.mu.Lock()
+	o.routed[ms]++
+	o.mu.Unlock()
+}
+
+func (o *ctlObserver) EventDropped(string) {
+	o.mu.Lock()
+	o.dropped++
+	o.mu.Unlock()
+}
 func (o *ctlObserver) Connected(up bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
