@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,7 +65,9 @@ func config(dsn string) (*mysql.Config, error) {
 	// trip instead of prepare, execute and close: a claim transaction is
 	// five statements, and round trips are what bounds claims per second.
 	// The driver refuses this for the few multi-byte character sets where
-	// it would be unsafe; those connections prepare as before.
+	// it would be unsafe; those connections prepare as before. (The hot
+	// statements of the trigger path are prepared once per connection and
+	// kept, see sqlstore.Dialect.PrepareOnce: one round trip each too.)
 	cfg.InterpolateParams = true
 	if _, err := mysql.NewConnector(cfg); err != nil {
 		cfg.InterpolateParams = false
@@ -76,6 +79,12 @@ func config(dsn string) (*mysql.Config, error) {
 // and returns the store. The database must exist; the user needs the
 // privileges to create tables and triggers in it.
 func Open(ctx context.Context, dsn string) (*DB, error) {
+	return open(ctx, dsn, nil)
+}
+
+// open is Open with the dialect, as found for the server, passed through
+// adjust when it is not nil.
+func open(ctx context.Context, dsn string, adjust func(*sqlstore.Dialect)) (*DB, error) {
 	cfg, err := config(dsn)
 	if err != nil {
 		return nil, err
@@ -95,7 +104,38 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open MySQL %s/%s: %w", cfg.Addr, cfg.DBName, err)
 	}
-	return &DB{sqlstore.New(sqlstore.Config{Dialect: dialect, Writer: db})}, nil
+	var version string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open MySQL %s/%s: server version: %w", cfg.Addr, cfg.DBName, err)
+	}
+	d := dialect
+	d.Returning = hasReturning(version)
+	if adjust != nil {
+		adjust(&d)
+	}
+	return &DB{sqlstore.New(sqlstore.Config{Dialect: d, Writer: db})}, nil
+}
+
+// hasReturning reports whether the server whose VERSION() is version
+// accepts INSERT ... RETURNING: MariaDB does since 10.5, MySQL does not.
+func hasReturning(version string) bool {
+	if !strings.Contains(strings.ToLower(version), "mariadb") {
+		return false
+	}
+	// "10.11.19-MariaDB-0+deb12u1"; the "5.5.5-" that MariaDB 10 puts
+	// before its version in the handshake is dropped should it appear.
+	version = strings.TrimPrefix(version, "5.5.5-")
+	fields := strings.FieldsFunc(version, func(r rune) bool { return r < '0' || r > '9' })
+	if len(fields) < 2 {
+		return false
+	}
+	major, err1 := strconv.Atoi(fields[0])
+	minor, err2 := strconv.Atoi(fields[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return major > 10 || major == 10 && minor >= 5
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -157,11 +197,12 @@ func serverError(err error) uint16 {
 }
 
 var dialect = sqlstore.Dialect{
-	Name:       "mysql",
-	LockRows:   " FOR UPDATE",
-	SkipLocked: " FOR UPDATE SKIP LOCKED",
-	Isolation:  sql.LevelReadCommitted,
-	Time:       func(t time.Time) any { return t },
+	Name:        "mysql",
+	PrepareOnce: true,
+	LockRows:    " FOR UPDATE",
+	SkipLocked:  " FOR UPDATE SKIP LOCKED",
+	Isolation:   sql.LevelReadCommitted,
+	Time:        func(t time.Time) any { return t },
 	Upsert: func(_, cols []string) string {
 		set := make([]string, len(cols))
 		for i, c := range cols {

@@ -123,7 +123,10 @@ func connect(ctx context.Context, db *sql.DB) error {
 
 var dialect = sqlstore.Dialect{
 	Name: "sqlite3",
-	Time: func(t time.Time) any { return t.Format("2006-01-02 15:04:05.000") },
+	// RETURNING came with SQLite 3.35; the driver embeds a later one.
+	Returning:   true,
+	PrepareOnce: true,
+	Time:        func(t time.Time) any { return t.Format("2006-01-02 15:04:05.000") },
 	Upsert: func(key, cols []string) string {
 		set := make([]string, len(cols))
 		for i, c := range cols {

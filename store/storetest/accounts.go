@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -117,6 +118,48 @@ var accountTests = map[string]func(t *testing.T, s callback.Store){
 		}
 		if _, err := s.AccountByCLI(t.Context(), "4930444444"); !errors.Is(err, callback.ErrNotFound) {
 			t.Errorf("unknown CLI: %v", err)
+		}
+		if _, err := s.AccountByCLI(t.Context(), ""); !errors.Is(err, callback.ErrNotFound) {
+			t.Errorf("empty CLI: %v", err)
+		}
+	},
+
+	"ByCLIOrder": func(t *testing.T, s callback.Store) {
+		// Several accounts share an associated number, with and without
+		// the +: the first by username wins, however it is stored.
+		createAccount(t, s, callback.Account{Username: "zed", AssociatedNumber: "4930555555"})
+		createAccount(t, s, callback.Account{Username: "mia", AssociatedNumber: "+4930555555"})
+		createAccount(t, s, callback.Account{Username: "nora", AssociatedNumber: "4930555555"})
+		// The CLI map names another account: the associated number still
+		// comes first.
+		createAccount(t, s, callback.Account{Username: "abe"})
+		if err := s.AddCLI(t.Context(), callback.AccountCLI{CLI: "4930555555", Username: "abe"}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := s.AccountByCLI(t.Context(), "4930555555")
+		if err != nil || a.Username != "mia" {
+			t.Fatalf("shared associated number: %v %v, want mia", a, err)
+		}
+		// The whole account comes back, not only its name.
+		want := callback.Account{Username: "mia", AssociatedNumber: "+4930555555", Currency: "EUR",
+			Balance: 1234, CreditLimit: -500, MaxSessions: 3, Language: "de", Tariff: "t1", DailyCap: 9999, PIN: "5151"}
+		if err := s.UpdateAccount(t.Context(), &want); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetBalance(t.Context(), "mia", 1234); err != nil {
+			t.Fatal(err)
+		}
+		stored, err := s.GetAccount(t.Context(), "mia")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, err = s.AccountByCLI(t.Context(), "4930555555"); err != nil || !reflect.DeepEqual(a, stored) {
+			t.Errorf("by CLI %+v %v, want %+v", a, err, stored)
+		}
+		// An account named after the number comes before all of them.
+		createAccount(t, s, callback.Account{Username: "4930555555"})
+		if a, err := s.AccountByCLI(t.Context(), "4930555555"); err != nil || a.Username != "4930555555" {
+			t.Errorf("account named by the CLI: %v %v", a, err)
 		}
 	},
 

@@ -56,6 +56,9 @@ var requestTests = map[string]func(t *testing.T, s callback.Store){
 			Status: callback.StatusRequestReceived, CreationTime: r.CreationTime, Source: callback.SourceSQL,
 		}
 		mustEqual(t, "request", get(t, s, r.ID), &want)
+		// The request as created is the row as stored: the database's
+		// defaults and the username as authname included.
+		mustEqual(t, "request as created", r, &want)
 		if r.CreationTime.IsZero() {
 			t.Error("creation_time not filled in")
 		}
@@ -70,6 +73,48 @@ var requestTests = map[string]func(t *testing.T, s callback.Store){
 		}
 		if nulls != 1 {
 			t.Error("empty fields were not stored as SQL NULL")
+		}
+	},
+
+	"CreateFillsDefaultsAndHistory": func(t *testing.T, s callback.Store) {
+		// Nothing but what the seed's INSERT gives: next_call, status,
+		// source and creation_time come from the column defaults.
+		before := time.Now().UTC().Add(-time.Minute)
+		r := &callback.Request{Username: "801", MD5Secret: "<md5secret>", OriginalCLI: "87654321",
+			OriginalCLD: "2way_12345", AnonAcctEnabled: true}
+		create(t, s, r)
+		stored := get(t, s, r.ID)
+		mustEqual(t, "request as created", r, stored)
+		if r.Status != callback.StatusRequestReceived || r.Source != callback.SourceSQL || r.Authname != "801" ||
+			r.CreationTime.Before(before) || !r.NextCall.Equal(r.CreationTime.Add(5*time.Second)) {
+			t.Errorf("defaults not filled in: %+v", r)
+		}
+		h, err := s.History(t.Context(), r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h) != 1 || h[0].Status != callback.StatusRequestReceived || !h[0].Time.Equal(r.CreationTime) ||
+			h[0].Note != "request created (source sql)" {
+			t.Errorf("history = %+v, want the creation written by the database", h)
+		}
+		// A refused insert leaves no row and no history behind.
+		dup := newRequest("4930111111", base)
+		dup.RequestKey = "k"
+		create(t, s, dup)
+		again := newRequest("4930222222", base)
+		again.RequestKey = "k"
+		if err := s.CreateRequest(t.Context(), again); !errors.Is(err, callback.ErrConflict) {
+			t.Fatalf("duplicate key: %v, want ErrConflict", err)
+		}
+		if again.ID != 0 {
+			t.Errorf("refused request got id %d", again.ID)
+		}
+		var events int
+		if err := raw(t, s).QueryRowContext(t.Context(), "SELECT COUNT(*) FROM callback_request_events").Scan(&events); err != nil {
+			t.Fatal(err)
+		}
+		if events != 2 {
+			t.Errorf("%d history rows, want 2 (one per request created)", events)
 		}
 	},
 
@@ -125,6 +170,11 @@ var requestTests = map[string]func(t *testing.T, s callback.Store){
 		r := create(t, s, &callback.Request{Username: "801", Authname: "905", OriginalCLI: "1", NextCall: base})
 		if r.Authname != "905" {
 			t.Errorf("authname = %q, want 905", r.Authname)
+		}
+		// CreateRequest without one stores the username, as SQL clients get.
+		r = create(t, s, &callback.Request{Username: "802", OriginalCLI: "2", NextCall: base})
+		if got := get(t, s, r.ID); r.Authname != "802" || got.Authname != "802" {
+			t.Errorf("authname = %q, stored %q, want the username 802", r.Authname, got.Authname)
 		}
 	},
 

@@ -2,8 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/callbackd/callbackd/callback"
@@ -90,11 +88,11 @@ func getAccount(ctx context.Context, q sqlx.QueryerContext, where string, arg an
 
 // GetAccount returns the account username.
 func (db *DB) GetAccount(ctx context.Context, username string) (*callback.Account, error) {
-	a, err := getAccount(ctx, db.r, "username = ?", username)
-	if err != nil {
+	var row accountRow
+	if err := db.getRow(ctx, db.r, &row, selectAccount+" WHERE username = ?", username); err != nil {
 		return nil, db.fail(err, "get account %q", username)
 	}
-	return a, nil
+	return row.account(), nil
 }
 
 // AccountByPIN returns the account whose PIN is pin.
@@ -109,33 +107,29 @@ func (db *DB) AccountByPIN(ctx context.Context, pin string) (*callback.Account, 
 	return a, nil
 }
 
+// accountByCLI is AccountByCLI's one query. The username is chosen as seed
+// 000 orders the lookups, each an index lookup: an account named cli, else
+// the first by username of the accounts whose associated number is cli
+// with or without the leading +, else the account the CLI map names. The
+// account is then read by its username.
+const accountByCLI = selectAccount + ` WHERE username = COALESCE(
+	(SELECT username FROM accounts WHERE username = ?),
+	(SELECT username FROM accounts WHERE associated_number IN (?, ?) ORDER BY username LIMIT 1),
+	(SELECT username FROM account_clis WHERE cli = ?))`
+
 // AccountByCLI looks cli up as seed 000 orders it: an account named cli,
 // then an account whose associated number is cli (stored with or without
 // the leading +, while CLIs arrive normalised without it), then the CLI
-// map.
+// map. The three lookups are one query, so one round trip.
 func (db *DB) AccountByCLI(ctx context.Context, cli string) (*callback.Account, error) {
 	if cli == "" {
 		return nil, fmt.Errorf("account by CLI: empty CLI: %w", callback.ErrNotFound)
 	}
-	lookups := []struct {
-		where string
-		args  []any
-	}{
-		{"username = ?", []any{cli}},
-		{"associated_number IN (?, ?) ORDER BY username LIMIT 1", []any{cli, "+" + cli}},
-		{"username = (SELECT username FROM account_clis WHERE cli = ?)", []any{cli}},
+	var row accountRow
+	if err := db.getRow(ctx, db.r, &row, accountByCLI, cli, cli, "+"+cli, cli); err != nil {
+		return nil, db.fail(err, "account by CLI %s", cli)
 	}
-	for _, l := range lookups {
-		var row accountRow
-		err := db.r.GetContext(ctx, &row, selectAccount+" WHERE "+l.where, l.args...)
-		if err == nil {
-			return row.account(), nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return nil, db.fail(err, "account by CLI %s", cli)
-		}
-	}
-	return nil, fmt.Errorf("account by CLI %s: %w", cli, callback.ErrNotFound)
+	return row.account(), nil
 }
 
 // ListAccounts returns every account by username.
@@ -226,6 +220,7 @@ func (db *DB) PutAccessNumber(ctx context.Context, n *callback.AccessNumber) err
 		n.ANumberHandling, str(n.InternalAccount), str(n.CallbackTariff)}
 	q := "INSERT INTO access_numbers (" + accessNumberColumns + ") VALUES " + placeholders(len(accessNumberCols)) +
 		db.d.Upsert([]string{"number"}, accessNumberCols[1:])
+	defer db.accessWrites.Add(1)
 	err := db.tx(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, q, args...)
 		return err
@@ -236,10 +231,18 @@ func (db *DB) PutAccessNumber(ctx context.Context, n *callback.AccessNumber) err
 	return nil
 }
 
+// AccessNumberWrites counts the PutAccessNumber and DeleteAccessNumber
+// calls made through this store once they have returned, failed ones too (a
+// commit that reported an error may still have happened). A cache of access
+// numbers in this process compares it before trusting an entry, so a change
+// made here is seen at once; changes made by other processes are only seen
+// when the cache's entries expire.
+func (db *DB) AccessNumberWrites() uint64 { return db.accessWrites.Load() }
+
 // GetAccessNumber returns the options of number.
 func (db *DB) GetAccessNumber(ctx context.Context, number string) (*callback.AccessNumber, error) {
 	var row accessNumberRow
-	if err := db.r.GetContext(ctx, &row, "SELECT "+accessNumberColumns+" FROM access_numbers WHERE number = ?", number); err != nil {
+	if err := db.getRow(ctx, db.r, &row, "SELECT "+accessNumberColumns+" FROM access_numbers WHERE number = ?", number); err != nil {
 		return nil, db.fail(err, "get access number %s", number)
 	}
 	return row.accessNumber(), nil
@@ -260,6 +263,7 @@ func (db *DB) ListAccessNumbers(ctx context.Context) ([]*callback.AccessNumber, 
 
 // DeleteAccessNumber removes number; ErrNotFound when there is none.
 func (db *DB) DeleteAccessNumber(ctx context.Context, number string) error {
+	defer db.accessWrites.Add(1)
 	err := db.tx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM access_numbers WHERE number = ?", number)
 		if err != nil {

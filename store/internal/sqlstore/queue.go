@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -17,12 +18,16 @@ const selectRequest = "SELECT " + requestColumns + " FROM callback_requests"
 
 // CreateRequest inserts r and reads it back, so r holds what the database
 // filled in: the id, and the column defaults for the fields left zero
-// (status, source, next_call = now + 5 s, creation_time) and the authname
-// trigger's copy of username.
+// (status, source, next_call = now + 5 s, creation_time). An empty authname
+// is written as the username, which is what the authname trigger makes of
+// it for other SQL clients. Where the database has INSERT ... RETURNING the
+// row comes back from the insert itself, one statement that commits on its
+// own (the history trigger runs inside it); elsewhere a transaction inserts
+// and reads the row.
 func (db *DB) CreateRequest(ctx context.Context, r *callback.Request) error {
 	var c columns
 	c.add("username", r.Username)
-	c.add("authname", str(r.Authname))
+	c.add("authname", str(cmp.Or(r.Authname, r.Username)))
 	c.add("md5secret", str(r.MD5Secret))
 	c.add("original_cli", str(r.OriginalCLI))
 	c.add("original_set_cli", str(r.OriginalSetCLI))
@@ -68,18 +73,31 @@ func (db *DB) CreateRequest(ctx context.Context, r *callback.Request) error {
 	c.add("destination", str(r.Destination))
 
 	var got *callback.Request
-	err := db.tx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, c.insert("callback_requests"), c.args...)
-		if err != nil {
+	var err error
+	if db.d.Returning {
+		q := c.insert("callback_requests") + " RETURNING " + requestColumns
+		err = db.retry(ctx, func() error {
+			var row requestRow
+			if err := db.getRow(ctx, db.w, &row, q, c.args...); err != nil {
+				return err
+			}
+			got = row.request()
+			return nil
+		})
+	} else {
+		err = db.tx(ctx, func(tx *sqlx.Tx) error {
+			res, err := tx.ExecContext(ctx, c.insert("callback_requests"), c.args...)
+			if err != nil {
+				return err
+			}
+			id, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			got, err = getRequest(ctx, tx, id)
 			return err
-		}
-		id, err := res.LastInsertId()
-		if err != nil {
-			return err
-		}
-		got, err = getRequest(ctx, tx, id)
-		return err
-	})
+		})
+	}
 	if err != nil {
 		return db.fail(err, "create request for %q", r.Username)
 	}
@@ -109,11 +127,11 @@ func selectRequests(ctx context.Context, q sqlx.QueryerContext, query string, ar
 
 // GetRequest returns request id or callback.ErrNotFound.
 func (db *DB) GetRequest(ctx context.Context, id int64) (*callback.Request, error) {
-	r, err := getRequest(ctx, db.r, id)
-	if err != nil {
+	var row requestRow
+	if err := db.getRow(ctx, db.r, &row, selectRequest+" WHERE i_callback_request = ?", id); err != nil {
 		return nil, db.fail(err, "get request %d", id)
 	}
-	return r, nil
+	return row.request(), nil
 }
 
 // GetRequestByKey returns the request created with idempotency key key.
@@ -179,7 +197,7 @@ func (db *DB) ListRequests(ctx context.Context, f callback.RequestFilter) ([]*ca
 // and the caller who rings again wants a new callback.
 func (db *DB) PendingForCLI(ctx context.Context, cli string) (*callback.Request, error) {
 	var row requestRow
-	err := db.r.GetContext(ctx, &row, selectRequest+
+	err := db.getRow(ctx, db.r, &row, selectRequest+
 		" WHERE original_cli = ? AND finished = 0 AND canceled = 0 ORDER BY i_callback_request LIMIT 1", cli)
 	if err != nil {
 		return nil, db.fail(err, "pending request for CLI %s", cli)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
@@ -46,6 +47,18 @@ type Dialect struct {
 	// IsRetryable reports an error after which the whole transaction may
 	// simply be run again: a deadlock, a lock wait timeout, a busy database.
 	IsRetryable func(err error) bool
+	// Returning says the database accepts INSERT ... RETURNING (MariaDB
+	// 10.5+, SQLite 3.35+; not MySQL), so an insert hands back the row as
+	// stored, defaults included, in the same statement instead of a
+	// transaction that inserts and then reads the row again.
+	Returning bool
+	// PrepareOnce keeps the statements of the hot paths (the lookups and
+	// the insert of every trigger call) prepared on each connection instead
+	// of compiling them on every call. SQLite's driver otherwise prepares
+	// and finalizes each query, which costs more than running it; MariaDB
+	// otherwise parses each interpolated query again, while running a
+	// prepared one is the same single round trip.
+	PrepareOnce bool
 }
 
 // Config is what a driver package hands to New.
@@ -68,6 +81,11 @@ type DB struct {
 	r   *sqlx.DB
 	raw *sql.DB
 	now func() time.Time
+
+	// accessWrites counts PutAccessNumber and DeleteAccessNumber calls
+	// through this DB (see AccessNumberWrites).
+	accessWrites atomic.Uint64
+	stmts        stmts
 }
 
 var _ callback.Store = (*DB)(nil)
@@ -105,7 +123,7 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes both pools.
 func (db *DB) Close() error {
-	var errs []error
+	errs := []error{db.stmts.close()}
 	if db.r != db.w {
 		errs = append(errs, db.r.Close())
 	}
@@ -119,9 +137,15 @@ const maxTxTries = 5
 // tx runs fn in a write transaction, again from the start when the database
 // asks for it (deadlock, busy), so callers never see those transient errors.
 func (db *DB) tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return db.retry(ctx, func() error { return db.tryTx(ctx, fn) })
+}
+
+// retry runs fn, a transaction or a single statement that commits on its
+// own, again while it fails with an error the database says is transient.
+func (db *DB) retry(ctx context.Context, fn func() error) error {
 	var err error
 	for try := 1; ; try++ {
-		err = db.tryTx(ctx, fn)
+		err = fn()
 		if err == nil || try == maxTxTries || !db.d.IsRetryable(err) || ctx.Err() != nil {
 			return err
 		}

@@ -1,0 +1,89 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// stmts keeps the statements prepared for the hot paths (the trigger's
+// lookups and insert), by pool and query text. database/sql prepares a
+// statement again on each connection of the pool that runs it and keeps it
+// there, so after the first calls no query is compiled again.
+type stmts struct {
+	mu     sync.Mutex
+	m      map[stmtKey]*sqlx.Stmt
+	closed bool
+}
+
+type stmtKey struct {
+	pool  *sqlx.DB
+	query string
+}
+
+var errStmtsClosed = errors.New("store closed")
+
+// get returns query prepared on pool.
+func (s *stmts) get(ctx context.Context, pool *sqlx.DB, query string) (*sqlx.Stmt, error) {
+	k := stmtKey{pool, query}
+	s.mu.Lock()
+	st, ok := s.m[k]
+	closed := s.closed
+	s.mu.Unlock()
+	switch {
+	case closed:
+		return nil, errStmtsClosed
+	case ok:
+		return st, nil
+	}
+	// Prepared without the lock held: a slow prepare must not hold up the
+	// statements already there. Two callers may both prepare; one keeps it.
+	st, err := pool.PreparexContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		st.Close()
+		return nil, errStmtsClosed
+	}
+	if have, ok := s.m[k]; ok {
+		st.Close()
+		return have, nil
+	}
+	if s.m == nil {
+		s.m = map[stmtKey]*sqlx.Stmt{}
+	}
+	s.m[k] = st
+	return st, nil
+}
+
+// close closes every statement; get fails from then on.
+func (s *stmts) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	var errs []error
+	for k, st := range s.m {
+		errs = append(errs, st.Close())
+		delete(s.m, k)
+	}
+	return errors.Join(errs...)
+}
+
+// getRow runs query, which returns one row, on pool and scans the row into
+// dest: through a kept prepared statement where the dialect asks for it.
+func (db *DB) getRow(ctx context.Context, pool *sqlx.DB, dest any, query string, args ...any) error {
+	if !db.d.PrepareOnce {
+		return pool.GetContext(ctx, dest, query, args...)
+	}
+	st, err := db.stmts.get(ctx, pool, query)
+	if err != nil {
+		return err
+	}
+	return st.GetContext(ctx, dest, args...)
+}
