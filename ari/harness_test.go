@@ -173,7 +173,7 @@ func (o *ctlObserver) waitFor(t testing.TB, cond func() bool, what string) {
 	}
 }
 
-func (o *ctlObserver) LiveCalls(int)                     {}
+func (o *ctlObserver) LiveCalls(int) {}
 func (o *ctlObserver) EventRouted(_ string, d time.Duration) {
 	ms := min(max(d.Milliseconds(), 0), routedBuckets-1)
 	o.mu.Lock()

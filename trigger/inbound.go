@@ -65,15 +65,13 @@ func (e *Engine) ServeInbound(ctx context.Context, c Call, start func(context.Co
 // reject Decision with the number's SIP code and a nil request; errors are
 // store failures (the caller is refused too).
 func (e *Engine) Inbound(ctx context.Context, c Call) (*callback.Request, Decision, error) {
-	n, err := e.Store.GetAccessNumber(ctx, c.Number)
+	n, _, err := e.accessNumber(ctx, Call{Number: c.Number})
 	switch {
-	case errors.Is(err, callback.ErrNotFound):
-		return nil, Decision{Action: ActionReject, Reason: fmt.Sprintf("%q is not an access number", c.Number), SIPCode: 404}, nil
 	case err != nil:
-		return nil, Decision{Action: ActionReject, Reason: "access number lookup failed", SIPCode: callback.DefaultHangupSIPCode},
-			fmt.Errorf("look up access number %q: %w", c.Number, err)
+		return nil, Decision{Action: ActionReject, Reason: "access number lookup failed", SIPCode: callback.DefaultHangupSIPCode}, err
+	case n == nil:
+		return nil, Decision{Action: ActionReject, Reason: fmt.Sprintf("%q is not an access number", c.Number), SIPCode: 404}, nil
 	}
-	n.ApplyDefaults()
 	refuse := func(why string, err error) (*callback.Request, Decision, error) {
 		return nil, reject(n, why), err
 	}
@@ -145,6 +143,7 @@ func (e *Engine) identify(ctx context.Context, n *callback.AccessNumber, cli str
 	case a.Blocked:
 		return nil, false, fmt.Sprintf("account %s is blocked", a.Username), nil
 	}
+	e.seen.put(a)
 	ok, err := e.aboveMinimum(ctx, a, n.MinimumBalance)
 	if err != nil {
 		return nil, false, "minimum balance check failed", err

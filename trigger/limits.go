@@ -54,9 +54,13 @@ func NewKeyed(l Limit, now func() time.Time) *Keyed {
 	return &Keyed{limit: l, now: now, buckets: map[string]*bucket{}}
 }
 
+// enabled reports whether the limit applies at all: a zero Every lets
+// every key through.
+func (k *Keyed) enabled() bool { return k != nil && k.limit.Every > 0 }
+
 // Allow takes a token from key's bucket.
 func (k *Keyed) Allow(key string) bool {
-	if k == nil || k.limit.Every <= 0 || key == "" {
+	if !k.enabled() || key == "" {
 		return true
 	}
 	now := k.now()

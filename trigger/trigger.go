@@ -63,8 +63,22 @@ type Engine struct {
 	// access number but which carry a CLD rule (Sippy's vendor connection
 	// with a CLD translation rule): the seed's defaults otherwise.
 	Fallback callback.AccessNumber
+	// AccessNumberTTL is how long an access number read from the store
+	// (or found missing) is used before it is read again; zero or less
+	// reads it on every call. NewEngine sets DefaultAccessNumberTTL.
+	// Changes written through the store given to NewEngine are seen at
+	// once, those of other processes within the TTL.
+	AccessNumberTTL time.Duration
+	// AccountTTL is how long an account the Engine has read counts as
+	// existing when a request is queued for it (Service.Create's check);
+	// zero or less checks with the store every time. NewEngine sets
+	// DefaultAccountTTL. Everything else about an account (blocked,
+	// balance) is read afresh on every call.
+	AccountTTL time.Duration
 
 	perCLI, perAccount, perSource *Keyed
+	access                        *accessCache  // nil: no cache
+	seen                          *seenAccounts // nil: none remembered
 }
 
 // NewEngine builds an Engine with the given abuse limits.
@@ -76,9 +90,13 @@ func NewEngine(st callback.Store, svc *callback.Service, rates *tariff.Cache, li
 	fb.ApplyDefaults()
 	return &Engine{
 		Store: st, Service: svc, Rates: rates, Log: log, Fallback: fb,
-		perCLI:     NewKeyed(limits.PerCLI, nil),
-		perAccount: NewKeyed(limits.PerAccount, nil),
-		perSource:  NewKeyed(limits.PerSource, nil),
+		AccessNumberTTL: DefaultAccessNumberTTL,
+		AccountTTL:      DefaultAccountTTL,
+		perCLI:          NewKeyed(limits.PerCLI, nil),
+		perAccount:      NewKeyed(limits.PerAccount, nil),
+		perSource:       NewKeyed(limits.PerSource, nil),
+		access:          newAccessCache(st),
+		seen:            newSeenAccounts(),
 	}
 }
 
@@ -141,7 +159,13 @@ func (e *Engine) accessNumber(ctx context.Context, c Call) (*callback.AccessNumb
 		}
 		rule = &r
 	}
-	n, err := e.Store.GetAccessNumber(ctx, c.Number)
+	var n *callback.AccessNumber
+	var err error
+	if e.access != nil {
+		n, err = e.access.get(ctx, c.Number, e.AccessNumberTTL)
+	} else if n, err = e.Store.GetAccessNumber(ctx, c.Number); err == nil {
+		n.ApplyDefaults()
+	}
 	switch {
 	case errors.Is(err, callback.ErrNotFound) && rule != nil:
 		fb := e.Fallback
@@ -151,7 +175,6 @@ func (e *Engine) accessNumber(ctx context.Context, c Call) (*callback.AccessNumb
 	case err != nil:
 		return nil, nil, fmt.Errorf("look up access number %q: %w", c.Number, err)
 	}
-	n.ApplyDefaults()
 	return n, rule, nil
 }
 
@@ -187,26 +210,10 @@ func (e *Engine) ani(ctx context.Context, c Call, n *callback.AccessNumber, rule
 	if err != nil || why != "" {
 		return reject(n, why), err
 	}
-	// Who is calling? Seed 000: accounts, then the CLI map; Mizu's
-	// anumberhandling 0 (disabled) and 1 (only add) do not accept a known A
-	// number as authentication.
-	var known *callback.Account
-	lowBalance := false
-	if !n.DisableCLIAuthentication && n.ANumberHandling != 0 && n.ANumberHandling != 1 {
-		a, err := e.Store.AccountByCLI(ctx, cli)
-		switch {
-		case errors.Is(err, callback.ErrNotFound):
-		case err != nil:
-			return reject(n, "account lookup failed"), fmt.Errorf("look up CLI %s: %w", cli, err)
-		case a.Blocked:
-			return reject(n, fmt.Sprintf("account %s is blocked", a.Username)), nil
-		default:
-			ok, err := e.aboveMinimum(ctx, a, n.MinimumBalance)
-			if err != nil {
-				return reject(n, "minimum balance check failed"), err
-			}
-			known, lowBalance = a, !ok
-		}
+	// Who is calling? Seed 000: accounts, then the CLI map.
+	known, lowBalance, why, err := e.identify(ctx, n, cli)
+	if err != nil || why != "" {
+		return reject(n, why), err
 	}
 	authenticated := known != nil && !lowBalance
 
@@ -291,6 +298,7 @@ func (e *Engine) dnis(ctx context.Context, c Call, n *callback.AccessNumber) (De
 	case a.AssociatedNumber == "":
 		return reject(n, fmt.Sprintf("account %s has no associated number", a.Username)), nil
 	}
+	e.seen.put(a)
 	if ok, err := e.aboveMinimum(ctx, a, n.MinimumBalance); err != nil || !ok {
 		return reject(n, fmt.Sprintf("account %s is below Minimum Balance %s", a.Username, n.MinimumBalance)), err
 	}
@@ -363,7 +371,7 @@ func (e *Engine) queue(ctx context.Context, n *callback.AccessNumber, r *callbac
 		now = e.Service.Now()
 	}
 	r.NextCall = now.Add(time.Duration(n.RingbackTime)*time.Second + delay)
-	if err := e.Service.Create(ctx, r); err != nil {
+	if err := e.service().Create(ctx, r); err != nil {
 		var ve *callback.ValidationError
 		if errors.As(err, &ve) {
 			return reject(n, "request refused: "+ve.Error()), nil
