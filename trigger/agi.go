@@ -151,11 +151,16 @@ func (h *AGIHandler) ringback(ctx context.Context, s *agi.Session, d Decision) e
 	secs := strconv.FormatFloat(d.RingbackTime.Seconds(), 'f', -1, 64)
 	steps = append(steps, []string{"Wait", secs})
 	for _, st := range steps {
+		if s.HungUp() {
+			// The caller gave up: on a dead channel Asterisk would still
+			// sleep the whole Wait before the reject.
+			return nil
+		}
 		if _, err := s.Exec(ctx, st[0], st[1:]...); err != nil {
 			return err
 		}
 	}
-	if d.RingbackType == callback.RingbackEarlyMedia {
+	if d.RingbackType == callback.RingbackEarlyMedia && !s.HungUp() {
 		if _, err := s.Exec(ctx, "StopPlaytones"); err != nil {
 			return err
 		}

@@ -426,4 +426,23 @@ func testTriggers(t *testing.T, open func(t *testing.T) callback.Store) {
 			t.Fatal("no callback queued")
 		}
 	})
+
+	t.Run("NoRingbackWaitAfterTheCallerHungUp", func(t *testing.T) {
+		f := newFixture(t, open(t), trigger.DefaultLimits())
+		f.number(ani("18005550100", func(n *callback.AccessNumber) { n.RingbackTime = 1 }))
+		dry := f.ring("ani", "18005550100", "801")
+		ringing := slices.IndexFunc(dry.Commands, func(c agitest.Command) bool { return c.Line == "EXEC Ringing" }) + 1
+		if ringing == 0 {
+			t.Fatalf("no EXEC Ringing in %q", dry.Exec())
+		}
+		// On a hung-up channel Asterisk sleeps a whole Wait: the handler
+		// must not send one once it has seen the HANGUP. (The HANGUP line
+		// comes before Ringing's reply, so the session has read it when
+		// the reply arrives.)
+		f.number(ani("18005550100", func(n *callback.AccessNumber) { n.RingbackTime = 30 }))
+		tr := f.ring("ani", "18005550100", "4930111111", func(c *agitest.Call) { c.Hangup.BeforeReply = ringing })
+		if slices.Contains(tr.Exec(), "Wait 30") {
+			t.Fatalf("EXEC %q: Wait sent after the caller hung up", tr.Exec())
+		}
+	})
 }
