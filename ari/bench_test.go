@@ -261,6 +261,14 @@ func BenchmarkRecovery(b *testing.B) {
 		var first, all []time.Duration
 		for round := range rounds {
 			sim.Stop()
+			// Queue the requests once the controller knows Asterisk is
+			// gone, so that none is dialled into the stopping server.
+			for deadline := time.Now().Add(wait); e.ctl.Ready(); {
+				if time.Now().After(deadline) {
+					b.Fatal("the controller did not notice that Asterisk stopped")
+				}
+				time.Sleep(time.Millisecond)
+			}
 			legs := make(map[string]bool, perRound)
 			ids := make([]int64, 0, perRound)
 			for i := range perRound {
