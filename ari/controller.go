@@ -436,6 +436,11 @@ func (c *Controller) acquireCall(ctx context.Context) error {
 	return nil
 }
 
+// tryAcquireCall takes a call's channels without waiting.
+func (c *Controller) tryAcquireCall() bool {
+	return c.slots == nil || c.slots.TryAcquire(channelsPerCall)
+}
+
 func (c *Controller) releaseCall() {
 	if c.slots != nil {
 		c.slots.Release(channelsPerCall)

@@ -222,8 +222,14 @@ func (s *Session) adoptInbound(ctx context.Context) (out callback.Outcome, answe
 	s.keys = append(s.keys, id)
 	s.a = &leg{id: id, name: callback.LegA, placed: true, inbound: true, chanName: p.in.Name}
 	s.legs[id] = s.a
-	if err := c.acquireCall(ctx); err != nil {
-		return s.interrupted(ctx), false
+	if !c.tryAcquireCall() {
+		// A caller on the line cannot wait for a slot as a queued
+		// callback does: released with 503 at once.
+		s.log.Warn("channel cap reached: releasing the inbound caller", "max_channels", c.maxChannels)
+		c.release(id, callback.CauseCongestion)
+		s.a.hungUp = true
+		return callback.Outcome{Result: callback.ResultCanceled, Cause: callback.CauseCongestion,
+			Reason: fmt.Sprintf("ari.max_channels %d reached", c.maxChannels)}, false
 	}
 	s.holding = true
 	if err := s.call.FirstLegInitiated(ctx, id); err != nil {

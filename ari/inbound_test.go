@@ -8,6 +8,7 @@ import (
 
 	"github.com/callbackd/callbackd/ari"
 	"github.com/callbackd/callbackd/ari/aritest"
+	"github.com/callbackd/callbackd/callback"
 )
 
 // The inbound IVR's life around its call; the calls themselves are tested
@@ -119,5 +120,41 @@ func TestInboundIVROrphanReleasedOnConnect(t *testing.T) {
 	second.ready()
 	if cause := releasedWith(t, sim, ch); cause != aritest.CauseNormalClearing {
 		t.Fatalf("orphan released with cause %d", cause)
+	}
+}
+
+// A caller on the line cannot wait for a channel slot as a queued callback
+// does: with the cap taken it is released with 503 (cause 34) at once.
+func TestInboundIVRChannelCapReached(t *testing.T) {
+	sim := aritest.NewT(t)
+	sim.Phone("87654321", answerNoRing())
+	sim.Phone("12345", answerNoRing()) // the 2-way call talks until the test ends
+	var e *env
+	e = newEnv(t, sim, withCtl(ari.WithMaxChannels(2), ari.WithApp(callback.SubAppCallingCard, ivr{}),
+		ari.WithInbound(func(ctx context.Context, in ari.Inbound) error {
+			r := callback.NewRequest(callback.SourceIVR)
+			r.Username, r.OriginalCLI, r.OriginalCLD, r.CallID = "801", in.CallerID, "callingcard", in.Channel
+			return e.disp.Start(ctx, r)
+		}, time.Second)))
+	e.start()
+	e.ready()
+	busy := e.create(twoWay("87654321", "12345"))
+	e.obs.waitAnswered(t, callback.LegB, 1)
+	ch, err := sim.Inbound(ivrCall())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitRequest(func(r aritest.Request) bool {
+		return r.Method == "DELETE" && r.Path == "/ari/channels/"+ch && r.Query.Get("reason_code") == "34"
+	})
+	reqs, err := e.st.ListRequests(context.Background(), callback.RequestFilter{Source: callback.SourceIVR})
+	if err != nil || len(reqs) != 1 {
+		t.Fatalf("%d inbound requests, %v", len(reqs), err)
+	}
+	if got := e.done.wait(t, reqs[0].ID); got.Result != callback.ResultCanceled || got.LastSIPCode != 503 {
+		t.Fatalf("inbound request %s/%s sip %d %q", got.Status, got.Result, got.LastSIPCode, got.LastError)
+	}
+	if r, _ := e.st.GetRequest(context.Background(), busy.ID); r.Status != callback.StatusSecondLegConnected {
+		t.Fatalf("the 2-way call is %s", r.Status)
 	}
 }

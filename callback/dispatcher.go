@@ -346,7 +346,8 @@ func (d *Dispatcher) startLocked(callCtx context.Context, wg *sync.WaitGroup, r 
 // in silence. The same checks as for a claimed request come first, and
 // their refusals are returned with nothing inserted: a *ValidationError
 // (the request cannot be run, the account is unknown or blocked),
-// ErrMaxSessions (the payer's Max Sessions are taken), ErrNotRunning (Run
+// ErrMaxSessions (the payer's Max Sessions are taken), ErrNoCapacity (this
+// node runs MaxLiveCalls calls already), ErrNotRunning (Run
 // has ended, or did not begin before ctx ended). Then
 // r is inserted already leased to this node, so no other node claims it,
 // and handed to the Dialer at once; the call is then the dispatcher's, as
@@ -387,6 +388,9 @@ func (d *Dispatcher) Start(ctx context.Context, r *Request) error {
 	case <-started: // a caller may ring in while Run is still starting
 	case <-ctx.Done():
 		return fmt.Errorf("start request: waiting for the dispatcher to run: %w", ErrNotRunning)
+	}
+	if live := d.Live(); live >= d.policy.MaxLiveCalls {
+		return fmt.Errorf("start request: %d calls live: %w", live, ErrNoCapacity)
 	}
 	payer := r.Username
 	if r.Payer != "" {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/store/dbtest"
 )
 
 // fakeDialer is a Dialer scripted by the number it calls. It lives in test
@@ -541,6 +542,21 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 			t.Fatalf("Start after Run: %v, want ErrNotRunning", err)
 		}
 	})
+}
+
+func TestStartAtCapacity(t *testing.T) {
+	st := dbtest.SQLite(t)
+	addAccount(t, st, "801", 0)
+	fd := newFakeDialer()
+	fd.scripts["4930111113"] = hold
+	p := testPolicy()
+	p.MaxLiveCalls = 1
+	h := startDispatcher(t, st, p, "n1", fd)
+	start(t, h.disp, inbound("801", "4930111113", "1.1"))
+	<-fd.dialed
+	if err := h.disp.Start(t.Context(), inbound("801", "4930111114", "1.2")); !errors.Is(err, callback.ErrNoCapacity) {
+		t.Fatalf("Start with max_live_calls taken: %v, want ErrNoCapacity", err)
+	}
 }
 
 // inbound is a request for a caller on the line.

@@ -23,6 +23,9 @@ var (
 	ErrNoDialer = errors.New("no dialer connected")
 	// ErrMaxSessions: the paying account has Max Sessions calls up already.
 	ErrMaxSessions = errors.New("max sessions reached")
+	// ErrNoCapacity: this node runs as many calls as it may
+	// (callback.max_live_calls).
+	ErrNoCapacity = errors.New("max live calls reached")
 	// ErrNotRunning: the dispatcher is not running (starting or stopping),
 	// so it cannot take a call now.
 	ErrNotRunning = errors.New("dispatcher not running")

@@ -12,8 +12,9 @@ import (
 // and has start run it at once: the dispatcher's Start, on the node whose
 // Stasis application holds the channel. Refusals are
 // *callback.RejectError with the SIP code to release the caller with: the
-// access number's Hangup SIP Response Code, or 486 when the payer's Max
-// Sessions are taken. Other errors are failures (the caller is released
+// access number's Hangup SIP Response Code, 486 when the payer's Max
+// Sessions are taken, 503 when this node is at callback.max_live_calls.
+// Other errors are failures (the caller is released
 // with 503).
 func (e *Engine) ServeInbound(ctx context.Context, c Call, start func(context.Context, *callback.Request) error) error {
 	log := e.Log.With("channel", c.Channel, "access_number", c.Number, "cli", c.CLI)
@@ -34,6 +35,9 @@ func (e *Engine) ServeInbound(ctx context.Context, c Call, start func(context.Co
 	case errors.Is(err, callback.ErrMaxSessions):
 		log.Info("inbound IVR call refused: Max Sessions reached", "username", r.Username, "err", err)
 		return &callback.RejectError{SIPCode: 486, Reason: err.Error()}
+	case errors.Is(err, callback.ErrNoCapacity):
+		log.Warn("inbound IVR call refused: this node runs as many calls as callback.max_live_calls allows", "err", err)
+		return &callback.RejectError{SIPCode: 503, Reason: err.Error()}
 	case errors.Is(err, callback.ErrInvalid):
 		log.Warn("inbound IVR call refused", "username", r.Username, "err", err)
 		return &callback.RejectError{SIPCode: d.SIPCode, Reason: err.Error()}
