@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/store/mysql"
 )
 
 // Config is callbackd's configuration: a YAML file, then CALLBACKD_*
@@ -33,6 +34,9 @@ type Config struct {
 		// embedded store at SQLitePath.
 		MySQLDSN   string `yaml:"mysql_dsn"`
 		SQLitePath string `yaml:"sqlite_path"` // default callbackd.db
+		// MaxConnections is how many connections to MariaDB/MySQL this
+		// process holds at most.
+		MaxConnections int `yaml:"max_connections"` // 8
 	} `yaml:"database"`
 	Callback struct {
 		DelayBeforeCallback time.Duration `yaml:"delay_before_callback"` // "Delay Before Callback" 5s
@@ -167,6 +171,7 @@ func DefaultConfig() Config {
 	c.Log.Level = "info"
 	c.Log.Format = "text"
 	c.Database.SQLitePath = "callbackd.db"
+	c.Database.MaxConnections = mysql.DefaultMaxConns
 	p := callback.DefaultPolicy()
 	c.Callback.DelayBeforeCallback = p.DelayBeforeCallback
 	c.Callback.BackoffInterval = p.BackoffInterval

@@ -29,7 +29,8 @@ func openStore(ctx context.Context, c *Config, log *slog.Logger) (callback.Store
 		if err != nil {
 			return nil, fmt.Errorf("open MariaDB/MySQL store: %w", err)
 		}
-		log.Info("store: MariaDB/MySQL", "dsn", redactDSN(c.Database.MySQLDSN))
+		db.SetMaxConns(c.Database.MaxConnections)
+		log.Info("store: MariaDB/MySQL", "dsn", redactDSN(c.Database.MySQLDSN), "max_connections", c.Database.MaxConnections)
 		return db, nil
 	}
 	db, err := sqlite.Open(ctx, c.Database.SQLitePath)
