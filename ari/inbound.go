@@ -154,7 +154,16 @@ func causeForSIP(code int) callback.Cause {
 
 // unpark forgets a parked channel and its route; nil if it was taken over
 // or released already.
-func (c *Controller) unpark(id string) *parked {
+func (c *Controller) unpark(id string) *parked { return c.takeParked(id, true) }
+
+// adopt hands a parked channel to the session of its call, which keeps
+// its route; nil if it is not waiting here (the caller hung up and was
+// released, or another process got it).
+func (c *Controller) adopt(id string) *parked { return c.takeParked(id, false) }
+
+// takeParked removes a parked channel, and with dropRoute its route too.
+// Whoever takes it first (Dial, the refusal, the wait's timer) owns it.
+func (c *Controller) takeParked(id string, dropRoute bool) *parked {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p, ok := c.parked[id]
@@ -163,24 +172,9 @@ func (c *Controller) unpark(id string) *parked {
 	}
 	delete(c.parked, id)
 	p.timer.Stop()
-	if c.routes[id] == p.route {
+	if dropRoute && c.routes[id] == p.route {
 		delete(c.routes, id)
 	}
-	return p
-}
-
-// adopt hands a parked channel to the session of its call; nil if it is
-// not waiting here (the caller hung up and was released, or another
-// process got it).
-func (c *Controller) adopt(id string) *parked {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p, ok := c.parked[id]
-	if !ok {
-		return nil
-	}
-	delete(c.parked, id)
-	p.timer.Stop()
 	return p
 }
 

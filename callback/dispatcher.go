@@ -357,16 +357,7 @@ func (d *Dispatcher) Start(ctx context.Context, r *Request) error {
 	if d.dialer == nil {
 		return fmt.Errorf("start request: %w", ErrNoDialer)
 	}
-	if r.Status == "" {
-		r.Status = StatusRequestReceived
-	}
-	if r.Status != StatusRequestReceived || r.Finished || r.Result != ResultNone {
-		return &ValidationError{Field: "status", Reason: "a new request starts as " + string(StatusRequestReceived)}
-	}
-	if err := r.Validate(); err != nil {
-		return err
-	}
-	if err := r.ValidateSecrets(); err != nil {
+	if err := r.validateNew(); err != nil {
 		return err
 	}
 	acct, err := d.store.GetAccount(ctx, r.Username)

@@ -209,6 +209,22 @@ func (r *Request) Validate() error {
 	return nil
 }
 
+// validateNew checks a request about to be created by callbackd itself:
+// it starts as Request received (an empty status is set to it), can be
+// dialled, and carries real HA1 values.
+func (r *Request) validateNew() error {
+	if r.Status == "" {
+		r.Status = StatusRequestReceived
+	}
+	if r.Status != StatusRequestReceived || r.Finished || r.Result != ResultNone {
+		return &ValidationError{Field: "status", Reason: "a new request starts as " + string(StatusRequestReceived)}
+	}
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	return r.ValidateSecrets()
+}
+
 // ValidateSecrets checks that md5secret fields hold HA1 values. Requests
 // created through callbackd's own surfaces must pass it; rows inserted raw by
 // SQL are not held to it, because the seed's own example carries a

@@ -35,16 +35,7 @@ func (s *Service) now() time.Time {
 // Create validates r, schedules it (next_call = now + Delay Before Callback
 // unless set), and inserts it. The account named by r.Username must exist.
 func (s *Service) Create(ctx context.Context, r *Request) error {
-	if r.Status == "" {
-		r.Status = StatusRequestReceived
-	}
-	if r.Status != StatusRequestReceived || r.Finished || r.Result != ResultNone {
-		return &ValidationError{Field: "status", Reason: "a new request starts as " + string(StatusRequestReceived)}
-	}
-	if err := r.Validate(); err != nil {
-		return err
-	}
-	if err := r.ValidateSecrets(); err != nil {
+	if err := r.validateNew(); err != nil {
 		return err
 	}
 	if _, err := s.Store.GetAccount(ctx, r.Username); err != nil {
