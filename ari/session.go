@@ -365,8 +365,8 @@ func (s *Session) gone404(ctx context.Context, l *leg, err error) bool {
 // is normal). A channel already gone is not an error.
 func (s *Session) Hangup(ctx context.Context, channel, reason string) error {
 	l := s.legs[channel]
-	if l != nil && (l.gone || !l.placed) {
-		return nil
+	if l != nil && (l.gone || !l.placed || l.hungUp) {
+		return nil // gone, never placed, or its DELETE was accepted already
 	}
 	if err := s.c.rest.hangup(ctx, channel, reason); err != nil {
 		return fmt.Errorf("hang up %s: %w", channel, err)

@@ -45,7 +45,7 @@ func (e *env) demo(args []string) error {
 
 	// The simulated Asterisk: the user's phone answers after a second; the
 	// destination answers after a second and hangs up after three.
-	const user, access, dest = "4930111111", "18005550100", "12345"
+	const user, access, ivrAccess, dest = "4930111111", "18005550100", "18005550105", "12345"
 	sim := aritest.New(aritest.WithCredentials("callbackd", "demo"))
 	sim.Phone(user, aritest.Answer(time.Second))
 	sim.Phone(dest, aritest.Answer(time.Second).ThenHangup(3*time.Second, 16))
@@ -78,7 +78,7 @@ func (e *env) demo(args []string) error {
 		return err
 	}
 	defer srv.close()
-	if err := seedDemo(ctx, srv.store, user, access, dest); err != nil {
+	if err := seedDemo(ctx, srv.store, user, access, ivrAccess, dest); err != nil {
 		return err
 	}
 	say("seeded account 801 (10.00 USD) calling from %s, access number %s (ANI trigger, 2-way to %s)", user, access, dest)
@@ -107,18 +107,70 @@ func (e *env) demo(args []string) error {
 		return fmt.Errorf("no request was queued: %s", tr.Variables["CALLBACKD_REASON"])
 	}
 
-	seenEvents, seenReqs := 0, 0
+	seenReqs := 0
+	if err := followDemo(ctx, say, out, sim, srv.store, id, &seenReqs); err != nil {
+		return err
+	}
+	a, err := srv.store.GetAccount(ctx, "801")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "account 801 balance: %s %s (was 10.00)\n", a.Balance, a.Currency)
+
+	// Second act: an access number whose Mizu mode wants the IVR on the
+	// inbound call. The dialplan sends the caller to
+	// Stasis(callbackd,ivr,<number>); callbackd answers, runs the calling
+	// card, and the caller keys in the destination.
+	say("inbound IVR: %s rings access number %s (iscallback 7), the dialplan sends it to Stasis(callbackd,ivr,%s)", user, ivrAccess, ivrAccess)
+	ch, err := sim.Inbound(aritest.InboundCall{CallerID: user, Exten: ivrAccess, Args: []string{"ivr", ivrAccess},
+		Caller: aritest.Answer(0).ThenDTMF(aritest.Digits(dest+"#", 150*time.Millisecond)...)})
+	if err != nil {
+		return fmt.Errorf("inbound call: %w", err)
+	}
+	var ivrID int64
+	for ivrID == 0 {
+		reqs, err := srv.store.ListRequests(ctx, callback.RequestFilter{Source: callback.SourceIVR})
+		if err != nil {
+			return err
+		}
+		for _, r := range reqs {
+			if r.CallID == ch {
+				ivrID = r.ID
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the inbound call was not taken: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	say("caller keys %s# into the calling card", dest)
+	if err := followDemo(ctx, say, out, sim, srv.store, ivrID, &seenReqs); err != nil {
+		return err
+	}
+	a, err = srv.store.GetAccount(ctx, "801")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "account 801 balance: %s %s\n", a.Balance, a.Currency)
+	return nil
+}
+
+// followDemo prints the ARI requests callbackd sends and the request's
+// history until it is finished, then its CDRs.
+func followDemo(ctx context.Context, say func(string, ...any), out io.Writer, sim *aritest.Sim, st callback.Store, id int64, seenReqs *int) error {
+	seenEvents := 0
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		reqs := sim.Requests()
-		for _, r := range reqs[seenReqs:] {
+		for _, r := range reqs[*seenReqs:] {
 			if r.Method != "GET" {
 				say("  ARI %s %s%s", r.Method, r.Path, shortQuery(r.Query.Encode()))
 			}
 		}
-		seenReqs = len(reqs)
-		hist, err := srv.store.History(ctx, id)
+		*seenReqs = len(reqs)
+		hist, err := st.History(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -130,22 +182,14 @@ func (e *env) demo(args []string) error {
 			say("request %d: %s%s  %s", id, ev.Status, res, ev.Note)
 		}
 		seenEvents = len(hist)
-		r, err := srv.store.GetRequest(ctx, id)
+		r, err := st.GetRequest(ctx, id)
 		if err != nil {
 			return err
 		}
 		if r.Finished {
 			say("finished: status %q, result %q, call_count %d, setup %s, connect %s, disconnect %s",
 				r.Status, r.Result, r.CallCount, fmtTime(r.SetupTime), fmtTime(r.ConnectTime), fmtTime(r.DisconnectTime))
-			if err := printDemoCDRs(ctx, out, srv.store, id); err != nil {
-				return err
-			}
-			a, err := srv.store.GetAccount(ctx, "801")
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "account 801 balance: %s %s (was 10.00)\n", a.Balance, a.Currency)
-			return nil
+			return printDemoCDRs(ctx, out, st, id)
 		}
 		select {
 		case <-ctx.Done():
@@ -182,7 +226,7 @@ func printDemoCDRs(ctx context.Context, w io.Writer, st callback.Store, id int64
 	return nil
 }
 
-func seedDemo(ctx context.Context, st callback.Store, user, access, dest string) error {
+func seedDemo(ctx context.Context, st callback.Store, user, access, ivrAccess, dest string) error {
 	if err := st.CreateAccount(ctx, &callback.Account{Username: "801", Currency: "USD", Balance: 10 * callback.MoneyScale,
 		MaxSessions: 4, Language: "en", Tariff: "default"}); err != nil && !errors.Is(err, callback.ErrConflict) {
 		return fmt.Errorf("seed account: %w", err)
@@ -200,6 +244,12 @@ func seedDemo(ctx context.Context, st callback.Store, user, access, dest string)
 		RingbackTime: 1, AnonymousAccounting: true, ANumberHandling: callback.DefaultANumberHandling}
 	n.ApplyDefaults()
 	if err := st.PutAccessNumber(ctx, n); err != nil {
+		return fmt.Errorf("seed access number: %w", err)
+	}
+	ivr := &callback.AccessNumber{Number: ivrAccess, Trigger: callback.TriggerANI, SubApp: "callingcard", Language: "en",
+		IsCallback: 7, AnonymousAccounting: true, ANumberHandling: callback.DefaultANumberHandling}
+	ivr.ApplyDefaults()
+	if err := st.PutAccessNumber(ctx, ivr); err != nil {
 		return fmt.Errorf("seed access number: %w", err)
 	}
 	return nil
