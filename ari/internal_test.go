@@ -120,8 +120,8 @@ func TestIDs(t *testing.T) {
 		}
 	}
 	for s, ok := range map[string]bool{"0123456789abcdef0123456789ABCDEF": true, "<md5secret>": false, "0123456789abcdef0123456789abcde": false} {
-		if isHA1(s) != ok {
-			t.Errorf("isHA1(%q) = %v", s, !ok)
+		if callback.IsHA1(s) != ok {
+			t.Errorf("IsHA1(%q) = %v", s, !ok)
 		}
 	}
 }

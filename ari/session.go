@@ -780,7 +780,7 @@ func (s *Session) identityEndpoint(ctx context.Context, t *trunk, id Identity, l
 	if id.MD5Secret == "" || id.Authname == "" {
 		return "", nil
 	}
-	if !isHA1(id.MD5Secret) {
+	if !callback.IsHA1(id.MD5Secret) {
 		s.log.Warn("md5secret is not an HA1 (32 hex digits): placing the leg with the trunk's own credentials", "leg", leg, "authname", id.Authname)
 		return "", nil
 	}

@@ -183,20 +183,6 @@ func legAVariables(r *callback.Request, an *callback.AccessNumber, t *trunk) map
 // pbx_builtin_setvar_helper writes dialplan functions.
 const varLanguage = "CHANNEL(language)"
 
-// isHA1 reports whether s can be pushed as md5_cred: Asterisk refuses any
-// other length.
-func isHA1(s string) bool {
-	if len(s) != 32 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
 // validChannelID reports whether a preset call_id can be an ARI channelId:
 // Asterisk's AST_MAX_PUBLIC_UNIQUEID (149), and no comma, which would split
 // it in addChannel?channel=a,b, nor blanks or control characters.

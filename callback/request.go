@@ -230,16 +230,18 @@ func (r *Request) validateNew() error {
 // SQL are not held to it, because the seed's own example carries a
 // placeholder there and the secret only matters to the far end.
 func (r *Request) ValidateSecrets() error {
-	if r.MD5Secret != "" && !isHex32(r.MD5Secret) {
+	if r.MD5Secret != "" && !IsHA1(r.MD5Secret) {
 		return &ValidationError{Field: "md5secret", Reason: "not an HA1 (32 hex digits)"}
 	}
-	if r.TwowayMD5Secret != "" && !isHex32(r.TwowayMD5Secret) {
+	if r.TwowayMD5Secret != "" && !IsHA1(r.TwowayMD5Secret) {
 		return &ValidationError{Field: "twoway_md5secret", Reason: "not an HA1 (32 hex digits)"}
 	}
 	return nil
 }
 
-func isHex32(s string) bool {
+// IsHA1 reports whether s has the form of an HA1 digest, 32 hex digits:
+// what md5secret holds and what Asterisk accepts as md5_cred.
+func IsHA1(s string) bool {
 	if len(s) != 32 {
 		return false
 	}

@@ -245,14 +245,14 @@ func (a *api) observe(next http.Handler) http.Handler {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "no-store")
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, info))
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &metrics.StatusWriter{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
 				a.log.Error("handler panic", "http_request_id", info.id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				if sw.status == 0 {
+				if !sw.Written() {
 					a.writeError(sw, r, errors.New("handler panic"))
 				}
 			}
@@ -261,7 +261,7 @@ func (a *api) observe(next http.Handler) http.Handler {
 				route = "unmatched"
 			}
 			attrs := []slog.Attr{
-				slog.String("method", r.Method), slog.String("route", route), slog.Int("status", sw.code()),
+				slog.String("method", r.Method), slog.String("route", route), slog.Int("status", sw.Code()),
 				slog.Duration("duration", time.Since(start)), slog.String("http_request_id", info.id),
 				slog.String("source", info.source), slog.String("account", info.account),
 			}
@@ -269,7 +269,7 @@ func (a *api) observe(next http.Handler) http.Handler {
 			if info.errCode != "" {
 				attrs = append(attrs, slog.String("error_code", info.errCode))
 			}
-			if sw.code() >= 500 {
+			if sw.Code() >= 500 {
 				level = slog.LevelError
 				if info.cause != nil {
 					attrs = append(attrs, slog.String("err", info.cause.Error()))
@@ -279,35 +279,6 @@ func (a *api) observe(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(sw, r)
 	})
-}
-
-// statusWriter remembers the status written through it.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusWriter) code() int {
-	if w.status == 0 {
-		return http.StatusOK
-	}
-	return w.status
 }
 
 // limitSource applies the per-source limit of write endpoints before any

@@ -419,6 +419,17 @@ func (a *api) handleCreate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, viewOf(req, nil))
 }
 
+// authenticateWithID is the start of the handlers of one request: who
+// asks, and the request id of the path.
+func (a *api) authenticateWithID(r *http.Request) (principal, int64, error) {
+	p, err := a.authenticate(r)
+	if err != nil {
+		return p, 0, err
+	}
+	id, err := pathID(r)
+	return p, id, err
+}
+
 func pathID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
@@ -428,12 +439,7 @@ func pathID(r *http.Request) (int64, error) {
 }
 
 func (a *api) handleGet(w http.ResponseWriter, r *http.Request) {
-	p, err := a.authenticate(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	id, err := pathID(r)
+	p, id, err := a.authenticateWithID(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -511,12 +517,7 @@ func parseListQuery(r *http.Request) (listInput, error) {
 }
 
 func (a *api) handleCancel(w http.ResponseWriter, r *http.Request) {
-	p, err := a.authenticate(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	id, err := pathID(r)
+	p, id, err := a.authenticateWithID(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

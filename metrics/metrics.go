@@ -306,31 +306,32 @@ func (o ariObserver) Connected(up bool) {
 func (m *Metrics) HTTPMiddleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &StatusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		route := r.Pattern
 		if route == "" {
 			route = "unmatched"
 		}
-		m.httpTotal.WithLabelValues(route, strconv.Itoa(sw.code())).Inc()
+		m.httpTotal.WithLabelValues(route, strconv.Itoa(sw.Code())).Inc()
 		m.httpLength.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
 }
 
-// statusWriter remembers the status code written through it.
-type statusWriter struct {
+// StatusWriter remembers the status code written through it, for
+// middleware that logs or counts responses.
+type StatusWriter struct {
 	http.ResponseWriter
 	status int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
+func (w *StatusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
+func (w *StatusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
@@ -338,9 +339,13 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func (w *statusWriter) code() int {
+// Written reports whether a status was written yet.
+func (w *StatusWriter) Written() bool { return w.status != 0 }
+
+// Code is the status written, 200 when the handler wrote none.
+func (w *StatusWriter) Code() int {
 	if w.status == 0 {
 		return http.StatusOK
 	}

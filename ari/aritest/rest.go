@@ -463,29 +463,13 @@ func (s *Sim) originateHandler(w http.ResponseWriter, p *params) {
 			return
 		}
 	}
-	for _, f := range splitList(formats) {
-		if !knownFormats[f] {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("Provided format (%s) was not found", f))
-			return
-		}
-	}
-	wk := workerOf(p.r)
-	if !s.endpointExists(target) {
-		// ast_request fails in ast_dial_prerun before any channel is
-		// allocated; res/ari reports a failure other than an id
-		// conflict as an allocation failure.
-		requestFailed(w, wk)
+	if unknownFormat(w, formats) {
 		return
 	}
-	id2 := otherID
-	if target.tech == "Local" {
-		id2 = localHalf2ID(id, otherID)
-	}
-	if s.idInUse(id) || s.idInUse(id2) {
-		channelConflict(w, wk)
+	ch, id2 := s.allocate(w, p, target, id, otherID)
+	if ch == nil {
 		return
 	}
-	ch := s.newChannel(target, id)
 	ch.originated = true
 	// begin_dial_prerun: the outbound channel runs "AppDial2" until it
 	// answers and enters Stasis (or the dialplan).
@@ -534,6 +518,40 @@ func (s *Sim) idInUse(id string) bool {
 	return ok
 }
 
+// unknownFormat writes 400 for the first format in formats Asterisk does
+// not know, and reports whether it did.
+func unknownFormat(w http.ResponseWriter, formats string) bool {
+	for _, f := range splitList(formats) {
+		if !knownFormats[f] {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("Provided format (%s) was not found", f))
+			return true
+		}
+	}
+	return false
+}
+
+// allocate is ast_request for an originate or a create, under s.mu: it
+// returns the new channel and the id its Local ";2" half gets, or writes
+// the refusal and returns nil. ast_request fails in ast_dial_prerun before
+// any channel is allocated, and res/ari reports a failure other than an id
+// conflict as an allocation failure; a live id (of either half) is 409.
+func (s *Sim) allocate(w http.ResponseWriter, p *params, target dialTarget, id, otherID string) (*channel, string) {
+	wk := workerOf(p.r)
+	if !s.endpointExists(target) {
+		requestFailed(w, wk)
+		return nil, ""
+	}
+	id2 := otherID
+	if target.tech == "Local" {
+		id2 = localHalf2ID(id, otherID)
+	}
+	if s.idInUse(id) || s.idInUse(id2) {
+		channelConflict(w, wk)
+		return nil, ""
+	}
+	return s.newChannel(target, id), id2
+}
+
 // createChannel is POST /channels/create: the channel enters Stasis at once
 // (ari_channel_thread) and waits for /dial.
 func (s *Sim) createChannel(w http.ResponseWriter, p *params) {
@@ -562,28 +580,13 @@ func (s *Sim) createChannel(w http.ResponseWriter, p *params) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if originator == "" {
-		for _, f := range splitList(formats) {
-			if !knownFormats[f] {
-				writeError(w, http.StatusBadRequest, fmt.Sprintf("Provided format (%s) was not found", f))
-				return
-			}
-		}
-	}
-	wk := workerOf(p.r)
-	if !s.endpointExists(target) {
-		requestFailed(w, wk)
+	if originator == "" && unknownFormat(w, formats) {
 		return
 	}
-	id2 := otherID
-	if target.tech == "Local" {
-		id2 = localHalf2ID(id, otherID)
-	}
-	if s.idInUse(id) || s.idInUse(id2) {
-		channelConflict(w, wk)
+	ch, id2 := s.allocate(w, p, target, id, otherID)
+	if ch == nil {
 		return
 	}
-	ch := s.newChannel(target, id)
 	ch.ariMade = true
 	if target.tech == "Local" {
 		// Only the half asked for is subscribed to the application.

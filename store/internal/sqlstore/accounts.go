@@ -55,19 +55,14 @@ func (db *DB) CreateAccount(ctx context.Context, a *callback.Account) error {
 func (db *DB) UpdateAccount(ctx context.Context, a *callback.Account) error {
 	var got *callback.Account
 	err := db.tx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = ?, ha1 = ?, pin = ?, currency = ?,
+		if err := execMatched(ctx, tx, callback.ErrNotFound, `UPDATE accounts SET password_hash = ?, ha1 = ?, pin = ?, currency = ?,
 			credit_limit = ?, max_sessions = ?, associated_number = ?, language = ?, blocked = ?, tariff = ?,
 			daily_cap = ? WHERE username = ?`,
 			str(a.PasswordHash), str(a.HA1), str(a.PIN), str(a.Currency), int64(a.CreditLimit), a.MaxSessions,
-			str(a.AssociatedNumber), str(a.Language), a.Blocked, str(a.Tariff), int64(a.DailyCap), a.Username)
-		if err != nil {
+			str(a.AssociatedNumber), str(a.Language), a.Blocked, str(a.Tariff), int64(a.DailyCap), a.Username); err != nil {
 			return err
 		}
-		if n, err := rowsAffected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return callback.ErrNotFound
-		}
+		var err error
 		got, err = getAccount(ctx, tx, "username = ?", a.Username)
 		return err
 	})
@@ -148,16 +143,7 @@ func (db *DB) ListAccounts(ctx context.Context) ([]*callback.Account, error) {
 // SetBalance sets the balance of username.
 func (db *DB) SetBalance(ctx context.Context, username string, balance callback.Money) error {
 	err := db.tx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE accounts SET balance = ? WHERE username = ?", int64(balance), username)
-		if err != nil {
-			return err
-		}
-		if n, err := rowsAffected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return callback.ErrNotFound
-		}
-		return nil
+		return execMatched(ctx, tx, callback.ErrNotFound, "UPDATE accounts SET balance = ? WHERE username = ?", int64(balance), username)
 	})
 	if err != nil {
 		return db.fail(err, "set balance of %q", username)
@@ -265,16 +251,7 @@ func (db *DB) ListAccessNumbers(ctx context.Context) ([]*callback.AccessNumber, 
 func (db *DB) DeleteAccessNumber(ctx context.Context, number string) error {
 	defer db.accessWrites.Add(1)
 	err := db.tx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM access_numbers WHERE number = ?", number)
-		if err != nil {
-			return err
-		}
-		if n, err := rowsAffected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return callback.ErrNotFound
-		}
-		return nil
+		return execMatched(ctx, tx, callback.ErrNotFound, "DELETE FROM access_numbers WHERE number = ?", number)
 	})
 	if err != nil {
 		return db.fail(err, "delete access number %s", number)

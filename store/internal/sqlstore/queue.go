@@ -423,19 +423,14 @@ func (db *DB) Update(ctx context.Context, l callback.Lease, c callback.Change) (
 	var got *callback.Request
 	err := db.tx(ctx, func(tx *sqlx.Tx) error {
 		args := slices.Concat(s.args, leaseArgs(l), []any{string(c.From)})
-		res, err := tx.ExecContext(ctx, "UPDATE callback_requests SET "+s.String()+leaseGuard+" AND status = ?", args...)
-		if err != nil {
+		if err := execMatched(ctx, tx, leaseLost(l), "UPDATE callback_requests SET "+s.String()+leaseGuard+" AND status = ?", args...); err != nil {
 			return err
-		}
-		if n, err := rowsAffected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return leaseLost(l)
 		}
 		e := event{id: l.RequestID, attempt: l.Attempt, status: c.To, result: c.Result, cause: c.Cause, sipCode: c.SIPCode, note: note}
 		if err := db.addEvent(ctx, tx, e); err != nil {
 			return err
 		}
+		var err error
 		got, err = getRequest(ctx, tx, l.RequestID)
 		return err
 	})
@@ -448,17 +443,8 @@ func (db *DB) Update(ctx context.Context, l callback.Lease, c callback.Change) (
 // Renew moves the lease's expiry to until.
 func (db *DB) Renew(ctx context.Context, l callback.Lease, until time.Time) error {
 	err := db.tx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE callback_requests SET lease_expires = ?"+leaseGuard,
+		return execMatched(ctx, tx, leaseLost(l), "UPDATE callback_requests SET lease_expires = ?"+leaseGuard,
 			append([]any{db.ts(until)}, leaseArgs(l)...)...)
-		if err != nil {
-			return err
-		}
-		if n, err := rowsAffected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return leaseLost(l)
-		}
-		return nil
 	})
 	if err != nil {
 		return db.fail(err, "renew lease")
@@ -475,14 +461,8 @@ func (db *DB) Release(ctx context.Context, l callback.Lease, nextCall time.Time,
 		s.set("next_call = ?", db.ts(nextCall))
 	}
 	err := db.tx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE callback_requests SET "+s.String()+leaseGuard, slices.Concat(s.args, leaseArgs(l))...)
-		if err != nil {
+		if err := execMatched(ctx, tx, leaseLost(l), "UPDATE callback_requests SET "+s.String()+leaseGuard, slices.Concat(s.args, leaseArgs(l))...); err != nil {
 			return err
-		}
-		if n, err := rowsAffected(res); err != nil {
-			return err
-		} else if n == 0 {
-			return leaseLost(l)
 		}
 		var st struct {
 			Status string         `db:"status"`

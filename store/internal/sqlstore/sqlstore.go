@@ -253,6 +253,23 @@ func (s *sets) String() string { return strings.Join(s.exprs, ", ") }
 // matched rows: SQLite always does, and the MySQL store asks for
 // CLIENT_FOUND_ROWS, so an update that sets a value already there still
 // counts as a match.
+// execMatched runs a statement meant to change one row and returns none
+// when it changed nothing (no such row, or a guard that no longer holds).
+func execMatched(ctx context.Context, tx *sqlx.Tx, none error, query string, args ...any) error {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	n, err := rowsAffected(res)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return none
+	}
+	return nil
+}
+
 func rowsAffected(res sql.Result) (int64, error) {
 	n, err := res.RowsAffected()
 	if err != nil {
