@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -202,8 +201,17 @@ func New(opts ...Option) *Sim {
 	}
 }
 
+// TB is the part of testing.TB that NewT uses. Naming it here rather than
+// importing testing keeps the testing package (and its flags) out of the
+// callbackd binary, whose demo runs this simulator.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
 // NewT starts a simulator for a test and stops it when the test ends.
-func NewT(t testing.TB, opts ...Option) *Sim {
+func NewT(t TB, opts ...Option) *Sim {
 	t.Helper()
 	s := New(opts...)
 	if _, err := s.Start(context.Background()); err != nil {
