@@ -360,15 +360,6 @@ func (d *Dispatcher) Start(ctx context.Context, r *Request) error {
 	if err := r.validateNew(); err != nil {
 		return err
 	}
-	acct, err := d.store.GetAccount(ctx, r.Username)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return &ValidationError{Field: "username", Reason: fmt.Sprintf("no account %q", r.Username)}
-	case err != nil:
-		return fmt.Errorf("start request: look up account: %w", err)
-	case acct.Blocked:
-		return &ValidationError{Field: "username", Reason: fmt.Sprintf("account %q is blocked", r.Username)}
-	}
 	d.mu.Lock()
 	started, ended := d.started, d.ended
 	d.mu.Unlock()
@@ -379,6 +370,15 @@ func (d *Dispatcher) Start(ctx context.Context, r *Request) error {
 	case <-started: // a caller may ring in while Run is still starting
 	case <-ctx.Done():
 		return fmt.Errorf("start request: waiting for the dispatcher to run: %w", ErrNotRunning)
+	}
+	acct, err := d.store.GetAccount(ctx, r.Username)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return &ValidationError{Field: "username", Reason: fmt.Sprintf("no account %q", r.Username)}
+	case err != nil:
+		return fmt.Errorf("start request: look up account: %w", err)
+	case acct.Blocked:
+		return &ValidationError{Field: "username", Reason: fmt.Sprintf("account %q is blocked", r.Username)}
 	}
 	if live := d.Live(); live >= d.policy.MaxLiveCalls {
 		return fmt.Errorf("start request: %d calls live: %w", live, ErrNoCapacity)
