@@ -55,7 +55,8 @@ func (e *env) admin(noun, verb string, args []string) error {
 	case "currency list":
 		run = e.currencyList(fs)
 	default:
-		return usageError{fmt.Sprintf("unknown command %q %q (see callbackd -h)", noun, verb)}
+		fmt.Fprint(e.stderr, groupUsage(noun))
+		return usageError{fmt.Sprintf("%s: unknown subcommand %q (%s)", noun, verb, strings.Join(subcommandNames(noun), ", "))}
 	}
 	if err := e.parse(fs, args); err != nil {
 		return err
@@ -127,7 +128,7 @@ func (e *env) accountAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 			a.HA1 = callback.HA1(a.Username, c.ARI.Realm, *password)
 		}
 		if err := st.CreateAccount(e.ctx, a); err != nil {
-			return fmt.Errorf("add account %s: %w", a.Username, err)
+			return storeError(err, "account "+a.Username, "add account %s: %w", a.Username, err)
 		}
 		fmt.Fprintf(e.stdout, "account %s added (balance %s %s)\n", a.Username, a.Balance, a.Currency)
 		return nil
@@ -159,7 +160,7 @@ func (e *env) accountShow(fs *flag.FlagSet) func(callback.Store, *Config) error 
 		}
 		a, err := st.GetAccount(e.ctx, *username)
 		if err != nil {
-			return fmt.Errorf("account %s: %w", *username, err)
+			return storeError(err, "account "+*username, "account %s: %w", *username, err)
 		}
 		clis, err := st.ListCLIs(e.ctx, a.Username)
 		if err != nil {
@@ -204,12 +205,12 @@ func (e *env) accountBalance(fs *flag.FlagSet) func(callback.Store, *Config) err
 				return usageError{"-set: " + err.Error()}
 			}
 			if err := st.SetBalance(e.ctx, *username, m); err != nil {
-				return fmt.Errorf("set balance of %s: %w", *username, err)
+				return storeError(err, "account "+*username, "set balance of %s: %w", *username, err)
 			}
 		}
 		a, err := st.GetAccount(e.ctx, *username)
 		if err != nil {
-			return fmt.Errorf("account %s: %w", *username, err)
+			return storeError(err, "account "+*username, "account %s: %w", *username, err)
 		}
 		fmt.Fprintf(e.stdout, "%s %s %s\n", a.Username, a.Balance, a.Currency)
 		return nil
@@ -229,7 +230,10 @@ func (e *env) accountCLI(fs *flag.FlagSet) func(callback.Store, *Config) error {
 				return usageError{fmt.Sprintf("-add %q is not a phone number", *add)}
 			}
 			if err := st.AddCLI(e.ctx, callback.AccountCLI{CLI: cli, Username: *username}); err != nil {
-				return fmt.Errorf("add CLI %s to %s: %w", cli, *username, err)
+				if errors.Is(err, callback.ErrNotFound) {
+					return notFoundError{"account " + *username}
+				}
+				return storeError(err, "caller ID "+cli, "add CLI %s to %s: %w", cli, *username, err)
 			}
 		}
 		clis, err := st.ListCLIs(e.ctx, *username)
@@ -307,7 +311,7 @@ func (e *env) accessRemove(fs *flag.FlagSet) func(callback.Store, *Config) error
 			return err
 		}
 		if err := st.DeleteAccessNumber(e.ctx, *number); err != nil {
-			return fmt.Errorf("remove access number %s: %w", *number, err)
+			return storeError(err, "access number "+*number, "remove access number %s: %w", *number, err)
 		}
 		fmt.Fprintf(e.stdout, "access number %s removed\n", *number)
 		return nil
@@ -407,7 +411,7 @@ func (e *env) requestShow(fs *flag.FlagSet) func(callback.Store, *Config) error 
 		}
 		r, err := st.GetRequest(e.ctx, id)
 		if err != nil {
-			return fmt.Errorf("request %d: %w", id, err)
+			return storeError(err, fmt.Sprintf("request %d", id), "request %d: %w", id, err)
 		}
 		res := string(r.Result)
 		if res == "" {
@@ -440,7 +444,7 @@ func (e *env) requestCancel(fs *flag.FlagSet) func(callback.Store, *Config) erro
 		}
 		r, err := st.Cancel(e.ctx, id, time.Now())
 		if err != nil {
-			return fmt.Errorf("cancel request %d: %w", id, err)
+			return storeError(err, fmt.Sprintf("request %d", id), "cancel request %d: %w", id, err)
 		}
 		if r.Finished {
 			fmt.Fprintf(e.stdout, "request %d: %s/%s\n", id, r.Status, r.Result)
@@ -594,3 +598,23 @@ func fmtTime(t time.Time) string {
 	}
 	return t.UTC().Format("2006-01-02 15:04:05.000")
 }
+
+// storeError names the thing in the operator's words when the store says
+// it is missing ("request 99 not found") or exists already ("account 801
+// already exists"); any other error is wrapped with format and args.
+func storeError(err error, thing, format string, args ...any) error {
+	switch {
+	case errors.Is(err, callback.ErrNotFound):
+		return notFoundError{thing}
+	case errors.Is(err, callback.ErrConflict):
+		return usageError{thing + " already exists"}
+	}
+	return fmt.Errorf(format, args...)
+}
+
+// notFoundError is a missing account, request or access number; it exits 1
+// like any failed command and still matches callback.ErrNotFound.
+type notFoundError struct{ thing string }
+
+func (e notFoundError) Error() string { return e.thing + " not found" }
+func (e notFoundError) Unwrap() error { return callback.ErrNotFound }

@@ -95,8 +95,8 @@ func TestAdminRefusesBadInput(t *testing.T) {
 		{[]string{"access", "add", "-number", "100", "-ringback-type", "loud"}, "Ringback Type"},
 		{[]string{"access", "add", "-number", "100", "-minimum-balance", "two"}, "Minimum Balance"},
 		{[]string{"request", "show", "abc"}, "not a request id"},
-		{[]string{"request", "show", "99"}, "not found"},
-		{[]string{"account", "add", "-username", "801"}, "conflict"},
+		{[]string{"request", "show", "99"}, "request 99 not found"},
+		{[]string{"account", "add", "-username", "801"}, "account 801 already exists"},
 		{[]string{"frobnicate"}, "unknown command"},
 	} {
 		out, err := run(t, db, "", tc.args...)

@@ -243,6 +243,9 @@ func LoadConfig(path string, environ []string) (Config, error) {
 		if err != nil {
 			return c, fmt.Errorf("read config: %w", err)
 		}
+		if err := checkConfigFile(path, b); err != nil {
+			return c, err
+		}
 		dec := yaml.NewDecoder(strings.NewReader(string(b)))
 		dec.KnownFields(true)
 		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
@@ -276,7 +279,7 @@ func applyEnv(c *Config, environ []string) error {
 			return
 		}
 		if err := setField(f, v); err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: %w", EnvName(key), v, err))
+			errs = append(errs, envValueError(EnvName(key), v, f))
 		}
 	})
 	return errors.Join(errs...)

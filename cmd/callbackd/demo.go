@@ -25,8 +25,12 @@ func (e *env) demo(args []string) error {
 	fs, _ := e.flags("demo")
 	dir := fs.String("dir", "", "directory for the demo's embedded store (default: a temporary one, removed after)")
 	verbose := fs.Bool("v", false, "also print callbackd's own log lines")
+	ext := externalDemoFlags(fs)
 	if err := e.parse(fs, args); err != nil {
 		return err
+	}
+	if ext.asterisk != "" {
+		return e.demoAgainst(ext)
 	}
 	if *dir == "" {
 		tmp, err := os.MkdirTemp("", "callbackd-demo-")

@@ -3,9 +3,11 @@
 // admin commands an operator needs, in one binary.
 //
 //	callbackd serve [-config callbackd.yaml]   run the server
+//	callbackd init                            seed a first working setup
 //	callbackd migrate                         create or upgrade the schema
 //	callbackd account|access|request|tariff|currency ...   administration
 //	callbackd config                          print the effective configuration
+//	callbackd version                         version, commit and Go version
 package main
 
 import (
@@ -19,6 +21,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 )
 
 func main() {
@@ -50,8 +53,10 @@ const usage = `usage: callbackd <command> [flags]
 commands:
   demo                       the whole product against a simulated Asterisk, in one process
   serve                      run the server (FastAGI, ARI controller, dispatcher)
+  init                       seed a first working setup: schema, account, access number, tariff
   migrate                    create or upgrade the database schema
   config                     print the effective configuration and where each key comes from
+  version                    print the version, commit and Go version
   mail                       read one message on stdin (MTA pipe) and queue its callback
   account add|list|show|balance|cli      manage accounts
   access add|list|remove     manage access numbers and their options
@@ -99,11 +104,20 @@ func dispatch(ctx context.Context, args, environ []string, stdin io.Reader, stdo
 		return e.migrate(rest)
 	case "config":
 		return e.config(rest)
+	case "init":
+		return e.init(rest)
+	case "version", "-version", "--version":
+		return e.version(rest)
 	case "mail":
 		return e.mail(rest)
 	case "account", "access", "request", "tariff", "currency":
 		if len(rest) == 0 {
-			return usageError{fmt.Sprintf("%s: which subcommand? (see callbackd -h)", cmd)}
+			fmt.Fprint(stderr, groupUsage(cmd))
+			return usageError{fmt.Sprintf("%s: which subcommand? (%s)", cmd, strings.Join(subcommandNames(cmd), ", "))}
+		}
+		if isHelp(rest[0]) {
+			fmt.Fprint(stdout, groupUsage(cmd))
+			return nil
 		}
 		return e.admin(cmd, rest[0], rest[1:])
 	case "-h", "--help", "help":
@@ -118,6 +132,7 @@ func dispatch(ctx context.Context, args, environ []string, stdin io.Reader, stdo
 func (e *env) flags(name string) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	setUsage(fs, commandSummary(name))
 	cfgPath := fs.String("config", "", "configuration file (YAML); default: none, or $CALLBACKD_CONFIG")
 	return fs, cfgPath
 }
@@ -133,14 +148,7 @@ func (e *env) parse(fs *flag.FlagSet, args []string) error {
 }
 
 func (e *env) loadConfig(path string) (Config, error) {
-	if path == "" {
-		for _, kv := range e.environ {
-			if v, ok := strings.CutPrefix(kv, "CALLBACKD_CONFIG="); ok {
-				path = v
-			}
-		}
-	}
-	return LoadConfig(path, e.environ)
+	return LoadConfig(e.configPath(path), e.environ)
 }
 
 func newLogger(c *Config, w io.Writer) (*slog.Logger, error) {
@@ -160,15 +168,54 @@ func newLogger(c *Config, w io.Writer) (*slog.Logger, error) {
 
 func (e *env) config(args []string) error {
 	fs, cfgPath := e.flags("config")
+	cf := addConfigFlags(fs)
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}
-	c, err := e.loadConfig(*cfgPath)
+	path := e.configPath(*cfgPath)
+	c, err := LoadConfig(path, e.environ)
 	if err != nil {
 		return err
 	}
-	for _, kv := range ConfigKeys(&c) {
-		fmt.Fprintf(e.stdout, "%-34s %-40s %s\n", kv[0], kv[1], EnvName(kv[0]))
+	flagged, err := cf.apply(&c)
+	if err != nil {
+		return err
 	}
-	return nil
+	src, err := configSources(path, e.environ, flagged)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	if path == "" {
+		fmt.Fprintln(w, "# no configuration file (-config or CALLBACKD_CONFIG): defaults, then CALLBACKD_* variables")
+	} else {
+		fmt.Fprintf(w, "# configuration file %s\n", path)
+	}
+	fmt.Fprintln(w, "KEY\tVALUE\tFROM\tVARIABLE")
+	for _, kv := range ConfigKeys(&c) {
+		from, ok := src[kv[0]]
+		if !ok {
+			from = srcDefault
+		}
+		v := kv[1]
+		if kv[0] == "node" && v == "" {
+			v = nodeName()
+			from += " (the host name)"
+		}
+		if v == "" {
+			v = `""`
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", kv[0], v, from, EnvName(kv[0]))
+	}
+	return w.Flush()
+}
+
+// nodeName is the name the dispatcher uses when node is not set: the host
+// name.
+func nodeName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "(no host name: " + fmt.Sprint(err) + ")"
+	}
+	return h
 }

@@ -92,9 +92,7 @@ type component struct {
 
 func (e *env) serve(args []string) error {
 	fs, cfgPath := e.flags("serve")
-	mysqlDSN := fs.String("mysql-dsn", "", "MariaDB/MySQL DSN (overrides database.mysql_dsn)")
-	sqlitePath := fs.String("sqlite", "", "embedded store file (overrides database.sqlite_path)")
-	ariURL := fs.String("ari-url", "", "Asterisk ARI base URL (overrides ari.url)")
+	cf := addConfigFlags(fs)
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}
@@ -102,14 +100,8 @@ func (e *env) serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	if *mysqlDSN != "" {
-		c.Database.MySQLDSN = *mysqlDSN
-	}
-	if *sqlitePath != "" {
-		c.Database.SQLitePath = *sqlitePath
-	}
-	if *ariURL != "" {
-		c.ARI.URL = *ariURL
+	if _, err := cf.apply(&c); err != nil {
+		return err
 	}
 	log, err := newLogger(&c, e.stderr)
 	if err != nil {
