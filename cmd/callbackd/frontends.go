@@ -169,21 +169,13 @@ func smtpComponent(c *Config, svc *callback.Service, authn *auth.Authenticator, 
 	if err != nil {
 		return component{}, err
 	}
-	addr := c.SMTP.Listen
-	return component{"smtp", func(ctx context.Context) error {
-		log.Info("SMTP listener for the email trigger", "addr", addr)
-		return ms.ListenAndServe(ctx, addr)
-	}}, nil
+	return component{name: "smtp", addr: c.SMTP.Listen, serve: ms.Serve}, nil
 }
 
 // httpComponent serves h on addr until ctx is done, then shuts down
 // gracefully: requests in flight finish (bounded), nothing new is taken.
 func httpComponent(addr string, h http.Handler, log *slog.Logger) component {
-	return component{"http", func(ctx context.Context) error {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("http listen %s: %w", addr, err)
-		}
+	return component{name: "http", addr: addr, serve: func(ctx context.Context, ln net.Listener) error {
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"sync"
 
 	"github.com/callbackd/callbackd/agi"
@@ -84,10 +86,15 @@ func (e *env) migrate(args []string) error {
 	return nil
 }
 
-// component is one long-running part of the server.
+// component is one long-running part of the server. A component that
+// listens names its address: every address is bound before any component
+// starts, so a port in use stops the server before the dispatcher claims
+// anything.
 type component struct {
-	name string
-	run  func(ctx context.Context) error
+	name  string
+	run   func(ctx context.Context) error
+	addr  string
+	serve func(ctx context.Context, ln net.Listener) error
 }
 
 func (e *env) serve(args []string) error {
@@ -103,7 +110,8 @@ func (e *env) serve(args []string) error {
 	if _, err := cf.apply(&c); err != nil {
 		return err
 	}
-	log, err := newLogger(&c, e.stderr)
+	level := new(slog.LevelVar)
+	log, err := newLeveledLogger(&c, level, e.stderr)
 	if err != nil {
 		return err
 	}
@@ -112,6 +120,18 @@ func (e *env) serve(args []string) error {
 		return err
 	}
 	defer srv.close()
+	srv.notify = newNotifier(e.environ, os.Getpid())
+	srv.reload = func() (*Config, error) {
+		nc, err := e.loadConfig(*cfgPath)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := cf.apply(&nc); err != nil {
+			return nil, err
+		}
+		return &nc, nil
+	}
+	srv.level = level
 	return srv.run(e.ctx)
 }
 
@@ -128,6 +148,9 @@ type server struct {
 	metrics    *metrics.Metrics
 	ready      []httpapi.ReadyCheck // beyond the store's ping, which httpapi always checks
 	components []component
+	notify     notifier                // systemd readiness and watchdog
+	reload     func() (*Config, error) // reads the configuration again on SIGHUP
+	level      *slog.LevelVar          // log.level, changed by a reload
 }
 
 func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error) {
@@ -155,8 +178,8 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 			return nil, fmt.Errorf("configuration: %w", err)
 		}
 		dialer = ctrl
-		s.components = append(s.components, component{"ari", ctrl.Run},
-			component{"billing-recovery", func(ctx context.Context) error { return recoverReservations(ctx, biller, log) }})
+		s.components = append(s.components, component{name: "ari", run: ctrl.Run},
+			component{name: "billing-recovery", run: func(ctx context.Context) error { return recoverReservations(ctx, biller, log) }})
 		s.ready = append(s.ready, httpapi.ReadyCheck{Name: "ari", Check: func(context.Context) error {
 			if ctrl.Ready() {
 				return nil
@@ -175,7 +198,7 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	m.SetLiveCalls(d.Live)
 	s.dispatcher = d
 	s.svc = &callback.Service{Store: st, Policy: policy, Notify: func() { d.Notify(); m.Created() }}
-	s.components = append(s.components, component{"dispatcher", d.Run})
+	s.components = append(s.components, component{name: "dispatcher", run: d.Run})
 
 	eng := trigger.NewEngine(st, s.svc, s.rates, trigger.Limits{
 		PerCLI:     trigger.Limit{Every: c.Limits.PerCLIEvery, Burst: c.Limits.PerCLIBurst},
@@ -189,15 +212,14 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 		(&trigger.AGIHandler{Engine: eng, Log: log.With("component", "trigger")}).Register(mux)
 		srv := agi.NewServer(mux, agi.WithLogger(log.With("component", "agi")), agi.WithSessionTimeout(c.AGI.SessionTimeout),
 			agi.WithObserver(m.AGIObserver()))
-		addr := c.AGI.Listen
-		s.components = append(s.components, component{"fastagi", func(ctx context.Context) error {
-			log.Info("FastAGI server listening", "addr", addr, "scripts", "ani dnis pin callback cld")
-			return srv.ListenAndServe(ctx, addr)
+		s.components = append(s.components, component{name: "fastagi", addr: c.AGI.Listen, serve: func(ctx context.Context, ln net.Listener) error {
+			log.Info("FastAGI server listening", "component", "agi", "addr", ln.Addr().String(), "scripts", "ani dnis pin callback cld")
+			return srv.Serve(ctx, ln)
 		}})
 	}
 	var page http.Handler
 	if c.Web.Modes != "" {
-		wo, err := webOptions(c, s.svc, authn, log.With("component", "web"))
+		wo, err := webOptions(c, s.svc, authn, log) // web adds its component key
 		if err != nil {
 			st.Close()
 			return nil, fmt.Errorf("configuration: %w", err)
@@ -205,7 +227,7 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 		page = web.New(wo)
 	}
 	if c.SMTP.Listen != "" {
-		comp, err := smtpComponent(c, s.svc, authn, log.With("component", "smtp"))
+		comp, err := smtpComponent(c, s.svc, authn, log) // mail adds its component keys
 		if err != nil {
 			st.Close()
 			return nil, fmt.Errorf("configuration: %w", err)
@@ -213,7 +235,7 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 		s.components = append(s.components, comp)
 	}
 	if c.HTTP.Listen != "" {
-		ho, err := httpOptions(c, st, s.svc, authn, log.With("component", "http"))
+		ho, err := httpOptions(c, st, s.svc, authn, log) // httpapi adds its component key
 		if err != nil {
 			st.Close()
 			return nil, fmt.Errorf("configuration: %w", err)
@@ -221,14 +243,20 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 		ho.Metrics = m
 		ho.Ready = s.ready
 		ho.Fallback = page // the web page, behind the same logs, metrics and recovery
-		s.components = append(s.components, httpComponent(c.HTTP.Listen, httpapi.New(ho), log.With("component", "http")))
+		s.components = append(s.components, httpComponent(c.HTTP.Listen, withIndex(httpapi.New(ho), c), log.With("component", "http")))
 	}
 	return s, nil
 }
 
-// run runs every component until ctx is done or one fails; a failing
-// component stops the others.
+// run binds every listening address, then runs every component until ctx
+// is done or one fails; a failing component stops the others. When started
+// by systemd it reports readiness once everything runs, and keeps the
+// watchdog fed while the store answers.
 func (s *server) run(ctx context.Context) error {
+	lns, err := s.listen(ctx)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
@@ -237,16 +265,45 @@ func (s *server) run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := comp.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			run := comp.run
+			if comp.serve != nil {
+				run = func(ctx context.Context) error { return comp.serve(ctx, lns[i]) }
+			}
+			if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				errs[i] = fmt.Errorf("%s: %w", comp.name, err)
 				s.log.Error("component failed; stopping", "component", comp.name, "err", err)
 				cancel(errs[i])
 			}
 		}()
 	}
+	stopAux := s.startAux(ctx)
 	wg.Wait()
+	stopAux()
 	s.log.Info("callbackd stopped")
 	return errors.Join(errs...)
+}
+
+// listen binds the address of every component that listens. On the first
+// failure it closes what it bound and names the component and address.
+func (s *server) listen(ctx context.Context) ([]net.Listener, error) {
+	lns := make([]net.Listener, len(s.components))
+	var lc net.ListenConfig
+	for i, comp := range s.components {
+		if comp.serve == nil {
+			continue
+		}
+		ln, err := lc.Listen(ctx, "tcp", comp.addr)
+		if err != nil {
+			for _, l := range lns {
+				if l != nil {
+					l.Close()
+				}
+			}
+			return nil, fmt.Errorf("%s: listen %s: %w", comp.name, comp.addr, err)
+		}
+		lns[i] = ln
+	}
+	return lns, nil
 }
 
 func (s *server) close() {

@@ -1,0 +1,181 @@
+//go:build unix
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// readNotify returns the next sd_notify datagram that contains want.
+func readNotify(t *testing.T, c *net.UnixConn, want string) string {
+	t.Helper()
+	buf := make([]byte, 4096)
+	for range 200 {
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for %q on the notify socket: %v", want, err)
+		}
+		if msg := string(buf[:n]); strings.Contains(msg, want) {
+			return msg
+		}
+	}
+	t.Fatalf("no %q among 200 notifications", want)
+	return ""
+}
+
+// serve under systemd: READY=1 once serving, WATCHDOG=1 while the store
+// answers, SIGHUP applies log.level and names what needs a restart,
+// STOPPING=1 at the end; /readyz names the parts that are off and GET /
+// lists the endpoints; no log line carries a key twice.
+func TestServeUnderSystemd(t *testing.T) {
+	sockDir, err := os.MkdirTemp("", "sd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(sockDir)
+	sock := filepath.Join(sockDir, "notify")
+	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "callbackd.yaml")
+	if err := os.WriteFile(cfg, []byte("log:\n  level: info\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	httpAddr, err := freeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=200000", "CALLBACKD_DATABASE_SQLITE_PATH=" + filepath.Join(dir, "cb.db"),
+		"CALLBACKD_AGI_LISTEN=127.0.0.1:0", "CALLBACKD_HTTP_LISTEN=" + httpAddr, "CALLBACKD_SMTP_LISTEN=127.0.0.1:0",
+		"CALLBACKD_WEB_MODES=extended", "CALLBACKD_WEB_HMAC_KEY=" + strings.Repeat("k", 32)}
+	var logs bytes.Buffer
+	lw := &syncWriter{buf: &logs, seen: make(chan struct{}), want: "configuration reloaded"}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, []string{"serve", "-config", cfg}, env, strings.NewReader(""), lw, lw) }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			cancel()
+			<-done
+		}
+	}()
+
+	readNotify(t, nc, "READY=1")
+	readNotify(t, nc, "WATCHDOG=1")
+
+	get := func(path, accept string) (int, map[string]any) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+httpAddr+path, nil)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("GET %s: %v: %s", path, err, b)
+		}
+		return resp.StatusCode, m
+	}
+	code, ready := get("/readyz", "")
+	off, _ := ready["off"].(map[string]any)
+	if code != 200 || ready["status"] != "partial" || off["ari"] == nil || off["sms"] == nil || off["web"] != nil {
+		t.Errorf("/readyz without ARI: %d %v", code, ready)
+	}
+	code, index := get("/", "application/json")
+	b, _ := json.Marshal(index)
+	for _, w := range []string{"/api/v1/requests", "/callback/extended", "/metrics", "/readyz", `"ari"`} {
+		if !strings.Contains(string(b), w) {
+			t.Errorf("GET / lacks %s: %s", w, b)
+		}
+	}
+	if strings.Contains(string(b), "/sms/inbound") || code != 200 {
+		t.Errorf("GET /: %d %s", code, b)
+	}
+
+	if err := os.WriteFile(cfg, []byte("log:\n  level: debug\ncallback:\n  max_attempts: 7\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	<-lw.seen
+	readNotify(t, nc, "READY=1")
+	cancel()
+	stopped = true
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v\n%s", err, lw.String())
+	}
+	readNotify(t, nc, "STOPPING=1")
+	out := lw.String()
+	if !strings.Contains(out, "applied=log.level need_restart=callback.max_attempts") {
+		t.Errorf("reload log:\n%s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		seen := map[string]bool{}
+		for _, f := range strings.Fields(line) {
+			k, _, ok := strings.Cut(f, "=")
+			if !ok || strings.ContainsAny(k, `"`) {
+				continue
+			}
+			if seen[k] && (k == "component" || k == "level" || k == "msg") {
+				t.Errorf("key %s twice: %s", k, line)
+			}
+			seen[k] = true
+		}
+	}
+}
+
+// A port in use stops serve before anything starts: no "dispatcher
+// started", and the error names the listener.
+func TestServePortInUseStartsNothing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var out bytes.Buffer
+	env := []string{"CALLBACKD_DATABASE_SQLITE_PATH=" + filepath.Join(t.TempDir(), "cb.db"), "CALLBACKD_AGI_LISTEN=127.0.0.1:0",
+		"CALLBACKD_HTTP_LISTEN=" + ln.Addr().String()}
+	err = Run(t.Context(), []string{"serve"}, env, strings.NewReader(""), &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "http: listen "+ln.Addr().String()) {
+		t.Fatalf("serve on a port in use: %v\n%s", err, out.String())
+	}
+	for _, w := range []string{"dispatcher started", "FastAGI server listening"} {
+		if strings.Contains(out.String(), w) {
+			t.Errorf("%q logged after a failed start:\n%s", w, out.String())
+		}
+	}
+}
+
+func TestNotifierIgnoresAnotherProcessWatchdog(t *testing.T) {
+	if n := newNotifier([]string{"NOTIFY_SOCKET=/x", "WATCHDOG_USEC=1000000", "WATCHDOG_PID=1"}, 2); n.watchdog != 0 {
+		t.Errorf("watchdog meant for pid 1 taken by pid 2: %s", n.watchdog)
+	}
+	if n := newNotifier([]string{"NOTIFY_SOCKET=/x", "WATCHDOG_USEC=1000000", "WATCHDOG_PID=2"}, 2); n.watchdog != time.Second {
+		t.Errorf("watchdog: %s", n.watchdog)
+	}
+	if err := (notifier{}).notify("READY=1"); err != nil {
+		t.Errorf("without NOTIFY_SOCKET: %v", err)
+	}
+}
