@@ -224,3 +224,27 @@ func TestInitThenACallCompletes(t *testing.T) {
 		t.Fatalf("request 1: %+v %v\n%s\nserver:\n%s", r, err, demo.String(), lw.String())
 	}
 }
+
+// Flags after the request id count: "request show 1 -config f" reads f.
+func TestFlagsAfterArguments(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "cb.db")
+	cfg := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(cfg, []byte("database:\n  sqlite_path: "+db+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	for _, args := range [][]string{
+		{"account", "add", "-config", cfg, "-username", "801"},
+		{"request", "add", "-username", "801", "-cli", "4930111111", "-config", cfg},
+		{"request", "show", "1", "-config", cfg},
+	} {
+		out.Reset()
+		if err := Run(t.Context(), args, nil, strings.NewReader(""), &out, &out); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "4930111111") {
+		t.Fatalf("request show 1 -config: %s", out.String())
+	}
+}

@@ -137,12 +137,30 @@ func (e *env) flags(name string) (*flag.FlagSet, *string) {
 	return fs, cfgPath
 }
 
+// parse parses flags wherever they stand, so "request show 42 -config f"
+// reads f like "request show -config f 42"; "--" ends the flags.
 func (e *env) parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return flag.ErrHelp
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return flag.ErrHelp
+			}
+			return usageError{err.Error()}
 		}
-		return usageError{err.Error()}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	if len(positional) > 0 {
+		return fs.Parse(append([]string{"--"}, positional...))
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/callbackd/callbackd/agi"
@@ -37,7 +38,11 @@ func openStore(ctx context.Context, c *Config, log *slog.Logger) (callback.Store
 	}
 	db, err := sqlite.Open(ctx, c.Database.SQLitePath)
 	if err != nil {
-		return nil, fmt.Errorf("open embedded store %s: %w", c.Database.SQLitePath, err)
+		where := c.Database.SQLitePath
+		if abs, aerr := filepath.Abs(where); aerr == nil && abs != where {
+			where += " (" + abs + ")"
+		}
+		return nil, fmt.Errorf("open embedded store %s as uid %d: %w; set database.sqlite_path to a file in a directory this user may write", where, os.Getuid(), err)
 	}
 	log.Info("store: embedded (SQLite); set database.mysql_dsn for MariaDB/MySQL and several nodes", "path", c.Database.SQLitePath)
 	return db, nil
