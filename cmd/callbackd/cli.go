@@ -85,6 +85,7 @@ var commandSummaries = map[string]string{
 	"mail":    "Reads one message on standard input (an MTA pipe) and queues its callback.",
 	"demo":    "Runs the whole product against a simulated Asterisk in one process; with -asterisk,\nsimulates Asterisk for a callbackd serve running on this host.",
 	"version": "Prints the version, the commit and the Go version of this binary.",
+	"health":  "Asks a running server's /readyz and exits 0 when it answers 200: the image's healthcheck.",
 }
 
 func commandSummary(name string) string {

@@ -57,6 +57,7 @@ commands:
   migrate                    create or upgrade the database schema
   config                     print the effective configuration and where each key comes from
   version                    print the version, commit and Go version
+  health                     ask a running server's /readyz (container healthchecks)
   mail                       read one message on stdin (MTA pipe) and queue its callback
   account add|list|show|balance|cli      manage accounts
   access add|list|remove     manage access numbers and their options
@@ -108,6 +109,8 @@ func dispatch(ctx context.Context, args, environ []string, stdin io.Reader, stdo
 		return e.init(rest)
 	case "version", "-version", "--version":
 		return e.version(rest)
+	case "health":
+		return e.health(rest)
 	case "mail":
 		return e.mail(rest)
 	case "account", "access", "request", "tariff", "currency":
