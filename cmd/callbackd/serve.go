@@ -203,7 +203,8 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	m.SetLiveCalls(d.Live)
 	s.dispatcher = d
 	s.svc = &callback.Service{Store: st, Policy: policy, Notify: func() { d.Notify(); m.Created() }}
-	s.components = append(s.components, component{name: "dispatcher", run: d.Run})
+	s.components = append(s.components, component{name: "dispatcher", run: d.Run},
+		component{name: "store-probe", run: newStoreProbe(st, m.Registry(), log.With("component", "probe")).run})
 
 	eng := trigger.NewEngine(st, s.svc, s.rates, trigger.Limits{
 		PerCLI:     trigger.Limit{Every: c.Limits.PerCLIEvery, Burst: c.Limits.PerCLIBurst},

@@ -102,6 +102,17 @@ func TestServeUnderSystemd(t *testing.T) {
 	if code != 200 || ready["status"] != "partial" || off["ari"] == nil || off["sms"] == nil || off["web"] != nil {
 		t.Errorf("/readyz without ARI: %d %v", code, ready)
 	}
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, w := range []string{"callbackd_store_up 1", "callbackd_requests_unfinished 0", "callbackd_queue_oldest_due_seconds 0"} {
+		if !strings.Contains(string(metricsText), w) {
+			t.Errorf("/metrics lacks %q", w)
+		}
+	}
 	code, index := get("/", "application/json")
 	b, _ := json.Marshal(index)
 	for _, w := range []string{"/api/v1/requests", "/callback/extended", "/metrics", "/readyz", `"ari"`} {
