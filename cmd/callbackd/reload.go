@@ -33,7 +33,10 @@ func newLeveledLogger(c *Config, level *slog.LevelVar, w io.Writer) (*slog.Logge
 // liveKeys are the keys a SIGHUP applies to the running server. Access
 // numbers, accounts and rates live in the database and take effect without
 // any signal.
-var liveKeys = map[string]bool{"log.level": true}
+var liveKeys = map[string]bool{"log.level": true,
+	"limits.per_cli_burst": true, "limits.per_cli_every": true,
+	"limits.per_account_burst": true, "limits.per_account_every": true,
+	"limits.per_source_burst": true, "limits.per_source_every": true}
 
 // startAux starts what runs beside the components: readiness and the
 // watchdog for systemd, and the SIGHUP reload. The returned func stops them.
@@ -112,5 +115,16 @@ func (s *server) reloadConfig() {
 	}
 	// Only the live keys are taken over: the others keep describing what runs.
 	s.cfg.Log.Level = nc.Log.Level
+	if s.cfg.Limits.PerCLIBurst != nc.Limits.PerCLIBurst || s.cfg.Limits.PerCLIEvery != nc.Limits.PerCLIEvery ||
+		s.cfg.Limits.PerAccountBurst != nc.Limits.PerAccountBurst || s.cfg.Limits.PerAccountEvery != nc.Limits.PerAccountEvery ||
+		s.cfg.Limits.PerSourceBurst != nc.Limits.PerSourceBurst || s.cfg.Limits.PerSourceEvery != nc.Limits.PerSourceEvery {
+		// The trigger limits start afresh with the new engine.
+		lim := s.cfg.Limits
+		lim.PerCLIBurst, lim.PerCLIEvery = nc.Limits.PerCLIBurst, nc.Limits.PerCLIEvery
+		lim.PerAccountBurst, lim.PerAccountEvery = nc.Limits.PerAccountBurst, nc.Limits.PerAccountEvery
+		lim.PerSourceBurst, lim.PerSourceEvery = nc.Limits.PerSourceBurst, nc.Limits.PerSourceEvery
+		s.cfg.Limits = lim
+		s.setEngine(s.cfg)
+	}
 	s.log.Info("configuration reloaded", "applied", strings.Join(applied, ","), "need_restart", strings.Join(restart, ","))
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/callbackd/callbackd/agi"
 	"github.com/callbackd/callbackd/ari"
@@ -148,7 +149,7 @@ type server struct {
 	store      callback.Store
 	svc        *callback.Service
 	dispatcher *callback.Dispatcher
-	engine     *trigger.Engine
+	engine     atomic.Pointer[triggers]
 	rates      *tariff.Cache
 	metrics    *metrics.Metrics
 	ready      []httpapi.ReadyCheck // beyond the store's ping, which httpapi always checks
@@ -206,17 +207,9 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	s.components = append(s.components, component{name: "dispatcher", run: d.Run},
 		component{name: "store-probe", run: newStoreProbe(st, m.Registry(), log.With("component", "probe")).run})
 
-	eng := trigger.NewEngine(st, s.svc, s.rates, trigger.Limits{
-		PerCLI:     trigger.Limit{Every: c.Limits.PerCLIEvery, Burst: c.Limits.PerCLIBurst},
-		PerAccount: trigger.Limit{Every: c.Limits.PerAccountEvery, Burst: c.Limits.PerAccountBurst},
-		PerSource:  trigger.Limit{Every: c.Limits.PerSourceEvery, Burst: c.Limits.PerSourceBurst},
-	}, log.With("component", "trigger"))
-	eng.Fallback.DefaultAccountUsername = c.AGI.CLDDefaultAccount
-	s.engine = eng
+	s.setEngine(c)
 	if c.AGI.Listen != "" {
-		mux := agi.NewMux()
-		(&trigger.AGIHandler{Engine: eng, Log: log.With("component", "trigger")}).Register(mux)
-		srv := agi.NewServer(mux, agi.WithLogger(log.With("component", "agi")), agi.WithSessionTimeout(c.AGI.SessionTimeout),
+		srv := agi.NewServer(agi.HandlerFunc(s.serveAGI), agi.WithLogger(log.With("component", "agi")), agi.WithSessionTimeout(c.AGI.SessionTimeout),
 			agi.WithObserver(m.AGIObserver()))
 		s.components = append(s.components, component{name: "fastagi", addr: c.AGI.Listen, serve: func(ctx context.Context, ln net.Listener) error {
 			log.Info("FastAGI server listening", "component", "agi", "addr", ln.Addr().String(), "scripts", "ani dnis pin callback cld")
@@ -323,5 +316,30 @@ func (s *server) close() {
 // this node at once; the ARI controller then takes the waiting channel
 // over as leg A.
 func (s *server) startInbound(ctx context.Context, in ari.Inbound) error {
-	return s.engine.ServeInbound(ctx, trigger.Call{CLI: in.CallerID, Number: in.Number, Channel: in.Channel}, s.dispatcher.Start)
+	return s.engine.Load().eng.ServeInbound(ctx, trigger.Call{CLI: in.CallerID, Number: in.Number, Channel: in.Channel}, s.dispatcher.Start)
+}
+
+// triggers is the trigger engine of the current limits and the FastAGI
+// scripts that call it; a reload that changes limits.* replaces both.
+type triggers struct {
+	eng *trigger.Engine
+	mux *agi.Mux
+}
+
+// setEngine builds the trigger engine for c's limits and puts it in
+// place; calls already in it finish there.
+func (s *server) setEngine(c *Config) {
+	eng := trigger.NewEngine(s.store, s.svc, s.rates, trigger.Limits{
+		PerCLI:     trigger.Limit{Every: c.Limits.PerCLIEvery, Burst: c.Limits.PerCLIBurst},
+		PerAccount: trigger.Limit{Every: c.Limits.PerAccountEvery, Burst: c.Limits.PerAccountBurst},
+		PerSource:  trigger.Limit{Every: c.Limits.PerSourceEvery, Burst: c.Limits.PerSourceBurst},
+	}, s.log.With("component", "trigger"))
+	eng.Fallback.DefaultAccountUsername = c.AGI.CLDDefaultAccount
+	mux := agi.NewMux()
+	(&trigger.AGIHandler{Engine: eng, Log: s.log.With("component", "trigger")}).Register(mux)
+	s.engine.Store(&triggers{eng: eng, mux: mux})
+}
+
+func (s *server) serveAGI(ctx context.Context, sess *agi.Session) {
+	s.engine.Load().mux.ServeAGI(ctx, sess)
 }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/callbackd/callbackd/agi/agitest"
 )
 
 // readNotify returns the next sd_notify datagram that contains want.
@@ -54,15 +56,21 @@ func TestServeUnderSystemd(t *testing.T) {
 
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "callbackd.yaml")
-	if err := os.WriteFile(cfg, []byte("log:\n  level: info\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("log:\n  level: info\nlimits:\n  per_cli_burst: 1\n  per_cli_every: 1h\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "cb.db")
+	mustRun(t, db, "init")
+	agiAddr, err := freeAddr()
+	if err != nil {
 		t.Fatal(err)
 	}
 	httpAddr, err := freeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=200000", "CALLBACKD_DATABASE_SQLITE_PATH=" + filepath.Join(dir, "cb.db"),
-		"CALLBACKD_AGI_LISTEN=127.0.0.1:0", "CALLBACKD_HTTP_LISTEN=" + httpAddr, "CALLBACKD_SMTP_LISTEN=127.0.0.1:0",
+	env := []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=200000", "CALLBACKD_DATABASE_SQLITE_PATH=" + db,
+		"CALLBACKD_AGI_LISTEN=" + agiAddr, "CALLBACKD_HTTP_LISTEN=" + httpAddr, "CALLBACKD_SMTP_LISTEN=127.0.0.1:0",
 		"CALLBACKD_WEB_MODES=extended", "CALLBACKD_WEB_HMAC_KEY=" + strings.Repeat("k", 32)}
 	var logs bytes.Buffer
 	lw := &syncWriter{buf: &logs, seen: make(chan struct{}), want: "configuration reloaded"}
@@ -124,7 +132,24 @@ func TestServeUnderSystemd(t *testing.T) {
 		t.Errorf("GET /: %d %s", code, b)
 	}
 
-	if err := os.WriteFile(cfg, []byte("log:\n  level: debug\ncallback:\n  max_attempts: 7\n"), 0o600); err != nil {
+	// A missed call from a caller ID spends the burst of 1; the next is refused.
+	missed := func(cli string) string {
+		tr, err := agitest.Dial(ctx, agiAddr, agitest.Call{URL: "agi://" + agiAddr + "/ani", Args: []string{"number=18005550100"},
+			CallerID: cli, DNID: "18005550100"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr.Variables["CALLBACKD_REASON"]
+	}
+	missed("4930111111")
+	if why := missed("4930222222"); strings.Contains(why, "rate limit per CLI") {
+		t.Fatalf("another caller ID limited: %s", why)
+	}
+	if why := missed("4930111111"); !strings.Contains(why, "rate limit per CLI") {
+		t.Fatalf("the second call within the hour was not limited: %s", why)
+	}
+
+	if err := os.WriteFile(cfg, []byte("log:\n  level: debug\ncallback:\n  max_attempts: 7\nlimits:\n  per_cli_burst: 5\n  per_cli_every: 1h\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
@@ -132,6 +157,9 @@ func TestServeUnderSystemd(t *testing.T) {
 	}
 	<-lw.seen
 	readNotify(t, nc, "READY=1")
+	if why := missed("4930111111"); strings.Contains(why, "rate limit per CLI") {
+		t.Errorf("limits.per_cli_burst raised by the reload, yet: %s", why)
+	}
 	cancel()
 	stopped = true
 	if err := <-done; err != nil {
@@ -139,7 +167,7 @@ func TestServeUnderSystemd(t *testing.T) {
 	}
 	readNotify(t, nc, "STOPPING=1")
 	out := lw.String()
-	if !strings.Contains(out, "applied=log.level need_restart=callback.max_attempts") {
+	if !strings.Contains(out, "applied=log.level,limits.per_cli_burst need_restart=callback.max_attempts") {
 		t.Errorf("reload log:\n%s", out)
 	}
 	for _, line := range strings.Split(out, "\n") {
