@@ -3,8 +3,12 @@
 #   make test    every test with the race detector: the store tests against
 #                a private MariaDB that scripts/mariadb-test.sh installs if
 #                needed, starts on 127.0.0.1 and removes afterwards, the
-#                web page in headless Chromium (installed if needed), then
-#                each fuzz target for FUZZTIME executions
+#                web page in headless Chromium (installed if needed), the
+#                .deb (built, installed with dpkg -i, run and removed), the
+#                image's command line as uid 65534, the alert rules with
+#                Debian's promtool (unpacked from the prometheus package, not
+#                installed), then each fuzz target for FUZZTIME executions.
+#                Root (or sudo for apt-get) is needed for the installs.
 #   make bench   the benchmarks behind the README's figures
 #   make vet     go vet
 #   make deb     dist/callbackd_<version>_amd64.deb with nfpm: the binary, the
@@ -35,7 +39,9 @@ NFPM = $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 build:
 	$(GO) build ./...
 
-test: deps
+# deb first: packaging/deb_test.go installs that package, and building it
+# (nfpm's first build included) stays outside the test timeout.
+test: deps deb
 	bash scripts/mariadb-test.sh $(GO) test -race -count=1 ./...
 	$(MAKE) fuzz
 
