@@ -54,8 +54,8 @@ func (s *server) startAux(ctx context.Context) (stop func()) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.notify.keepAlive(ctx, s.store.Ping, func(err error) {
-			s.log.Error("watchdog not fed: the store does not answer", "err", err)
+		s.notify.keepAlive(ctx, func(err error) {
+			s.log.Error("cannot feed systemd's watchdog", "err", err)
 		})
 	}()
 	if hup != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -59,10 +58,12 @@ func (n notifier) notify(state string) error {
 	return nil
 }
 
-// keepAlive sends WATCHDOG=1 at half the watchdog interval for as long as
-// alive says the process is well (the store answers), until ctx is done.
-// A process that stops answering is restarted by systemd.
-func (n notifier) keepAlive(ctx context.Context, alive func(context.Context) error, failed func(error)) {
+// keepAlive sends WATCHDOG=1 at half the watchdog interval until ctx is
+// done, so systemd restarts a process that stopped running. It does not
+// depend on the store: a database outage must not make systemd kill the
+// calls in progress (the store is watched by /readyz and
+// callbackd_store_up).
+func (n notifier) keepAlive(ctx context.Context, failed func(error)) {
 	if n.socket == "" || n.watchdog <= 0 {
 		return
 	}
@@ -73,15 +74,6 @@ func (n notifier) keepAlive(ctx context.Context, alive func(context.Context) err
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		pctx, cancel := context.WithTimeout(ctx, n.watchdog/2)
-		err := alive(pctx)
-		cancel()
-		if err != nil {
-			if !errors.Is(err, context.Canceled) {
-				failed(err)
-			}
-			continue
 		}
 		if err := n.notify("WATCHDOG=1"); err != nil {
 			failed(err)

@@ -249,8 +249,8 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 
 // run binds every listening address, then runs every component until ctx
 // is done or one fails; a failing component stops the others. When started
-// by systemd it reports readiness once everything runs, and keeps the
-// watchdog fed while the store answers.
+// by systemd it reports readiness once everything runs, and feeds the
+// watchdog.
 func (s *server) run(ctx context.Context) error {
 	lns, err := s.listen(ctx)
 	if err != nil {

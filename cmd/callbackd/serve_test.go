@@ -37,8 +37,8 @@ func readNotify(t *testing.T, c *net.UnixConn, want string) string {
 	return ""
 }
 
-// serve under systemd: READY=1 once serving, WATCHDOG=1 while the store
-// answers, SIGHUP applies log.level and names what needs a restart,
+// serve under systemd: READY=1 once serving, WATCHDOG=1 at half its
+// interval, SIGHUP applies log.level and the limits and names what needs a restart,
 // STOPPING=1 at the end; /readyz names the parts that are off and GET /
 // lists the endpoints; no log line carries a key twice.
 func TestServeUnderSystemd(t *testing.T) {
