@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -10,15 +11,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callbackd/callbackd/callback"
-	"github.com/callbackd/callbackd/store/sqlite"
+	"github.com/callbackd/callbackd/store/dbtest"
 )
 
-// Errors name the thing in the operator's words.
+// Errors name the thing in the operator's words, on both stores.
 func TestCLIMessages(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		testCLIMessages(t, "CALLBACKD_DATABASE_SQLITE_PATH="+filepath.Join(t.TempDir(), "callbackd.db"))
+	})
+	t.Run("mariadb", func(t *testing.T) {
+		testCLIMessages(t, "CALLBACKD_DATABASE_MYSQL_DSN="+dbtest.MySQLDSN(t))
+	})
+}
+
+func testCLIMessages(t *testing.T, storeEnv string) {
 	dir := t.TempDir()
-	db := filepath.Join(dir, "callbackd.db")
-	mustRun(t, db, "account", "add", "-username", "801")
+	if err := Run(t.Context(), []string{"account", "add", "-username", "801"}, []string{storeEnv}, strings.NewReader(""), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	typo := filepath.Join(dir, "typo.yaml")
 	if err := os.WriteFile(typo, []byte("callback:\n  max_atempts: 5\n  timeout: 300\nlog:\n  levl: debug\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -43,7 +53,7 @@ func TestCLIMessages(t *testing.T) {
 		{[]string{"account", "frob"}, "", []string{`account: unknown subcommand "frob" (add, list, show, balance, cli)`}},
 		{[]string{"serve", "-log-level", "loud"}, "", []string{`log.level "loud"`}},
 	} {
-		env := []string{"CALLBACKD_DATABASE_SQLITE_PATH=" + db}
+		env := []string{storeEnv}
 		if tc.env != "" {
 			env = append(env, tc.env)
 		}
@@ -160,26 +170,34 @@ func TestExamplesLoad(t *testing.T) {
 }
 
 // init seeds a setup on which a missed call completes: with no rates, leg
-// B used to fail with "destination has no rate".
+// B used to fail with "destination has no rate". On both stores.
 func TestInitThenACallCompletes(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "callbackd.db")
-	out := mustRun(t, db, "init", "-rates", "../../examples/rates.csv")
+	t.Run("sqlite", func(t *testing.T) {
+		testInitThenACallCompletes(t, "CALLBACKD_DATABASE_SQLITE_PATH="+filepath.Join(t.TempDir(), "callbackd.db"))
+	})
+	t.Run("mariadb", func(t *testing.T) {
+		testInitThenACallCompletes(t, "CALLBACKD_DATABASE_MYSQL_DSN="+dbtest.MySQLDSN(t))
+	})
+}
+
+func testInitThenACallCompletes(t *testing.T, storeEnv string) {
+	cmd := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := Run(t.Context(), args, []string{storeEnv}, strings.NewReader(""), &out, &out); err != nil {
+			t.Fatalf("callbackd %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+	out := cmd("init", "-rates", "../../examples/rates.csv")
 	for _, w := range []string{"schema:", "rates imported", "account:        801", "access number:  18005550100",
 		"exten => 18005550100,1,Goto(callback-ani-18005550100,${EXTEN},1)", "AGI(${CALLBACKD_AGI}/ani,number=${EXTEN})", "CALLBACKD_AGI=agi://127.0.0.1:4573"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("init output lacks %q:\n%s", w, out)
 		}
 	}
-	if again := mustRun(t, db, "init"); !strings.Contains(again, "801 exists already") || !strings.Contains(again, "left as it is") {
+	if again := cmd("init"); !strings.Contains(again, "801 exists already") || !strings.Contains(again, "left as it is") {
 		t.Errorf("second init:\n%s", again)
-	}
-
-	// The flat tariff of a bare init rates every destination.
-	db2 := filepath.Join(dir, "flat.db")
-	mustRun(t, db2, "init")
-	if out := mustRun(t, db2, "tariff", "list"); strings.Count(out, "flat") != 10 {
-		t.Errorf("flat tariff:\n%s", out)
 	}
 
 	agiAddr, err := freeAddr()
@@ -194,7 +212,7 @@ func TestInitThenACallCompletes(t *testing.T) {
 	defer cancel()
 	var logs bytes.Buffer
 	lw := &syncWriter{buf: &logs, seen: make(chan struct{}), want: "FastAGI server listening"}
-	serveEnv := []string{"CALLBACKD_DATABASE_SQLITE_PATH=" + db, "CALLBACKD_ARI_URL=http://" + simAddr,
+	serveEnv := []string{storeEnv, "CALLBACKD_ARI_URL=http://" + simAddr,
 		"CALLBACKD_ARI_USER=callbackd", "CALLBACKD_ARI_PASSWORD=s3cret", "CALLBACKD_AGI_LISTEN=" + agiAddr,
 		"CALLBACKD_HTTP_LISTEN=", "CALLBACKD_CALLBACK_DELAY_BEFORE_CALLBACK=100ms"}
 	srvCtx, stopSrv := context.WithCancel(ctx)
@@ -207,21 +225,22 @@ func TestInitThenACallCompletes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo -asterisk: %v\n%s\nserver:\n%s", err, demo.String(), lw.String())
 	}
-	st, err := sqlite.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	var r *callback.Request
-	for {
-		r, err = st.GetRequest(ctx, 1)
-		if err != nil || r.Finished || ctx.Err() != nil {
-			break
+	var show string
+	for range 250 {
+		if show = cmd("request", "show", "1"); strings.Contains(show, "Successful") {
+			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err != nil || r.Result != callback.ResultSuccessful {
-		t.Fatalf("request 1: %+v %v\n%s\nserver:\n%s", r, err, demo.String(), lw.String())
+	t.Fatalf("request 1:\n%s\n%s\nserver:\n%s", show, demo.String(), lw.String())
+}
+
+// The flat tariff of a bare init rates every destination.
+func TestInitFlatTariff(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "flat.db")
+	mustRun(t, db, "init")
+	if out := mustRun(t, db, "tariff", "list"); strings.Count(out, "flat") != 10 {
+		t.Errorf("flat tariff:\n%s", out)
 	}
 }
 
