@@ -88,7 +88,7 @@ func (e *env) demoAgainst(x *externalDemo) error {
 	}
 	say("caller rejected unanswered with SIP %d; request %s queued", tr.SIPCode, id)
 
-	seen, bridged, placed := 0, false, 0
+	seen, bridged, answered, placed := 0, false, false, 0
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -106,7 +106,17 @@ func (e *env) demoAgainst(x *externalDemo) error {
 			}
 		}
 		seen = len(reqs)
-		if bridged && len(sim.Channels()) == 0 {
+		live := sim.Channels()
+		for _, ch := range live {
+			if ch.Number == x.dest && ch.State == "Up" && !answered {
+				answered = true
+				say("%s answered leg B", x.dest)
+			}
+		}
+		if len(live) == 0 && placed > 0 && (bridged || answered) {
+			if !bridged || !answered {
+				return fmt.Errorf("the call ended before %s answered and was bridged (bridged: %v, answered: %v); see callbackd request show %s", x.dest, bridged, answered, id)
+			}
 			say("callback complete: %s was called back, connected to %s and bridged; both legs have hung up", x.cli, x.dest)
 			fmt.Fprintf(e.stdout, "see it with: callbackd request show %s\n", id)
 			return nil
