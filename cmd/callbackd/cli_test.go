@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -265,5 +268,33 @@ func TestFlagsAfterArguments(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "4930111111") {
 		t.Fatalf("request show 1 -config: %s", out.String())
+	}
+}
+
+// callbackd health exits 0 on a 200 from /readyz and 1 otherwise.
+func TestHealth(t *testing.T) {
+	code := http.StatusServiceUnavailable
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(code)
+		w.Write([]byte(`{"status":"x"}`))
+	}))
+	defer srv.Close()
+	env := []string{"CALLBACKD_HTTP_LISTEN=" + strings.TrimPrefix(srv.URL, "http://")}
+	var out bytes.Buffer
+	err := Run(t.Context(), []string{"health"}, env, strings.NewReader(""), &out, &out)
+	var xe exitError
+	if !errors.As(err, &xe) || xe.code != 1 || !strings.Contains(err.Error(), "503") {
+		t.Errorf("health on a 503: %v", err)
+	}
+	code = http.StatusOK
+	if err := Run(t.Context(), []string{"health"}, env, strings.NewReader(""), &out, &out); err != nil {
+		t.Errorf("health on a 200: %v", err)
+	}
+	if err := Run(t.Context(), []string{"health"}, []string{"CALLBACKD_HTTP_LISTEN="}, strings.NewReader(""), &out, &out); err == nil || !strings.Contains(err.Error(), "http.listen is empty") {
+		t.Errorf("health with no HTTP server: %v", err)
 	}
 }
