@@ -113,9 +113,13 @@ func TestConfigShowsSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	env := []string{"CALLBACKD_CONFIG=" + path, "CALLBACKD_CALLBACK_BACKOFF_INTERVAL=45s"}
+	env := []string{"CALLBACKD_CONFIG=" + path, "CALLBACKD_CALLBACK_BACKOFF_INTERVAL=45s", "CALLBACKD_CALLBACK_MAX_ATEMPTS=4", "CALLBACKD_TEST_MYSQL_DSN=x"}
 	if err := Run(t.Context(), []string{"config", "-ari-url", "http://127.0.0.1:8088"}, env, strings.NewReader(""), &out, &out); err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "# unknown variable CALLBACKD_CALLBACK_MAX_ATEMPTS; did you mean CALLBACKD_CALLBACK_MAX_ATTEMPTS?") ||
+		strings.Contains(out.String(), "CALLBACKD_TEST_MYSQL_DSN") || strings.Contains(out.String(), "unknown variable CALLBACKD_CONFIG") {
+		t.Errorf("unknown variables:\n%s", out.String())
 	}
 	host, _ := os.Hostname()
 	lines := map[string]string{}

@@ -93,6 +93,10 @@ func checkConfigFile(path string, b []byte) error {
 // checkValue says what is wrong with a YAML value for a field of type t.
 func checkValue(t reflect.Type, v *yaml.Node) error {
 	if v.Kind != yaml.ScalarNode {
+		switch t.Kind() {
+		case reflect.Slice, reflect.Map, reflect.Struct:
+			return nil // the decoder checks lists and maps
+		}
 		return fmt.Errorf("want %s, not a list or section", want(t))
 	}
 	if v.Tag == "!!null" {
@@ -106,8 +110,12 @@ func checkValue(t reflect.Type, v *yaml.Node) error {
 			}
 			return fmt.Errorf("%q is not %s", v.Value, want(t))
 		}
-	case t.Kind() == reflect.Int:
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
 		if v.Tag != "!!int" {
+			return fmt.Errorf("%q is not %s", v.Value, want(t))
+		}
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		if v.Tag != "!!int" && v.Tag != "!!float" {
 			return fmt.Errorf("%q is not %s", v.Value, want(t))
 		}
 	case t.Kind() == reflect.Bool:
@@ -122,7 +130,7 @@ func want(t reflect.Type) string {
 	switch {
 	case t == reflect.TypeOf(time.Duration(0)):
 		return "a duration (such as 30s, 5m or 1h)"
-	case t.Kind() == reflect.Int:
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Float64:
 		return "a number"
 	case t.Kind() == reflect.Bool:
 		return "true or false"
@@ -313,4 +321,35 @@ func (e *env) configPath(path string) string {
 		}
 	}
 	return path
+}
+
+// unknownEnv names the CALLBACKD_* variables that set no key (a typo is
+// otherwise silently ignored), with the nearest known variable.
+// CALLBACKD_CONFIG and the tests' CALLBACKD_TEST_* are not keys.
+func unknownEnv(environ []string) []string {
+	leaves, _ := knownKeys()
+	vars := map[string]bool{}
+	for k := range leaves {
+		vars[EnvName(k)] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(k, "CALLBACKD_") || vars[k] || k == "CALLBACKD_CONFIG" || strings.HasPrefix(k, "CALLBACKD_TEST_") {
+			continue
+		}
+		msg := "unknown variable " + k
+		best, bestD := "", 4
+		for v := range vars {
+			if d := editDistance(k, v); d < bestD || d == bestD && v < best {
+				best, bestD = v, d
+			}
+		}
+		if best != "" {
+			msg += "; did you mean " + best + "?"
+		}
+		out = append(out, msg)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -212,6 +212,9 @@ func (e *env) config(args []string) error {
 	} else {
 		fmt.Fprintf(w, "# configuration file %s\n", path)
 	}
+	for _, msg := range unknownEnv(e.environ) {
+		fmt.Fprintf(w, "# %s\n", msg)
+	}
 	fmt.Fprintln(w, "KEY\tVALUE\tFROM\tVARIABLE")
 	for _, kv := range ConfigKeys(&c) {
 		from, ok := src[kv[0]]

@@ -121,6 +121,9 @@ func (e *env) serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	for _, msg := range unknownEnv(e.environ) {
+		log.Warn(msg + " (ignored)")
+	}
 	srv, err := newServer(e.ctx, &c, log)
 	if err != nil {
 		return err
