@@ -9,7 +9,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -300,5 +302,22 @@ func TestHealth(t *testing.T) {
 	}
 	if err := Run(t.Context(), []string{"health"}, []string{"CALLBACKD_HTTP_LISTEN="}, strings.NewReader(""), &out, &out); err == nil || !strings.Contains(err.Error(), "http.listen is empty") {
 		t.Errorf("health with no HTTP server: %v", err)
+	}
+}
+
+// Every subcommand admin.go dispatches is listed by `callbackd <group> -h`.
+func TestEverySubcommandIsListed(t *testing.T) {
+	src, err := os.ReadFile("admin.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := regexp.MustCompile(`case "([a-z]+) ([a-z]+)":`).FindAllStringSubmatch(string(src), -1)
+	if len(cases) < 10 {
+		t.Fatalf("found %d admin cases in admin.go", len(cases))
+	}
+	for _, c := range cases {
+		if !slices.Contains(subcommandNames(c[1]), c[2]) {
+			t.Errorf("%s %s is dispatched but not in adminCommands (cli.go), so '%s -h' does not list it", c[1], c[2], c[1])
+		}
 	}
 }
