@@ -81,7 +81,7 @@ vet:
 # proxy: nothing to install). packaging/deb_test.go installs, starts and
 # removes it.
 deb:
-	mkdir -p dist
+	mkdir -p dist && rm -f dist/callbackd_*.deb
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="$(LDFLAGS)" -o dist/callbackd ./cmd/callbackd
 	VERSION=$(VERSION) $(NFPM) package -f packaging/nfpm.yaml -p deb -t dist/
 
