@@ -52,6 +52,7 @@ const usage = `usage: callbackd <command> [flags]
 
 commands:
   demo                       the whole product against a simulated Asterisk, in one process
+  demo -asterisk 127.0.0.1:8088   play Asterisk for a running serve: one missed call, one callback
   serve                      run the server (FastAGI, ARI controller, dispatcher)
   init                       seed a first working setup: schema, account, access number, tariff
   migrate                    create or upgrade the database schema
