@@ -429,6 +429,9 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 		addAccount(t, st, "801", 0)
 		fd := newFakeDialer()
 		p := testPolicy()
+		// What is under test is the claim, not lease expiry: a lease long
+		// enough that a slow machine's renewals never lapse mid-call.
+		p.LeaseFor = 30 * time.Second
 		startDispatcher(t, st, p, "n1", fd)
 		startDispatcher(t, st, p, "n2", fd)
 		svc := &callback.Service{Store: st, Policy: p}
@@ -443,7 +446,7 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 		}
 		for _, id := range ids {
 			if got := waitFinished(t, st, id); got.Result != callback.ResultSuccessful {
-				t.Fatalf("request %d: %s/%s", id, got.Status, got.Result)
+				t.Fatalf("request %d: %s/%s (%s)", id, got.Status, got.Result, got.LastError)
 			}
 			if c := fd.count(id); c != 1 {
 				t.Fatalf("request %d dialled %d times", id, c)
