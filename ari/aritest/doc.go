@@ -51,4 +51,9 @@
 //     channel entering until the channel is taken out again. A channel that
 //     hangs up in the bridge leaves the subscription behind, so the
 //     application still hears BridgeDestroyed for the then empty bridge.
+//   - http.conf's sessionlimit (100 by default) counts TCP connections,
+//     kept alive or busy, not requests: a connection beyond it is closed
+//     without its request being read or answered, so the client sees EOF
+//     or a reset. A WebSocket stops counting once upgraded, and a
+//     connection idle for 15 s (session_keep_alive) is closed.
 package aritest

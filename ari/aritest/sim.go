@@ -31,6 +31,7 @@ type config struct {
 	readOnlyConfig   bool
 	logger           *slog.Logger
 	maxQueue         int
+	sessionLimit     int
 }
 
 // WithCredentials sets the ARI user (ari.conf); the default is asterisk/asterisk.
@@ -164,6 +165,8 @@ type Sim struct {
 
 	requests  []Request
 	reqNotify chan struct{}
+
+	sessions sessions
 }
 
 // New builds a simulator; call Start to serve.
@@ -177,6 +180,7 @@ func New(opts ...Option) *Sim {
 		playbackDuration: 20 * time.Millisecond,
 		restartDowntime:  50 * time.Millisecond,
 		maxQueue:         1 << 16,
+		sessionLimit:     DefaultSessionLimit,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -184,7 +188,7 @@ func New(opts ...Option) *Sim {
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Sim{
+	sim := &Sim{
 		cfg:        cfg,
 		log:        cfg.logger,
 		addr:       cfg.addr,
@@ -199,6 +203,8 @@ func New(opts ...Option) *Sim {
 		histNotify: make(chan struct{}),
 		reqNotify:  make(chan struct{}),
 	}
+	sim.sessions.limit = cfg.sessionLimit
+	return sim
 }
 
 // TB is the part of testing.TB that NewT uses. Naming it here rather than
@@ -240,8 +246,12 @@ func (s *Sim) Start(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("aritest: listen on %s: %w", s.addr, err)
 	}
 	s.addr = ln.Addr().String()
+	ln = &sessionListener{Listener: ln, s: s}
 	s.ln = ln
-	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ConnContext: withHTTPWorker}
+	// IdleTimeout is session_keep_alive's default: a kept-alive connection
+	// that sends no request for 15 s is closed.
+	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 15 * time.Second,
+		ConnContext: withHTTPWorker, ConnState: sessionState}
 	s.running = true
 	s.started = time.Now()
 	s.reloaded = s.started
