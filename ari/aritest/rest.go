@@ -247,10 +247,15 @@ func (s *Sim) record(next http.Handler) http.Handler {
 			body = b
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
-		s.recordRequest(Request{
+		req := Request{
 			Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(),
 			Body: body, Received: time.Now(),
-		})
+		}
+		s.recordRequest(req)
+		if f := s.takeFault(req); f != 0 {
+			s.applyFault(f, w, r, next)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -102,3 +102,68 @@ func (s *Sim) SessionsRefused() int { return int(s.sessions.refused.Load()) }
 
 // PeakSessions is the most HTTP sessions that were open at once.
 func (s *Sim) PeakSessions() int { return int(s.sessions.peak.Load()) }
+
+// Fault is what becomes of a request a test picked with Fail.
+type Fault int
+
+const (
+	// DropRequest closes the connection without handling the request, as
+	// Asterisk does with a session over sessionlimit: the request had no
+	// effect and the client sees EOF.
+	DropRequest Fault = iota + 1
+	// DropAnswer handles the request, then closes the connection instead
+	// of answering: the request took effect and its answer is lost.
+	DropAnswer
+)
+
+type fault struct {
+	match func(Request) bool
+	f     Fault
+}
+
+// Fail makes the next request for which match is true suffer f. Each call
+// arms one fault; several armed faults for the same requests are used up
+// one request at a time. The request is recorded all the same.
+func (s *Sim) Fail(match func(Request) bool, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, fault{match: match, f: f})
+}
+
+// takeFault returns and disarms the first fault that matches r.
+func (s *Sim) takeFault(r Request) Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, ft := range s.faults {
+		if ft.match(r) {
+			s.faults = append(s.faults[:i], s.faults[i+1:]...)
+			return ft.f
+		}
+	}
+	return 0
+}
+
+// discardWriter takes the answer of a request whose answer is to be lost.
+type discardWriter struct{ h http.Header }
+
+func (d discardWriter) Header() http.Header         { return d.h }
+func (d discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d discardWriter) WriteHeader(int)             {}
+
+// applyFault carries out f on the request's connection.
+func (s *Sim) applyFault(f Fault, w http.ResponseWriter, r *http.Request, next http.Handler) {
+	if f == DropAnswer {
+		next.ServeHTTP(discardWriter{h: http.Header{}}, r)
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		s.log.Error("aritest: cannot take over the connection to fail a request")
+		return
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		s.log.Error("aritest: cannot take over the connection to fail a request", "err", err)
+		return
+	}
+	conn.Close()
+}

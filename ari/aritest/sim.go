@@ -167,6 +167,7 @@ type Sim struct {
 	reqNotify chan struct{}
 
 	sessions sessions
+	faults   []fault
 }
 
 // New builds a simulator; call Start to serve.
