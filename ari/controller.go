@@ -33,6 +33,7 @@ type options struct {
 	defaultTrunk   string
 	selectTrunk    func(r *callback.Request, leg callback.Leg) string
 	maxChannels    int
+	maxRequests    int
 	requestTimeout time.Duration
 	pingInterval   time.Duration
 	backoffBase    time.Duration
@@ -104,6 +105,21 @@ func WithMaxChannels(n int) Option {
 			return fmt.Errorf("max channels %d: %w", n, callback.ErrInvalid)
 		}
 		o.maxChannels = n
+		return nil
+	}
+}
+
+// WithMaxRequests bounds the ARI requests in flight at once, and the
+// HTTP connections open to Asterisk, to n (default DefaultMaxRequests, 50);
+// more wait their turn. Asterisk closes, unanswered, every HTTP connection
+// beyond http.conf's sessionlimit (default 100), so n must stay below it,
+// with room for the events WebSocket and other clients of that Asterisk.
+func WithMaxRequests(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("max requests %d: %w", n, callback.ErrInvalid)
+		}
+		o.maxRequests = n
 		return nil
 	}
 }
@@ -232,6 +248,7 @@ func New(opts ...Option) (*Controller, error) {
 		user:           "asterisk",
 		trunks:         map[string]Trunk{},
 		maxChannels:    1000,
+		maxRequests:    DefaultMaxRequests,
 		requestTimeout: 10 * time.Second,
 		pingInterval:   15 * time.Second,
 		backoffBase:    100 * time.Millisecond,
@@ -261,7 +278,7 @@ func New(opts ...Option) (*Controller, error) {
 	}
 	c := &Controller{
 		app:         o.app,
-		rest:        newREST(base, o.user, o.pass, o.requestTimeout),
+		rest:        newREST(base, o.user, o.pass, o.requestTimeout, o.maxRequests),
 		wsURL:       eventsURL(base, o.app),
 		trunks:      make(map[string]*trunk, len(o.trunks)),
 		selectTrunk: o.selectTrunk,

@@ -188,60 +188,136 @@ func (s *Session) answeredA(ctx context.Context) callback.Outcome {
 	return out
 }
 
+// originateSends bounds how often one attempt sends its originate: again
+// only when Asterisk is known not to have made the channel.
+const originateSends = 3
+
+// originateSettle is how long a lost originate's channel, not listed by
+// Asterisk, is given to show itself through its events. An originated
+// channel is subscribed to the application from its creation, and its
+// first Dial event is published at once, so events follow within
+// milliseconds; a channel that rang and ended already sends its
+// ChannelDestroyed as well.
+const originateSettle = time.Second
+
 // originate sends POST /channels for leg A. ok is false when the attempt
 // ends here, with out saying how.
 func (s *Session) originate(ctx context.Context, q url.Values, body any) (out callback.Outcome, ok bool) {
-	var made channel
-	err := s.c.rest.call(ctx, http.MethodPost, "/channels", q, body, &made, true)
-	var he *HTTPError
-	switch {
-	case err == nil:
-		s.a.placed, s.a.chanName = true, made.Name
-		return callback.Outcome{}, true
-	case errors.Is(err, ErrConflict):
-		// Our own deterministic id: the originate was accepted before
-		// (a request re-sent after its answer was lost). Attach to it
-		// rather than ring the user twice.
-		ch, gerr := s.c.rest.getChannel(ctx, s.a.id)
-		if gerr == nil {
-			s.log.Warn("channel id already in use: the originate was placed before; attaching to it")
-			s.a.placed, s.a.chanName = true, ch.Name
+	for send := 1; ; send++ {
+		var made channel
+		err := s.c.rest.call(ctx, http.MethodPost, "/channels", q, body, &made, false)
+		var he *HTTPError
+		switch {
+		case err == nil:
+			s.a.placed, s.a.chanName = true, made.Name
 			return callback.Outcome{}, true
+		case errors.Is(err, ErrConflict):
+			return s.originateConflict(ctx, err)
+		case ctx.Err() != nil:
+			s.a.placed = true // whatever Asterisk did, teardown hangs it up
+			return s.interrupted(ctx), false
+		case errors.Is(err, ErrUnreachable),
+			errors.As(err, &he) && he.Status != http.StatusBadGateway && he.Status != http.StatusServiceUnavailable && he.Status != http.StatusGatewayTimeout:
+			// Asterisk refused it or never saw it: no channel exists.
+			s.log.Error("originate refused", "err", err)
+			s.ended(s.a, 0, 0, "originate refused")
+			return callback.Outcome{Err: fmt.Errorf("originate %s: %w", s.a.id, err), Reason: "originate refused: " + err.Error()}, false
 		}
-		if errors.Is(gerr, ErrNotFound) {
-			// The earlier originate's channel ended between the two
-			// requests, or (Asterisk keeps the conflict flag per HTTP
-			// worker thread) the allocation failed on a connection that
-			// saw a conflict before. Dialling again could ring the user
-			// twice: the attempt ends here and counts as failed.
-			s.log.Warn("409 on originate and no such channel: an earlier originate that just ended, or a failed allocation reported as 409; not dialling again")
+		// The answer was lost (connection closed or reset, timeout): the
+		// request may or may not have reached Asterisk. Ask it.
+		switch s.resolveOriginate(ctx, err) {
+		case originatePlaced:
+			return callback.Outcome{}, true
+		case originateNotPlaced:
+			if send < originateSends {
+				s.log.Warn("originate lost before Asterisk made the channel; sending it again", "err", err, "send", send+1)
+				continue
+			}
+		case originateInterrupted:
 			s.a.placed = true
-			s.waitGone(ctx, s.a)
-			return s.unanswered(), false
+			return s.interrupted(ctx), false
 		}
-		s.log.Error("channel id in use and the channel cannot be read", "err", gerr)
-		s.ended(s.a, 0, 0, "channel id in use")
-		return callback.Outcome{Err: fmt.Errorf("originate %s: %w", s.a.id, err), Reason: "channel id in use"}, false
-	case ctx.Err() != nil:
-		s.a.placed = true // whatever Asterisk did, teardown hangs it up
-		return s.interrupted(ctx), false
-	case errors.Is(err, ErrUnreachable),
-		errors.As(err, &he) && he.Status != http.StatusBadGateway && he.Status != http.StatusServiceUnavailable && he.Status != http.StatusGatewayTimeout:
-		// Asterisk refused it or never saw it: no channel exists.
-		s.log.Error("originate refused", "err", err)
-		s.ended(s.a, 0, 0, "originate refused")
-		return callback.Outcome{Err: fmt.Errorf("originate %s: %w", s.a.id, err), Reason: "originate refused: " + err.Error()}, false
+		s.log.Error("originate outcome unknown; counted as a failed attempt", "err", err)
+		s.a.placed = true // hung up in teardown if it appears after all
+		s.ended(s.a, 0, 0, "originate outcome unknown")
+		return callback.Outcome{Reason: "originate outcome unknown: " + err.Error()}, false
 	}
-	// The answer was lost: ask Asterisk whether the channel exists.
-	if ch, gerr := s.c.rest.getChannel(ctx, s.a.id); gerr == nil {
-		s.log.Warn("originate answer lost but the channel exists: attaching to it", "err", err)
+}
+
+// originateConflict handles a 409 to an originate.
+func (s *Session) originateConflict(ctx context.Context, err error) (callback.Outcome, bool) {
+	// Our own deterministic id: the originate was accepted before (a
+	// request re-sent after its answer was lost). Attach to it rather than
+	// ring the user twice.
+	ch, gerr := s.c.rest.getChannel(ctx, s.a.id)
+	if gerr == nil {
+		s.log.Warn("channel id already in use: the originate was placed before; attaching to it")
 		s.a.placed, s.a.chanName = true, ch.Name
 		return callback.Outcome{}, true
 	}
-	s.log.Error("originate outcome unknown; counted as a failed attempt", "err", err)
-	s.a.placed = true // hung up in teardown if it appears after all
-	s.ended(s.a, 0, 0, "originate outcome unknown")
-	return callback.Outcome{Reason: "originate outcome unknown: " + err.Error()}, false
+	if errors.Is(gerr, ErrNotFound) {
+		// The earlier originate's channel ended between the two
+		// requests, or (Asterisk keeps the conflict flag per HTTP
+		// worker thread) the allocation failed on a connection that
+		// saw a conflict before. Dialling again could ring the user
+		// twice: the attempt ends here and counts as failed.
+		s.log.Warn("409 on originate and no such channel: an earlier originate that just ended, or a failed allocation reported as 409; not dialling again")
+		s.a.placed = true
+		s.waitGone(ctx, s.a)
+		return s.unanswered(), false
+	}
+	s.log.Error("channel id in use and the channel cannot be read", "err", gerr)
+	s.ended(s.a, 0, 0, "channel id in use")
+	return callback.Outcome{Err: fmt.Errorf("originate %s: %w", s.a.id, err), Reason: "channel id in use"}, false
+}
+
+type originateFate int
+
+const (
+	originateUnknown     originateFate = iota // Asterisk cannot tell now
+	originatePlaced                           // the channel exists or existed: attached
+	originateNotPlaced                        // no channel was made: safe to send again
+	originateInterrupted                      // the call's context ended
+)
+
+// resolveOriginate finds out from Asterisk what became of an originate
+// whose answer was lost, through its deterministic channel id: GET
+// /channels/{id} lists it while it lives, and its events (Dial at once,
+// ChannelDestroyed if it ended already) follow it when it lived. A channel
+// neither listed nor heard of within originateSettle was never made, and
+// the originate can be sent again: its id turns a duplicate into a 409.
+func (s *Session) resolveOriginate(ctx context.Context, cause error) originateFate {
+	ch, gerr := s.c.rest.getChannel(ctx, s.a.id)
+	switch {
+	case gerr == nil:
+		s.log.Warn("originate answer lost but the channel exists: attaching to it", "err", cause)
+		s.a.placed, s.a.chanName = true, ch.Name
+		return originatePlaced
+	case ctx.Err() != nil:
+		return originateInterrupted
+	case !errors.Is(gerr, ErrNotFound):
+		s.log.Warn("originate answer lost and the channel cannot be read", "err", cause, "get_err", gerr)
+		return originateUnknown
+	case !s.c.Ready():
+		// Without the events WebSocket a channel that came and went
+		// cannot be told from one never made.
+		return originateUnknown
+	}
+	wctx, cancel := context.WithTimeout(ctx, originateSettle)
+	defer cancel()
+	for {
+		ev, err := s.Next(wctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return originateInterrupted
+		case err != nil:
+			return originateNotPlaced
+		case ev.Channel == s.a.id && ev.Type != EventChannelGone && ev.Type != EventChannelReconciled:
+			s.log.Warn("originate answer lost; the channel's events show it was placed", "err", cause, "event", ev.Type)
+			s.a.placed = true
+			return originatePlaced
+		}
+	}
 }
 
 // unanswered is the outcome of a leg A that ended before it answered: no

@@ -11,41 +11,159 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 )
 
 // rest is a small ARI REST client: every call takes a context and gets a
 // deadline of its own, and every non-2xx answer becomes an *HTTPError that
 // callers branch on.
+//
+// It never has more than maxRequests requests in flight, nor more TCP
+// connections open: Asterisk counts HTTP sessions (connections, kept alive
+// or busy) against http.conf's sessionlimit and closes the one beyond it
+// unanswered, which a client sees as EOF. Requests over the bound queue.
 type rest struct {
 	base    string // http://host:port/ari
 	user    string
 	pass    string
 	client  *http.Client
 	timeout time.Duration
+	slots   chan struct{} // one per request in flight
 }
 
 // maxBody bounds what is read of one answer; GET /channels with thousands of
 // live channels stays well below it.
 const maxBody = 64 << 20
 
-func newREST(base, user, pass string, timeout time.Duration) *rest {
+// DefaultMaxRequests is the default bound on ARI requests in flight (and
+// connections open): half of Asterisk's default sessionlimit (100), which
+// leaves room for the events WebSocket's handshake and other HTTP clients
+// of the same Asterisk.
+const DefaultMaxRequests = 50
+
+// keepAlive is how long an idle connection is kept: shorter than
+// Asterisk's session_keep_alive (15 s), so that callbackd closes an idle
+// connection before Asterisk does and never sends a request on a
+// connection Asterisk is closing.
+const keepAlive = 10 * time.Second
+
+func newREST(base, user, pass string, timeout time.Duration, maxRequests int) *rest {
 	tr := &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        512,
-		MaxIdleConnsPerHost: 256,
-		IdleConnTimeout:     90 * time.Second,
+		MaxConnsPerHost:     maxRequests,
+		MaxIdleConns:        maxRequests,
+		MaxIdleConnsPerHost: maxRequests,
+		IdleConnTimeout:     keepAlive,
 	}
-	return &rest{base: base, user: user, pass: pass, client: &http.Client{Transport: tr}, timeout: timeout}
+	return &rest{base: base, user: user, pass: pass, client: &http.Client{Transport: tr}, timeout: timeout,
+		slots: make(chan struct{}, maxRequests)}
 }
+
+// resendDelays are the waits before each resend of a request that is safe
+// to repeat, after a connection error.
+var resendDelays = []time.Duration{20 * time.Millisecond, 100 * time.Millisecond, 400 * time.Millisecond}
 
 // call sends one request. body, when not nil, is sent as JSON; out, when not
 // nil, receives the JSON answer. idempotent marks POSTs that Asterisk itself
-// makes harmless to repeat (an originate with a channelId answers 409 the
-// second time), which lets net/http resend them on a pooled connection that
-// the server had closed.
+// makes harmless to repeat because they name what they make or act on
+// (a bridge or channel created with its id, a channel added to a bridge, a
+// dial of a created channel). GET, DELETE and PUT, and idempotent POSTs,
+// are sent again after a connection error (EOF, reset, refused); the
+// answer to a resent request wraps the error so that resent tells it.
+// Other POSTs are sent once: an originate rings someone, and when its
+// answer is lost the caller asks Asterisk, through the channel id, whether
+// it was carried out.
 func (r *rest) call(ctx context.Context, method, path string, q url.Values, body, out any, idempotent bool) error {
+	repeat := idempotent || method == http.MethodGet || method == http.MethodDelete || method == http.MethodPut
+	err := r.send(ctx, method, path, q, body, out)
+	for i := 0; repeat && i < len(resendDelays) && connectionError(ctx, err); i++ {
+		t := time.NewTimer(resendDelays[i])
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		err = r.send(ctx, method, path, q, body, out)
+		if err != nil {
+			err = &resentError{err: err}
+		}
+	}
+	return err
+}
+
+// resentError is the answer to a request sent again after a connection
+// error: a 409 may then mean that the first one was carried out.
+type resentError struct{ err error }
+
+func (e *resentError) Error() string {
+	return e.err.Error() + " (request sent again after a connection error)"
+}
+func (e *resentError) Unwrap() error { return e.err }
+
+// resent reports whether err answers a request that was sent more than once.
+func resent(err error) bool {
+	var re *resentError
+	return errors.As(err, &re)
+}
+
+// connectionError reports a failure of the connection rather than an
+// answer: the request may or may not have reached Asterisk. A timeout of
+// the request's own deadline is not one (Asterisk is slow, not gone).
+func connectionError(ctx context.Context, err error) bool {
+	if err == nil || ctx.Err() != nil {
+		return false
+	}
+	var he *HTTPError
+	if errors.As(err, &he) || errors.Is(err, errNoSlot) {
+		return false
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Timeout() {
+		return false
+	}
+	return errors.As(err, &ue) || errors.Is(err, ErrUnreachable) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET)
+}
+
+// errNoSlot: the request waited its whole timeout for a place among the
+// requests in flight and was not sent.
+var errNoSlot = errors.New("no place among the ARI requests in flight")
+
+// acquire takes a place among the requests in flight, waiting at most the
+// request timeout.
+func (r *rest) acquire(ctx context.Context) error {
+	select {
+	case r.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(r.timeout)
+	defer t.Stop()
+	select {
+	case r.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return fmt.Errorf("%w: %d in flight for %s: %w", errNoSlot, cap(r.slots), r.timeout, ErrUnreachable)
+	}
+}
+
+func (r *rest) release() { <-r.slots }
+
+// send sends a request once, within the bound on requests in flight.
+//
+// It sets no Idempotency-Key: net/http would then resend the request by
+// itself on a kept-alive connection that failed, unseen by call, so that a
+// 409 to the resend could not be told from a conflict.
+func (r *rest) send(ctx context.Context, method, path string, q url.Values, body, out any) error {
+	if err := r.acquire(ctx); err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer r.release()
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	u := r.base + path
@@ -67,9 +185,6 @@ func (r *rest) call(ctx context.Context, method, path string, q url.Values, body
 	req.SetBasicAuth(r.user, r.pass)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
-	}
-	if idempotent {
-		req.Header.Set("Idempotency-Key", path+"?"+q.Get("channelId"))
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {

@@ -498,13 +498,13 @@ func (s *Session) Bridge(ctx context.Context, channels ...string) error {
 			return err
 		}
 		q := url.Values{"type": {"mixing"}, "bridgeId": {id}, "name": {"callbackd-" + strconv.FormatInt(s.call.Request.ID, 10)}}
-		if err := s.c.rest.call(ctx, http.MethodPost, "/bridges", q, nil, nil, false); err != nil && !errors.Is(err, ErrConflict) {
+		if err := s.c.rest.call(ctx, http.MethodPost, "/bridges", q, nil, nil, true); err != nil && !errors.Is(err, ErrConflict) {
 			return fmt.Errorf("create bridge %s: %w", id, err)
 		}
 		s.bridge = id
 	}
 	q := url.Values{"channel": {strings.Join(channels, ",")}}
-	if err := s.c.rest.call(ctx, http.MethodPost, "/bridges/"+escape(s.bridge)+"/addChannel", q, nil, nil, false); err != nil {
+	if err := s.c.rest.call(ctx, http.MethodPost, "/bridges/"+escape(s.bridge)+"/addChannel", q, nil, nil, true); err != nil {
 		for _, id := range channels {
 			if l := s.legs[id]; l != nil && s.gone404(ctx, l, err) && l == s.a {
 				return ErrFirstLegGone
@@ -665,10 +665,14 @@ func (s *Session) DialB(ctx context.Context, spec DialSpec) (string, error) {
 		}
 	}
 	dq := url.Values{"timeout": {strconv.Itoa(seconds(timeout))}}
-	err = s.c.rest.call(ctx, http.MethodPost, "/channels/"+escape(id)+"/dial", dq, nil, nil, false)
+	err = s.c.rest.call(ctx, http.MethodPost, "/channels/"+escape(id)+"/dial", dq, nil, nil, true)
 	var he *HTTPError
 	switch {
 	case err == nil:
+	case resent(err) && errors.Is(err, ErrConflict):
+		// Sent again after a connection error: the first dial went
+		// through, so the channel is no longer one to dial.
+		log.Info("dial sent again after a connection error: the first one was carried out", "err", err)
 	case ctx.Err() != nil:
 		return "", context.Cause(ctx)
 	case errors.Is(err, ErrUnreachable) || errors.As(err, &he):

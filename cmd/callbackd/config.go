@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/callbackd/callbackd/ari"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/store/mysql"
 )
@@ -162,6 +163,10 @@ type Config struct {
 		// IVRWait is how long a caller sent to Stasis(<app>,ivr,...) may
 		// wait for its call to start before being released.
 		IVRWait time.Duration `yaml:"ivr_wait"` // 20s
+		// MaxRequests bounds the ARI requests in flight, and the HTTP
+		// connections open to Asterisk; keep it below http.conf's
+		// sessionlimit (100), beyond which Asterisk drops connections.
+		MaxRequests int `yaml:"max_requests"` // 50
 	} `yaml:"ari"`
 }
 
@@ -212,6 +217,7 @@ func DefaultConfig() Config {
 	c.ARI.Trunk = "trunk"
 	c.ARI.AuthType = "digest"
 	c.ARI.MaxChannels = 1000
+	c.ARI.MaxRequests = ari.DefaultMaxRequests
 	c.ARI.ChannelPrefix = "cbd"
 	c.ARI.BillTwoWay = true
 	c.ARI.IVRWait = 20 * time.Second

@@ -124,6 +124,7 @@ func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *bil
 			DiversionHost: c.ARI.DiversionHost}),
 		ari.WithDefaultTrunk(c.ARI.Trunk),
 		ari.WithMaxChannels(c.ARI.MaxChannels),
+		ari.WithMaxRequests(c.ARI.MaxRequests),
 		ari.WithChannelPrefix(c.ARI.ChannelPrefix),
 		ari.WithAccessNumbers(st),
 		ari.WithInbound(inbound, c.ARI.IVRWait),
