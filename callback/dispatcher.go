@@ -10,6 +10,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -75,6 +76,10 @@ type Dispatcher struct {
 type liveCall struct {
 	lease  Lease
 	cancel context.CancelCauseFunc
+	// settling is set before the call's last write (its outcome, or its
+	// release to the queue), which gives the lease up: a renewal that
+	// then finds the lease gone is not a loss.
+	settling atomic.Bool
 }
 
 // NewDispatcher checks the options and builds a Dispatcher.
@@ -590,6 +595,7 @@ func (d *Dispatcher) reserveSession(ctx context.Context, payer string, maxSessio
 // lasted; after that the rescuer decides, from the row's status, as it
 // would for a node that died.
 func (d *Dispatcher) conclude(ctx context.Context, log *slog.Logger, lease Lease, r *Request, ch Change, out Outcome) {
+	d.settling(lease)
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.policy.LeaseFor)
 	defer cancel()
 	delay := 100 * time.Millisecond
@@ -620,6 +626,7 @@ func (d *Dispatcher) conclude(ctx context.Context, log *slog.Logger, lease Lease
 }
 
 func (d *Dispatcher) release(ctx context.Context, log *slog.Logger, lease Lease, next time.Time, note string) {
+	d.settling(lease)
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := d.store.Release(wctx, lease, next, note); err != nil {
@@ -665,11 +672,27 @@ func (d *Dispatcher) snapshot() []*liveCall {
 	return out
 }
 
+// settling marks the call holding lease as writing its last change.
+func (d *Dispatcher) settling(lease Lease) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if lc, ok := d.live[lease.RequestID]; ok && lc.lease == lease {
+		lc.settling.Store(true)
+	}
+}
+
 func (d *Dispatcher) renewAll(ctx context.Context) {
 	until := d.now().Add(d.policy.LeaseFor)
 	for _, lc := range d.snapshot() {
 		err := d.store.Renew(ctx, lc.lease, until)
+		if ctx.Err() != nil {
+			return // stopping: the calls are being ended
+		}
 		switch {
+		case errors.Is(err, ErrLeaseLost) && lc.settling.Load():
+			// The call ended while its lease was being renewed: its
+			// last write gave the lease up.
+			d.log.Debug("lease ended with its call", "request_id", lc.lease.RequestID, "attempt", lc.lease.Attempt)
 		case errors.Is(err, ErrLeaseLost):
 			d.log.Warn("lease lost; hanging up", "request_id", lc.lease.RequestID, "attempt", lc.lease.Attempt)
 			lc.cancel(ErrLeaseLost)
