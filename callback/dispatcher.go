@@ -653,6 +653,9 @@ func (d *Dispatcher) housekeeping(ctx context.Context) {
 			d.cancelRequested(ctx)
 		case <-rescue.C:
 			n, err := d.store.Rescue(ctx, d.rescueParams(false))
+			if err != nil && ctx.Err() != nil {
+				return // stopping
+			}
 			if err != nil {
 				d.log.Error("rescue of expired leases failed", "err", err)
 			} else if n > 0 {
