@@ -155,7 +155,7 @@ func (s *Session) placeA(ctx context.Context) (out callback.Outcome, answered bo
 func (s *Session) answeredA(ctx context.Context) callback.Outcome {
 	c := s.c
 	r := &s.call.Request
-	if err := s.call.FirstLegConnected(ctx); err != nil {
+	if err := s.recordAnswer(ctx); err != nil {
 		if ctx.Err() != nil {
 			return s.interrupted(ctx)
 		}
@@ -186,6 +186,54 @@ func (s *Session) answeredA(ctx context.Context) callback.Outcome {
 		return s.interrupted(ctx)
 	}
 	return out
+}
+
+// recordAnswer writes First leg connected. When the store cannot take
+// the write (a database outage) the user is not hung up on at once: the
+// write is tried again, with leg A kept up and its events read, for as
+// long as the lease holds, and the call goes on once it succeeds. It gives
+// up when the lease would end before the next try (another node may then
+// take the request back), when the store says the lease is lost or the
+// move illegal, when leg A hangs up, or when ctx ends.
+func (s *Session) recordAnswer(ctx context.Context) error {
+	delay := 100 * time.Millisecond
+	var giveUp time.Time // without a known lease: one default lease from the first failure
+	for {
+		err := s.call.FirstLegConnected(ctx)
+		if err == nil {
+			return nil
+		}
+		var te *callback.TransitionError
+		if ctx.Err() != nil || errors.Is(err, callback.ErrLeaseLost) || errors.As(err, &te) {
+			return err
+		}
+		until := s.call.LeaseUntil()
+		if until.IsZero() {
+			if giveUp.IsZero() {
+				giveUp = time.Now().Add(callback.DefaultPolicy().LeaseFor)
+			}
+			until = giveUp
+		}
+		if time.Now().Add(delay).After(until) {
+			return fmt.Errorf("%w (the lease ends before another try)", err)
+		}
+		s.log.Warn("could not record that the first leg answered; the user waits while the write is tried again within the lease",
+			"err", err, "retry_in", delay, "lease_until", until)
+		wctx, cancel := context.WithTimeout(ctx, delay)
+		for !s.a.gone {
+			if _, werr := s.Next(wctx); werr != nil {
+				break
+			}
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if s.a.gone {
+			return fmt.Errorf("first leg hung up before its answer could be recorded: %w", err)
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
 }
 
 // originateSends bounds how often one attempt sends its originate: again

@@ -214,6 +214,7 @@ type env struct {
 	policy callback.Policy
 	url    string
 	opts   []ari.Option
+	wrap   func(callback.Store) callback.Store // the dispatcher's view of the store
 
 	stopCtl  context.CancelFunc
 	ctlDone  chan struct{}
@@ -226,6 +227,9 @@ type envOption func(*env)
 func withPolicy(p callback.Policy) envOption { return func(e *env) { e.policy = p } }
 func withURL(u string) envOption             { return func(e *env) { e.url = u } }
 func withCtl(o ...ari.Option) envOption      { return func(e *env) { e.opts = append(e.opts, o...) } }
+
+// withStore hands the dispatcher the store wrapped by w.
+func withStore(w func(callback.Store) callback.Store) envOption { return func(e *env) { e.wrap = w } }
 
 // newEnv opens a store, a simulated Asterisk and a controller connected to
 // it; the dispatcher is started with start.
@@ -269,8 +273,12 @@ func newEnv(t testing.TB, sim *aritest.Sim, opts ...envOption) *env {
 // start runs the dispatcher with the controller as its Dialer.
 func (e *env) start() {
 	e.t.Helper()
+	var st callback.Store = e.st
+	if e.wrap != nil {
+		st = e.wrap(st)
+	}
 	d, err := callback.NewDispatcher(callback.DispatcherOptions{
-		Store: e.st, Dialer: e.ctl, Policy: e.policy, Node: "test", Logger: testLogger(e.t), Observer: e.done,
+		Store: st, Dialer: e.ctl, Policy: e.policy, Node: "test", Logger: testLogger(e.t), Observer: e.done,
 	})
 	if err != nil {
 		e.t.Fatal(err)

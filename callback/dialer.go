@@ -3,6 +3,7 @@ package callback
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -57,6 +58,26 @@ type Call struct {
 	queue   Queue
 	now     func() time.Time
 	onEvent func(Status)
+
+	leaseUntil atomic.Int64 // unix nanoseconds; 0: not known
+}
+
+// LeaseUntil is when the call's lease ends unless renewed again: the
+// claim's expiry, moved on by every renewal that succeeded. Zero when the
+// call runs outside a dispatcher. A Dialer that waits through a store
+// outage does so only until then: past it, another node may take the
+// request back.
+func (c *Call) LeaseUntil() time.Time {
+	if n := c.leaseUntil.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+func (c *Call) setLeaseUntil(t time.Time) {
+	if !t.IsZero() {
+		c.leaseUntil.Store(t.UnixNano())
+	}
 }
 
 // Lease returns the lease the call runs under.
@@ -113,5 +134,7 @@ func NewCall(q Queue, l Lease, r Request, answerTimeout time.Duration, now func(
 	if now == nil {
 		now = time.Now
 	}
-	return &Call{Request: r, AnswerTimeout: answerTimeout, lease: l, queue: q, now: now}
+	c := &Call{Request: r, AnswerTimeout: answerTimeout, lease: l, queue: q, now: now}
+	c.setLeaseUntil(r.LeaseExpires)
+	return c
 }

@@ -80,6 +80,7 @@ type liveCall struct {
 	// release to the queue), which gives the lease up: a renewal that
 	// then finds the lease gone is not a loss.
 	settling atomic.Bool
+	call     *Call // once handed to the Dialer; guarded by Dispatcher.mu
 }
 
 // NewDispatcher checks the options and builds a Dispatcher.
@@ -475,6 +476,11 @@ func (d *Dispatcher) handle(ctx context.Context, lease Lease, r *Request) (log *
 // call's count against Max Sessions once the store counts it as live.
 func (d *Dispatcher) dial(ctx context.Context, log *slog.Logger, lease Lease, r *Request, starting func()) {
 	call := NewCall(d.store, lease, *r, d.policy.AnswerTimeout, d.now)
+	d.mu.Lock()
+	if lc, ok := d.live[r.ID]; ok && lc.lease == lease {
+		lc.call = call
+	}
+	d.mu.Unlock()
 	call.onEvent = func(s Status) {
 		if s == StatusFirstLegInitiated {
 			starting()
@@ -692,6 +698,13 @@ func (d *Dispatcher) renewAll(ctx context.Context) {
 			return // stopping: the calls are being ended
 		}
 		switch {
+		case err == nil:
+			d.mu.Lock()
+			call := lc.call
+			d.mu.Unlock()
+			if call != nil {
+				call.setLeaseUntil(until)
+			}
 		case errors.Is(err, ErrLeaseLost) && lc.settling.Load():
 			// The call ended while its lease was being renewed: its
 			// last write gave the lease up.
