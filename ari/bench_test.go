@@ -307,3 +307,106 @@ func BenchmarkRecovery(b *testing.B) {
 		e.stop()
 	}
 }
+
+// BenchmarkBurst puts 1,000 2-way callbacks due at the same moment (one
+// bulk INSERT) through the dispatcher, the SQLite store and the
+// controller, against the simulated Asterisk with its default http.conf
+// session limit (100 connections). Every user answers; once every
+// destination has answered, every user hangs up. It reports the HTTP
+// sessions Asterisk refused and the most open at once, the attempts
+// counted failed (dialled more than once, or not Successful), the users
+// left in silence (answered, never bridged to the destination), the
+// silence each user heard between answering and the destination
+// answering, and the time from due to the last bridged call. Run it with
+// -benchtime=1x: one iteration is the whole scenario.
+func BenchmarkBurst(b *testing.B) {
+	const (
+		n    = 1000
+		lead = 2 * time.Second
+	)
+	for range b.N {
+		sim := aritest.NewT(b, aritest.WithDefaultPhone(aritest.Answer(5*time.Millisecond)))
+		p := testPolicy()
+		p.MaxAttempts = 3
+		p.MaxLiveCalls = 2 * n
+		p.LeaseFor = 30 * time.Second
+		p.AnswerTimeout = time.Minute
+		p.ScanInterval = time.Second
+		e := newEnv(b, sim, withPolicy(p), withCtl(ari.WithMaxChannels(2*n)))
+		e.ready()
+		due := time.Now().Add(lead)
+		tx, err := e.st.RawDB().Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		nc := due.UTC().Format("2006-01-02 15:04:05.000")
+		for i := range n {
+			if _, err := tx.Exec(`INSERT INTO callback_requests (username, original_cli, original_cld, next_call) VALUES ('801', ?, ?, ?)`,
+				fmt.Sprintf("4930%06d", i), fmt.Sprintf("2way_4931%06d", i), nc); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		if late := time.Since(due); late > 0 {
+			b.Fatalf("inserting took %s longer than the lead", late)
+		}
+		rows, err := e.st.ListRequests(context.Background(), callback.RequestFilter{Limit: n + 1})
+		if err != nil || len(rows) != n {
+			b.Fatalf("%d rows: %v", len(rows), err)
+		}
+		e.start()
+		b.ResetTimer()
+		e.obs.waitAnswered(b, callback.LegB, n)
+		allBridged := time.Since(due)
+		b.StopTimer()
+		for _, r := range rows {
+			if err := sim.Hangup(legID(r.ID, 1, "a"), aritest.CauseNormalClearing); err != nil {
+				b.Fatal(err)
+			}
+		}
+		failed, silent := 0, 0
+		for _, r := range rows {
+			got := e.done.wait(b, r.ID)
+			if got.CallCount != 1 || got.Result != callback.ResultSuccessful {
+				failed++
+			}
+			if got.Result == callback.ResultFirstLegAborted {
+				silent++
+			}
+		}
+		var silence []time.Duration
+		for _, r := range rows {
+			answered := firstEvent(sim.History(legID(r.ID, 1, "a")), "StasisStart")
+			bAnswered := firstEvent(sim.History(legID(r.ID, 1, "b")), "ChannelEnteredBridge")
+			if answered.IsZero() || bAnswered.IsZero() {
+				silent++
+				continue
+			}
+			silence = append(silence, bAnswered.Sub(answered))
+		}
+		slices.Sort(silence)
+		b.ReportMetric(float64(sim.SessionsRefused()), "sessions-refused")
+		b.ReportMetric(float64(sim.PeakSessions()), "sessions-peak")
+		b.ReportMetric(float64(failed), "attempts-failed")
+		b.ReportMetric(float64(silent), "users-in-silence")
+		if len(silence) > 0 {
+			b.ReportMetric(float64(silence[len(silence)/2].Milliseconds()), "silence-p50-ms")
+			b.ReportMetric(float64(silence[len(silence)*99/100].Milliseconds()), "silence-p99-ms")
+			b.ReportMetric(float64(silence[len(silence)-1].Milliseconds()), "silence-max-ms")
+		}
+		b.ReportMetric(allBridged.Seconds(), "all-bridged-s")
+		e.stop()
+	}
+}
+
+// firstEvent is the time of the first event of type typ in a history.
+func firstEvent(h []aritest.Event, typ string) time.Time {
+	for _, ev := range h {
+		if ev.Type == typ {
+			return ev.Time
+		}
+	}
+	return time.Time{}
+}
