@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -29,7 +31,7 @@ type rest struct {
 	pass    string
 	client  *http.Client
 	timeout time.Duration
-	slots   chan struct{} // one per request in flight
+	slots   *slots // the requests in flight
 }
 
 // maxBody bounds what is read of one answer; GET /channels with thousands of
@@ -58,7 +60,7 @@ func newREST(base, user, pass string, timeout time.Duration, maxRequests int) *r
 		IdleConnTimeout:     keepAlive,
 	}
 	return &rest{base: base, user: user, pass: pass, client: &http.Client{Transport: tr}, timeout: timeout,
-		slots: make(chan struct{}, maxRequests)}
+		slots: newSlots(maxRequests)}
 }
 
 // resendDelays are the waits before each resend of a request that is safe
@@ -132,27 +134,85 @@ func connectionError(ctx context.Context, err error) bool {
 // requests in flight and was not sent.
 var errNoSlot = errors.New("no place among the ARI requests in flight")
 
-// acquire takes a place among the requests in flight, waiting at most the
-// request timeout.
-func (r *rest) acquire(ctx context.Context) error {
-	select {
-	case r.slots <- struct{}{}:
-		return nil
-	default:
-	}
-	t := time.NewTimer(r.timeout)
-	defer t.Stop()
-	select {
-	case r.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return fmt.Errorf("%w: %d in flight for %s: %w", errNoSlot, cap(r.slots), r.timeout, ErrUnreachable)
-	}
+// slots bounds the requests in flight. Waiting requests of calls under way
+// go before originates of new calls: when hundreds of callbacks fall due
+// at once, a user who has answered is bridged to the destination without
+// waiting behind the originates of all the others.
+type slots struct {
+	mu        sync.Mutex
+	free      int
+	size      int
+	high, low []chan struct{} // waiters, oldest first
 }
 
-func (r *rest) release() { <-r.slots }
+func newSlots(n int) *slots { return &slots{free: n, size: n} }
+
+// acquire takes a place, waiting at most timeout; low marks an originate.
+func (sl *slots) acquire(ctx context.Context, low bool, timeout time.Duration) error {
+	sl.mu.Lock()
+	if sl.free > 0 && len(sl.high) == 0 && (!low || len(sl.low) == 0) {
+		sl.free--
+		sl.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	if low {
+		sl.low = append(sl.low, ch)
+	} else {
+		sl.high = append(sl.high, ch)
+	}
+	sl.mu.Unlock()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	var err error
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		err = context.Cause(ctx)
+	case <-t.C:
+		err = fmt.Errorf("%w: %d in flight for %s: %w", errNoSlot, sl.size, timeout, ErrUnreachable)
+	}
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if !sl.drop(ch) {
+		// Granted as the wait ended: pass the place on.
+		sl.releaseLocked()
+	}
+	return err
+}
+
+// drop takes ch out of the queues; false if it was granted already.
+func (sl *slots) drop(ch chan struct{}) bool {
+	for _, q := range []*[]chan struct{}{&sl.high, &sl.low} {
+		if i := slices.Index(*q, ch); i >= 0 {
+			*q = slices.Delete(*q, i, i+1)
+			return true
+		}
+	}
+	return false
+}
+
+func (sl *slots) release() {
+	sl.mu.Lock()
+	sl.releaseLocked()
+	sl.mu.Unlock()
+}
+
+// releaseLocked hands the place to the oldest waiter of a call under way,
+// else to the oldest originate, else frees it.
+func (sl *slots) releaseLocked() {
+	switch {
+	case len(sl.high) > 0:
+		close(sl.high[0])
+		sl.high = sl.high[1:]
+	case len(sl.low) > 0:
+		close(sl.low[0])
+		sl.low = sl.low[1:]
+	default:
+		sl.free++
+	}
+}
 
 // send sends a request once, within the bound on requests in flight.
 //
@@ -160,10 +220,13 @@ func (r *rest) release() { <-r.slots }
 // itself on a kept-alive connection that failed, unseen by call, so that a
 // 409 to the resend could not be told from a conflict.
 func (r *rest) send(ctx context.Context, method, path string, q url.Values, body, out any) error {
-	if err := r.acquire(ctx); err != nil {
+	// An originate starts a new call; every other request serves one
+	// under way.
+	originate := method == http.MethodPost && path == "/channels"
+	if err := r.slots.acquire(ctx, originate, r.timeout); err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	defer r.release()
+	defer r.slots.release()
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	u := r.base + path
