@@ -10,7 +10,11 @@
 // Dial places leg A with POST /ari/channels, a deterministic channelId
 // (cbd-<request>-<attempt>-a, or the request's preset call_id) recorded
 // with Call.FirstLegInitiated before the originate, so that a re-sent
-// originate gets 409 from Asterisk instead of ringing the user twice.
+// originate gets 409 from Asterisk instead of ringing the user twice. An
+// originate whose answer is lost with its connection is never re-sent
+// blindly: GET /channels/{id} and the channel's events (Dial at once,
+// ChannelDestroyed if it ended) tell whether Asterisk made the channel,
+// and only one it never made is originated again in the same attempt.
 // Asterisk sends StasisStart only once leg A answers; ChannelDestroyed
 // before that ends the attempt with the cause (the dispatcher retries).
 // After the answer the sub-application registered for the request's
@@ -25,6 +29,16 @@
 // plays the ring tone in-band, and the first audio frame from B stops it. No request is needed at answer
 // time, so there is no gap of silence, and the dial timeout is enforced by
 // Asterisk's bridge interval hook.
+//
+// # Asterisk's HTTP session limit
+//
+// Asterisk counts HTTP connections, busy or kept alive, against http.conf's
+// sessionlimit (default 100) and closes those beyond it unanswered. The
+// controller keeps at most WithMaxRequests requests in flight and as many
+// connections open (default 50); the rest queue, requests of calls under
+// way before originates of new ones. Requests that are safe to repeat
+// (GET, DELETE, PUT, and bridge, create and dial requests that name their
+// objects) are sent again after a connection error.
 //
 // # Identity
 //
