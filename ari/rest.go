@@ -119,7 +119,7 @@ func connectionError(ctx context.Context, err error) bool {
 		return false
 	}
 	var he *HTTPError
-	if errors.As(err, &he) || errors.Is(err, errNoSlot) {
+	if errors.As(err, &he) {
 		return false
 	}
 	var ue *url.Error
@@ -130,10 +130,6 @@ func connectionError(ctx context.Context, err error) bool {
 		errors.Is(err, syscall.ECONNRESET)
 }
 
-// errNoSlot: the request waited its whole timeout for a place among the
-// requests in flight and was not sent.
-var errNoSlot = errors.New("no place among the ARI requests in flight")
-
 // slots bounds the requests in flight. Waiting requests of calls under way
 // go before originates of new calls: when hundreds of callbacks fall due
 // at once, a user who has answered is bridged to the destination without
@@ -141,14 +137,16 @@ var errNoSlot = errors.New("no place among the ARI requests in flight")
 type slots struct {
 	mu        sync.Mutex
 	free      int
-	size      int
 	high, low []chan struct{} // waiters, oldest first
 }
 
-func newSlots(n int) *slots { return &slots{free: n, size: n} }
+func newSlots(n int) *slots { return &slots{free: n} }
 
-// acquire takes a place, waiting at most timeout; low marks an originate.
-func (sl *slots) acquire(ctx context.Context, low bool, timeout time.Duration) error {
+// acquire takes a place; low marks an originate. The wait ends with ctx
+// only: every request in flight ends within its own timeout, so the queue
+// moves, and a request of a call already recorded as under way (an
+// originate included) is better late than failed.
+func (sl *slots) acquire(ctx context.Context, low bool) error {
 	sl.mu.Lock()
 	if sl.free > 0 && len(sl.high) == 0 && (!low || len(sl.low) == 0) {
 		sl.free--
@@ -162,16 +160,10 @@ func (sl *slots) acquire(ctx context.Context, low bool, timeout time.Duration) e
 		sl.high = append(sl.high, ch)
 	}
 	sl.mu.Unlock()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	var err error
 	select {
 	case <-ch:
 		return nil
 	case <-ctx.Done():
-		err = context.Cause(ctx)
-	case <-t.C:
-		err = fmt.Errorf("%w: %d in flight for %s: %w", errNoSlot, sl.size, timeout, ErrUnreachable)
 	}
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
@@ -179,7 +171,7 @@ func (sl *slots) acquire(ctx context.Context, low bool, timeout time.Duration) e
 		// Granted as the wait ended: pass the place on.
 		sl.releaseLocked()
 	}
-	return err
+	return context.Cause(ctx)
 }
 
 // drop takes ch out of the queues; false if it was granted already.
@@ -223,7 +215,7 @@ func (r *rest) send(ctx context.Context, method, path string, q url.Values, body
 	// An originate starts a new call; every other request serves one
 	// under way.
 	originate := method == http.MethodPost && path == "/channels"
-	if err := r.slots.acquire(ctx, originate, r.timeout); err != nil {
+	if err := r.slots.acquire(ctx, originate); err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer r.slots.release()
