@@ -160,8 +160,8 @@ func TestHangupLostIsSentAgain(t *testing.T) {
 // bound wait their turn instead of being refused.
 func TestBurstStaysUnderSessionLimit(t *testing.T) {
 	const (
-		n     = 60
-		limit = 10
+		n     = 30
+		limit = 8
 	)
 	sim := aritest.NewT(t, aritest.WithSessionLimit(limit),
 		aritest.WithDefaultPhone(aritest.Answer(5*time.Millisecond)))
@@ -169,7 +169,8 @@ func TestBurstStaysUnderSessionLimit(t *testing.T) {
 	p.MaxAttempts = 1
 	p.MaxLiveCalls = n
 	p.AnswerTimeout = time.Minute // the phones answer at once; no leg rings out on a loaded machine
-	e := newEnv(t, sim, withPolicy(p), withCtl(ari.WithMaxRequests(limit-2)))
+	p.LeaseFor = time.Minute      // nor does a lease run out between two renewals
+	e := newEnv(t, sim, withPolicy(p), withCtl(ari.WithMaxRequests(limit-3)))
 	e.ready()
 	ids := make([]int64, n)
 	for i := range n {
