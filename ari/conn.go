@@ -269,10 +269,16 @@ func (c *Controller) reconcile(ctx context.Context) error {
 			gone = append(gone, owned{id, r})
 		}
 	}
-	var orphans []string
+	var orphans, inbound []string
 	for _, ch := range chans {
-		if _, mine := c.routes[ch.ID]; !mine && (c.ours(ch) || c.inboundOrphan(ch)) {
+		if _, mine := c.routes[ch.ID]; mine {
+			continue
+		}
+		switch {
+		case c.ours(ch):
 			orphans = append(orphans, ch.ID)
+		case c.inboundOrphan(ch):
+			inbound = append(inbound, ch.ID)
 		}
 	}
 	var orphanBridges []string
@@ -303,8 +309,41 @@ func (c *Controller) reconcile(ctx context.Context) error {
 			c.log.Warn("could not destroy orphaned bridge", "bridge", id, "err", err)
 		}
 	}
+	if len(inbound) > 0 {
+		go c.releaseInboundOrphans(ctx, inbound)
+	}
 	if len(gone) > 0 || len(orphans) > 0 {
 		c.log.Info("reconciled channels after connect", "live_channels", len(chans), "calls_told_gone", len(gone), "orphans_hung_up", len(orphans))
 	}
 	return nil
+}
+
+// inboundSettle is how long an inbound caller listed in Stasis by the
+// reconciliation is given to show up through its StasisStart: a caller
+// whose Stasis() ran just after the events WebSocket connected is listed
+// by GET /channels before its StasisStart has been read, and is no orphan.
+const inboundSettle = time.Second
+
+// releaseInboundOrphans hangs up the inbound IVR callers of ids that no
+// StasisStart claimed within inboundSettle: they entered Stasis under a
+// previous connection, and nobody will serve them.
+func (c *Controller) releaseInboundOrphans(ctx context.Context, ids []string) {
+	t := time.NewTimer(inboundSettle)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-t.C:
+	}
+	for _, id := range ids {
+		if c.lookup(id) != nil {
+			continue // its StasisStart arrived: parked or served
+		}
+		c.log.Warn("hanging up an inbound caller no call owns (left by a previous callbackd process)", "channel", id)
+		hctx, cancel := context.WithTimeout(ctx, c.timeout)
+		if err := c.rest.hangup(hctx, id, "normal"); err != nil {
+			c.log.Warn("could not hang up orphaned inbound caller", "channel", id, "err", err)
+		}
+		cancel()
+	}
 }
