@@ -239,6 +239,15 @@ func deliver(r *route, ev Event) {
 // that no call owns is hung up. It runs after every (re)connect, before
 // WaitReady releases the dispatcher.
 func (c *Controller) reconcile(ctx context.Context) error {
+	// Only calls that owned their channel before the list was taken can
+	// be told it is gone: a channel that appeared since (an inbound caller
+	// whose StasisStart was read meanwhile) is simply not in the list.
+	c.mu.RLock()
+	before := make(map[string]*route, len(c.routes))
+	for id, r := range c.routes {
+		before[id] = r
+	}
+	c.mu.RUnlock()
 	chans, err := c.rest.listChannels(ctx)
 	if err != nil {
 		return fmt.Errorf("list channels: %w", err)
@@ -265,7 +274,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		}
 		if _, ok := live[id]; ok {
 			alive = append(alive, owned{id, r})
-		} else {
+		} else if before[id] == r {
 			gone = append(gone, owned{id, r})
 		}
 	}
