@@ -116,6 +116,9 @@ type envOptions struct {
 	inbound bool
 	gate    chan struct{}
 	number  func(*callback.AccessNumber)
+	// twoWay registers the 2-way sub-application, billed by the same
+	// biller, with these settings.
+	twoWay *ari.TwoWay
 }
 
 // ivrNumber is the access number of the inbound tests: Mizu iscallback 7
@@ -158,6 +161,11 @@ func newEnv(t *testing.T, st callback.Store, o envOptions) *env {
 	var eng *trigger.Engine
 	copts := []ari.Option{ari.WithURL(sim.URL()), ari.WithCredentials(user, pass), ari.WithLogger(testLogger(t)),
 		ari.WithReconnect(10*time.Millisecond, 200*time.Millisecond), ari.WithApp(callback.SubAppCallingCard, app)}
+	if o.twoWay != nil {
+		tw := *o.twoWay
+		tw.Biller = biller
+		copts = append(copts, ari.WithApp(callback.SubAppTwoWay, tw))
+	}
 	if o.inbound {
 		n := callback.AccessNumber{Number: ivrNumber, Trigger: callback.TriggerANI, SubApp: "callingcard", Language: "en",
 			DefaultAccountUsername: "default", AnonymousAccounting: true, IsCallback: 7, ANumberHandling: 3}

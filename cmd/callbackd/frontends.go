@@ -111,7 +111,7 @@ func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *bil
 	}
 	var twoWay ari.App = ari.TwoWay{}
 	if c.ARI.BillTwoWay {
-		twoWay = ari.BilledTwoWay{Biller: biller}
+		twoWay = ari.TwoWay{Biller: biller}
 	}
 	return ari.New(
 		ari.WithApp(callback.SubAppCallingCard, cc),
