@@ -8,6 +8,7 @@ import (
 
 	"github.com/callbackd/callbackd/billing"
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/sounds"
 )
 
 // TwoWay is Sippy's 2 Way Callback sub-application (seed 001, E6): once
@@ -24,6 +25,11 @@ import (
 // legs are settled. Without one the call is placed unrated and the SIP
 // switch bills it.
 //
+// With BusyPrompts (ari.two_way_busy_prompts) a destination that is busy
+// gets the busy prompt played to the user, one that fails otherwise (no
+// answer, rejected, unreachable) the failed prompt (E7), before leg A is
+// hung up; without, leg A is hung up in silence.
+//
 // Results: Successful when the conversation ends, First leg aborted when
 // the user hangs up before the destination answers, Second leg failed when
 // the destination is refused, busy, does not answer, rejects or cannot be
@@ -31,6 +37,9 @@ import (
 type TwoWay struct {
 	// Biller rates, reserves and charges the call; nil leaves it unrated.
 	Biller *billing.Biller
+	// BusyPrompts plays busy or failed to the user when the destination is
+	// busy or fails.
+	BusyPrompts bool
 }
 
 var _ App = TwoWay{}
@@ -45,6 +54,7 @@ type twoWayCall struct {
 	bPlaced bool   // DialB was called
 	bEnd    time.Time
 	bFailed *LegFailedError
+	prompts bool // play busy / failed
 }
 
 // Run implements App.
@@ -56,7 +66,7 @@ func (t TwoWay) Run(ctx context.Context, s *Session) callback.Outcome {
 		hangupA(ctx, s)
 		return callback.Outcome{Result: callback.ResultSecondLegFailed, Reason: "original_cld has no 2way_<CLD> destination"}
 	}
-	c := &twoWayCall{s: s, log: s.Logger(), bID: s.SecondLegID()}
+	c := &twoWayCall{s: s, log: s.Logger(), bID: s.SecondLegID(), prompts: t.BusyPrompts}
 	if t.Biller != nil {
 		c.money = t.Biller.Open(ctx, r, s.LegA(), c.log)
 		defer c.settle(ctx)
@@ -102,10 +112,16 @@ func (c *twoWayCall) connect(ctx context.Context, number string) callback.Outcom
 	case errors.As(err, &c.bFailed):
 		f := c.bFailed
 		c.log.Info("second leg failed", "cause", f.Cause, "sip_code", f.SIPCode, "reason", f.Reason)
+		prompt := "failed"
+		if callback.Cause(f.Cause) == callback.CauseUserBusy {
+			prompt = "busy"
+		}
+		c.failurePrompt(ctx, prompt)
 		hangupA(ctx, s)
 		return callback.Outcome{Result: callback.ResultSecondLegFailed, Cause: callback.Cause(f.Cause), SIPCode: f.SIPCode, Reason: f.Reason}
 	default:
 		c.log.Error("second leg could not be placed", "err", err)
+		c.failurePrompt(ctx, "failed")
 		hangupA(ctx, s)
 		return callback.Outcome{Result: callback.ResultSecondLegFailed, Reason: err.Error()}
 	}
@@ -142,6 +158,23 @@ func (c *twoWayCall) connect(ctx context.Context, number string) callback.Outcom
 		c.log.Warn("could not hang up the other leg", "leg_channel", other, "err", err)
 	}
 	return callback.Outcome{Result: callback.ResultSuccessful, Cause: callback.Cause(cause)}
+}
+
+// failurePrompt plays callbackd/<name> to the user when the prompts are
+// on, in the request's language when the prompt exists in it. A user who
+// hangs up during it, or a prompt that cannot be played, ends it.
+func (c *twoWayCall) failurePrompt(ctx context.Context, name string) {
+	if !c.prompts {
+		return
+	}
+	name = "callbackd/" + name
+	if l := c.s.Request().Language; l != "" && sounds.Has(l, name) {
+		c.s.SetLanguage(l)
+	}
+	c.log.Info("playing the second leg's failure prompt", "prompt", name)
+	if err := c.s.Play(ctx, "sound:"+name); err != nil && !errors.Is(err, ErrFirstLegGone) {
+		c.log.Warn("could not play the failure prompt", "prompt", name, "err", err)
+	}
 }
 
 // settle charges both legs. It runs on a context of its own: a canceled

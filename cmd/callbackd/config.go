@@ -160,6 +160,9 @@ type Config struct {
 		// calling card; false leaves their billing to the SIP switch (Sippy's
 		// X-2Way-Need-Bind) and places them unrated.
 		BillTwoWay bool `yaml:"bill_two_way"` // true
+		// TwoWayBusyPrompts plays the busy or failed prompt to the user of a
+		// 2-way callback whose destination is busy or fails (E7).
+		TwoWayBusyPrompts bool `yaml:"two_way_busy_prompts"` // true
 		// IVRWait is how long a caller sent to Stasis(<app>,ivr,...) may
 		// wait for its call to start before being released.
 		IVRWait time.Duration `yaml:"ivr_wait"` // 20s
@@ -220,6 +223,7 @@ func DefaultConfig() Config {
 	c.ARI.MaxRequests = ari.DefaultMaxRequests
 	c.ARI.ChannelPrefix = "cbd"
 	c.ARI.BillTwoWay = true
+	c.ARI.TwoWayBusyPrompts = true
 	c.ARI.IVRWait = 20 * time.Second
 	return c
 }

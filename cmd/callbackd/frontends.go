@@ -109,9 +109,9 @@ func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *bil
 	if err != nil {
 		return nil, fmt.Errorf("calling card: %w", err)
 	}
-	var twoWay ari.App = ari.TwoWay{}
+	twoWay := ari.TwoWay{BusyPrompts: c.ARI.TwoWayBusyPrompts}
 	if c.ARI.BillTwoWay {
-		twoWay = ari.TwoWay{Biller: biller}
+		twoWay.Biller = biller
 	}
 	return ari.New(
 		ari.WithApp(callback.SubAppCallingCard, cc),
