@@ -86,6 +86,9 @@ func (s *Session) placeA(ctx context.Context) (out callback.Outcome, answered bo
 		s.log.Error("first leg's channel id is held by another call of this process", "err", err)
 		return s.notPlaced(ctx, err), false
 	}
+	if out, ok := s.admit(ctx); !ok {
+		return out, false
+	}
 	if err := c.acquireCall(ctx); err != nil {
 		return s.notPlaced(ctx, err), false
 	}
@@ -181,6 +184,7 @@ func (s *Session) answeredA(ctx context.Context) callback.Outcome {
 		}
 		return callback.Outcome{Result: callback.ResultSecondLegFailed, Reason: fmt.Sprintf("no sub-application %s configured", name)}
 	}
+	s.admitted = nil // Run owns the admission now
 	out := app.Run(ctx, s)
 	if ctx.Err() != nil {
 		return s.interrupted(ctx)

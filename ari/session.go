@@ -23,6 +23,19 @@ type App interface {
 	Run(ctx context.Context, s *Session) callback.Outcome
 }
 
+// Admitter is an App that must accept a call before its leg A is placed
+// (money and fraud checks: see TwoWay).
+type Admitter interface {
+	App
+	// Admit runs once leg A's channel id is known, before it is placed. A
+	// non-nil outcome ends the attempt there: leg A is never placed. What
+	// Run needs of the admission is kept with Session.Keep.
+	Admit(ctx context.Context, s *Session) *callback.Outcome
+	// Unadmit undoes an admission when Run never ran: leg A was not
+	// answered, or the call ended before.
+	Unadmit(ctx context.Context, s *Session)
+}
+
 // Identity is who a leg is placed as: the authname and HA1 (md5secret)
 // the SIP proxy's digest challenge is answered with.
 type Identity struct {
@@ -110,6 +123,8 @@ type Session struct {
 	aIdentity Identity
 	holding   bool // the call holds its channels against the cap
 	lang      string
+	admitted  Admitter // admitted the call and has not run it yet
+	kept      any      // what the admission kept for Run
 }
 
 func (c *Controller) newSession(call *callback.Call, attempt int, log *slog.Logger) *Session {
@@ -128,6 +143,30 @@ func (c *Controller) newSession(call *callback.Call, attempt int, log *slog.Logg
 // Request returns the request as it stands now (status and statistics are
 // kept current as the call advances).
 func (s *Session) Request() callback.Request { return s.call.Request }
+
+// Keep keeps v with the call for the sub-application (Admitter).
+func (s *Session) Keep(v any) { s.kept = v }
+
+// Kept returns what Keep kept; nil if nothing.
+func (s *Session) Kept() any { return s.kept }
+
+// admit runs the request's sub-application's Admit, if it has one; ok is
+// false when it refused the call, with out saying how it ends.
+func (s *Session) admit(ctx context.Context) (out callback.Outcome, ok bool) {
+	cld, err := callback.ParseCLD(s.call.Request.OriginalCLD)
+	if err != nil {
+		return callback.Outcome{}, true
+	}
+	ad, isAdmitter := s.c.apps[cld.App].(Admitter)
+	if !isAdmitter {
+		return callback.Outcome{}, true
+	}
+	if refused := ad.Admit(ctx, s); refused != nil {
+		return *refused, false
+	}
+	s.admitted = ad
+	return callback.Outcome{}, true
+}
 
 // Call is the attempt as the dispatcher handed it over.
 func (s *Session) Call() *callback.Call { return s.call }
@@ -831,6 +870,10 @@ func (s *Session) teardown(parent context.Context) {
 	if s.holding {
 		s.holding = false
 		defer s.c.releaseCall()
+	}
+	if s.admitted != nil {
+		s.admitted.Unadmit(ctx, s)
+		s.admitted = nil
 	}
 	for _, l := range s.legs {
 		if l.placed && !l.gone && !l.hungUp {

@@ -3,6 +3,7 @@ package ari
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -20,10 +21,15 @@ import (
 // twoway_call_id when one was preset, billed or not.
 //
 // With a Biller (ari.bill_two_way) the call follows the calling card's
-// money rules: the destination is quoted and its talk time reserved
-// before it is dialled, the call is cut when the money runs out, and both
-// legs are settled. Without one the call is placed unrated and the SIP
-// switch bills it.
+// money rules, and more: before leg A is placed (Admit) both numbers are
+// checked (rates required, blocked prefixes, daily cap: billing.Check) and
+// the first slice of the talk time is reserved, so that no user is rung
+// whose call cannot be connected; a refused request finishes Invalid
+// request with the reason, its leg A never placed. While the legs talk the
+// next slices are reserved; when none can be, the user hears
+// one-minute-left Warning before the end, the call is cut and time-is-up
+// played. Both legs are settled once. Without a Biller the call is placed
+// unrated and the SIP switch bills it.
 //
 // With BusyPrompts (ari.two_way_busy_prompts) a destination that is busy
 // gets the busy prompt played to the user, one that fails otherwise (no
@@ -40,6 +46,48 @@ type TwoWay struct {
 	// BusyPrompts plays busy or failed to the user when the destination is
 	// busy or fails.
 	BusyPrompts bool
+	// Warning is how long before the money runs out one-minute-left is
+	// played: 60 s. A call whose money never paid for more gets none.
+	Warning time.Duration
+}
+
+var _ Admitter = TwoWay{}
+
+// Admit implements Admitter: a billed 2-way callback is checked and the
+// first slice of its money held before leg A is placed.
+func (t TwoWay) Admit(ctx context.Context, s *Session) *callback.Outcome {
+	if t.Biller == nil {
+		return nil
+	}
+	r := s.Request()
+	if cld, err := callback.ParseCLD(r.OriginalCLD); err != nil || cld.App != callback.SubAppTwoWay {
+		return nil // Run says why
+	}
+	money, err := t.Biller.Admit(ctx, r, s.LegA(), s.SecondLegID(), s.Logger())
+	var refused *billing.RefusedError
+	switch {
+	case err == nil:
+		s.Keep(money)
+		return nil
+	case errors.As(err, &refused):
+		s.Logger().Warn("callback refused: the first leg is not placed", "leg", string(refused.Leg), "number", refused.Number,
+			"account", refused.Account, "reason", err)
+		return &callback.Outcome{Result: callback.ResultInvalid, Reason: "refused: " + err.Error()}
+	case ctx.Err() != nil:
+		return &callback.Outcome{Err: context.Cause(ctx), Reason: "interrupted before the first leg"}
+	}
+	s.Logger().Warn("could not hold the money of the call: it returns to the queue", "err", err)
+	return &callback.Outcome{Err: fmt.Errorf("hold the money of the call: %w", err)}
+}
+
+// Unadmit implements Admitter: the money held for a leg A that was never
+// answered is given back.
+func (t TwoWay) Unadmit(ctx context.Context, s *Session) {
+	if money, ok := s.Kept().(*billing.Call); ok {
+		if err := money.Release(ctx); err != nil {
+			s.Logger().Error("could not release the money held for the call; the sweep will", "err", err)
+		}
+	}
 }
 
 var _ App = TwoWay{}
@@ -55,6 +103,7 @@ type twoWayCall struct {
 	bEnd    time.Time
 	bFailed *LegFailedError
 	prompts bool // play busy / failed
+	warning time.Duration
 }
 
 // Run implements App.
@@ -66,8 +115,20 @@ func (t TwoWay) Run(ctx context.Context, s *Session) callback.Outcome {
 		hangupA(ctx, s)
 		return callback.Outcome{Result: callback.ResultSecondLegFailed, Reason: "original_cld has no 2way_<CLD> destination"}
 	}
-	c := &twoWayCall{s: s, log: s.Logger(), bID: s.SecondLegID(), prompts: t.BusyPrompts}
-	if t.Biller != nil {
+	c := &twoWayCall{s: s, log: s.Logger(), bID: s.SecondLegID(), prompts: t.BusyPrompts, warning: t.Warning}
+	if c.warning <= 0 {
+		c.warning = time.Minute
+	}
+	if money, ok := s.Kept().(*billing.Call); ok && t.Biller != nil {
+		c.money, c.bID = money, money.LegBChannel()
+		defer c.settle(ctx)
+		at := r.ConnectTime
+		if at.IsZero() {
+			at = time.Now()
+		}
+		money.LegAAnswered(at)
+	} else if t.Biller != nil {
+		// Not admitted (the caller's own inbound call): quoted now.
 		c.money = t.Biller.Open(ctx, r, s.LegA(), c.log)
 		defer c.settle(ctx)
 		q, err := c.money.Quote(ctx, cld.Destination)
@@ -126,27 +187,20 @@ func (c *twoWayCall) connect(ctx context.Context, number string) callback.Outcom
 		return callback.Outcome{Result: callback.ResultSecondLegFailed, Reason: err.Error()}
 	}
 
-	wctx := ctx
-	var left time.Duration
-	if c.money != nil {
-		left = c.money.Answered(ctx, time.Now())
-		var cancel context.CancelFunc
-		wctx, cancel = context.WithTimeout(ctx, left)
-		defer cancel()
+	var first string
+	if c.money == nil {
+		first, err = s.WaitHangup(ctx, s.LegA(), b)
+	} else {
+		c.money.Answered(ctx, time.Now())
+		var cut bool
+		first, cut, err = Talk(ctx, s, c.money, b, c.warning, func(ctx context.Context) { c.play(ctx, "one-minute-left") })
+		if cut {
+			return c.cut(ctx, b)
+		}
 	}
-	first, err := s.WaitHangup(wctx, s.LegA(), b)
 	c.bEnd = time.Now()
 	if err != nil {
-		if ctx.Err() != nil {
-			return callback.Outcome{Reason: err.Error()}
-		}
-		c.log.Info("talk time used up: cutting the call", "talk_time", left)
-		for _, ch := range []string{b, s.LegA()} {
-			if herr := s.Hangup(ctx, ch, "normal"); herr != nil {
-				c.log.Warn("could not hang up a leg", "leg_channel", ch, "err", herr)
-			}
-		}
-		return callback.Outcome{Result: callback.ResultSuccessful, Cause: callback.CauseNormalClearing, Reason: "talk time used up"}
+		return callback.Outcome{Reason: err.Error()}
 	}
 	other := b
 	if first == b {
@@ -160,21 +214,89 @@ func (c *twoWayCall) connect(ctx context.Context, number string) callback.Outcom
 	return callback.Outcome{Result: callback.ResultSuccessful, Cause: callback.Cause(cause)}
 }
 
-// failurePrompt plays callbackd/<name> to the user when the prompts are
-// on, in the request's language when the prompt exists in it. A user who
-// hangs up during it, or a prompt that cannot be played, ends it.
-func (c *twoWayCall) failurePrompt(ctx context.Context, name string) {
-	if !c.prompts {
-		return
+// Talk waits until leg A or leg b of a billed call hangs up while its
+// money lasts. It reserves the next slice of talk time some time before
+// the money held runs out (billing.Call.Extend); when no further slice can
+// be reserved it calls warn Warning before the end, unless the call was
+// never granted more than that. cut reports that the money ran out with
+// both legs up: the caller cuts the call.
+func Talk(ctx context.Context, s *Session, money *billing.Call, b string, warning time.Duration, warn func(context.Context)) (first string, cut bool, err error) {
+	final := false
+	warned := time.Until(money.QuotedEnd()) <= warning
+	// The next slice is asked for well before the warning would be due,
+	// and never so early that one slice would follow another at once.
+	lead := warning + 30*time.Second
+	// Each round ends the call, extends the money by a slice (at most
+	// MaxTalkTime / slice of them), or passes the last slice or the
+	// warning: the bound only guards the loop.
+	for range 1 << 20 {
+		end := money.End()
+		at := end
+		switch {
+		case !final:
+			at = end.Add(-min(lead, max(time.Until(end)/2, 0)))
+		case !warned:
+			at = end.Add(-warning)
+		}
+		wctx, cancel := context.WithDeadline(ctx, at)
+		first, err := s.WaitHangup(wctx, s.LegA(), b)
+		cancel()
+		switch {
+		case err == nil:
+			return first, false, nil
+		case ctx.Err() != nil:
+			return "", false, err
+		case !final:
+			_, more, xerr := money.Extend(ctx)
+			if xerr != nil {
+				s.Logger().Warn("could not reserve the next slice of talk time", "err", xerr)
+			}
+			final = !more
+		case !warned:
+			warned = true
+			s.Logger().Info("one minute of talk time left")
+			warn(ctx)
+		default:
+			s.Logger().Info("talk time used up: cutting the call")
+			return "", true, nil
+		}
 	}
+	return "", true, nil
+}
+
+// cut ends a call whose money ran out: leg B is hung up, the user hears
+// time-is-up and is hung up.
+func (c *twoWayCall) cut(ctx context.Context, b string) callback.Outcome {
+	if err := c.s.Hangup(ctx, b, "normal"); err != nil {
+		c.log.Warn("could not hang up the second leg", "leg_channel", b, "err", err)
+	}
+	c.bEnd = time.Now()
+	c.play(ctx, "time-is-up")
+	hangupA(ctx, c.s)
+	return callback.Outcome{Result: callback.ResultSuccessful, Cause: callback.CauseNormalClearing, Reason: "talk time used up"}
+}
+
+// play plays callbackd/<name> to the user, in the request's language
+// when the prompt exists in it. A user who hangs up during it, or a
+// prompt that cannot be played, ends it.
+func (c *twoWayCall) play(ctx context.Context, name string) {
 	name = "callbackd/" + name
 	if l := c.s.Request().Language; l != "" && sounds.Has(l, name) {
 		c.s.SetLanguage(l)
 	}
-	c.log.Info("playing the second leg's failure prompt", "prompt", name)
 	if err := c.s.Play(ctx, "sound:"+name); err != nil && !errors.Is(err, ErrFirstLegGone) {
-		c.log.Warn("could not play the failure prompt", "prompt", name, "err", err)
+		c.log.Warn("could not play a prompt", "prompt", name, "err", err)
 	}
+}
+
+// failurePrompt plays callbackd/<name> to the user when the prompts are
+// on.
+func (c *twoWayCall) failurePrompt(ctx context.Context, name string) {
+	if !c.prompts {
+		return
+	}
+	c.log.Info("playing the second leg's failure prompt", "prompt", name)
+	c.play(ctx, name)
 }
 
 // settle charges both legs. It runs on a context of its own: a canceled

@@ -5,10 +5,18 @@
 //
 // It reads accounts and writes CDRs and reservations through the store
 // (callback.Billing: Reserve, SettleAndRelease), and rates numbers through
-// a tariff.Cache. The calling-card sub-application in ari/callingcard
-// drives it for each call: Open, Login after a PIN, Quote for the entered
-// destination, Reserve before leg B is dialled, Answered when it answers,
-// Settle at the end. Money is callback.Money throughout: no float64.
+// a tariff.Cache. Check is the one check of a request's numbers and money
+// (rates required, blocked prefixes, daily cap, first increment of both
+// legs), run when a request is created and again before its leg A is
+// placed, whatever its source. The 2-way sub-application drives a call
+// with Admit (Check, and the first slice of money held) before leg A is
+// placed, LegAAnswered, Answered, Extend while the legs talk, and Settle
+// (or Release when leg A never answered); the calling card in
+// ari/callingcard with Open, Login after a PIN, Quote for the entered
+// destination, Reserve before leg B is dialled, Answered, Extend and
+// Settle. Money is held in slices (Options.ReserveSlice), so that one
+// account can pay for many calls at once. Money is callback.Money
+// throughout: no float64.
 //
 // # Calls whose end is never seen
 //
@@ -18,10 +26,10 @@
 // the row). Recover settles such reservations once their request is
 // finished: each becomes the leg's CDR, charged for the time from the
 // reservation's answer to the request's disconnect_time at the account's
-// rate, and never more than was reserved. Open runs it for the accounts of
-// every new call, so the next call of an account settles what the last one
-// left; RecoverAll does it for every account and is meant to run
-// periodically. Both go through SettleAndRelease, whose CDR key (request,
+// rate, and never more than was reserved. A reservation refused for want
+// of money runs it for the payers and tries once more, so the next call of
+// an account settles what the last one left when it stands in the way;
+// RecoverAll does it for every account and is meant to run periodically. Both go through SettleAndRelease, whose CDR key (request,
 // leg, channel) makes the charge exactly-once: if the process that held
 // the call settles after all, or two nodes recover the same reservation,
 // the second settlement is skipped.
@@ -54,8 +62,9 @@ var (
 	ErrInsufficientFunds = callback.ErrInsufficientFunds
 )
 
-// RefusedError says why a destination was refused, for whom.
+// RefusedError says why a number was refused, for whom.
 type RefusedError struct {
+	Leg     callback.Leg // the leg refused: A (the callback number) or B; "" both
 	Number  string
 	Account string
 	Prefix  string // the rate's prefix, or the blocked prefix
@@ -63,6 +72,9 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string {
+	if errors.Is(e.Err, ErrDestinationUnknown) {
+		return fmt.Sprintf("no rate for %s in the tariff of account %s", e.Number, e.Account)
+	}
 	if e.Prefix != "" {
 		return fmt.Sprintf("%s for account %s: %v (prefix %s)", e.Number, e.Account, e.Err, e.Prefix)
 	}
@@ -90,6 +102,9 @@ type Rates interface {
 // normal call and are the first thing abusers of a callback service dial.
 var DefaultBlockedPrefixes = []string{"870", "881", "882", "900"}
 
+// DefaultReserveSlice is the talk time held at once by default.
+const DefaultReserveSlice = 5 * time.Minute
+
 // Options configures a Biller.
 type Options struct {
 	// BlockedPrefixes are refused on top of blocked rates; nil takes
@@ -98,8 +113,12 @@ type Options struct {
 	// MaxTalkTime caps any call when the money would allow more (default
 	// 24 h, what tariff.MaxTalkTime grants a free call).
 	MaxTalkTime time.Duration
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// ReserveSlice is how much talk time a call holds money for at once
+	// (billing.reserve_slice, default 5 min): the first slice before the
+	// destination is dialled, the next ones while the call lasts.
+	ReserveSlice time.Duration
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Biller applies the money rules over a store and a rate table.
@@ -108,6 +127,7 @@ type Biller struct {
 	rates   Rates
 	blocked []string
 	maxTalk time.Duration
+	slice   time.Duration
 	log     *slog.Logger
 	now     func() time.Time
 }
@@ -120,6 +140,9 @@ func New(store Store, rates Rates, o Options) *Biller {
 	}
 	if b.maxTalk <= 0 {
 		b.maxTalk = 24 * time.Hour
+	}
+	if b.slice = o.ReserveSlice; b.slice <= 0 {
+		b.slice = DefaultReserveSlice
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.NewTextHandler(io.Discard, nil))

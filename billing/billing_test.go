@@ -401,3 +401,96 @@ func BenchmarkQuote(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "quotes/s")
 }
+
+// TestRecoverAdmitted settles a call whose money was held before its leg A
+// was placed and whose process died mid-call: leg A is charged from the
+// request's connect_time, leg B from its recorded answer, once.
+func TestRecoverAdmitted(t *testing.T) {
+	stores(t, func(t *testing.T, st callback.Store) {
+		ctx := t.Context()
+		f := newFixture(t, st)
+		req := callback.NewRequest(callback.SourceAPI)
+		req.Username, req.OriginalCLI, req.OriginalCLD, req.NextCall = "alice", "15550001", "2way_4420", time.Now()
+		if err := st.CreateRequest(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		claimed, err := st.Claim(ctx, callback.ClaimParams{Owner: "dead/1", Now: time.Now(), Limit: 1, LeaseFor: time.Minute})
+		if err != nil || len(claimed) != 1 {
+			t.Fatalf("claim: %v %d", err, len(claimed))
+		}
+		call, err := f.b.Admit(ctx, *req, "c-a", "c-b", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if call.End().IsZero() || call.TalkTime() != 33*time.Second {
+			t.Fatalf("admitted for %s", call.TalkTime())
+		}
+		answered := time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
+		call.LegAAnswered(answered)
+		call.Answered(ctx, answered.Add(2*time.Second))
+		l := callback.Lease{RequestID: req.ID, Attempt: claimed[0].Attempt, Owner: "dead/1"}
+		for _, ch := range []callback.Change{
+			{From: callback.StatusRequestReceived, To: callback.StatusFirstLegInitiated, CallID: "c-a"},
+			{From: callback.StatusFirstLegInitiated, To: callback.StatusFirstLegConnected, ConnectTime: answered},
+			{From: callback.StatusFirstLegConnected, To: callback.StatusSecondLegInitiated},
+			{From: callback.StatusSecondLegInitiated, To: callback.StatusSecondLegConnected},
+		} {
+			if _, err := st.Update(ctx, l, ch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := st.Rescue(ctx, callback.RescueParams{Now: answered.Add(12 * time.Second), MaxAttempts: 3, Backoff: time.Second,
+			StaleOwnerPrefix: "dead/", Self: "alive/1"}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.b.RecoverAll(ctx); err != nil || n != 2 {
+			t.Fatalf("recover: %d %v, want 2 legs", n, err)
+		}
+		cdrs, err := st.ListCDRs(ctx, callback.CDRFilter{RequestID: req.ID})
+		if err != nil || len(cdrs) != 2 {
+			t.Fatalf("CDRs %v %v", cdrs, err)
+		}
+		// Leg A: 12 s at 0.01/s; leg B: 10 s at 0.02/s.
+		if cdrs[0].Leg != callback.LegA || cdrs[0].Charge != money("0.12") || cdrs[1].Charge != money("0.20") {
+			t.Errorf("recovered CDRs: %+v %+v", cdrs[0], cdrs[1])
+		}
+		if a, _ := st.GetAccount(ctx, "alice"); a.Balance != money("0.68") {
+			t.Errorf("balance %s, want 0.68", a.Balance)
+		}
+	})
+}
+
+// TestAdmitRefusesLegA: leg A's number passes the checks a destination
+// passes; a leg without a rate is refused, not free.
+func TestAdmitRefusesLegA(t *testing.T) {
+	stores(t, func(t *testing.T, st callback.Store) {
+		f := newFixture(t, st)
+		for cli, want := range map[string]error{"3912345": billing.ErrDestinationUnknown, "8707731": billing.ErrDestinationBlocked} {
+			r := callback.Request{ID: 1, Username: "alice", OriginalCLI: cli, OriginalCLD: "2way_4420"}
+			_, err := f.b.Check(t.Context(), &r)
+			var re *billing.RefusedError
+			if !errors.Is(err, want) || !errors.As(err, &re) || re.Leg != callback.LegA {
+				t.Errorf("%s: %v, want %v on leg A", cli, err, want)
+			}
+			if _, err := f.b.Admit(t.Context(), r, "c-a", "c-b", nil); !errors.Is(err, want) {
+				t.Errorf("admit %s: %v, want %v", cli, err, want)
+			}
+		}
+		// The inbound leg on an access number without a rate is free.
+		r := callback.Request{ID: 2, Username: "alice", OriginalCLI: "3912345", OriginalCLD: "callingcard", Source: callback.SourceIVR, AccessNumber: "3980000"}
+		if _, err := f.b.Check(t.Context(), &r); err != nil {
+			t.Errorf("inbound leg on an unrated access number: %v", err)
+		}
+		if rs := reservationsOf(t, st); len(rs) != 0 {
+			t.Errorf("reservations %+v", rs)
+		}
+	})
+}
+
+func reservationsOf(t *testing.T, st callback.Store) []*callback.Reservation {
+	rs, err := st.ListReservations(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}

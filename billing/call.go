@@ -11,8 +11,14 @@ import (
 	"github.com/callbackd/callbackd/tariff"
 )
 
-// Call is the money of one callback attempt, from leg A's answer to its
-// settlement. It belongs to the goroutine that runs the call.
+// Call is the money of one callback attempt, from its admission (before
+// leg A is placed) or leg A's answer to its settlement. It belongs to the
+// goroutine that runs the call.
+//
+// Money is held in slices, as prepaid switches re-authorise during a
+// call: Reserve (or Admit) holds the first slice of the talk time
+// (Options.ReserveSlice, or the whole talk time if shorter), Extend the
+// next ones while the call lasts. End is when the money held runs out.
 type Call struct {
 	b         *Biller
 	req       callback.Request
@@ -23,7 +29,10 @@ type Call struct {
 	log       *slog.Logger
 
 	quote     *Quote
-	reserved  []*callback.Reservation
+	reserved  []*callback.Reservation // one per quote leg, in order
+	granted   time.Duration           // talk time from quote.At the reservations pay for
+	limit     time.Duration           // the most talk time from quote.At: MaxTalkTime, credit_time
+	admitted  bool                    // reserved before leg A was placed
 	bChannel  string
 	bDialled  time.Time
 	bAnswered time.Time
@@ -31,9 +40,8 @@ type Call struct {
 }
 
 // Open starts the money of a call whose leg A (channel aChannel) answered
-// at r.ConnectTime. It first settles what earlier calls of the payers left
-// behind (see the package documentation), so their holds do not stand in
-// the way of this one.
+// at r.ConnectTime. What earlier calls of the payers left behind is
+// settled when their holds stand in the way of this one (see Reserve).
 func (b *Biller) Open(ctx context.Context, r callback.Request, aChannel string, log *slog.Logger) *Call {
 	if log == nil {
 		log = b.log.With("request_id", r.ID, "channel", aChannel)
@@ -43,12 +51,14 @@ func (b *Biller) Open(ctx context.Context, r callback.Request, aChannel string, 
 		c.aAnswered = b.now()
 	}
 	c.payers = WhoPays(&r, "")
-	c.recover(ctx)
 	return c
 }
 
-func (c *Call) recover(ctx context.Context) {
+// recover settles what earlier calls of the payers left behind and
+// reports whether it freed anything.
+func (c *Call) recover(ctx context.Context) bool {
 	seen := map[string]bool{}
+	freed := false
 	for _, u := range []string{c.payers.A, c.payers.ABind, c.payers.B} {
 		if u == "" || seen[u] {
 			continue
@@ -57,8 +67,80 @@ func (c *Call) recover(ctx context.Context) {
 		if n, err := c.b.Recover(ctx, u); err != nil {
 			c.log.Warn("could not settle reservations left by earlier calls", "account", u, "err", err)
 		} else if n > 0 {
+			freed = true
 			c.log.Info("settled reservations left by earlier calls", "account", u, "count", n)
 		}
+	}
+	return freed
+}
+
+// Check is the one check every request passes before its leg A is
+// placed, whatever its source (AGI, API, XML-RPC, web, email, SMS, CLI,
+// a row inserted by SQL), and, through callback.Service, when it is
+// created: see Price. Leg A's number needs a rate that is not blocked in
+// its payer's tariff (an inbound IVR call's access number excepted), a
+// 2-way callback's destination too, and the payers' money and daily caps
+// must pay the first increment of both legs. A calling card's destination
+// is checked when it is entered. The error is a *RefusedError when the
+// request is refused.
+func (b *Biller) Check(ctx context.Context, r *callback.Request) (*Quote, error) {
+	c := &Call{b: b, req: *r, payers: WhoPays(r, ""), log: b.log}
+	return c.check(ctx)
+}
+
+func (c *Call) check(ctx context.Context) (*Quote, error) {
+	var number string
+	if cld, err := callback.ParseCLD(c.req.OriginalCLD); err == nil && cld.App == callback.SubAppTwoWay {
+		number = cld.Destination
+	}
+	funds, err := c.Funds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pricing{Payers: c.payers, Funds: funds, ANumber: LegANumber(&c.req), AFree: c.req.Inbound(), BNumber: number}
+	if c.req.CreditTime > 0 {
+		p.Limit = time.Duration(c.req.CreditTime) * time.Second
+	}
+	q, err := c.b.Price(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	q.At = c.b.now()
+	return q, nil
+}
+
+// Admit checks a 2-way callback before its leg A (channel aChannel) is
+// placed, as Check does, and holds the first slice of its talk time on
+// every payer, leg B's under bChannel: no user is rung whose call cannot
+// be connected for want of money. The talk time counts from leg A's
+// answer (LegAAnswered). A refusal is a *RefusedError; Release gives the
+// money back if leg A is never answered.
+func (b *Biller) Admit(ctx context.Context, r callback.Request, aChannel, bChannel string, log *slog.Logger) (*Call, error) {
+	c := b.Open(ctx, r, aChannel, log)
+	c.aAnswered, c.admitted = time.Time{}, true
+	recovered := false
+	for try := 0; ; try++ {
+		q, err := c.check(ctx)
+		if err == nil {
+			err = c.Reserve(ctx, q, bChannel)
+		}
+		if err == nil || !errors.Is(err, ErrInsufficientFunds) || try >= 3 {
+			return c, err
+		}
+		var refused *RefusedError
+		if errors.As(err, &refused) {
+			// The money is not there, unless dead calls of the payers
+			// still hold it.
+			if recovered {
+				return c, err
+			}
+			recovered = true
+			if !c.recover(ctx) {
+				return c, err
+			}
+		}
+		// Otherwise another call took the money between the check and
+		// the reservation: look again.
 	}
 }
 
@@ -69,7 +151,6 @@ func (c *Call) Login(ctx context.Context, username string) {
 	c.pin = username
 	c.payers = WhoPays(&c.req, username)
 	c.log.Info("PIN accepted: payers changed", "account", username, "payer_a", c.payers.A, "payer_a_bind", c.payers.ABind, "payer_b", c.payers.B)
-	c.recover(ctx)
 }
 
 // Payers returns who pays each leg now.
@@ -83,6 +164,38 @@ func (c *Call) Account(ctx context.Context) (*callback.Account, error) {
 		return nil, fmt.Errorf("account %s: %w", c.payers.B, err)
 	}
 	return a, nil
+}
+
+// HeldBy is implemented by stores that sum an account's holds in the
+// database rather than listing them.
+type HeldBy interface {
+	// HeldBy sums what username's reservations hold, those of request
+	// exceptRequest left out.
+	HeldBy(ctx context.Context, username string, exceptRequest int64) (callback.Money, error)
+}
+
+// AnswerMarker is implemented by stores that record a leg's answer in its
+// reservations without taking the account's lock.
+type AnswerMarker interface {
+	// MarkAnswered sets the answer time of the reservations rs name.
+	MarkAnswered(ctx context.Context, rs ...*callback.Reservation) error
+}
+
+func (c *Call) held(ctx context.Context, u string) (callback.Money, error) {
+	if h, ok := c.b.store.(HeldBy); ok {
+		return h.HeldBy(ctx, u, c.req.ID)
+	}
+	rs, err := c.b.store.ListReservations(ctx, u)
+	if err != nil {
+		return 0, err
+	}
+	var sum callback.Money
+	for _, r := range rs {
+		if r.RequestID != c.req.ID {
+			sum += r.Amount
+		}
+	}
+	return sum, nil
 }
 
 // Funds reads what each payer may spend now: balance, holds of other
@@ -99,14 +212,8 @@ func (c *Call) Funds(ctx context.Context) ([]Funds, error) {
 			return nil, fmt.Errorf("account %s: %w", u, err)
 		}
 		f := Funds{Account: a}
-		rs, err := c.b.store.ListReservations(ctx, u)
-		if err != nil {
+		if f.Held, err = c.held(ctx, u); err != nil {
 			return nil, fmt.Errorf("reservations of %s: %w", u, err)
-		}
-		for _, r := range rs {
-			if r.RequestID != c.req.ID {
-				f.Held += r.Amount
-			}
 		}
 		if a.DailyCap > 0 {
 			if f.SpentToday, err = c.b.store.SpentSince(ctx, u, day); err != nil {
@@ -135,7 +242,8 @@ func (c *Call) Quote(ctx context.Context, number string) (*Quote, error) {
 		return nil, err
 	}
 	now := c.b.now()
-	p := &Pricing{Payers: c.payers, Funds: funds, ANumber: LegANumber(&c.req), AUp: max(now.Sub(c.aAnswered), 0), BNumber: number}
+	p := &Pricing{Payers: c.payers, Funds: funds, ANumber: LegANumber(&c.req), AFree: c.req.Inbound(),
+		AUp: max(now.Sub(c.aAnswered), 0), BNumber: number}
 	if c.req.CreditTime > 0 {
 		p.Limit = time.Duration(c.req.CreditTime)*time.Second - p.AUp
 		if p.Limit < time.Second {
@@ -150,10 +258,17 @@ func (c *Call) Quote(ctx context.Context, number string) (*Quote, error) {
 	return q, nil
 }
 
-// Reserve holds what q's talk time costs, on every payer at once, before
-// leg B (channel bChannel) is dialled. ErrInsufficientFunds means another
-// call of the account took the money since the quote.
+// Reserve holds what the first slice of q's talk time costs, on every
+// payer at once, before leg B (channel bChannel) is dialled.
+// ErrInsufficientFunds means another call of the account took the money
+// since the quote; when that happens the reservations left behind by dead
+// calls of the payers are settled and the reservation tried once more.
 func (c *Call) Reserve(ctx context.Context, q *Quote, bChannel string) error {
+	c.limit = c.b.maxTalk
+	if c.req.CreditTime > 0 {
+		c.limit = min(c.limit, time.Duration(c.req.CreditTime)*time.Second-q.Legs[0].Up)
+	}
+	granted := min(q.TalkTime, c.b.slice, c.limit)
 	rs := make([]*callback.Reservation, 0, len(q.Legs))
 	for i := range q.Legs {
 		l := &q.Legs[i]
@@ -166,18 +281,23 @@ func (c *Call) Reserve(ctx context.Context, q *Quote, bChannel string) error {
 			l.ChannelID = c.aChannel
 		}
 		r := &callback.Reservation{RequestID: c.req.ID, Leg: l.Leg, ChannelID: l.ChannelID, Username: l.Account,
-			Number: l.Number, Amount: l.Cost(q.TalkTime)}
+			Number: l.Number, Amount: l.Cost(granted)}
 		if l.Leg == callback.LegA {
 			r.Answered = c.aAnswered
 		}
 		rs = append(rs, r)
 	}
-	if err := c.b.store.Reserve(ctx, rs...); err != nil {
+	err := c.b.store.Reserve(ctx, rs...)
+	if errors.Is(err, ErrInsufficientFunds) && !c.admitted && c.recover(ctx) {
+		err = c.b.store.Reserve(ctx, rs...)
+	}
+	if err != nil {
 		return fmt.Errorf("reserve for %s: %w", q.Number, err)
 	}
-	c.quote, c.reserved, c.bChannel, c.bDialled = q, rs, bChannel, c.b.now()
+	c.quote, c.reserved, c.granted, c.bChannel, c.bDialled = q, rs, granted, bChannel, c.b.now()
 	for _, r := range rs {
-		c.log.Info("money reserved", "account", r.Username, "leg", string(r.Leg), "amount", r.Amount.String(), "talk_time", q.TalkTime)
+		c.log.Info("money reserved", "account", r.Username, "leg", string(r.Leg), "amount", r.Amount.String(), "talk_time", granted,
+			"talk_time_affordable", q.TalkTime)
 	}
 	return nil
 }
@@ -189,16 +309,76 @@ func (c *Call) LegBChannel() string { return c.bChannel }
 // about to be, dialled, and gets a CDR.
 func (c *Call) Dialled() bool { return c.bChannel != "" }
 
+// TalkTime is the talk time the money allowed when the call was quoted.
+func (c *Call) TalkTime() time.Duration {
+	if c.quote == nil {
+		return 0
+	}
+	return c.quote.TalkTime
+}
+
+// QuotedEnd is when the money the payers had at the quote would run out:
+// the end of the talk time announced.
+func (c *Call) QuotedEnd() time.Time {
+	if c.quote == nil {
+		return time.Time{}
+	}
+	return c.quote.At.Add(c.quote.TalkTime)
+}
+
+// End is when the money held so far runs out; zero before anything is
+// held.
+func (c *Call) End() time.Time {
+	if c.quote == nil {
+		return time.Time{}
+	}
+	return c.quote.At.Add(c.granted)
+}
+
+// mark records answers in the reservations rs.
+func (c *Call) mark(ctx context.Context, rs []*callback.Reservation) {
+	if len(rs) == 0 {
+		return
+	}
+	var err error
+	if m, ok := c.b.store.(AnswerMarker); ok {
+		err = m.MarkAnswered(ctx, rs...)
+	} else {
+		err = c.b.store.Reserve(ctx, rs...)
+	}
+	if err != nil {
+		c.log.Warn("could not record an answer in the call's reservations", "err", err)
+	}
+}
+
+// LegAAnswered records the answer of leg A of an admitted call at: its
+// talk time counts from here. Nothing is written: a process taking over a
+// call whose end it never saw bills leg A from the request's
+// connect_time.
+func (c *Call) LegAAnswered(at time.Time) {
+	c.aAnswered = at
+	if c.quote == nil {
+		return
+	}
+	if c.admitted {
+		c.quote.At = at
+	}
+	for _, r := range c.reserved {
+		if r.Leg == callback.LegA {
+			r.Answered = at
+		}
+	}
+}
+
 // Answered records leg B's answer at and returns how long the call may
-// still last: the quoted talk time less the time since the quote, in
-// which leg A was up too. The reservation learns the answer, so that a
-// process taking over a call whose end it never saw can bill leg B.
+// last on the money held now (see End): the slice less the time since the
+// quote, in which leg A was up too. The reservation learns the answer, so
+// that a process taking over a call whose end it never saw can bill leg B.
 func (c *Call) Answered(ctx context.Context, at time.Time) time.Duration {
 	c.bAnswered = at
 	if c.quote == nil {
 		return 0
 	}
-	left := c.quote.TalkTime - at.Sub(c.quote.At)
 	var rs []*callback.Reservation
 	for _, r := range c.reserved {
 		if r.Leg == callback.LegB {
@@ -206,10 +386,68 @@ func (c *Call) Answered(ctx context.Context, at time.Time) time.Duration {
 			rs = append(rs, r)
 		}
 	}
-	if err := c.b.store.Reserve(ctx, rs...); err != nil {
-		c.log.Warn("could not record leg B's answer in its reservation", "err", err)
+	c.mark(ctx, rs)
+	return max(c.End().Sub(at), 0)
+}
+
+// Extend holds the money of the next slice of talk time, as much of it as
+// the payers' money and daily caps allow, and returns the new End. ok is
+// false when nothing more could be held: the call must end at End.
+func (c *Call) Extend(ctx context.Context) (end time.Time, ok bool, err error) {
+	if c.quote == nil || c.settled || c.granted >= c.limit {
+		return c.End(), false, nil
 	}
-	return max(left, 0)
+	target := min(c.granted+c.b.slice, c.limit)
+	for try := 0; ; try++ {
+		funds, err := c.Funds(ctx)
+		if err != nil {
+			return c.End(), false, err
+		}
+		more, err := talkTime(c.quote.Legs, &Pricing{Funds: funds}, target, true)
+		if err != nil {
+			return c.End(), false, err
+		}
+		if more <= c.granted {
+			c.log.Info("no further talk time can be held", "talk_time", c.granted)
+			return c.End(), false, nil
+		}
+		rs := make([]*callback.Reservation, len(c.reserved))
+		for i, r := range c.reserved {
+			cp := *r
+			cp.Amount = c.quote.Legs[i].Cost(more)
+			rs[i] = &cp
+		}
+		err = c.b.store.Reserve(ctx, rs...)
+		if errors.Is(err, ErrInsufficientFunds) && try == 0 {
+			continue // another call took money since Funds: look again
+		}
+		if err != nil {
+			return c.End(), false, fmt.Errorf("reserve the next slice for %s: %w", c.quote.Number, err)
+		}
+		c.reserved, c.granted = rs, more
+		for _, r := range rs {
+			c.log.Info("money reserved", "account", r.Username, "leg", string(r.Leg), "amount", r.Amount.String(), "talk_time", more)
+		}
+		return c.End(), true, nil
+	}
+}
+
+// Release gives back what an admitted call holds when its leg A was never
+// answered: nothing was used, no CDR is written.
+func (c *Call) Release(ctx context.Context) error {
+	if c.settled {
+		return nil
+	}
+	for _, r := range c.reserved {
+		if err := c.b.store.ReleaseReservation(ctx, r.RequestID, r.Leg, r.ChannelID); err != nil {
+			return fmt.Errorf("release the money of request %d: %w", c.req.ID, err)
+		}
+	}
+	c.settled = true
+	if len(c.reserved) > 0 {
+		c.log.Info("money released: the first leg was not answered")
+	}
+	return nil
 }
 
 // End is how the legs ended.
@@ -351,9 +589,17 @@ func (b *Biller) Recover(ctx context.Context, username string) (int, error) {
 		if req != nil && !req.Finished {
 			continue
 		}
+		answered := r.Answered
+		if answered.IsZero() && r.Leg == callback.LegA && req != nil && req.CallID != "" &&
+			(r.ChannelID == req.CallID || r.ChannelID == BindChannel(req.CallID)) {
+			// Held before leg A was placed: the answer of the request's
+			// last attempt is its leg A's (an earlier attempt's leg A, never
+			// answered, has another channel).
+			answered = req.ConnectTime
+		}
 		cdr := &callback.CDR{RequestID: r.RequestID, Leg: r.Leg, Account: r.Username, Number: r.Number, ChannelID: r.ChannelID,
-			Start: r.Created, Answer: r.Answered, End: r.Created, Disposition: "FAILED"}
-		if req != nil && !r.Answered.IsZero() && req.DisconnectTime.After(r.Answered) {
+			Start: r.Created, Answer: answered, End: r.Created, Disposition: "FAILED"}
+		if req != nil && !answered.IsZero() && req.DisconnectTime.After(answered) {
 			cdr.End, cdr.Disposition = req.DisconnectTime, "ANSWERED"
 			if err := b.chargeRecovered(ctx, r, cdr); err != nil {
 				return n, err

@@ -54,7 +54,7 @@ type Quote struct {
 	At       time.Time
 }
 
-// LegB returns the quote's leg B.
+// LegB returns the quote's leg B (leg A's when the quote has no leg B).
 func (q *Quote) LegB() PricedLeg { return q.Legs[len(q.Legs)-1] }
 
 // PerMinute is the combined price per minute of the legs, as announced.
@@ -74,8 +74,12 @@ type Pricing struct {
 	Payers  Payers
 	Funds   []Funds // one per distinct account in Payers
 	ANumber string
+	// AFree: leg A is the caller's own inbound call, rated on the access
+	// number; without a rate it is charged nothing (the caller pays their
+	// own carrier) rather than refused.
+	AFree   bool
 	AUp     time.Duration // how long leg A has been up
-	BNumber string
+	BNumber string        // "": leg A alone (the destination is not known yet)
 	// Limit caps the talk time (credit_time left); zero: no cap beyond
 	// the Biller's MaxTalkTime.
 	Limit time.Duration
@@ -90,33 +94,20 @@ func (p *Pricing) funds(username string) (Funds, bool) {
 	return Funds{}, false
 }
 
-// Price rates both legs and computes the talk time (B2, B4, F2): the
-// destination must not start with an always-blocked prefix, leg B's payer
-// must have a rate for it that is not blocked, and the money each account
-// has above its credit limit, less what its other calls hold, and under
-// its daily cap, must pay the first increment of every leg it pays. Leg A
-// is rated by its payer's tariff on the callback number; without a rate it
-// is charged nothing. It reads rates through the cache only, so it is
-// cheap enough to run for every destination.
+// Price rates both legs and computes the talk time (B2, B4, F2). Each
+// number, leg A's and the destination, must not start with an
+// always-blocked prefix and must have a rate in its payer's tariff that is
+// not blocked: a leg without a rate is refused (no rate for <number>), not
+// free; a price of 0 is a price. The one exception is leg A of an inbound
+// IVR call (AFree), rated on the access number: without a rate it costs
+// nothing. The money each account has above its credit limit, less what
+// its other calls hold, and under its daily cap, must pay the first
+// increment of every leg it pays. It reads rates through the cache only,
+// so it is cheap enough to run for every destination.
 func (b *Biller) Price(ctx context.Context, p *Pricing) (*Quote, error) {
-	fb, ok := p.funds(p.Payers.B)
-	if !ok {
-		return nil, fmt.Errorf("price %s: no funds of leg B's payer %q: %w", p.BNumber, p.Payers.B, callback.ErrInvalid)
-	}
-	refuse := func(prefix string, err error) error {
-		return &RefusedError{Number: p.BNumber, Account: p.Payers.B, Prefix: prefix, Err: err}
-	}
-	if prefix, blocked := b.blockedPrefix(p.BNumber); blocked {
-		return nil, refuse(prefix, ErrDestinationBlocked)
-	}
-	rb, ok, err := b.rates.Lookup(ctx, fb.Account.Tariff, p.BNumber)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("rate %s in tariff %q: %w", p.BNumber, fb.Account.Tariff, err)
-	case !ok:
-		return nil, refuse("", ErrDestinationUnknown)
-	case rb.Blocked:
-		return nil, refuse(rb.Prefix, ErrDestinationBlocked)
+	payer := p.Payers.B
+	if p.BNumber == "" {
+		payer = p.Payers.A
 	}
 	q := &Quote{Number: p.BNumber, Legs: make([]PricedLeg, 0, 3)}
 	for _, who := range []string{p.Payers.A, p.Payers.ABind} {
@@ -127,16 +118,51 @@ func (b *Biller) Price(ctx context.Context, p *Pricing) (*Quote, error) {
 		if !ok {
 			return nil, fmt.Errorf("price leg A: no funds of %q: %w", who, callback.ErrInvalid)
 		}
-		ra, rated, err := b.rates.Lookup(ctx, f.Account.Tariff, p.ANumber)
-		if err != nil {
-			return nil, fmt.Errorf("rate %s in tariff %q: %w", p.ANumber, f.Account.Tariff, err)
+		if who == p.Payers.A && !p.AFree {
+			if prefix, blocked := b.blockedPrefix(p.ANumber); blocked {
+				return nil, &RefusedError{Leg: callback.LegA, Number: p.ANumber, Account: who, Prefix: prefix, Err: ErrDestinationBlocked}
+			}
 		}
-		if !rated && who == p.Payers.ABind {
+		ra, rated, err := b.rates.Lookup(ctx, f.Account.Tariff, p.ANumber)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("rate %s in tariff %q: %w", p.ANumber, f.Account.Tariff, err)
+		case !rated && who == p.Payers.ABind:
 			continue // the real account's tariff does not cover the callback number
+		case !rated && !p.AFree:
+			return nil, &RefusedError{Leg: callback.LegA, Number: p.ANumber, Account: who, Err: ErrDestinationUnknown}
+		case rated && ra.Blocked && !p.AFree:
+			return nil, &RefusedError{Leg: callback.LegA, Number: p.ANumber, Account: who, Prefix: ra.Prefix, Err: ErrDestinationBlocked}
 		}
 		q.Legs = append(q.Legs, PricedLeg{Leg: callback.LegA, Account: who, Number: p.ANumber, Rate: ra, Rated: rated, Up: p.AUp})
 	}
-	q.Legs = append(q.Legs, PricedLeg{Leg: callback.LegB, Account: p.Payers.B, Number: p.BNumber, Rate: rb, Rated: true})
+	var rb callback.TariffRate
+	if p.BNumber != "" {
+		fb, ok := p.funds(p.Payers.B)
+		if !ok {
+			return nil, fmt.Errorf("price %s: no funds of leg B's payer %q: %w", p.BNumber, p.Payers.B, callback.ErrInvalid)
+		}
+		refuse := func(prefix string, err error) error {
+			return &RefusedError{Leg: callback.LegB, Number: p.BNumber, Account: p.Payers.B, Prefix: prefix, Err: err}
+		}
+		if prefix, blocked := b.blockedPrefix(p.BNumber); blocked {
+			return nil, refuse(prefix, ErrDestinationBlocked)
+		}
+		var err error
+		rb, ok, err = b.rates.Lookup(ctx, fb.Account.Tariff, p.BNumber)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("rate %s in tariff %q: %w", p.BNumber, fb.Account.Tariff, err)
+		case !ok:
+			return nil, refuse("", ErrDestinationUnknown)
+		case rb.Blocked:
+			return nil, refuse(rb.Prefix, ErrDestinationBlocked)
+		}
+		q.Legs = append(q.Legs, PricedLeg{Leg: callback.LegB, Account: p.Payers.B, Number: p.BNumber, Rate: rb, Rated: true})
+	}
+	if len(q.Legs) == 0 {
+		return nil, fmt.Errorf("price: no leg to price: %w", callback.ErrInvalid)
+	}
 
 	limit := b.maxTalk
 	if p.Limit > 0 {
@@ -147,11 +173,16 @@ func (b *Biller) Price(ctx context.Context, p *Pricing) (*Quote, error) {
 		return nil, err
 	}
 	if withCap < time.Second {
+		number := p.BNumber
+		if number == "" {
+			number = p.ANumber
+		}
+		refused := &RefusedError{Number: number, Account: payer, Prefix: rb.Prefix, Err: ErrInsufficientFunds}
 		// Say which limit stopped it: the daily cap has its own prompt.
 		if without, err := talkTime(q.Legs, p, limit, false); err == nil && without >= time.Second {
-			return nil, refuse(rb.Prefix, ErrDailyCapReached)
+			refused.Err = ErrDailyCapReached
 		}
-		return nil, refuse(rb.Prefix, ErrInsufficientFunds)
+		return nil, refused
 	}
 	q.TalkTime = withCap
 	return q, nil

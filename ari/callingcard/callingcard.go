@@ -64,7 +64,33 @@ type App struct {
 	o Options
 }
 
-var _ ari.App = (*App)(nil)
+var _ ari.Admitter = (*App)(nil)
+
+// Admit implements ari.Admitter: leg A's number passes billing's check
+// (a rate that is not blocked in its payer's tariff, the daily cap, the
+// money for its first increment) before it is placed, whatever the
+// request's source; a refused request finishes Invalid request with the
+// reason and nobody is rung. The destination is checked once entered.
+func (a *App) Admit(ctx context.Context, s *ari.Session) *callback.Outcome {
+	r := s.Request()
+	_, err := a.o.Biller.Check(ctx, &r)
+	var refused *billing.RefusedError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &refused):
+		s.Logger().Warn("callback refused: the first leg is not placed", "leg", string(refused.Leg), "number", refused.Number,
+			"account", refused.Account, "reason", err)
+		return &callback.Outcome{Result: callback.ResultInvalid, Reason: "refused: " + err.Error()}
+	case ctx.Err() != nil:
+		return &callback.Outcome{Err: context.Cause(ctx), Reason: "interrupted before the first leg"}
+	}
+	s.Logger().Warn("could not check the call: it returns to the queue", "err", err)
+	return &callback.Outcome{Err: fmt.Errorf("check the call: %w", err)}
+}
+
+// Unadmit implements ari.Admitter: Admit holds nothing.
+func (a *App) Unadmit(context.Context, *ari.Session) {}
 
 // New checks the options and fills the defaults.
 func New(o Options) (*App, error) {
@@ -439,63 +465,42 @@ func (c *call) connect(ctx context.Context, q *billing.Quote) callback.Outcome {
 		return c.end(ctx, c.failed(fmt.Errorf("dial %s: %w", q.Number, err)), "failed")
 	}
 	c.b = b
-	left := c.money.Answered(ctx, time.Now())
-	return c.talk(ctx, left)
+	c.money.Answered(ctx, time.Now())
+	return c.talk(ctx)
 }
 
-// talk waits for a hangup, plays one-minute-left Warning before the money
-// runs out, and at the end cuts leg B and says time-is-up.
-func (c *call) talk(ctx context.Context, left time.Duration) callback.Outcome {
-	start := time.Now()
-	end := start.Add(left)
-	warnAt := end.Add(-c.app.o.Warning)
-	warned := left <= c.app.o.Warning
-	a := c.s.LegA()
-	// Each round either ends the call or passes the warning, so two rounds
-	// and the last one are all there can be; the bound guards the loop.
-	for range 4 {
-		next := end
-		if !warned {
-			next = warnAt
+// talk waits for a hangup while the money lasts, reserving it slice by
+// slice (ari.Talk), plays one-minute-left Warning before the money runs
+// out, and at the end cuts leg B and says time-is-up.
+func (c *call) talk(ctx context.Context) callback.Outcome {
+	first, cut, err := ari.Talk(ctx, c.s, c.money, c.b, c.app.o.Warning, func(ctx context.Context) {
+		if err := c.play(ctx, sound("one-minute-left")); err != nil && !errors.Is(err, errAborted) {
+			c.log.Warn("could not play the warning", "err", err)
 		}
-		wctx, cancel := context.WithDeadline(ctx, next)
-		first, err := c.s.WaitHangup(wctx, a, c.b)
-		cancel()
+	})
+	c.note()
+	switch {
+	case cut:
+		if err := c.s.Hangup(ctx, c.b, "normal"); err != nil {
+			c.log.Warn("could not hang up the second leg", "err", err)
+		}
 		c.note()
-		switch {
-		case err == nil:
-			other := c.b
-			if first == c.b {
-				other = a
-			}
-			_, cause := c.s.Gone(first)
-			c.log.Info("conversation ended", "hung_up_first", first, "cause", cause)
-			if err := c.s.Hangup(ctx, other, "normal"); err != nil {
-				c.log.Warn("could not hang up the other leg", "leg_channel", other, "err", err)
-			}
-			return callback.Outcome{Result: callback.ResultSuccessful, Cause: callback.Cause(cause)}
-		case ctx.Err() != nil:
-			return callback.Outcome{Reason: err.Error()}
-		case !warned:
-			warned = true
-			c.log.Info("one minute of talk time left")
-			if err := c.play(ctx, sound("one-minute-left")); errors.Is(err, errAborted) {
-				continue // WaitHangup sees leg A gone
-			} else if err != nil {
-				c.log.Warn("could not play the warning", "err", err)
-			}
-		default:
-			c.log.Info("talk time used up: cutting the call", "talk_time", left)
-			if err := c.s.Hangup(ctx, c.b, "normal"); err != nil {
-				c.log.Warn("could not hang up the second leg", "err", err)
-			}
-			c.note()
-			c.bGone = time.Now()
-			return c.end(ctx, callback.Outcome{Result: callback.ResultSuccessful, Cause: callback.CauseNormalClearing,
-				Reason: "talk time used up"}, "time-is-up")
-		}
+		c.bGone = time.Now()
+		return c.end(ctx, callback.Outcome{Result: callback.ResultSuccessful, Cause: callback.CauseNormalClearing,
+			Reason: "talk time used up"}, "time-is-up")
+	case err != nil:
+		return callback.Outcome{Reason: err.Error()}
 	}
-	return c.end(ctx, callback.Outcome{Result: callback.ResultSuccessful, Cause: callback.CauseNormalClearing, Reason: "talk time used up"}, "time-is-up")
+	other := c.b
+	if first == c.b {
+		other = c.s.LegA()
+	}
+	_, cause := c.s.Gone(first)
+	c.log.Info("conversation ended", "hung_up_first", first, "cause", cause)
+	if err := c.s.Hangup(ctx, other, "normal"); err != nil {
+		c.log.Warn("could not hang up the other leg", "leg_channel", other, "err", err)
+	}
+	return callback.Outcome{Result: callback.ResultSuccessful, Cause: callback.Cause(cause)}
 }
 
 // finish hangs up what is left, waits (briefly) to see the legs go, and

@@ -119,6 +119,8 @@ type envOptions struct {
 	// twoWay registers the 2-way sub-application, billed by the same
 	// biller, with these settings.
 	twoWay *ari.TwoWay
+	// slice is billing.Options.ReserveSlice; zero: the default.
+	slice time.Duration
 }
 
 // ivrNumber is the access number of the inbound tests: Mizu iscallback 7
@@ -143,7 +145,7 @@ func newEnv(t *testing.T, st callback.Store, o envOptions) *env {
 			t.Fatal(err)
 		}
 	}
-	biller := billing.New(st, tariff.NewCache(st, time.Minute), billing.Options{Logger: testLogger(t)})
+	biller := billing.New(st, tariff.NewCache(st, time.Minute), billing.Options{Logger: testLogger(t), ReserveSlice: o.slice})
 	opts := callingcard.Options{
 		Biller: biller, PINs: auth.New(st, nil, time.Minute, 10),
 		InterDigit: 300 * time.Millisecond, PINTotal: 2 * time.Second, DestinationTotal: 2 * time.Second,

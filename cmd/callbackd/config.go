@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/callbackd/callbackd/ari"
+	"github.com/callbackd/callbackd/billing"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/store/mysql"
 )
@@ -135,6 +136,12 @@ type Config struct {
 		PerNumberBurst  int           `yaml:"per_number_burst"`  // 5
 		PerNumberEvery  time.Duration `yaml:"per_number_every"`  // 1m
 	} `yaml:"smtp"`
+	Billing struct {
+		// ReserveSlice is how much talk time a call holds money for at
+		// once: the first slice before the destination is dialled, the next
+		// ones while the call lasts.
+		ReserveSlice time.Duration `yaml:"reserve_slice"` // 5m
+	} `yaml:"billing"`
 	ARI struct {
 		// URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088. Empty:
 		// requests are queued and wait.
@@ -224,6 +231,7 @@ func DefaultConfig() Config {
 	c.ARI.ChannelPrefix = "cbd"
 	c.ARI.BillTwoWay = true
 	c.ARI.TwoWayBusyPrompts = true
+	c.Billing.ReserveSlice = billing.DefaultReserveSlice
 	c.ARI.IVRWait = 20 * time.Second
 	return c
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -33,6 +34,57 @@ func heldBy(t *testing.T, s callback.Store, username string) callback.Money {
 }
 
 var reservationTests = map[string]func(t *testing.T, s callback.Store){
+	"SumsAndAnswers": func(t *testing.T, s callback.Store) {
+		// What billing asks of a store that pays for many calls of one
+		// account: the holds of other requests summed in the database, and
+		// an answer recorded without touching the money.
+		type sums interface {
+			HeldBy(ctx context.Context, username string, exceptRequest int64) (callback.Money, error)
+			MarkAnswered(ctx context.Context, rs ...*callback.Reservation) error
+		}
+		st, ok := s.(sums)
+		if !ok {
+			t.Fatalf("%T does not sum holds and mark answers", s)
+		}
+		createAccount(t, s, callback.Account{Username: "alice", Balance: 10_000})
+		createAccount(t, s, callback.Account{Username: "bob", Balance: 10_000})
+		ctx := t.Context()
+		a, b := reserve(1, callback.LegA, "c-1-a", "alice", 1_000), reserve(1, callback.LegB, "c-1-b", "alice", 2_000)
+		if err := s.Reserve(ctx, a, b, reserve(2, callback.LegB, "c-2-b", "alice", 3_000), reserve(3, callback.LegB, "c-3-b", "bob", 500)); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			user   string
+			except int64
+			want   callback.Money
+		}{{"alice", 0, 6_000}, {"alice", 1, 3_000}, {"alice", 2, 3_000}, {"bob", 0, 500}, {"carol", 0, 0}} {
+			if got, err := st.HeldBy(ctx, tc.user, tc.except); err != nil || got != tc.want {
+				t.Errorf("HeldBy(%s, except %d) = %s, %v; want %s", tc.user, tc.except, got, err, tc.want)
+			}
+		}
+		at := base.Add(3 * time.Second)
+		b.Answered = at
+		if err := st.MarkAnswered(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range reservations(t, s, "alice") {
+			want := time.Time{}
+			if r.RequestID == 1 && r.Leg == callback.LegB {
+				want = at
+			}
+			if !r.Answered.Equal(want) || (r.RequestID == 1 && r.Leg == callback.LegB && r.Amount != 2_000) {
+				t.Errorf("after MarkAnswered: %+v", r)
+			}
+		}
+		// Growing the call's own holds counts only the others' against the
+		// balance: 10,000 - 3,000 held by request 2 leaves 7,000.
+		if err := s.Reserve(ctx, reserve(1, callback.LegA, "c-1-a", "alice", 2_500), reserve(1, callback.LegB, "c-1-b", "alice", 4_500)); err != nil {
+			t.Fatalf("grow both legs to the balance: %v", err)
+		}
+		if err := s.Reserve(ctx, reserve(1, callback.LegA, "c-1-a", "alice", 2_500), reserve(1, callback.LegB, "c-1-b", "alice", 4_501)); !errors.Is(err, callback.ErrInsufficientFunds) {
+			t.Fatalf("grow both legs past the balance: %v", err)
+		}
+	},
 	"AvailableMinusHolds": func(t *testing.T, s callback.Store) {
 		createAccount(t, s, callback.Account{Username: "alice", Balance: 10_000})
 		createAccount(t, s, callback.Account{Username: "postpaid", Balance: 0, CreditLimit: -5_000})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
@@ -92,16 +93,18 @@ func (db *DB) Reserve(ctx context.Context, rs ...*callback.Reservation) error {
 			if err != nil {
 				return err
 			}
-			var held []reservationRow
-			if err := tx.SelectContext(ctx, &held, "SELECT "+reservationColumns+" FROM account_reservations WHERE username = ?", u); err != nil {
+			// Sums, not rows: an account paying for hundreds of calls keeps
+			// its lock for two indexed aggregates, not a read of every hold.
+			var all, own int64
+			if err := tx.GetContext(ctx, &all, "SELECT COALESCE(SUM(amount), 0) FROM account_reservations WHERE username = ?", u); err != nil {
 				return err
 			}
-			var others int64
-			for i := range held {
-				if !keys[keyOf(held[i].reservation())] {
-					others += held[i].Amount
+			if q, args := ownHolds(u, rs); q != "" {
+				if err := tx.GetContext(ctx, &own, q, args...); err != nil {
+					return err
 				}
 			}
+			others := all - own
 			if free := acct.Balance - acct.CreditLimit - others; free < int64(need[u]) {
 				return fmt.Errorf("account %q has %s free, %s asked: %w", u, callback.Money(max(free, 0)), need[u], callback.ErrInsufficientFunds)
 			}
@@ -122,6 +125,52 @@ func (db *DB) Reserve(ctx context.Context, rs ...*callback.Reservation) error {
 	}
 	for _, r := range rs {
 		r.Created = now.UTC().Truncate(time.Millisecond)
+	}
+	return nil
+}
+
+// ownHolds is the query summing what username's reservations named in rs
+// hold now (they are replaced, not added to).
+func ownHolds(username string, rs []*callback.Reservation) (string, []any) {
+	var b strings.Builder
+	args := []any{username}
+	for _, r := range rs {
+		if r.Username != username {
+			continue
+		}
+		if len(args) > 1 {
+			b.WriteString(" OR ")
+		}
+		b.WriteString("(request_id = ? AND leg = ? AND channel_id = ?)")
+		args = append(args, r.RequestID, string(r.Leg), r.ChannelID)
+	}
+	if len(args) == 1 {
+		return "", nil
+	}
+	return "SELECT COALESCE(SUM(amount), 0) FROM account_reservations WHERE username = ? AND (" + b.String() + ")", args
+}
+
+// HeldBy sums what username's reservations hold, leaving out those of
+// request exceptRequest (0: none).
+func (db *DB) HeldBy(ctx context.Context, username string, exceptRequest int64) (callback.Money, error) {
+	var sum int64
+	err := db.r.GetContext(ctx, &sum, "SELECT COALESCE(SUM(amount), 0) FROM account_reservations WHERE username = ? AND request_id <> ?",
+		username, exceptRequest)
+	if err != nil {
+		return 0, db.fail(err, "sum the reservations of %q", username)
+	}
+	return callback.Money(sum), nil
+}
+
+// MarkAnswered records the answer time of the reservations rs name,
+// without touching their amounts or the account: no lock is taken on the
+// account row.
+func (db *DB) MarkAnswered(ctx context.Context, rs ...*callback.Reservation) error {
+	for _, r := range rs {
+		if _, err := db.w.ExecContext(ctx, "UPDATE account_reservations SET answered = ? WHERE request_id = ? AND leg = ? AND channel_id = ?",
+			db.ts(r.Answered), r.RequestID, string(r.Leg), r.ChannelID); err != nil {
+			return db.fail(err, "record the answer of request %d leg %s", r.RequestID, r.Leg)
+		}
 	}
 	return nil
 }
