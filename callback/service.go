@@ -23,6 +23,16 @@ type Service struct {
 	// fires at once instead of at its next poll.
 	Notify func()
 	Now    func() time.Time
+	// Check, when set, vets a new request's numbers and money before it is
+	// queued (billing's check: rates, blocked prefixes, daily cap, the
+	// first increment of both legs); a request it refuses is not created
+	// and its caller gets the error, a *ValidationError for a refusal.
+	Check RequestChecker
+}
+
+// RequestChecker vets a new request before it is queued.
+type RequestChecker interface {
+	CheckRequest(ctx context.Context, r *Request) error
 }
 
 func (s *Service) now() time.Time {
@@ -46,6 +56,11 @@ func (s *Service) Create(ctx context.Context, r *Request) error {
 	}
 	if r.Source == "" {
 		r.Source = SourceAdmin
+	}
+	if s.Check != nil {
+		if err := s.Check.CheckRequest(ctx, r); err != nil {
+			return fmt.Errorf("create request for %s: %w", r.Username, err)
+		}
 	}
 	if r.NextCall.IsZero() {
 		r.NextCall = s.now().Add(s.Policy.DelayBeforeCallback)

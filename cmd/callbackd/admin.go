@@ -340,7 +340,7 @@ func (e *env) requestAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 			}
 			r.NextCall = t
 		}
-		svc := &callback.Service{Store: st, Policy: c.Policy()}
+		svc := &callback.Service{Store: st, Policy: c.Policy(), Check: newRequestChecker(c, newBiller(c, st))}
 		if err := svc.Create(e.ctx, r); err != nil {
 			var ve *callback.ValidationError
 			if errors.As(err, &ve) {

@@ -44,6 +44,10 @@ func TestAdminCommands(t *testing.T) {
 	if out := mustRun(t, db, "access", "list"); !strings.Contains(out, "18005550100") || !strings.Contains(out, "2 USD") {
 		t.Fatalf("access list:\n%s", out)
 	}
+	// Both numbers need a rate in the account's tariff.
+	rates := filepath.Join(t.TempDir(), "default.csv")
+	os.WriteFile(rates, []byte("prefix,price_per_minute,connection_fee,first_increment,next_increment,description,blocked\n8,0.01,0,60,60,test,false\n1,0.01,0,60,60,test,false\n"), 0o600)
+	mustRun(t, db, "tariff", "import", "-tariff", "default", "-file", rates)
 	out := mustRun(t, db, "request", "add", "-username", "801", "-cli", "87654321", "-cld", "2way_12345")
 	if !strings.Contains(out, "request 1 queued") {
 		t.Fatalf("request add: %s", out)
@@ -135,6 +139,10 @@ func TestServeWaitsForAsteriskOnTheEmbeddedStore(t *testing.T) {
 func TestMailPipe(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "callbackd.db")
 	mustRun(t, db, "account", "add", "-username", "6192345678", "-password", "1ak45", "-balance", "5")
+	// Both numbers need a rate in the account's tariff.
+	rates := filepath.Join(t.TempDir(), "default.csv")
+	os.WriteFile(rates, []byte("prefix,price_per_minute,connection_fee,first_increment,next_increment,description,blocked\n6,0.01,0,60,60,test,false\n42,0.05,0,60,60,test,false\n"), 0o600)
+	mustRun(t, db, "tariff", "import", "-tariff", "default", "-file", rates)
 	msg := "From: user@example.com\r\nTo: callback@example.com\r\nSubject: callback\r\nMessage-ID: <1@example.com>\r\n\r\nP 6192345678 1ak45 SN 6581433653 DN 420212345678\r\n"
 	if out, err := run(t, db, msg, "mail"); err != nil {
 		t.Fatalf("seed example: %v\n%s", err, out)

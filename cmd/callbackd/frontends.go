@@ -233,7 +233,7 @@ func (e *env) mail(args []string) error {
 	}
 	defer st.Close()
 	// No Notify: the serving process finds the row at its next scan.
-	svc := &callback.Service{Store: st, Policy: c.Policy()}
+	svc := &callback.Service{Store: st, Policy: c.Policy(), Check: newRequestChecker(&c, newBiller(&c, st))}
 	h, err := mailHandler(&c, svc, newAuthenticator(&c, st), log)
 	if err != nil {
 		return exitError{mail.ExitTempFail, err}

@@ -179,8 +179,8 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	rates := tariff.NewCache(st, c.Limits.TariffCacheCheck)
 	s.rates = rates
 	authn := newAuthenticator(c, st)
+	biller := billing.New(st, rates, billing.Options{Logger: log.With("component", "billing"), ReserveSlice: c.Billing.ReserveSlice})
 	if c.ARI.URL != "" {
-		biller := billing.New(st, rates, billing.Options{Logger: log.With("component", "billing")})
 		ctrl, err := newController(c, st, m, biller, authn, s.startInbound, log)
 		if err != nil {
 			st.Close()
@@ -206,7 +206,7 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	}
 	m.SetLiveCalls(d.Live)
 	s.dispatcher = d
-	s.svc = &callback.Service{Store: st, Policy: policy, Notify: func() { d.Notify(); m.Created() }}
+	s.svc = &callback.Service{Store: st, Policy: policy, Notify: func() { d.Notify(); m.Created() }, Check: newRequestChecker(c, biller)}
 	s.components = append(s.components, component{name: "dispatcher", run: d.Run},
 		component{name: "store-probe", run: newStoreProbe(st, m.Registry(), log.With("component", "probe")).run})
 
