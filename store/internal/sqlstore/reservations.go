@@ -93,32 +93,33 @@ func (db *DB) Reserve(ctx context.Context, rs ...*callback.Reservation) error {
 			if err != nil {
 				return err
 			}
-			// Sums, not rows: an account paying for hundreds of calls keeps
-			// its lock for two indexed aggregates, not a read of every hold.
-			var all, own int64
-			if err := tx.GetContext(ctx, &all, "SELECT COALESCE(SUM(amount), 0) FROM account_reservations WHERE username = ?", u); err != nil {
+			// Sums, not rows, in one statement: an account paying for
+			// hundreds of calls keeps its lock for one indexed aggregate, not
+			// a read of every hold.
+			var sums struct {
+				All int64 `db:"all_held"`
+				Own int64 `db:"own_held"`
+			}
+			q, args := heldQuery(u, rs)
+			if err := tx.GetContext(ctx, &sums, q, args...); err != nil {
 				return err
 			}
-			if q, args := ownHolds(u, rs); q != "" {
-				if err := tx.GetContext(ctx, &own, q, args...); err != nil {
-					return err
-				}
-			}
-			others := all - own
+			others := sums.All - sums.Own
 			if free := acct.Balance - acct.CreditLimit - others; free < int64(need[u]) {
 				return fmt.Errorf("account %q has %s free, %s asked: %w", u, callback.Money(max(free, 0)), need[u], callback.ErrInsufficientFunds)
 			}
 		}
 		cols := []string{"username", "number", "amount", "created", "answered"}
-		q := "INSERT INTO account_reservations (" + reservationColumns + ") VALUES " + placeholders(8) +
+		q := "INSERT INTO account_reservations (" + reservationColumns + ") VALUES " +
+			strings.TrimSuffix(strings.Repeat(placeholders(8)+", ", len(rs)), ", ") +
 			db.d.Upsert([]string{"request_id", "leg", "channel_id"}, cols)
+		args := make([]any, 0, 8*len(rs))
 		for _, r := range rs {
-			if _, err := tx.ExecContext(ctx, q, r.RequestID, string(r.Leg), r.ChannelID, r.Username, str(r.Number),
-				int64(r.Amount), db.ts(now), db.ts(r.Answered)); err != nil {
-				return err
-			}
+			args = append(args, r.RequestID, string(r.Leg), r.ChannelID, r.Username, str(r.Number),
+				int64(r.Amount), db.ts(now), db.ts(r.Answered))
 		}
-		return nil
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
 	})
 	if err != nil {
 		return db.fail(err, "reserve money for request %d", rs[0].RequestID)
@@ -129,25 +130,28 @@ func (db *DB) Reserve(ctx context.Context, rs ...*callback.Reservation) error {
 	return nil
 }
 
-// ownHolds is the query summing what username's reservations named in rs
-// hold now (they are replaced, not added to).
-func ownHolds(username string, rs []*callback.Reservation) (string, []any) {
+// heldQuery sums what username's reservations hold (all_held) and what
+// those of them named in rs hold now (own_held: they are replaced, not
+// added to).
+func heldQuery(username string, rs []*callback.Reservation) (string, []any) {
 	var b strings.Builder
-	args := []any{username}
+	var args []any
 	for _, r := range rs {
 		if r.Username != username {
 			continue
 		}
-		if len(args) > 1 {
+		if len(args) > 0 {
 			b.WriteString(" OR ")
 		}
 		b.WriteString("(request_id = ? AND leg = ? AND channel_id = ?)")
 		args = append(args, r.RequestID, string(r.Leg), r.ChannelID)
 	}
-	if len(args) == 1 {
-		return "", nil
+	own := "0"
+	if len(args) > 0 {
+		own = "CASE WHEN " + b.String() + " THEN amount ELSE 0 END"
 	}
-	return "SELECT COALESCE(SUM(amount), 0) FROM account_reservations WHERE username = ? AND (" + b.String() + ")", args
+	return "SELECT COALESCE(SUM(amount), 0) AS all_held, COALESCE(SUM(" + own + "), 0) AS own_held FROM account_reservations WHERE username = ?",
+		append(args, username)
 }
 
 // HeldBy sums what username's reservations hold, leaving out those of
