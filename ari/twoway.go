@@ -249,9 +249,10 @@ func Talk(ctx context.Context, s *Session, money *billing.Call, b string, warnin
 		case !final:
 			_, more, xerr := money.Extend(ctx)
 			if xerr != nil {
+				// Tried again, closer to the end, until the warning is due.
 				s.Logger().Warn("could not reserve the next slice of talk time", "err", xerr)
 			}
-			final = !more
+			final = !more && (xerr == nil || time.Until(end) <= warning)
 		case !warned:
 			warned = true
 			s.Logger().Info("one minute of talk time left")

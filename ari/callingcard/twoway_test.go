@@ -90,13 +90,13 @@ func TestTwoWayCallsOfOneAccountShareItsMoney(t *testing.T) {
 			t.Fatal(err)
 		}
 		const calls = 3
+		e.sim.Phone("4420123", aritest.Answer(5*time.Millisecond).ThenHangup(1500*time.Millisecond, aritest.CauseNormalClearing))
 		var ids []int64
 		for i := range calls {
 			cli := "1555000" + strconv.Itoa(i+1)
 			e.sim.Phone(cli, aritest.Answer(5*time.Millisecond))
 			ids = append(ids, e.create(twoWayReq("alice", cli, "4420123")).ID)
 		}
-		e.sim.Phone("4420123", aritest.Answer(5*time.Millisecond).ThenHangup(1500*time.Millisecond, aritest.CauseNormalClearing))
 		var cdrs []*callback.CDR
 		for _, id := range ids {
 			got := e.done.wait(t, id)
