@@ -263,7 +263,8 @@ func TestFlagsAfterArguments(t *testing.T) {
 	}
 	var out bytes.Buffer
 	for _, args := range [][]string{
-		{"account", "add", "-config", cfg, "-username", "801"},
+		// init: account 801 on a tariff that rates the number called back.
+		{"init", "-config", cfg},
 		{"request", "add", "-username", "801", "-cli", "4930111111", "-config", cfg},
 		{"request", "show", "1", "-config", cfg},
 	} {
