@@ -72,7 +72,9 @@ bench:
 	$(BENCH) -bench Triggers -benchtime 1x ./trigger/
 	$(BENCH) -bench Sessions -benchtime 20000x ./agi/
 	$(BENCH) -bench CreateRequest -benchtime 20000x ./httpapi/
-	$(GO) test -run '^$$' -bench . ./tariff/ ./billing/
+	$(BENCH) -bench OneAccountManyCalls -benchtime 1x ./ari/callingcard/
+	$(BENCH) -bench AdmitOneAccount -benchtime 1x ./billing/
+	$(GO) test -run '^$$' -bench 'Rating|Lookup|Quote' ./tariff/ ./billing/
 
 vet:
 	$(GO) vet ./...
