@@ -29,6 +29,22 @@ type Account struct {
 	Created          time.Time
 }
 
+// MinMaxSessions is the Max Sessions one callback needs: it holds two
+// sessions, its two legs (seed 000: "Max. Sessions parameter of the
+// callback account should be equal to or greater than 2. Otherwise the
+// second call leg won't go through").
+const MinMaxSessions = 2
+
+// CheckMaxSessions refuses a Max Sessions under which no callback can ever
+// run: 1, or a negative number. 0 means no limit.
+func (a *Account) CheckMaxSessions() error {
+	if a.MaxSessions < 0 || a.MaxSessions > 0 && a.MaxSessions < MinMaxSessions {
+		return &ValidationError{Field: "max_sessions", Reason: fmt.Sprintf(
+			"%d is below the %d sessions a callback needs (its two legs); 0 means no limit", a.MaxSessions, MinMaxSessions)}
+	}
+	return nil
+}
+
 // Available is how much the account may still spend: balance above its
 // credit limit, never negative.
 func (a *Account) Available() Money {

@@ -24,6 +24,17 @@ type Observer interface {
 	Concluded(r *Request, out Outcome)
 }
 
+// QueueObserver is what an Observer may also implement to be told of the
+// queue's own troubles. Methods must not block.
+type QueueObserver interface {
+	// InvalidRow is called for each row a claim or the rescuer's sweep
+	// finished Invalid request (or skipped: row.Err) because it can never
+	// be read or dialled.
+	InvalidRow(row InvalidRow)
+	// ClaimFailed is called for each claim that failed as a whole.
+	ClaimFailed(err error)
+}
+
 // DispatcherOptions configures a Dispatcher.
 type DispatcherOptions struct {
 	Store  Store
@@ -71,6 +82,11 @@ type Dispatcher struct {
 
 	sessMu   sync.Mutex     // serialises Max Sessions checks on this node
 	starting map[string]int // per payer: calls past the check, not yet dialled
+
+	claimMu     sync.Mutex
+	claimErr    error     // the latest claim's error; nil after a claim that worked
+	claimErrAt  time.Time // when claims began to fail
+	claimErrors int       // claims failed in a row
 }
 
 type liveCall struct {
@@ -202,7 +218,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 var errShutdown = errors.New("callbackd is shutting down")
 
 func (d *Dispatcher) rescueParams(startup bool) RescueParams {
-	p := RescueParams{Now: d.now(), MaxAttempts: d.policy.MaxAttempts, Backoff: d.policy.BackoffInterval, Self: d.owner}
+	p := RescueParams{Now: d.now(), MaxAttempts: d.policy.MaxAttempts, Backoff: d.policy.BackoffInterval, Self: d.owner,
+		OnInvalid: d.invalidRow}
 	if startup {
 		p.StaleOwnerPrefix = d.node + "/"
 	}
@@ -221,20 +238,23 @@ func (d *Dispatcher) loop(ctx, callCtx context.Context, wg *sync.WaitGroup) {
 		}
 		free := d.policy.MaxLiveCalls - d.Live()
 		if free > 0 {
-			reqs, err := d.store.Claim(ctx, ClaimParams{Owner: d.owner, Now: d.now(), Limit: min(free, claimBatch), LeaseFor: d.policy.LeaseFor})
+			reqs, err := d.store.Claim(ctx, ClaimParams{Owner: d.owner, Now: d.now(), Limit: min(free, claimBatch),
+				LeaseFor: d.policy.LeaseFor, OnInvalid: d.invalidRow})
 			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
+				d.claimFailed(err)
 				if !storeDown {
-					d.log.Error("claim failed: database unreachable? retrying", "err", err)
+					d.log.Error("claim failed: retrying every scan interval; /readyz reports the queue not ready meanwhile", "err", err)
 					storeDown = true
 				}
 				d.sleep(ctx, jitter(d.policy.ScanInterval))
 				continue
 			}
+			d.claimWorked()
 			if storeDown {
-				d.log.Info("database reachable again: dispatching")
+				d.log.Info("claims work again: dispatching")
 				storeDown = false
 			}
 			for _, r := range reqs {
@@ -246,6 +266,51 @@ func (d *Dispatcher) loop(ctx, callCtx context.Context, wg *sync.WaitGroup) {
 		}
 		d.sleepUntilDue(ctx, free > 0)
 	}
+}
+
+// invalidRow reports a row the store could not use (see InvalidRow): an
+// ERROR line with its id, so an operator can look at it, and the counter.
+func (d *Dispatcher) invalidRow(row InvalidRow) {
+	if row.Err != nil {
+		d.log.Error("unreadable request skipped: it could not be finished Invalid request either; claims pass over it for a while",
+			"request_id", row.ID, "reason", row.Reason, "err", row.Err)
+	} else {
+		d.log.Error("unreadable request finished Invalid request", "request_id", row.ID, "reason", row.Reason)
+	}
+	if o, ok := d.obs.(QueueObserver); ok {
+		o.InvalidRow(row)
+	}
+}
+
+func (d *Dispatcher) claimFailed(err error) {
+	d.claimMu.Lock()
+	if d.claimErrors == 0 {
+		d.claimErrAt = d.now()
+	}
+	d.claimErr = err
+	d.claimErrors++
+	d.claimMu.Unlock()
+	if o, ok := d.obs.(QueueObserver); ok {
+		o.ClaimFailed(err)
+	}
+}
+
+func (d *Dispatcher) claimWorked() {
+	d.claimMu.Lock()
+	d.claimErr, d.claimErrors = nil, 0
+	d.claimMu.Unlock()
+}
+
+// QueueReady is the "queue" check of /readyz: an error while claims keep
+// failing (since the latest claim failed, until one works again), nil
+// otherwise. ctx is not used: the answer is what the dispatcher last saw.
+func (d *Dispatcher) QueueReady(context.Context) error {
+	d.claimMu.Lock()
+	defer d.claimMu.Unlock()
+	if d.claimErr == nil {
+		return nil
+	}
+	return fmt.Errorf("%d claims failed in a row since %s: %w", d.claimErrors, d.claimErrAt.UTC().Format(time.RFC3339), d.claimErr)
 }
 
 func (d *Dispatcher) sleepUntilDue(ctx context.Context, canClaim bool) {
@@ -278,13 +343,6 @@ func (d *Dispatcher) sleep(ctx context.Context, dur time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 // jitter returns a duration between 80% and 100% of d, so that nodes
@@ -366,6 +424,9 @@ func (d *Dispatcher) Start(ctx context.Context, r *Request) error {
 	if err := r.validateNew(); err != nil {
 		return err
 	}
+	if err := d.policy.CheckCreditTime(r); err != nil {
+		return err
+	}
 	d.mu.Lock()
 	started, ended := d.started, d.ended
 	d.mu.Unlock()
@@ -438,14 +499,21 @@ func (d *Dispatcher) handle(ctx context.Context, lease Lease, r *Request) (log *
 		log.Info("request canceled before it was dialled")
 		finish(ResultCanceled, "canceled before dialling")
 		return log, nil, false
-	case d.policy.MaxAge > 0 && now.Sub(later(r.CreationTime, r.NextCall)) > d.policy.MaxAge:
+	case d.policy.MaxAge > 0 && r.Age(now) > d.policy.MaxAge:
 		// Age counts from when the request was meant to run, so a callback
-		// scheduled far ahead is not expired by its own schedule.
-		log.Warn("request expired: too old to try", "created", r.CreationTime, "next_call", r.NextCall, "max_age", d.policy.MaxAge)
+		// scheduled far ahead is not expired by its own schedule; and from
+		// when it was first put back undialled (DueSince), so one deferred
+		// again and again for Max Sessions still expires.
+		log.Warn("request expired: too old to try", "created", r.CreationTime, "next_call", r.NextCall,
+			"due_since", r.DueSince, "max_age", d.policy.MaxAge)
 		finish(ResultExpired, fmt.Sprintf("older than %s", d.policy.MaxAge))
 		return log, nil, false
 	}
-	if err := r.Validate(); err != nil {
+	err := r.Validate()
+	if err == nil {
+		err = d.policy.CheckCreditTime(r)
+	}
+	if err != nil {
 		log.Warn("request refused: it can never be dialled", "reason", err)
 		finish(ResultInvalid, err.Error())
 		return log, nil, false
@@ -552,6 +620,13 @@ func (d *Dispatcher) outcome(ctx context.Context, log *slog.Logger, lease Lease,
 func (d *Dispatcher) takeSession(ctx context.Context, log *slog.Logger, lease Lease, payer string, maxSessions int) (func(), bool) {
 	starting, err := d.reserveSession(ctx, payer, maxSessions)
 	switch {
+	case errors.Is(err, ErrMaxSessions) && maxSessions < MinMaxSessions:
+		// The account can never run a callback: the request waits, keeping
+		// its age, until it ends Expired after callback.max_age.
+		log.Warn("Max Sessions is below what a callback needs: request deferred; it ends Expired after callback.max_age unless the account's Max Sessions is raised",
+			"max_sessions", maxSessions, "needed", MinMaxSessions, "payer", payer)
+		d.release(ctx, log, lease, d.now().Add(d.policy.BackoffInterval), fmt.Sprintf("Max Sessions %d is below the %d a callback needs", maxSessions, MinMaxSessions))
+		return nil, false
 	case errors.Is(err, ErrMaxSessions):
 		log.Info("Max Sessions reached: request deferred", "max_sessions", maxSessions, "reason", err)
 		d.release(ctx, log, lease, d.now().Add(d.policy.BackoffInterval), fmt.Sprintf("Max Sessions %d reached", maxSessions))
@@ -578,7 +653,7 @@ func (d *Dispatcher) reserveSession(ctx context.Context, payer string, maxSessio
 	}
 	total := n + d.starting[payer]
 	// A callback holds two sessions (seed 000: Max Sessions >= 2).
-	if 2*(total+1) > maxSessions {
+	if MinMaxSessions*(total+1) > maxSessions {
 		d.sessMu.Unlock()
 		return nil, fmt.Errorf("%d calls live, Max Sessions %d: %w", total, maxSessions, ErrMaxSessions)
 	}

@@ -244,7 +244,6 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 			"unknown username":   `INSERT INTO callback_requests (username, original_cli, original_cld, next_call) VALUES ('nobody', '87654321', '2way_12345', CURRENT_TIMESTAMP)`,
 			"empty original_cli": `INSERT INTO callback_requests (username, original_cli, original_cld, next_call) VALUES ('801', '', '2way_12345', CURRENT_TIMESTAMP)`,
 			"malformed cld":      `INSERT INTO callback_requests (username, original_cli, original_cld, next_call) VALUES ('801', '87654321', '2way_', CURRENT_TIMESTAMP)`,
-			"negative credit":    `INSERT INTO callback_requests (username, original_cli, original_cld, credit_time, next_call) VALUES ('801', '87654321', '2way_12345', -5, CURRENT_TIMESTAMP)`,
 		}
 		fd := newFakeDialer()
 		startDispatcher(t, st, testPolicy(), "n1", fd)

@@ -20,6 +20,10 @@ type Policy struct {
 	RescueInterval      time.Duration // how often expired leases are returned: 5 s
 	MaxLiveCalls        int           // global limit of callbacks in progress: 500
 	ShutdownGrace       time.Duration // live calls may finish this long on SIGTERM: 30 s
+	// MaxCreditTime bounds credit_time: a request asking for more is
+	// refused (or, inserted by SQL, finished Invalid request): 24 h. 0
+	// means no bound.
+	MaxCreditTime time.Duration
 }
 
 // DefaultPolicy returns the defaults above.
@@ -35,6 +39,7 @@ func DefaultPolicy() Policy {
 		RescueInterval:      5 * time.Second,
 		MaxLiveCalls:        500,
 		ShutdownGrace:       30 * time.Second,
+		MaxCreditTime:       24 * time.Hour,
 	}
 }
 
@@ -57,6 +62,10 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("rescue interval %s must be positive: %w", p.RescueInterval, ErrInvalid)
 	case p.MaxLiveCalls < 1:
 		return fmt.Errorf("max live calls %d must be at least 1: %w", p.MaxLiveCalls, ErrInvalid)
+	case p.MaxCreditTime < 0:
+		return fmt.Errorf("max credit time %s is negative: %w", p.MaxCreditTime, ErrInvalid)
+	case p.MaxAge < 0:
+		return fmt.Errorf("max age %s is negative: %w", p.MaxAge, ErrInvalid)
 	}
 	return nil
 }

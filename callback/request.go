@@ -74,6 +74,26 @@ type Request struct {
 	AskPIN       bool      // PIN trigger: the IVR asks for a PIN after answer
 	RequestKey   string    // client idempotency key, unique when set
 	Destination  string    // leg B number when known at creation (web, email, API)
+	// DueSince is the NextCall the request had when it was first put back
+	// without being dialled (Max Sessions reached, the leg not placed);
+	// zero when it was not. Its age counts from it (see Age).
+	DueSince time.Time
+}
+
+// Age is how long the request has waited to be dialled at now: from the
+// latest of its creation and its due time, where the due time is DueSince
+// when the request was put back undialled (each deferral moves NextCall,
+// never DueSince), else NextCall. A callback scheduled far ahead is not
+// old because of its own schedule.
+func (r *Request) Age(now time.Time) time.Duration {
+	due := r.NextCall
+	if !r.DueSince.IsZero() {
+		due = r.DueSince
+	}
+	if r.CreationTime.After(due) {
+		due = r.CreationTime
+	}
+	return now.Sub(due)
 }
 
 // Inbound reports whether leg A is the caller's own inbound call rather
@@ -205,6 +225,30 @@ func (r *Request) Validate() error {
 	}
 	if r.CreditTime < 0 {
 		return &ValidationError{Field: "credit_time", Reason: fmt.Sprintf("%d is negative", r.CreditTime)}
+	}
+	return nil
+}
+
+// CheckCreditTime refuses a credit_time above p.MaxCreditTime: a value no
+// call can use (1e10 s, 2^63-1) is a mistake, not a wish to talk for ever.
+func (p Policy) CheckCreditTime(r *Request) error {
+	if p.MaxCreditTime > 0 && time.Duration(r.CreditTime) > p.MaxCreditTime/time.Second {
+		return &ValidationError{Field: "credit_time", Reason: fmt.Sprintf("%d s is above callback.max_credit_time (%d s)",
+			r.CreditTime, int64(p.MaxCreditTime/time.Second))}
+	}
+	return nil
+}
+
+// CheckNew applies the policy's bounds to a request about to be created at
+// now: credit_time (CheckCreditTime), and a next_call more than
+// callback.max_age in the past, which the dispatcher would only expire.
+func (p Policy) CheckNew(r *Request, now time.Time) error {
+	if err := p.CheckCreditTime(r); err != nil {
+		return err
+	}
+	if p.MaxAge > 0 && !r.NextCall.IsZero() && now.Sub(r.NextCall) > p.MaxAge {
+		return &ValidationError{Field: "next_call", Reason: fmt.Sprintf("%s is more than callback.max_age (%s) in the past",
+			r.NextCall.UTC().Format(time.RFC3339), p.MaxAge)}
 	}
 	return nil
 }

@@ -48,6 +48,9 @@ func (s *Service) Create(ctx context.Context, r *Request) error {
 	if err := r.validateNew(); err != nil {
 		return err
 	}
+	if err := s.Policy.CheckNew(r, s.now()); err != nil {
+		return err
+	}
 	if _, err := s.Store.GetAccount(ctx, r.Username); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return &ValidationError{Field: "username", Reason: fmt.Sprintf("no account %q", r.Username)}

@@ -52,6 +52,21 @@ type ClaimParams struct {
 	Now      time.Time
 	Limit    int
 	LeaseFor time.Duration
+	// OnInvalid, when set, is told of every row the claim could not use
+	// (see InvalidRow), after the claim's transaction has ended.
+	OnInvalid func(InvalidRow)
+}
+
+// InvalidRow is a row the queue met that can never be read or dialled (a
+// value a SQL client wrote that no request can hold: a flag of 7, a
+// next_call that is not a time, a status the seed does not have). It was
+// finished Finished / Invalid request, by its id, with last_error naming
+// the column and the value; or, when even that write failed (Err), it was
+// skipped, and the other rows were claimed as usual.
+type InvalidRow struct {
+	ID     int64
+	Reason string // "<column> = <value>: <why>", as written to last_error
+	Err    error  // the write that failed; nil when the row was finished
 }
 
 // RescueParams tells the rescuer what to do with expired leases.
@@ -64,6 +79,12 @@ type RescueParams struct {
 	// previous life (it was killed and restarted).
 	StaleOwnerPrefix string
 	Self             string
+	// OnInvalid, when set, is told of every row the rescuer finished (or
+	// skipped) as an InvalidRow: it also sweeps unleased, unfinished rows
+	// that no claim could ever take (a status the seed does not have or no
+	// request waits in, a next_call that is not a time, finished other than
+	// 0 or 1).
+	OnInvalid func(InvalidRow)
 }
 
 // Queue is the callback_requests table used as a job queue.
@@ -76,7 +97,10 @@ type Queue interface {
 	ListRequests(ctx context.Context, f RequestFilter) ([]*Request, error)
 	// PendingForCLI returns the oldest unfinished, uncanceled request that
 	// would call cli back, or ErrNotFound: a caller who rings three times
-	// gets one callback.
+	// gets one callback. Rows that will never call back are passed over:
+	// unreadable ones (see InvalidRow), those in a status no request waits
+	// or runs in, those Request.Validate refuses. Whether the request is
+	// too old to be dialled (Request.Age) is for the caller to judge.
 	PendingForCLI(ctx context.Context, cli string) (*Request, error)
 	// History returns a request's events, oldest first; the first is its
 	// creation, written by the database so rows inserted by SQL have it
@@ -90,7 +114,9 @@ type Queue interface {
 
 	// Claim leases up to p.Limit unfinished, unleased rows with
 	// next_call <= p.Now, oldest next_call first, incrementing attempt.
-	// Concurrent claimers never get the same row.
+	// Concurrent claimers never get the same row. A candidate row that
+	// cannot be read as a request is finished Invalid request instead (see
+	// InvalidRow), so one bad row never fails the claim of the others.
 	Claim(ctx context.Context, p ClaimParams) ([]*Request, error)
 	// NextDue returns the earliest next_call of an unfinished, unleased row.
 	NextDue(ctx context.Context) (time.Time, bool, error)
@@ -101,7 +127,9 @@ type Queue interface {
 	// Renew extends l to until; ErrLeaseLost if l no longer holds.
 	Renew(ctx context.Context, l Lease, until time.Time) error
 	// Release gives the row back without a status change, due at nextCall
-	// (zero: unchanged), recording note in the history.
+	// (zero: unchanged), recording note in the history. The row keeps its
+	// age: due_since keeps the next_call it had when it was first given
+	// back, until an Update sets a new next_call.
 	Release(ctx context.Context, l Lease, nextCall time.Time, note string) error
 	// Rescue returns expired leases to the queue (see RescueParams) and
 	// reports how many rows it touched.

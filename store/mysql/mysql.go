@@ -219,6 +219,7 @@ var dialect = sqlstore.Dialect{
 	SkipLocked:  " FOR UPDATE SKIP LOCKED",
 	Isolation:   sql.LevelReadCommitted,
 	Time:        func(t time.Time) any { return t },
+	BadTime:     func(col string) string { return col + " < '1970-01-01'" },
 	Upsert: func(_, cols []string) string {
 		set := make([]string, len(cols))
 		for i, c := range cols {

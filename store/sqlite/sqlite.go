@@ -127,6 +127,9 @@ var dialect = sqlstore.Dialect{
 	Returning:   true,
 	PrepareOnce: true,
 	Time:        func(t time.Time) any { return t.Format("2006-01-02 15:04:05.000") },
+	BadTime: func(col string) string {
+		return "NOT (" + col + " GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' AND julianday(" + col + ") IS NOT NULL AND " + col + " >= '1970-01-01')"
+	},
 	Upsert: func(key, cols []string) string {
 		set := make([]string, len(cols))
 		for i, c := range cols {

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) callback.Store) {
 		{"Tariffs", tariffTests},
 		{"Billing", billingTests},
 		{"Reservations", reservationTests},
+		{"Poison", poisonTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -71,6 +73,7 @@ func (db *DB) CreateRequest(ctx context.Context, r *callback.Request) error {
 	c.add("ask_pin", r.AskPIN)
 	c.add("request_key", str(r.RequestKey))
 	c.add("destination", str(r.Destination))
+	c.add("due_since", db.ts(r.DueSince))
 
 	var got *callback.Request
 	var err error
@@ -192,17 +195,44 @@ func (db *DB) ListRequests(ctx context.Context, f callback.RequestFilter) ([]*ca
 	return out, nil
 }
 
-// PendingForCLI returns the oldest unfinished request that calls cli back.
-// A request canceled from outside does not count: it is about to finish,
-// and the caller who rings again wants a new callback.
+// PendingForCLI returns the oldest unfinished request that calls cli back
+// and may still be dialled. A request canceled from outside does not count:
+// it is about to finish, and the caller who rings again wants a new
+// callback. Nor do rows that will never call back (they are finished
+// Invalid request when the dispatcher meets them): unreadable values, a
+// status no request waits or runs in, a request Validate refuses. Rows are
+// read pendingScan at a time, so a caller with many such rows is looked up
+// in a bounded number of reads.
 func (db *DB) PendingForCLI(ctx context.Context, cli string) (*callback.Request, error) {
-	var row requestRow
-	err := db.getRow(ctx, db.r, &row, selectRequest+
-		" WHERE original_cli = ? AND finished = 0 AND canceled = 0 ORDER BY i_callback_request LIMIT 1", cli)
-	if err != nil {
-		return nil, db.fail(err, "pending request for CLI %s", cli)
+	var after int64
+	for {
+		var rows []requestRow
+		err := db.selectRows(ctx, db.r, &rows, selectRequest+
+			" WHERE original_cli = ? AND finished = 0 AND canceled = 0 AND i_callback_request > ? ORDER BY i_callback_request LIMIT ?",
+			cli, after, pendingScan)
+		if err != nil {
+			return nil, db.fail(err, "pending request for CLI %s", cli)
+		}
+		for i := range rows {
+			r := rows[i].request()
+			if len(rows[i].problems()) == 0 && (r.Status.Live() || waiting(r.Status)) && r.Validate() == nil {
+				return r, nil
+			}
+		}
+		if len(rows) < pendingScan {
+			return nil, fmt.Errorf("pending request for CLI %s: %w", cli, callback.ErrNotFound)
+		}
+		after = rows[len(rows)-1].ID
 	}
-	return row.request(), nil
+}
+
+// pendingScan is how many unfinished rows of one CLI PendingForCLI reads at
+// a time: one, as a rule.
+const pendingScan = 4
+
+// waiting reports a status a request waits in to be claimed.
+func waiting(s callback.Status) bool {
+	return s == callback.StatusRequestReceived || s == callback.StatusWaitingForRetry
 }
 
 // History returns the events of request id, oldest first.
@@ -302,6 +332,13 @@ func (db *DB) Cancel(ctx context.Context, id int64, now time.Time) (*callback.Re
 // Claim leases due rows. On MySQL the locking read skips rows another
 // claimer has locked; on SQLite the write transaction holds the database
 // lock, so claimers run one after the other.
+//
+// The candidates are chosen by id with a query that cannot fail on a
+// row's values, then read into raw types and checked in Go: a row that
+// cannot be a request (see requestRow.problems) is finished Invalid
+// request by its id and the others are leased. A row whose finishing fails
+// too is skipped for skipFor and reported, so it cannot hold up the rows
+// behind it either.
 func (db *DB) Claim(ctx context.Context, p callback.ClaimParams) ([]*callback.Request, error) {
 	switch {
 	case p.Owner == "":
@@ -312,34 +349,249 @@ func (db *DB) Claim(ctx context.Context, p callback.ClaimParams) ([]*callback.Re
 		return nil, nil
 	}
 	var out []*callback.Request
+	var bad []callback.InvalidRow
 	err := db.tx(ctx, func(tx *sqlx.Tx) error {
-		out = nil
-		var ids []int64
-		err := tx.SelectContext(ctx, &ids, `SELECT i_callback_request FROM callback_requests
-			WHERE finished = 0 AND lease_owner IS NULL AND next_call <= ? AND `+claimable+`
-			ORDER BY next_call, i_callback_request LIMIT ?`+db.d.SkipLocked, db.ts(p.Now), p.Limit)
-		if err != nil || len(ids) == 0 {
+		out, bad = nil, nil
+		q := `SELECT i_callback_request FROM callback_requests
+			WHERE finished = 0 AND lease_owner IS NULL AND next_call <= ? AND ` + claimable
+		args := []any{db.ts(p.Now)}
+		if skip := db.skipped.list(p.Now); len(skip) > 0 {
+			q += " AND i_callback_request NOT IN (?)"
+			args = append(args, skip)
+		}
+		q, args, err := sqlx.In(q+" ORDER BY next_call, i_callback_request LIMIT ?"+db.d.SkipLocked, append(args, p.Limit)...)
+		if err != nil {
 			return err
 		}
-		q, args, err := sqlx.In(`UPDATE callback_requests SET lease_owner = ?, lease_expires = ?, attempt = attempt + 1
-			WHERE i_callback_request IN (?) AND lease_owner IS NULL`, p.Owner, db.ts(p.Now.Add(p.LeaseFor)), ids)
+		var ids []int64
+		if err := tx.SelectContext(ctx, &ids, q, args...); err != nil || len(ids) == 0 {
+			return err
+		}
+		rows, err := db.readRows(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		var good []int64
+		var goodRows []*requestRow
+		for _, id := range ids {
+			rr := rows[id]
+			why := rr.why()
+			if why == "" {
+				good = append(good, id)
+				goodRows = append(goodRows, rr.row)
+				continue
+			}
+			inv, err := db.finishInvalid(ctx, tx, p.Now, id, rr, why)
+			if err != nil {
+				return err
+			}
+			bad = append(bad, inv)
+		}
+		if len(good) == 0 {
+			return nil
+		}
+		expires := db.ts(p.Now.Add(p.LeaseFor))
+		q, args, err = sqlx.In(`UPDATE callback_requests SET lease_owner = ?, lease_expires = ?, attempt = attempt + 1
+			WHERE i_callback_request IN (?) AND lease_owner IS NULL`, p.Owner, expires, good)
 		if err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
 		}
-		q, args, err = sqlx.In(selectRequest+" WHERE i_callback_request IN (?) ORDER BY next_call, i_callback_request", ids)
-		if err != nil {
-			return err
+		for _, row := range goodRows {
+			r := row.request()
+			r.Attempt++
+			r.LeaseOwner = p.Owner
+			r.LeaseExpires = p.Now.Add(p.LeaseFor).UTC().Truncate(time.Millisecond)
+			out = append(out, r)
 		}
-		out, err = selectRequests(ctx, tx, q, args...)
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, db.fail(err, "claim requests for %s", p.Owner)
 	}
+	db.report(p.Now, bad, p.OnInvalid)
 	return out, nil
+}
+
+// readRow is a row as read for the claim: the row, or why it could not be
+// read at all.
+type readRow struct {
+	row *requestRow
+	err error
+}
+
+// why says what makes the row unusable, "" when nothing does.
+func (r readRow) why() string {
+	if r.err != nil {
+		return "unreadable row: " + r.err.Error()
+	}
+	if r.row == nil {
+		return "unreadable row: not found"
+	}
+	if ps := r.row.problems(); len(ps) > 0 {
+		return describe(ps)
+	}
+	return ""
+}
+
+// readRows reads rows ids, all in one query; should that fail (a value the
+// driver cannot hand over at all), one by one, so that each row that
+// cannot be read is told apart from the rest.
+func (db *DB) readRows(ctx context.Context, tx *sqlx.Tx, ids []int64) (map[int64]readRow, error) {
+	out := make(map[int64]readRow, len(ids))
+	q, args, err := sqlx.In(selectRequest+" WHERE i_callback_request IN (?)", ids)
+	if err != nil {
+		return nil, err
+	}
+	var rows []requestRow
+	err = tx.SelectContext(ctx, &rows, q, args...)
+	switch {
+	case err == nil:
+		for i := range rows {
+			out[rows[i].ID] = readRow{row: &rows[i]}
+		}
+		return out, nil
+	case ctx.Err() != nil || db.d.IsRetryable(err):
+		return nil, err
+	}
+	for _, id := range ids {
+		var row requestRow
+		err := tx.GetContext(ctx, &row, selectRequest+" WHERE i_callback_request = ?", id)
+		switch {
+		case err == nil:
+			out[id] = readRow{row: &row}
+		case ctx.Err() != nil || db.d.IsRetryable(err):
+			return nil, err
+		default:
+			out[id] = readRow{err: err}
+		}
+	}
+	return out, nil
+}
+
+// finishInvalid finishes the unleased row id Finished / Invalid request
+// with why in last_error, in tx. The values that break the schema's rules
+// are replaced in the same update (a flag by 1, a negative counter by 0, a
+// negative credit_time and an unreadable optional time by NULL, an
+// unreadable next_call or creation_time by now), so that the update passes
+// the CHECK constraints the row itself breaks; why keeps what was there. A
+// failure of the update is returned in the InvalidRow, and the row is
+// skipped, unless it is one after which the transaction must be run again.
+func (db *DB) finishInvalid(ctx context.Context, tx *sqlx.Tx, now time.Time, id int64, rr readRow, why string) (callback.InvalidRow, error) {
+	why = cut(why, 1000)
+	inv := callback.InvalidRow{ID: id, Reason: why}
+	var s sets
+	s.set("status = ?", string(callback.StatusFinished))
+	s.set("result = ?", string(callback.ResultInvalid))
+	s.set("finished = 1")
+	s.set("lease_owner = NULL")
+	s.set("lease_expires = NULL")
+	s.set("last_error = ?", why)
+	for _, col := range []string{"canceled", "anon_acct_enabled", "default_user_used", "ask_pin"} {
+		s.set(col + " = CASE WHEN " + col + " = 0 THEN 0 ELSE 1 END")
+	}
+	for _, col := range []string{"call_count", "attempt"} {
+		s.set(col + " = CASE WHEN " + col + " > 0 THEN " + col + " ELSE 0 END")
+	}
+	s.set("credit_time = CASE WHEN credit_time < 0 THEN NULL ELSE credit_time END")
+	attempt := 0
+	if rr.row != nil {
+		attempt = max(int(rr.row.Attempt.Int64), 0)
+		for _, c := range rr.row.times() {
+			switch {
+			case c.v.bad == "" && !(c.v.null && !c.nullable):
+			case c.nullable:
+				s.set(c.col + " = NULL")
+			default:
+				s.set(c.col+" = ?", db.ts(now))
+			}
+		}
+	} else {
+		// Nothing could be read: every time column may be the culprit.
+		s.set("next_call = ?", db.ts(now))
+	}
+	res, err := tx.ExecContext(ctx, "UPDATE callback_requests SET "+s.String()+
+		" WHERE i_callback_request = ? AND lease_owner IS NULL", append(s.args, id)...)
+	if err == nil {
+		var n int64
+		if n, err = rowsAffected(res); err == nil && n == 0 {
+			err = errors.New("the row changed meanwhile")
+		}
+	}
+	if err == nil {
+		err = db.addEvent(ctx, tx, event{at: now, id: id, attempt: attempt, status: callback.StatusFinished,
+			result: callback.ResultInvalid, note: why})
+	}
+	if err != nil {
+		if ctx.Err() != nil || db.d.IsRetryable(err) {
+			return inv, err
+		}
+		inv.Err = fmt.Errorf("finish invalid request %d: %w", id, err)
+	}
+	return inv, nil
+}
+
+// report remembers the rows that could not be finished, so claims pass
+// over them for a while, and hands every invalid row to fn.
+func (db *DB) report(now time.Time, rows []callback.InvalidRow, fn func(callback.InvalidRow)) {
+	for _, r := range rows {
+		if r.Err != nil {
+			db.skipped.add(r.ID, now)
+		}
+		if fn != nil {
+			fn(r)
+		}
+	}
+}
+
+// cut shortens s to at most n bytes.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// skipFor is how long claims pass over a row that could be neither read
+// nor finished Invalid request; then it is tried, and reported, again.
+const skipFor = time.Minute
+
+// maxSkipped bounds the rows passed over at once.
+const maxSkipped = 256
+
+// skipList holds the rows claims pass over, each with when it was added.
+type skipList struct {
+	mu sync.Mutex
+	m  map[int64]time.Time
+}
+
+func (l *skipList) add(id int64, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[int64]time.Time{}
+	}
+	if len(l.m) < maxSkipped {
+		l.m[id] = now
+	}
+}
+
+// list returns the rows to pass over at now, dropping those skipped for
+// skipFor already.
+func (l *skipList) list(now time.Time) []int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []int64
+	for id, at := range l.m {
+		if now.Sub(at) >= skipFor || now.Before(at) {
+			delete(l.m, id)
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
 }
 
 // claimable limits claims to the statuses a request waits in. A row that a
@@ -349,13 +601,16 @@ const claimable = "status IN ('Request received', 'Waiting for retry')"
 
 // NextDue returns the earliest next_call the dispatcher could claim.
 func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
-	var t Time
+	var t rawTime
 	err := db.r.QueryRowxContext(ctx,
 		"SELECT MIN(next_call) FROM callback_requests WHERE finished = 0 AND lease_owner IS NULL AND "+claimable).Scan(&t)
 	if err != nil {
 		return time.Time{}, false, db.fail(err, "next due request")
 	}
-	return t.Time, !t.IsZero(), nil
+	// An earliest next_call that is not a time says nothing of when a row
+	// is due: the claim (if it sorts as due) or the rescuer's sweep
+	// finishes that row, and the dispatcher polls meanwhile.
+	return t.t, !t.t.IsZero(), nil
 }
 
 // leaseGuard is the WHERE clause every update under a lease carries. The
@@ -389,6 +644,7 @@ func (db *DB) Update(ctx context.Context, l callback.Lease, c callback.Change) (
 	}
 	if !c.NextCall.IsZero() {
 		s.set("next_call = ?", db.ts(c.NextCall))
+		s.set("due_since = NULL") // a new schedule: the age counts from it
 	}
 	if c.CallID != "" {
 		s.set("call_id = ?", c.CallID)
@@ -457,6 +713,9 @@ func (db *DB) Release(ctx context.Context, l callback.Lease, nextCall time.Time,
 	var s sets
 	s.set("lease_owner = NULL")
 	s.set("lease_expires = NULL")
+	// Set before next_call moves (MySQL assigns left to right, SQLite from
+	// the old row): the row keeps the age it had when first given back.
+	s.set("due_since = COALESCE(due_since, next_call)")
 	if !nextCall.IsZero() {
 		s.set("next_call = ?", db.ts(nextCall))
 	}
@@ -487,13 +746,16 @@ func (db *DB) Release(ctx context.Context, l callback.Lease, nextCall time.Time,
 // thousands of rows is taken back in several short transactions.
 const rescueBatch = 500
 
+// heldRow is what the rescuer reads of a leased row, in types that read
+// whatever a SQL client wrote since the claim: a lease_expires that is not
+// a time counts as no expiry, and the row is taken back.
 type heldRow struct {
-	ID           int64  `db:"i_callback_request"`
-	Status       string `db:"status"`
-	CallCount    int    `db:"call_count"`
-	Attempt      int    `db:"attempt"`
-	LeaseOwner   string `db:"lease_owner"`
-	LeaseExpires Time   `db:"lease_expires"`
+	ID           int64         `db:"i_callback_request"`
+	Status       string        `db:"status"`
+	CallCount    sql.NullInt64 `db:"call_count"`
+	Attempt      int64         `db:"attempt"`
+	LeaseOwner   string        `db:"lease_owner"`
+	LeaseExpires rawTime       `db:"lease_expires"`
 }
 
 // Rescue takes back rows whose lease expired (or, with StaleOwnerPrefix,
@@ -512,6 +774,8 @@ type heldRow struct {
 //
 // Each change is guarded like a holder's update and leaves a history line
 // naming the owner that lost the row.
+//
+// Then it sweeps the rows no claim could ever take (see sweepStuck).
 func (db *DB) Rescue(ctx context.Context, p callback.RescueParams) (int, error) {
 	total := 0
 	for {
@@ -521,9 +785,70 @@ func (db *DB) Rescue(ctx context.Context, p callback.RescueParams) (int, error) 
 			return total, db.fail(err, "rescue expired leases")
 		}
 		if !more {
-			return total, nil
+			break
 		}
 	}
+	if err := db.sweepStuck(ctx, p); err != nil {
+		return total, db.fail(err, "sweep rows that can never be claimed")
+	}
+	return total, nil
+}
+
+// sweepStuck finishes Invalid request the rows that would otherwise stay
+// unfinished for ever, because no claim can take them: unleased rows in a
+// status that is not one a request waits in (the claim leaves those alone,
+// so they never become due), with a next_call that is not a time (on SQLite
+// such text may sort after every real time), or with finished other than
+// 0 or 1. The first kind is found through the claim index's leading
+// (finished, lease_owner), the last through finished alone; a sweep takes
+// at most rescueBatch rows of each.
+func (db *DB) sweepStuck(ctx context.Context, p callback.RescueParams) error {
+	var bad []callback.InvalidRow
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		bad = nil
+		var ids []int64
+		if err := tx.SelectContext(ctx, &ids, `SELECT i_callback_request FROM callback_requests
+			WHERE finished = 0 AND lease_owner IS NULL AND (NOT `+claimable+` OR `+db.d.BadTime("next_call")+`)
+			ORDER BY i_callback_request LIMIT ?`+db.d.SkipLocked, rescueBatch); err != nil {
+			return err
+		}
+		var odd []int64
+		if err := tx.SelectContext(ctx, &odd, `SELECT i_callback_request FROM callback_requests
+			WHERE (finished < 0 OR finished > 1) AND lease_owner IS NULL
+			ORDER BY i_callback_request LIMIT ?`+db.d.SkipLocked, rescueBatch); err != nil {
+			return err
+		}
+		ids = append(ids, odd...)
+		if len(ids) == 0 {
+			return nil
+		}
+		rows, err := db.readRows(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			rr := rows[id]
+			why := rr.why()
+			if why == "" {
+				st := callback.Status(rr.row.Status.String)
+				if waiting(st) && rr.row.Finished.Int64 == 0 {
+					continue // the database's and Go's reading of a time differ; the claim decides
+				}
+				why = describe([]problem{{"status", quote(string(st)), "no request waits in it without a lease, so it can never be dialled"}})
+			}
+			inv, err := db.finishInvalid(ctx, tx, p.Now, id, rr, why)
+			if err != nil {
+				return err
+			}
+			bad = append(bad, inv)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	db.report(p.Now, bad, p.OnInvalid)
+	return nil
 }
 
 func (db *DB) rescueBatch(ctx context.Context, p callback.RescueParams) (n int, more bool, err error) {
@@ -561,10 +886,10 @@ func (db *DB) rescueBatch(ctx context.Context, p callback.RescueParams) (n int, 
 func (db *DB) rescueOne(ctx context.Context, tx *sqlx.Tx, p callback.RescueParams, h heldRow) (bool, error) {
 	var why string
 	switch {
-	case h.LeaseExpires.IsZero():
+	case h.LeaseExpires.t.IsZero():
 		why = fmt.Sprintf("lease of %s had no expiry", h.LeaseOwner)
-	case h.LeaseExpires.Before(p.Now):
-		why = fmt.Sprintf("lease of %s expired at %s", h.LeaseOwner, h.LeaseExpires.Format(time.RFC3339Nano))
+	case h.LeaseExpires.t.Before(p.Now):
+		why = fmt.Sprintf("lease of %s expired at %s", h.LeaseOwner, h.LeaseExpires.t.Format(time.RFC3339Nano))
 	default:
 		why = fmt.Sprintf("lease of %s taken back: a previous run of this node held it", h.LeaseOwner)
 	}
@@ -575,13 +900,14 @@ func (db *DB) rescueOne(ctx context.Context, tx *sqlx.Tx, p callback.RescueParam
 	s.set("lease_expires = NULL")
 	switch from {
 	case callback.StatusFirstLegInitiated:
-		if h.CallCount >= p.MaxAttempts {
+		if int(h.CallCount.Int64) >= p.MaxAttempts {
 			to, result = callback.StatusFinished, callback.ResultOutOfRetries
 			why += "; the attempt was dialled and no attempts are left"
 		} else {
 			to = callback.StatusWaitingForRetry
 			next := p.Now.Add(p.Backoff)
 			s.set("next_call = ?", db.ts(next))
+			s.set("due_since = NULL")
 			why += "; the attempt was dialled, retry at " + next.UTC().Format(time.RFC3339)
 		}
 	case callback.StatusFirstLegConnected, callback.StatusSecondLegInitiated:
@@ -614,7 +940,7 @@ func (db *DB) rescueOne(ctx context.Context, tx *sqlx.Tx, p callback.RescueParam
 	if n, err := rowsAffected(res); err != nil || n == 0 {
 		return false, err
 	}
-	return true, db.addEvent(ctx, tx, event{at: p.Now, id: h.ID, attempt: h.Attempt, status: to, result: result, note: why})
+	return true, db.addEvent(ctx, tx, event{at: p.Now, id: h.ID, attempt: int(h.Attempt), status: to, result: result, note: why})
 }
 
 // CanceledHeld lists the rows owner holds that were canceled from outside.

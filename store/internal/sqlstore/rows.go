@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"database/sql"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
@@ -57,11 +59,17 @@ const requestColumns = `i_callback_request, username, authname, md5secret, origi
 	twoway_call_id, next_call, call_count, canceled, credit_time, anon_acct_enabled,
 	default_user_used, finished, status, result, creation_time, setup_time, connect_time,
 	disconnect_time, attempt, lease_owner, lease_expires, last_cause, last_sip_code,
-	last_error, source, access_number, payer, language, ask_pin, request_key, destination`
+	last_error, source, access_number, payer, language, ask_pin, request_key, destination,
+	due_since`
 
+// requestRow scans a callback_requests row whatever a SQL client wrote into
+// it: every column into a nullable or raw type, so that reading a row never
+// fails on its values (a flag of 7, a negative counter, a timestamp that is
+// not one). request converts it leniently; problems says what is wrong
+// with it, for the claim, which never dials such a row.
 type requestRow struct {
 	ID              int64          `db:"i_callback_request"`
-	Username        string         `db:"username"`
+	Username        sql.NullString `db:"username"`
 	Authname        sql.NullString `db:"authname"`
 	MD5Secret       sql.NullString `db:"md5secret"`
 	OriginalCLI     sql.NullString `db:"original_cli"`
@@ -72,38 +80,39 @@ type requestRow struct {
 	TwowayMD5Secret sql.NullString `db:"twoway_md5secret"`
 	CallID          sql.NullString `db:"call_id"`
 	TwowayCallID    sql.NullString `db:"twoway_call_id"`
-	NextCall        Time           `db:"next_call"`
-	CallCount       int            `db:"call_count"`
-	Canceled        bool           `db:"canceled"`
+	NextCall        rawTime        `db:"next_call"`
+	CallCount       sql.NullInt64  `db:"call_count"`
+	Canceled        sql.NullInt64  `db:"canceled"`
 	CreditTime      sql.NullInt64  `db:"credit_time"`
-	AnonAcctEnabled bool           `db:"anon_acct_enabled"`
-	DefaultUserUsed bool           `db:"default_user_used"`
-	Finished        bool           `db:"finished"`
-	Status          string         `db:"status"`
+	AnonAcctEnabled sql.NullInt64  `db:"anon_acct_enabled"`
+	DefaultUserUsed sql.NullInt64  `db:"default_user_used"`
+	Finished        sql.NullInt64  `db:"finished"`
+	Status          sql.NullString `db:"status"`
 	Result          sql.NullString `db:"result"`
-	CreationTime    Time           `db:"creation_time"`
-	SetupTime       Time           `db:"setup_time"`
-	ConnectTime     Time           `db:"connect_time"`
-	DisconnectTime  Time           `db:"disconnect_time"`
-	Attempt         int            `db:"attempt"`
+	CreationTime    rawTime        `db:"creation_time"`
+	SetupTime       rawTime        `db:"setup_time"`
+	ConnectTime     rawTime        `db:"connect_time"`
+	DisconnectTime  rawTime        `db:"disconnect_time"`
+	Attempt         sql.NullInt64  `db:"attempt"`
 	LeaseOwner      sql.NullString `db:"lease_owner"`
-	LeaseExpires    Time           `db:"lease_expires"`
+	LeaseExpires    rawTime        `db:"lease_expires"`
 	LastCause       sql.NullInt64  `db:"last_cause"`
 	LastSIPCode     sql.NullInt64  `db:"last_sip_code"`
 	LastError       sql.NullString `db:"last_error"`
-	Source          string         `db:"source"`
+	Source          sql.NullString `db:"source"`
 	AccessNumber    sql.NullString `db:"access_number"`
 	Payer           sql.NullString `db:"payer"`
 	Language        sql.NullString `db:"language"`
-	AskPIN          bool           `db:"ask_pin"`
+	AskPIN          sql.NullInt64  `db:"ask_pin"`
 	RequestKey      sql.NullString `db:"request_key"`
 	Destination     sql.NullString `db:"destination"`
+	DueSince        rawTime        `db:"due_since"`
 }
 
 func (r *requestRow) request() *callback.Request {
 	return &callback.Request{
 		ID:              r.ID,
-		Username:        r.Username,
+		Username:        r.Username.String,
 		Authname:        r.Authname.String,
 		MD5Secret:       r.MD5Secret.String,
 		OriginalCLI:     r.OriginalCLI.String,
@@ -114,32 +123,201 @@ func (r *requestRow) request() *callback.Request {
 		TwowayMD5Secret: r.TwowayMD5Secret.String,
 		CallID:          r.CallID.String,
 		TwowayCallID:    r.TwowayCallID.String,
-		NextCall:        r.NextCall.Time,
-		CallCount:       r.CallCount,
-		Canceled:        r.Canceled,
+		NextCall:        r.NextCall.t,
+		CallCount:       int(r.CallCount.Int64),
+		Canceled:        r.Canceled.Int64 != 0,
 		CreditTime:      int(r.CreditTime.Int64),
-		AnonAcctEnabled: r.AnonAcctEnabled,
-		DefaultUserUsed: r.DefaultUserUsed,
-		Finished:        r.Finished,
-		Status:          callback.Status(r.Status),
+		AnonAcctEnabled: r.AnonAcctEnabled.Int64 != 0,
+		DefaultUserUsed: r.DefaultUserUsed.Int64 != 0,
+		Finished:        r.Finished.Int64 != 0,
+		Status:          callback.Status(r.Status.String),
 		Result:          callback.Result(r.Result.String),
-		CreationTime:    r.CreationTime.Time,
-		SetupTime:       r.SetupTime.Time,
-		ConnectTime:     r.ConnectTime.Time,
-		DisconnectTime:  r.DisconnectTime.Time,
-		Attempt:         r.Attempt,
+		CreationTime:    r.CreationTime.t,
+		SetupTime:       r.SetupTime.t,
+		ConnectTime:     r.ConnectTime.t,
+		DisconnectTime:  r.DisconnectTime.t,
+		Attempt:         int(r.Attempt.Int64),
 		LeaseOwner:      r.LeaseOwner.String,
-		LeaseExpires:    r.LeaseExpires.Time,
+		LeaseExpires:    r.LeaseExpires.t,
 		LastCause:       int(r.LastCause.Int64),
 		LastSIPCode:     int(r.LastSIPCode.Int64),
 		LastError:       r.LastError.String,
-		Source:          callback.Source(r.Source),
+		Source:          callback.Source(r.Source.String),
 		AccessNumber:    r.AccessNumber.String,
 		Payer:           r.Payer.String,
 		Language:        r.Language.String,
-		AskPIN:          r.AskPIN,
+		AskPIN:          r.AskPIN.Int64 != 0,
 		RequestKey:      r.RequestKey.String,
 		Destination:     r.Destination.String,
+		DueSince:        r.DueSince.t,
+	}
+}
+
+// rawTime scans a timestamp column without failing on what is stored
+// there: NULL, a time, or (kept as text in bad) a value that is not a
+// usable time: text that does not parse (SQLite keeps times as text), a
+// zero date (MariaDB with an empty sql_mode; the driver hands it over as the
+// zero time.Time), or a date before 1970.
+type rawTime struct {
+	t    time.Time
+	null bool
+	bad  string
+}
+
+// Scan implements sql.Scanner; it never fails.
+func (t *rawTime) Scan(v any) error {
+	*t = rawTime{}
+	switch x := v.(type) {
+	case nil:
+		t.null = true
+	case time.Time:
+		if x.IsZero() {
+			t.bad = "0000-00-00 00:00:00"
+		} else {
+			t.set(x, x.Format("2006-01-02 15:04:05.000"))
+		}
+	case string:
+		t.parse(x)
+	case []byte:
+		t.parse(string(x))
+	default:
+		t.bad = fmt.Sprint(v)
+	}
+	return nil
+}
+
+func (t *rawTime) parse(s string) {
+	var p Time
+	if err := p.parse(s); err != nil {
+		t.bad = s
+		return
+	}
+	t.set(p.Time, s)
+}
+
+// minTime is the earliest time a row may hold: the CHECK constraints of
+// migration 00003 refuse earlier next_call and creation_time values.
+var minTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func (t *rawTime) set(v time.Time, text string) {
+	if v.Before(minTime) {
+		t.bad = text
+		return
+	}
+	t.t = v.UTC()
+}
+
+// problem is one thing wrong with a row: the column, its value as stored,
+// and why the value is wrong.
+type problem struct {
+	col, value, why string
+}
+
+func (p problem) String() string { return fmt.Sprintf("%s = %s: %s", p.col, p.value, p.why) }
+
+// describe joins problems into the text written to last_error.
+func describe(ps []problem) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return "unreadable row: " + strings.Join(s, "; ")
+}
+
+// quote shows a stored text value, cut to a length a log line and
+// last_error can hold.
+func quote(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return strconv.Quote(s)
+}
+
+// seedPlaceholderSecret is the md5secret of the seed's example INSERT,
+// which works verbatim: it is read as no secret (the trunk's credentials).
+const seedPlaceholderSecret = "<md5secret>"
+
+// problems lists what makes the row unusable as a request: NULL where the
+// request needs a value, a status or result that is not the seed's, a flag
+// other than 0 or 1, a negative counter, a time that is not one, an
+// md5secret that is not an HA1. A row without problems may still fail
+// callback.Request.Validate (unknown sub-application, empty CLI), which the
+// dispatcher applies.
+func (r *requestRow) problems() []problem {
+	var ps []problem
+	add := func(col, value, why string) { ps = append(ps, problem{col, value, why}) }
+	for _, c := range []struct {
+		col string
+		v   sql.NullString
+	}{{"username", r.Username}, {"status", r.Status}, {"source", r.Source}} {
+		if !c.v.Valid {
+			add(c.col, "NULL", "a request needs a value")
+		}
+	}
+	if r.Status.Valid && !callback.Status(r.Status.String).Valid() {
+		add("status", quote(r.Status.String), "not one of the seed's statuses")
+	}
+	if r.Result.Valid && !callback.Result(r.Result.String).Valid() {
+		add("result", quote(r.Result.String), "not one of the seed's results")
+	}
+	for _, c := range []struct {
+		col string
+		v   sql.NullInt64
+	}{{"canceled", r.Canceled}, {"finished", r.Finished}, {"anon_acct_enabled", r.AnonAcctEnabled},
+		{"default_user_used", r.DefaultUserUsed}, {"ask_pin", r.AskPIN}} {
+		switch {
+		case !c.v.Valid:
+			add(c.col, "NULL", "not 0 or 1")
+		case c.v.Int64 != 0 && c.v.Int64 != 1:
+			add(c.col, strconv.FormatInt(c.v.Int64, 10), "not 0 or 1")
+		}
+	}
+	for _, c := range []struct {
+		col      string
+		v        sql.NullInt64
+		nullable bool
+	}{{"call_count", r.CallCount, false}, {"attempt", r.Attempt, false}, {"credit_time", r.CreditTime, true}} {
+		switch {
+		case !c.v.Valid && !c.nullable:
+			add(c.col, "NULL", "a request needs a value")
+		case c.v.Int64 < 0:
+			add(c.col, strconv.FormatInt(c.v.Int64, 10), "negative")
+		}
+	}
+	for _, c := range r.times() {
+		switch {
+		case c.v.bad != "":
+			add(c.col, quote(c.v.bad), "not a timestamp")
+		case c.v.null && !c.nullable:
+			add(c.col, "NULL", "a request needs a value")
+		}
+	}
+	for _, c := range []struct {
+		col string
+		v   sql.NullString
+	}{{"md5secret", r.MD5Secret}, {"twoway_md5secret", r.TwowayMD5Secret}} {
+		if c.v.String != "" && c.v.String != seedPlaceholderSecret && !callback.IsHA1(c.v.String) {
+			// The secret itself is never shown.
+			add(c.col, fmt.Sprintf("(%d characters)", len(c.v.String)), "not an HA1 (32 hex digits)")
+		}
+	}
+	return ps
+}
+
+type timeCol struct {
+	col      string
+	v        rawTime
+	nullable bool
+}
+
+// times lists the row's time columns.
+func (r *requestRow) times() []timeCol {
+	return []timeCol{
+		{"next_call", r.NextCall, false}, {"creation_time", r.CreationTime, false},
+		{"setup_time", r.SetupTime, true}, {"connect_time", r.ConnectTime, true},
+		{"disconnect_time", r.DisconnectTime, true}, {"lease_expires", r.LeaseExpires, true},
+		{"due_since", r.DueSince, true},
 	}
 }
 
@@ -147,7 +325,7 @@ const eventColumns = `request_id, event_time, attempt, status, result, cause, si
 
 type eventRow struct {
 	RequestID int64          `db:"request_id"`
-	Time      Time           `db:"event_time"`
+	Time      rawTime        `db:"event_time"`
 	Attempt   int            `db:"attempt"`
 	Status    string         `db:"status"`
 	Result    sql.NullString `db:"result"`
@@ -159,7 +337,7 @@ type eventRow struct {
 func (e *eventRow) event() callback.Event {
 	return callback.Event{
 		RequestID: e.RequestID,
-		Time:      e.Time.Time,
+		Time:      e.Time.t,
 		Attempt:   e.Attempt,
 		Status:    callback.Status(e.Status),
 		Result:    callback.Result(e.Result.String),

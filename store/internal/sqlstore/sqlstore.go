@@ -39,6 +39,10 @@ type Dialect struct {
 	// Time converts a non-zero UTC time, truncated to milliseconds, into the
 	// value stored in a timestamp column.
 	Time func(t time.Time) any
+	// BadTime returns a condition true when the timestamp column col holds
+	// a value that is not a usable time (SQLite: text that is not one;
+	// MariaDB: a zero date), for the sweep of rows no claim can take.
+	BadTime func(col string) string
 	// Upsert returns the clause that follows a multi-row INSERT to update
 	// cols of the row already holding the same key.
 	Upsert func(key, cols []string) string
@@ -86,6 +90,9 @@ type DB struct {
 	// through this DB (see AccessNumberWrites).
 	accessWrites atomic.Uint64
 	stmts        stmts
+	// skipped are the rows claims pass over for a while: they could be
+	// neither read nor finished Invalid request.
+	skipped skipList
 }
 
 var _ callback.Store = (*DB)(nil)

@@ -87,3 +87,15 @@ func (db *DB) getRow(ctx context.Context, pool *sqlx.DB, dest any, query string,
 	}
 	return st.GetContext(ctx, dest, args...)
 }
+
+// selectRows is getRow for a query that returns any number of rows.
+func (db *DB) selectRows(ctx context.Context, pool *sqlx.DB, dest any, query string, args ...any) error {
+	if !db.d.PrepareOnce {
+		return pool.SelectContext(ctx, dest, query, args...)
+	}
+	st, err := db.stmts.get(ctx, pool, query)
+	if err != nil {
+		return err
+	}
+	return st.SelectContext(ctx, dest, args...)
+}
