@@ -60,6 +60,8 @@ type Metrics struct {
 	ariDropped  *prometheus.CounterVec
 	ariUp       prometheus.Gauge
 	ariDowns    prometheus.Counter
+	invalidRows *prometheus.CounterVec
+	claimErrors prometheus.Counter
 
 	scripts, events labelSet
 }
@@ -174,10 +176,23 @@ func New() *Metrics {
 		Namespace: namespace, Subsystem: "ari", Name: "disconnects_total",
 		Help: "Times the ARI events WebSocket went down.",
 	})
+	m.invalidRows = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "queue", Name: "invalid_rows_total",
+		Help: "Rows of callback_requests that can never be read or dialled (a value no request can hold), by what was done: finished (Finished / Invalid request) or skipped (even that write failed).",
+	}, []string{"outcome"})
+	// Both series exist from the start, so an alert on their rate sees 0
+	// rather than nothing.
+	m.invalidRows.WithLabelValues("finished")
+	m.invalidRows.WithLabelValues("skipped")
+	m.claimErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "claim_errors_total",
+		Help: "Claims of due requests that failed as a whole (the store down, or an error no row explains).",
+	})
 	m.reg.MustRegister(
 		m.created, m.concluded, m.attemptEnds, m.lateness, live,
 		m.agiActive, m.agiTotal, m.agiLength, m.httpTotal, m.httpLength,
 		m.legAnswers, m.legEnds, m.ariCalls, m.ariEvents, m.ariLatency, m.ariDropped, m.ariUp, m.ariDowns,
+		m.invalidRows, m.claimErrors,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -222,6 +237,19 @@ func (o dispatchObserver) Concluded(r *callback.Request, out callback.Outcome) {
 	o.m.concluded.WithLabelValues(string(r.Status), string(r.Result)).Inc()
 	o.m.attemptEnds.WithLabelValues(causeLabel(out.Cause)).Inc()
 }
+
+// InvalidRow counts a row the queue finished Invalid request or skipped
+// (callback.QueueObserver).
+func (o dispatchObserver) InvalidRow(r callback.InvalidRow) {
+	outcome := "finished"
+	if r.Err != nil {
+		outcome = "skipped"
+	}
+	o.m.invalidRows.WithLabelValues(outcome).Inc()
+}
+
+// ClaimFailed counts a claim that failed (callback.QueueObserver).
+func (o dispatchObserver) ClaimFailed(error) { o.m.claimErrors.Inc() }
 
 // causeLabel names c by the cause table; causes outside it share one value
 // so that a peer sending odd numbers cannot add series.

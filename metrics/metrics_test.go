@@ -159,3 +159,25 @@ func TestARIObserver(t *testing.T) {
 		`callbackd_ari_disconnects_total 1`,
 	)
 }
+
+func TestQueueObserver(t *testing.T) {
+	m := metrics.New()
+	wantLines(t, scrape(t, m),
+		`callbackd_queue_invalid_rows_total{outcome="finished"} 0`,
+		`callbackd_queue_invalid_rows_total{outcome="skipped"} 0`,
+		`callbackd_claim_errors_total 0`,
+	)
+	o, ok := m.DispatchObserver().(callback.QueueObserver)
+	if !ok {
+		t.Fatal("the dispatch observer does not count the queue's troubles")
+	}
+	o.InvalidRow(callback.InvalidRow{ID: 7, Reason: "canceled = 7: not 0 or 1"})
+	o.InvalidRow(callback.InvalidRow{ID: 8, Reason: "canceled = 7: not 0 or 1"})
+	o.InvalidRow(callback.InvalidRow{ID: 9, Reason: "canceled = 7: not 0 or 1", Err: errors.New("refused")})
+	o.ClaimFailed(errors.New("connection refused"))
+	wantLines(t, scrape(t, m),
+		`callbackd_queue_invalid_rows_total{outcome="finished"} 2`,
+		`callbackd_queue_invalid_rows_total{outcome="skipped"} 1`,
+		`callbackd_claim_errors_total 1`,
+	)
+}

@@ -51,6 +51,10 @@ type Config struct {
 		RescueInterval      time.Duration `yaml:"rescue_interval"`       // 5s
 		MaxLiveCalls        int           `yaml:"max_live_calls"`        // global limit: 500
 		ShutdownGrace       time.Duration `yaml:"shutdown_grace"`        // 30s
+		// MaxCreditTime bounds credit_time (seconds of leg A): requests
+		// asking for more are refused, rows inserted by SQL finish Invalid
+		// request. 0: no bound.
+		MaxCreditTime time.Duration `yaml:"max_credit_time"` // 24h
 	} `yaml:"callback"`
 	AGI struct {
 		// Listen is the FastAGI address (Asterisk's default port 4573);
@@ -198,6 +202,7 @@ func DefaultConfig() Config {
 	c.Callback.RescueInterval = p.RescueInterval
 	c.Callback.MaxLiveCalls = p.MaxLiveCalls
 	c.Callback.ShutdownGrace = p.ShutdownGrace
+	c.Callback.MaxCreditTime = p.MaxCreditTime
 	c.AGI.Listen = "127.0.0.1:4573"
 	c.AGI.SessionTimeout = 30 * time.Second
 	c.Limits.PerCLIBurst, c.Limits.PerCLIEvery = 5, time.Minute
@@ -249,6 +254,7 @@ func (c *Config) Policy() callback.Policy {
 		RescueInterval:      c.Callback.RescueInterval,
 		MaxLiveCalls:        c.Callback.MaxLiveCalls,
 		ShutdownGrace:       c.Callback.ShutdownGrace,
+		MaxCreditTime:       c.Callback.MaxCreditTime,
 	}
 }
 

@@ -206,6 +206,7 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	}
 	m.SetLiveCalls(d.Live)
 	s.dispatcher = d
+	s.ready = append(s.ready, httpapi.ReadyCheck{Name: "queue", Check: d.QueueReady})
 	s.svc = &callback.Service{Store: st, Policy: policy, Notify: func() { d.Notify(); m.Created() }, Check: newRequestChecker(c, biller)}
 	s.components = append(s.components, component{name: "dispatcher", run: d.Run},
 		component{name: "store-probe", run: newStoreProbe(st, m.Registry(), log.With("component", "probe")).run})
