@@ -24,6 +24,8 @@ func (e *env) admin(noun, verb string, args []string) error {
 	switch noun + " " + verb {
 	case "account add":
 		run = e.accountAdd(fs)
+	case "account edit":
+		run = e.accountEdit(fs)
 	case "account list":
 		run = e.accountList(fs)
 	case "account show":
@@ -109,6 +111,9 @@ func (e *env) accountAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 		}
 		a := &callback.Account{Username: *username, PIN: *pin, Currency: strings.ToUpper(*currency),
 			MaxSessions: *maxSessions, AssociatedNumber: *number, Language: *lang, Tariff: *tariff}
+		if err := a.CheckMaxSessions(); err != nil {
+			return usageError{"-max-sessions: " + err.Error()}
+		}
 		var err error
 		if a.Balance, err = callback.ParseMoney(*balance); err != nil {
 			return usageError{"-balance: " + err.Error()}
@@ -131,6 +136,62 @@ func (e *env) accountAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 			return storeError(err, "account "+a.Username, "add account %s: %w", a.Username, err)
 		}
 		fmt.Fprintf(e.stdout, "account %s added (balance %s %s)\n", a.Username, a.Balance, a.Currency)
+		return nil
+	}
+}
+
+// accountEdit changes the options named on the command line and leaves the
+// others (and the balance, which only "account balance" sets) as they are.
+func (e *env) accountEdit(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	username := fs.String("username", "", "account username (required)")
+	maxSessions := fs.Int("max-sessions", 2, "concurrent calls; a callback needs 2 (0: no limit)")
+	number := fs.String("number", "", "associated number (DNIS trigger, web simple mode)")
+	lang := fs.String("language", "", "IVR language")
+	tariff := fs.String("tariff", "", "tariff rating this account's calls")
+	creditLimit := fs.String("credit-limit", "", "lowest balance allowed (negative for postpaid)")
+	dailyCap := fs.String("daily-cap", "", "per-day spend cap, 0 for none")
+	blocked := fs.Bool("blocked", false, "refuse callbacks for the account")
+	return func(st callback.Store, _ *Config) error {
+		if err := required(fs, "username"); err != nil {
+			return err
+		}
+		a, err := st.GetAccount(e.ctx, *username)
+		if err != nil {
+			return fmt.Errorf("account %s: %w", *username, err)
+		}
+		var ferr error
+		fs.Visit(func(f *flag.Flag) {
+			var err error
+			switch f.Name {
+			case "max-sessions":
+				a.MaxSessions = *maxSessions
+			case "number":
+				a.AssociatedNumber = *number
+			case "language":
+				a.Language = *lang
+			case "tariff":
+				a.Tariff = *tariff
+			case "blocked":
+				a.Blocked = *blocked
+			case "credit-limit":
+				a.CreditLimit, err = callback.ParseMoney(*creditLimit)
+			case "daily-cap":
+				a.DailyCap, err = callback.ParseMoney(*dailyCap)
+			}
+			if err != nil && ferr == nil {
+				ferr = usageError{"-" + f.Name + ": " + err.Error()}
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		if err := a.CheckMaxSessions(); err != nil {
+			return usageError{"-max-sessions: " + err.Error()}
+		}
+		if err := st.UpdateAccount(e.ctx, a); err != nil {
+			return fmt.Errorf("edit account %s: %w", a.Username, err)
+		}
+		fmt.Fprintf(e.stdout, "account %s updated (max sessions %d)\n", a.Username, a.MaxSessions)
 		return nil
 	}
 }

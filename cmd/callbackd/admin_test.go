@@ -167,3 +167,23 @@ func TestMailPipe(t *testing.T) {
 		}
 	}
 }
+
+// An account whose Max Sessions is below the two a callback holds can
+// never be called back: add and edit refuse it and say why.
+func TestAccountMaxSessionsRefused(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "callbackd.db")
+	mustRun(t, db, "migrate")
+	out, err := run(t, db, "", "account", "add", "-username", "801", "-max-sessions", "1")
+	if err == nil || !strings.Contains(out+err.Error(), "max_sessions: 1 is below the 2 sessions a callback needs") {
+		t.Fatalf("account add -max-sessions 1: %v\n%s", err, out)
+	}
+	mustRun(t, db, "account", "add", "-username", "801")
+	out, err = run(t, db, "", "account", "edit", "-username", "801", "-max-sessions", "1")
+	if err == nil || !strings.Contains(out+err.Error(), "below the 2 sessions a callback needs") {
+		t.Fatalf("account edit -max-sessions 1: %v\n%s", err, out)
+	}
+	mustRun(t, db, "account", "edit", "-username", "801", "-max-sessions", "4", "-language", "es")
+	if out := mustRun(t, db, "account", "show", "-username", "801"); !strings.Contains(out, "max sessions: 4") || !strings.Contains(out, "language:     es") {
+		t.Fatalf("account show after edit:\n%s", out)
+	}
+}

@@ -11,6 +11,7 @@ import (
 var adminCommands = map[string][][2]string{
 	"account": {
 		{"add", "create an account (username, password, PIN, balance, currency, limits)"},
+		{"edit", "change an account's options (Max Sessions, number, language, tariff, limits, blocked)"},
 		{"list", "list the accounts"},
 		{"show", "one account: balance, caller IDs, recent callbacks and CDRs"},
 		{"balance", "show or set an account's balance"},
