@@ -76,3 +76,16 @@ func (s *Service) Create(ctx context.Context, r *Request) error {
 	}
 	return nil
 }
+
+// Pending returns the request that already calls cli back, for the
+// triggers' "already pending" check (F1): Store.PendingForCLISince with
+// the bound callback.max_age sets, so a request too old to be dialled
+// (it ends Expired when claimed) never holds a new callback back, nor does
+// a row that will never call back. ErrNotFound when there is none.
+func (s *Service) Pending(ctx context.Context, cli string) (*Request, error) {
+	var since time.Time
+	if s.Policy.MaxAge > 0 {
+		since = s.now().Add(-s.Policy.MaxAge)
+	}
+	return s.Store.PendingForCLISince(ctx, cli, since)
+}

@@ -99,9 +99,13 @@ type Queue interface {
 	// would call cli back, or ErrNotFound: a caller who rings three times
 	// gets one callback. Rows that will never call back are passed over:
 	// unreadable ones (see InvalidRow), those in a status no request waits
-	// or runs in, those Request.Validate refuses. Whether the request is
-	// too old to be dialled (Request.Age) is for the caller to judge.
+	// or runs in, those Request.Validate refuses.
 	PendingForCLI(ctx context.Context, cli string) (*Request, error)
+	// PendingForCLISince is PendingForCLI that also passes over requests
+	// that have waited since before since (Request.Age): too old to be
+	// dialled, they end Expired when claimed and must not hold a new
+	// callback back. The zero since passes over none.
+	PendingForCLISince(ctx context.Context, cli string, since time.Time) (*Request, error)
 	// History returns a request's events, oldest first; the first is its
 	// creation, written by the database so rows inserted by SQL have it
 	// too. ErrNotFound for an unknown id.

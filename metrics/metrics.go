@@ -62,6 +62,7 @@ type Metrics struct {
 	ariDowns    prometheus.Counter
 	invalidRows *prometheus.CounterVec
 	claimErrors prometheus.Counter
+	pendingErrs prometheus.Counter
 
 	scripts, events labelSet
 }
@@ -188,11 +189,15 @@ func New() *Metrics {
 		Namespace: namespace, Name: "claim_errors_total",
 		Help: "Claims of due requests that failed as a whole (the store down, or an error no row explains).",
 	})
+	m.pendingErrs = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "pending_lookup_errors_total",
+		Help: "Trigger calls refused because the \"already pending\" check failed (CALLBACKD_REASON \"pending request lookup failed\").",
+	})
 	m.reg.MustRegister(
 		m.created, m.concluded, m.attemptEnds, m.lateness, live,
 		m.agiActive, m.agiTotal, m.agiLength, m.httpTotal, m.httpLength,
 		m.legAnswers, m.legEnds, m.ariCalls, m.ariEvents, m.ariLatency, m.ariDropped, m.ariUp, m.ariDowns,
-		m.invalidRows, m.claimErrors,
+		m.invalidRows, m.claimErrors, m.pendingErrs,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -220,6 +225,10 @@ func (m *Metrics) SetLiveCalls(fn func() int) {
 // Created counts one inserted request. Chain it into
 // callback.Service.Notify, which runs after every insert.
 func (m *Metrics) Created() { m.created.Inc() }
+
+// PendingLookupFailed counts a trigger call refused because its "already
+// pending" check failed. Put it in trigger.Engine.PendingLookupFailed.
+func (m *Metrics) PendingLookupFailed(error) { m.pendingErrs.Inc() }
 
 // DispatchObserver returns the callback.Observer to put in
 // callback.DispatcherOptions.Observer.

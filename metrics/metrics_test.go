@@ -175,7 +175,9 @@ func TestQueueObserver(t *testing.T) {
 	o.InvalidRow(callback.InvalidRow{ID: 8, Reason: "canceled = 7: not 0 or 1"})
 	o.InvalidRow(callback.InvalidRow{ID: 9, Reason: "canceled = 7: not 0 or 1", Err: errors.New("refused")})
 	o.ClaimFailed(errors.New("connection refused"))
+	m.PendingLookupFailed(errors.New("connection refused"))
 	wantLines(t, scrape(t, m),
+		`callbackd_pending_lookup_errors_total 1`,
 		`callbackd_queue_invalid_rows_total{outcome="finished"} 2`,
 		`callbackd_queue_invalid_rows_total{outcome="skipped"} 1`,
 		`callbackd_claim_errors_total 1`,

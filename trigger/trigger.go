@@ -75,6 +75,10 @@ type Engine struct {
 	// DefaultAccountTTL. Everything else about an account (blocked,
 	// balance) is read afresh on every call.
 	AccountTTL time.Duration
+	// PendingLookupFailed, when set, is called when the "already pending"
+	// check failed: that one call was refused (CALLBACKD_REASON "pending
+	// request lookup failed"), and the operator counts it.
+	PendingLookupFailed func(err error)
 
 	perCLI, perAccount, perSource *Keyed
 	access                        *accessCache  // nil: no cache
@@ -349,12 +353,17 @@ func (e *Engine) pin(ctx context.Context, c Call, n *callback.AccessNumber, rule
 
 // queue suppresses duplicates, applies the per-account limit, and inserts.
 func (e *Engine) queue(ctx context.Context, n *callback.AccessNumber, r *callback.Request, identified string) (Decision, error) {
-	pending, err := e.Store.PendingForCLI(ctx, r.OriginalCLI)
+	// Passes over requests too old to be dialled and rows that will never
+	// call back.
+	pending, err := e.Service.Pending(ctx, r.OriginalCLI)
 	switch {
 	case err == nil:
 		return Decision{Action: ActionCallback, Duplicate: true, Request: pending, Account: identified,
 			Reason: fmt.Sprintf("callback to %s already pending as request %d", r.OriginalCLI, pending.ID)}, nil
 	case !errors.Is(err, callback.ErrNotFound):
+		if e.PendingLookupFailed != nil {
+			e.PendingLookupFailed(err)
+		}
 		return reject(n, "pending request lookup failed"), fmt.Errorf("pending request for %s: %w", r.OriginalCLI, err)
 	}
 	if !e.perAccount.Allow(r.Username) {

@@ -339,6 +339,7 @@ func (s *server) setEngine(c *Config) {
 		PerSource:  trigger.Limit{Every: c.Limits.PerSourceEvery, Burst: c.Limits.PerSourceBurst},
 	}, s.log.With("component", "trigger"))
 	eng.Fallback.DefaultAccountUsername = c.AGI.CLDDefaultAccount
+	eng.PendingLookupFailed = s.metrics.PendingLookupFailed
 	mux := agi.NewMux()
 	(&trigger.AGIHandler{Engine: eng, Log: s.log.With("component", "trigger")}).Register(mux)
 	s.engine.Store(&triggers{eng: eng, mux: mux})

@@ -357,6 +357,18 @@ var poisonTests = map[string]func(t *testing.T, s callback.Store){
 		if err != nil || r.ID != good.ID {
 			t.Fatalf("pending = %v, %v; want %d", r, err, good.ID)
 		}
+		// Waiting since base: too old for a caller asking with a bound
+		// after it, so a newer request is the pending one.
+		if r, err := s.PendingForCLISince(t.Context(), cli, base.Add(time.Minute)); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("pending since base+1m = %v, %v; want none", r, err)
+		}
+		newer := create(t, s, newRequest(cli, base.Add(2*time.Minute)))
+		if r, err := s.PendingForCLISince(t.Context(), cli, base.Add(time.Minute)); err != nil || r.ID != newer.ID {
+			t.Fatalf("pending since base+1m = %v, %v; want %d", r, err, newer.ID)
+		}
+		if r, err := s.PendingForCLISince(t.Context(), cli, base); err != nil || r.ID != good.ID {
+			t.Fatalf("pending since base = %v, %v; want %d", r, err, good.ID)
+		}
 	},
 
 	"DatabaseRefusesBadValues": func(t *testing.T, s callback.Store) {

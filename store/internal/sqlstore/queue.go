@@ -204,6 +204,13 @@ func (db *DB) ListRequests(ctx context.Context, f callback.RequestFilter) ([]*ca
 // read pendingScan at a time, so a caller with many such rows is looked up
 // in a bounded number of reads.
 func (db *DB) PendingForCLI(ctx context.Context, cli string) (*callback.Request, error) {
+	return db.PendingForCLISince(ctx, cli, time.Time{})
+}
+
+// PendingForCLISince is PendingForCLI that also passes over the requests
+// waiting since before since (too old to be dialled: see
+// callback.Request.Age); the zero since passes over none.
+func (db *DB) PendingForCLISince(ctx context.Context, cli string, since time.Time) (*callback.Request, error) {
 	var after int64
 	for {
 		var rows []requestRow
@@ -215,7 +222,10 @@ func (db *DB) PendingForCLI(ctx context.Context, cli string) (*callback.Request,
 		}
 		for i := range rows {
 			r := rows[i].request()
-			if len(rows[i].problems()) == 0 && (r.Status.Live() || waiting(r.Status)) && r.Validate() == nil {
+			if len(rows[i].problems()) > 0 || r.Validate() != nil {
+				continue
+			}
+			if r.Status.Live() || waiting(r.Status) && (since.IsZero() || r.Age(since) <= 0) {
 				return r, nil
 			}
 		}
