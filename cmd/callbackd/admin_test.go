@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // run runs a callbackd command in-process against the embedded store at db.
@@ -185,5 +186,22 @@ func TestAccountMaxSessionsRefused(t *testing.T) {
 	mustRun(t, db, "account", "edit", "-username", "801", "-max-sessions", "4", "-language", "es")
 	if out := mustRun(t, db, "account", "show", "-username", "801"); !strings.Contains(out, "max sessions: 4") || !strings.Contains(out, "language:     es") {
 		t.Fatalf("account show after edit:\n%s", out)
+	}
+}
+
+// request add refuses a credit_time above callback.max_credit_time and a
+// time more than callback.max_age in the past, naming the field.
+func TestRequestAddBounds(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "callbackd.db")
+	mustRun(t, db, "migrate")
+	mustRun(t, db, "account", "add", "-username", "801")
+	for _, c := range []struct{ flag, value, field string }{
+		{"-credit-time", "10000000000", "credit_time"},
+		{"-at", time.Now().UTC().Add(-3 * time.Hour).Format(time.RFC3339), "next_call"},
+	} {
+		out, err := run(t, db, "", "request", "add", "-username", "801", "-cli", "87654321", "-cld", "2way_12345", c.flag, c.value)
+		if err == nil || !strings.Contains(out+err.Error(), c.field) {
+			t.Errorf("request add %s %s: %v\n%s", c.flag, c.value, err, out)
+		}
 	}
 }
