@@ -219,6 +219,11 @@ var poisonTests = map[string]func(t *testing.T, s callback.Store){
 		if len(reported) != 1 || reported[0].ID != badID || reported[0].Err == nil || !strings.Contains(reported[0].Reason, "canceled = 7") {
 			t.Fatalf("reported %+v, want row %d with the error of its update", reported, badID)
 		}
+		// Nor is it due for NextDue: the dispatcher would wake for it again
+		// and again.
+		if next, ok, err := s.NextDue(t.Context()); err != nil || !ok || !next.Equal(rs[0].NextCall) {
+			t.Errorf("NextDue = %s, %v, %v; want the first good row's %s", next, ok, err, rs[0].NextCall)
+		}
 		// Limit 1 was taken by the bad row this time; from now on it is
 		// passed over, so each claim gets the next good row.
 		for _, want := range rs {

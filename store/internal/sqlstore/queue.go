@@ -595,7 +595,7 @@ func (l *skipList) list(now time.Time) []int64 {
 	defer l.mu.Unlock()
 	var out []int64
 	for id, at := range l.m {
-		if now.Sub(at) >= skipFor || now.Before(at) {
+		if now.Sub(at) >= skipFor {
 			delete(l.m, id)
 			continue
 		}
@@ -611,9 +611,18 @@ const claimable = "status IN ('Request received', 'Waiting for retry')"
 
 // NextDue returns the earliest next_call the dispatcher could claim.
 func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
+	q := "SELECT MIN(next_call) FROM callback_requests WHERE finished = 0 AND lease_owner IS NULL AND " + claimable
+	var args []any
+	// A row claims pass over is not due for them either: else the
+	// dispatcher would wake for it again and again.
+	if skip := db.skipped.list(db.now()); len(skip) > 0 {
+		var err error
+		if q, args, err = sqlx.In(q+" AND i_callback_request NOT IN (?)", skip); err != nil {
+			return time.Time{}, false, err
+		}
+	}
 	var t rawTime
-	err := db.r.QueryRowxContext(ctx,
-		"SELECT MIN(next_call) FROM callback_requests WHERE finished = 0 AND lease_owner IS NULL AND "+claimable).Scan(&t)
+	err := db.r.QueryRowxContext(ctx, q, args...).Scan(&t)
 	if err != nil {
 		return time.Time{}, false, db.fail(err, "next due request")
 	}
@@ -813,6 +822,23 @@ func (db *DB) Rescue(ctx context.Context, p callback.RescueParams) (int, error) 
 // (finished, lease_owner), the last through finished alone; a sweep takes
 // at most rescueBatch rows of each.
 func (db *DB) sweepStuck(ctx context.Context, p callback.RescueParams) error {
+	// Looked for first on the readers, so that the common case, nothing
+	// stuck, takes no write transaction (on SQLite: no write lock).
+	var stuck []int64
+	if err := db.r.SelectContext(ctx, &stuck, `SELECT i_callback_request FROM callback_requests
+		WHERE finished = 0 AND lease_owner IS NULL AND (NOT `+claimable+` OR `+db.d.BadTime("next_call")+`)
+		LIMIT 1`); err != nil {
+		return err
+	}
+	if len(stuck) == 0 {
+		if err := db.r.SelectContext(ctx, &stuck, `SELECT i_callback_request FROM callback_requests
+			WHERE (finished < 0 OR finished > 1) AND lease_owner IS NULL LIMIT 1`); err != nil {
+			return err
+		}
+	}
+	if len(stuck) == 0 {
+		return nil
+	}
 	var bad []callback.InvalidRow
 	err := db.tx(ctx, func(tx *sqlx.Tx) error {
 		bad = nil
