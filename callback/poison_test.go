@@ -213,6 +213,25 @@ func testPoison(t *testing.T, open func(t *testing.T) callback.Store) {
 		}
 	})
 
+	t.Run("NullWhereARequestNeedsAValue", func(t *testing.T) {
+		// original_cli may be NULL in the schema, but a request without it
+		// calls nobody back.
+		st := open(t)
+		addAccount(t, st, "801", 2)
+		fd := newFakeDialer()
+		startDispatcher(t, st, testPolicy(), "n1", fd)
+		res, err := rawDB(t, st).ExecContext(t.Context(), `INSERT INTO callback_requests
+			(username, original_cli, original_cld, next_call) VALUES ('801', NULL, '2way_12345', CURRENT_TIMESTAMP)`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := res.LastInsertId()
+		got := waitFinished(t, st, id)
+		if got.Result != callback.ResultInvalid || got.LastError != "original_cli: empty" || fd.count(id) != 0 {
+			t.Fatalf("got %s/%s %q, %d dials", got.Status, got.Result, got.LastError, fd.count(id))
+		}
+	})
+
 	t.Run("MaxSessionsBelowNeedEndsExpired", func(t *testing.T) {
 		// Max Sessions 1 can never run a callback (it needs 2): each
 		// deferral moved next_call, and the age counted from it, so the
