@@ -1,0 +1,61 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/store/sqlite"
+)
+
+// Rows that break the rules of migration 00003, written before it ran: the
+// migration does not fail on them, and the queue then finishes each
+// Invalid request and claims the rest.
+func TestChecksMigrationKeepsOlderRows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "callbackd.db")
+	old, err := sqlite.MigrateUpTo(t.Context(), path, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO callback_requests (username, original_cli, original_cld, next_call) VALUES ('801', '4930001', '2way_1', '2000-01-01 garbage')`,
+		`INSERT INTO callback_requests (username, original_cli, original_cld, call_count, next_call) VALUES ('801', '4930002', '2way_1', -1, '2030-01-01 00:00:01')`,
+		`INSERT INTO callback_requests (username, original_cli, original_cld, next_call) VALUES ('801', '4930003', '2way_1', '0000-00-00 00:00:00')`,
+		`INSERT INTO callback_requests (username, original_cli, original_cld, next_call) VALUES ('801', '4930004', '2way_1', '2030-01-01 00:00:02.000')`,
+	} {
+		if _, err := old.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	old.Close()
+	st, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("migrating a database holding rows that break the new checks: %v", err)
+	}
+	defer st.Close()
+	var bad []int64
+	got, err := st.Claim(t.Context(), callback.ClaimParams{Owner: "n/1", Now: time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC), Limit: 10,
+		LeaseFor: time.Minute, OnInvalid: func(r callback.InvalidRow) { bad = append(bad, r.ID) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].OriginalCLI != "4930004" {
+		t.Fatalf("claimed %+v, want the one good row", got)
+	}
+	slices.Sort(bad)
+	if !slices.Equal(bad, []int64{1, 2, 3}) {
+		t.Fatalf("invalid rows %v", bad)
+	}
+	for _, id := range bad {
+		r, err := st.GetRequest(t.Context(), id)
+		if err != nil || r.Result != callback.ResultInvalid || !strings.HasPrefix(r.LastError, "unreadable row: ") {
+			t.Errorf("row %d: %+v, %v", id, r, err)
+		}
+	}
+	if _, err := st.RawDB().ExecContext(t.Context(), `INSERT INTO callback_requests (username, original_cli, call_count) VALUES ('801', '1', -1)`); err == nil {
+		t.Error("call_count = -1 accepted after the migration")
+	}
+}
