@@ -400,6 +400,9 @@ var poisonTests = map[string]func(t *testing.T, s callback.Store){
 		}
 		r := create(t, s, newRequest("4930111111", base))
 		for col, v := range cases {
+			if col == "attempt" && !isMySQL(t, s) {
+				continue // SQLite checks attempt on INSERT only (see migration 00003)
+			}
 			if _, err := raw(t, s).ExecContext(t.Context(), "UPDATE callback_requests SET "+col+" = "+v+
 				" WHERE i_callback_request = ?", r.ID); err == nil {
 				t.Errorf("UPDATE to %s = %s was accepted", col, v)

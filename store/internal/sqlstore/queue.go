@@ -369,9 +369,13 @@ func (db *DB) Claim(ctx context.Context, p callback.ClaimParams) ([]*callback.Re
 			q += " AND i_callback_request NOT IN (?)"
 			args = append(args, skip)
 		}
-		q, args, err := sqlx.In(q+" ORDER BY next_call, i_callback_request LIMIT ?"+db.d.SkipLocked, append(args, p.Limit)...)
-		if err != nil {
-			return err
+		q += " ORDER BY next_call, i_callback_request LIMIT ?" + db.d.SkipLocked
+		args = append(args, p.Limit)
+		if len(args) > 2 {
+			var err error
+			if q, args, err = sqlx.In(q, args...); err != nil {
+				return err
+			}
 		}
 		var ids []int64
 		if err := tx.SelectContext(ctx, &ids, q, args...); err != nil || len(ids) == 0 {

@@ -171,10 +171,13 @@ func (t *rawTime) Scan(v any) error {
 	case nil:
 		t.null = true
 	case time.Time:
-		if x.IsZero() {
+		switch {
+		case x.IsZero():
 			t.bad = "0000-00-00 00:00:00"
-		} else {
-			t.set(x, x.Format("2006-01-02 15:04:05.000"))
+		case x.Before(minTime):
+			t.bad = x.UTC().Format("2006-01-02 15:04:05.000")
+		default:
+			t.t = x.UTC()
 		}
 	case string:
 		t.parse(x)

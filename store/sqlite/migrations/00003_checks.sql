@@ -8,7 +8,10 @@
 -- triggers that abort the INSERT or UPDATE with "CHECK constraint failed:
 -- <rule>", as a CHECK constraint would: non-negative counters and
 -- credit_time, and next_call / creation_time that are timestamps
--- ('YYYY-MM-DD HH:MM:SS[.SSS]', what datetime('now') writes). Rows that
+-- ('YYYY-MM-DD HH:MM:SS[.SSS]', what datetime('now') writes). attempt,
+-- callbackd's own fencing token, is checked on INSERT only: the claim
+-- updates it on every row it takes, and SQLite compiles an UPDATE trigger
+-- into each statement that sets one of its columns. Rows that
 -- break them may still exist (written before this migration, or with the
 -- triggers dropped); the dispatcher finishes such a row `Invalid request`
 -- when it meets it instead of stopping on it.
@@ -37,11 +40,10 @@ END;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
-CREATE TRIGGER callback_requests_checks_counters BEFORE UPDATE OF call_count, attempt, credit_time ON callback_requests
+CREATE TRIGGER callback_requests_checks_counters BEFORE UPDATE OF call_count, credit_time ON callback_requests
 FOR EACH ROW
 BEGIN
     SELECT RAISE(ABORT, 'CHECK constraint failed: call_count >= 0') WHERE NEW.call_count < 0;
-    SELECT RAISE(ABORT, 'CHECK constraint failed: attempt >= 0') WHERE NEW.attempt < 0;
     SELECT RAISE(ABORT, 'CHECK constraint failed: credit_time IS NULL OR credit_time >= 0') WHERE NEW.credit_time < 0;
 END;
 -- +goose StatementEnd
