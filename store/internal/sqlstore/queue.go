@@ -237,7 +237,7 @@ func (db *DB) PendingForCLISince(ctx context.Context, cli string, since time.Tim
 }
 
 // pendingScan is how many unfinished rows of one CLI PendingForCLI reads at
-// a time: one, as a rule.
+// a time; as a rule a number has one, so one read answers.
 const pendingScan = 4
 
 // waiting reports a status a request waits in to be claimed.
