@@ -120,6 +120,7 @@ func (s *Sim) addChannel(w http.ResponseWriter, p *params) {
 		b.chans = append(b.chans, ch)
 		ch.bridge = b
 		s.emitBridge("ChannelEnteredBridge", b, ch, b.apps())
+		connectedLineUpdate(b)
 	}
 }
 

@@ -197,6 +197,7 @@ func (s *Sim) phoneSteps(ch *channel, onAnswer func(), onReject func(cause int))
 // originate drives an originated channel the way ari_originate_dial does.
 func (s *Sim) originate(ch *channel, timeout time.Duration) {
 	ch.called = true
+	s.sendInvite(ch)
 	if timeout > 0 {
 		ch.timeout = s.after(ch, timeout, func() {
 			// handle_timeout_trip: no Dial event, no hangup request.
@@ -427,6 +428,7 @@ func (s *Sim) leaveBridge(ch *channel, unsubscribe bool) {
 	b.remove(ch)
 	ch.bridge = nil
 	s.emitBridge("ChannelLeftBridge", b, ch, apps)
+	connectedLineUpdate(b)
 	if unsubscribe {
 		b.unsubscribe(ch.app)
 	}
@@ -483,6 +485,7 @@ func (s *Sim) ariDial(ch *channel, timeout time.Duration) {
 	ch.dialed = true
 	ch.dialing = true
 	ch.called = true
+	s.sendInvite(ch)
 	if timeout > 0 {
 		ch.timeout = s.after(ch, timeout, func() {
 			// res/stasis/control.c hangup_channel: cause 19, then an

@@ -483,12 +483,12 @@ func (s *Sim) originateHandler(w http.ResponseWriter, p *params) {
 	if target.tech == "Local" {
 		half2 = s.newLocalHalf2(ch, id2)
 	}
+	// pbx_outgoing_attempt sets the variables first, then the callerId
+	// as both caller and connected line.
+	setVariables(ch, vars)
 	if cid := p.str("callerId"); cid != "" {
 		ch.callerName, ch.callerNum = parseCallerID(cid)
 		ch.connName, ch.connNum = ch.callerName, ch.callerNum
-	}
-	for k, v := range vars {
-		ch.vars[k] = v
 	}
 	if len(reported) > 0 {
 		ch.reported = reported
@@ -601,9 +601,7 @@ func (s *Sim) createChannel(w http.ResponseWriter, p *params) {
 	if a := p.str("appArgs"); a != "" {
 		ch.appArgs = strings.Split(a, ",")
 	}
-	for k, v := range vars {
-		ch.vars[k] = v
-	}
+	setVariables(ch, vars)
 	if len(reported) > 0 {
 		ch.reported = reported
 	}
@@ -782,11 +780,10 @@ func (s *Sim) getVar(w http.ResponseWriter, p *params) {
 
 // readVar covers plain variables and the dialplan functions callbackd reads.
 func (s *Sim) readVar(ch *channel, name string) (string, bool) {
+	if v, ok := readFunction(ch, name); ok {
+		return v, true
+	}
 	switch name {
-	case "CALLERID(num)":
-		return ch.callerNum, true
-	case "CALLERID(name)":
-		return ch.callerName, true
 	case "CHANNEL(name)":
 		return ch.name, true
 	case "CHANNEL(language)":
@@ -811,6 +808,11 @@ func (s *Sim) setVar(w http.ResponseWriter, p *params) {
 		return
 	}
 	value := p.str("value")
+	if writeFunction(ch, name, value) {
+		// A function is written, not set: no ChannelVarset.
+		noContent(w)
+		return
+	}
 	ch.vars[name] = value
 	if strings.EqualFold(p.str("report_events"), "true") {
 		if ch.reported == nil {

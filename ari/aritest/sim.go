@@ -168,6 +168,9 @@ type Sim struct {
 
 	sessions sessions
 	faults   []fault
+
+	invites   []Invite
+	invNotify chan struct{}
 }
 
 // New builds a simulator; call Start to serve.
@@ -203,6 +206,7 @@ func New(opts ...Option) *Sim {
 		history:    make(map[string][]Event),
 		histNotify: make(chan struct{}),
 		reqNotify:  make(chan struct{}),
+		invNotify:  make(chan struct{}),
 	}
 	sim.sessions.limit = cfg.sessionLimit
 	return sim
