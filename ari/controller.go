@@ -46,6 +46,7 @@ type options struct {
 	inboundWait    time.Duration
 	log            *slog.Logger
 	obs            Observer
+	legACLI        LegACLI
 }
 
 // WithURL sets Asterisk's HTTP server, e.g. http://127.0.0.1:8088 (a
@@ -218,6 +219,7 @@ type Controller struct {
 	maxChannels int
 	log         *slog.Logger
 	obs         Observer
+	legACLI     LegACLI
 
 	liveCalls atomic.Int64
 
@@ -294,6 +296,7 @@ func New(opts ...Option) (*Controller, error) {
 		backoffCap:  o.backoffCap,
 		log:         o.log,
 		obs:         o.obs,
+		legACLI:     o.legACLI,
 		routes:      make(map[string]*route),
 		parked:      make(map[string]*parked),
 		ready:       make(chan struct{}),

@@ -52,7 +52,7 @@ func TestTwoWaySuccess(t *testing.T) {
 	q := orig[0].Query
 	want := map[string]string{
 		"endpoint": "PJSIP/87654321@trunk", "app": "callbackd", "appArgs": "callbackd," + strconv.FormatInt(r.ID, 10) + ",1,a",
-		"callerId": "4930111", "timeout": "1",
+		"callerId": "87654321", "timeout": "1",
 	}
 	for k, v := range want {
 		if q.Get(k) != v {

@@ -104,7 +104,7 @@ func (s *Session) placeA(ctx context.Context) (out callback.Outcome, answered bo
 		return s.notPlaced(ctx, fmt.Errorf("record first leg initiated: %w", err)), false
 	}
 
-	cli := legACallerID(r, an)
+	cli := legACallerID(r, an, c.legACLI)
 	endpoint := t.endpoint(r.OriginalCLI, ep)
 	timeout := s.call.AnswerTimeout
 	if timeout <= 0 {

@@ -59,17 +59,27 @@ func TestLegACallerID(t *testing.T) {
 		name string
 		r    callback.Request
 		an   *callback.AccessNumber
+		mode LegACLI
 		want string
 	}{
-		{"fixed CLI wins", callback.Request{OriginalSetCLI: "2", AccessNumber: "3"}, &callback.AccessNumber{FixedCLI: "1"}, "1"},
-		{"original_set_cli", callback.Request{OriginalSetCLI: "2", AccessNumber: "3"}, &callback.AccessNumber{}, "2"},
-		{"access number", callback.Request{AccessNumber: "3"}, nil, "3"},
-		{"none", callback.Request{}, nil, ""},
+		{"fixed CLI wins", callback.Request{OriginalSetCLI: "2", AccessNumber: "3", OriginalCLI: "4"}, &callback.AccessNumber{FixedCLI: "1"}, LegACLIAccessNumber, "1"},
+		{"original_set_cli", callback.Request{OriginalSetCLI: "2", AccessNumber: "3", OriginalCLI: "4"}, &callback.AccessNumber{}, LegACLIAccessNumber, "2"},
+		{"access number when chosen", callback.Request{AccessNumber: "3", OriginalCLI: "4"}, nil, LegACLIAccessNumber, "3"},
+		{"original_cli by default", callback.Request{AccessNumber: "3", OriginalCLI: "4"}, nil, "", "4"},
+		{"original_cli without access number", callback.Request{OriginalCLI: "4"}, nil, LegACLIAccessNumber, "4"},
 	}
 	for _, tc := range cases {
-		if got := legACallerID(&tc.r, tc.an); got != tc.want {
+		if got := legACallerID(&tc.r, tc.an, tc.mode); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
+	}
+	for in, want := range map[string]LegACLI{"": LegACLIOriginal, "original": LegACLIOriginal, "access_number": LegACLIAccessNumber} {
+		if got, err := ParseLegACLI(in); err != nil || got != want {
+			t.Errorf("ParseLegACLI(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ParseLegACLI("did"); !errors.Is(err, callback.ErrInvalid) {
+		t.Errorf("ParseLegACLI(did) err %v", err)
 	}
 }
 

@@ -587,6 +587,22 @@ func (s *Session) twowayID() string {
 	return s.c.key(r.ID, s.attempt, "b")
 }
 
+// presentOnB makes leg A's caller the caller ID a second leg is to
+// present. Asterisk builds a created leg's From (and P-Asserted-Identity)
+// from its connected line when it is dialled, and a two-party bridge sets
+// each leg's connected line to the other's caller
+// (bridge_reconfigured_connected_line_update): a leg bridged with leg A
+// before its dial presents leg A's caller, whatever CONNECTEDLINE said.
+// Leg A's own INVITE went out long before, so its caller is free to carry
+// leg B's number; the write runs on leg A's Stasis thread before the
+// request returns, so it precedes the bridge.
+func (s *Session) presentOnB(ctx context.Context, cli string, log *slog.Logger) {
+	q := url.Values{"variable": {"CALLERID(num)"}, "value": {cli}}
+	if err := s.c.rest.call(ctx, http.MethodPost, "/channels/"+escape(s.a.id)+"/variable", q, nil, nil, true); err != nil {
+		log.Warn("could not give leg A the second leg's caller ID; the second leg may present leg A's", "cli", cli, "err", err)
+	}
+}
+
 // SecondLegID is the channel id the second leg gets when DialSpec leaves
 // it empty: the request's twoway_call_id, else one derived from leg A's.
 func (s *Session) SecondLegID() string { return s.twowayID() }
@@ -621,9 +637,11 @@ func (s *Session) DialB(ctx context.Context, spec DialSpec) (string, error) {
 	vars := map[string]string{}
 	if spec.CallerID != "" {
 		// A created channel takes no callerId; the INVITE's From is the
-		// channel's connected line, set here without an update being
-		// sent ("i"). The caller is not passed to /dial, because Asterisk
-		// would copy leg A's caller ID over it.
+		// channel's connected line when it is dialled, set here without
+		// an update being sent ("i"). That holds for a leg dialled on its
+		// own; a leg bridged first takes leg A's caller instead (see
+		// presentOnB). The caller is not passed to /dial, because
+		// Asterisk would copy leg A's caller ID over it.
 		vars["CALLERID(num)"] = spec.CallerID
 		vars["CONNECTEDLINE(num,i)"] = spec.CallerID
 	}
@@ -694,6 +712,9 @@ func (s *Session) DialB(ctx context.Context, spec DialSpec) (string, error) {
 	}
 	bridged := false
 	if spec.Bridged {
+		if spec.CallerID != "" {
+			s.presentOnB(ctx, spec.CallerID, log)
+		}
 		switch err := s.Bridge(ctx, s.a.id, id); {
 		case err == nil:
 			bridged = true

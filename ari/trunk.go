@@ -116,17 +116,59 @@ func (t *trunk) endpoint(number, ep string) string {
 	return strings.NewReplacer("{number}", number, "{trunk}", ep).Replace(t.Dial)
 }
 
-// legACallerID applies the seed's caller ID rules for the callback leg:
-// the access number's Fixed CLI, else original_set_cli, else the access
-// number that was called, else none.
-func legACallerID(r *callback.Request, an *callback.AccessNumber) string {
+// LegACLI says what leg A presents when neither the access number's Fixed
+// CLI nor original_set_cli names a caller ID.
+type LegACLI string
+
+// The choices of ari.leg_a_cli.
+const (
+	// LegACLIOriginal presents original_cli, the user's own number (seed
+	// 001: "original_cli as CLI"). The default.
+	LegACLIOriginal LegACLI = "original"
+	// LegACLIAccessNumber presents the access number the user called, so
+	// the user recognises the callback; requests that came through no
+	// access number (SQL, API, web) present original_cli.
+	LegACLIAccessNumber LegACLI = "access_number"
+)
+
+// ParseLegACLI reads an ari.leg_a_cli value; empty is LegACLIOriginal.
+func ParseLegACLI(s string) (LegACLI, error) {
+	switch m := LegACLI(strings.TrimSpace(s)); m {
+	case "":
+		return LegACLIOriginal, nil
+	case LegACLIOriginal, LegACLIAccessNumber:
+		return m, nil
+	}
+	return "", fmt.Errorf("leg A caller ID %q: want original or access_number: %w", s, callback.ErrInvalid)
+}
+
+// WithLegACLI sets what leg A presents when neither Fixed CLI nor
+// original_set_cli names a caller ID (default LegACLIOriginal).
+func WithLegACLI(mode LegACLI) Option {
+	return func(o *options) error {
+		m, err := ParseLegACLI(string(mode))
+		if err != nil {
+			return err
+		}
+		o.legACLI = m
+		return nil
+	}
+}
+
+// legACallerID is the caller ID of the callback leg, in order: the access
+// number's Fixed CLI, original_set_cli, then (mode access_number) the
+// access number that was called, then original_cli (seed 001: "original_cli
+// as CLI").
+func legACallerID(r *callback.Request, an *callback.AccessNumber, mode LegACLI) string {
 	switch {
 	case an != nil && an.FixedCLI != "":
 		return an.FixedCLI
 	case r.OriginalSetCLI != "":
 		return r.OriginalSetCLI
-	default:
+	case mode == LegACLIAccessNumber && r.AccessNumber != "":
 		return r.AccessNumber
+	default:
+		return r.OriginalCLI
 	}
 }
 
