@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +46,100 @@ type CreateInput struct {
 	// RequestKey is the idempotency key, for clients that cannot send the
 	// Idempotency-Key header.
 	RequestKey string `json:"request_key,omitempty"`
+
+	// The seed's identity columns (seed 001). TwowayCLI is leg B's caller
+	// ID. Authname and TwowayAuthname name the SIP identity the legs are
+	// placed as: an account may only name itself. The md5secrets (HA1,
+	// 32 hex digits) and the preset channel ids (CallID, TwowayCallID)
+	// need an operator token: they let a caller act as another identity
+	// or take over another call's channel.
+	TwowayCLI       string `json:"twoway_cli,omitempty"`
+	Authname        string `json:"authname,omitempty"`
+	MD5Secret       string `json:"md5secret,omitempty"`
+	TwowayAuthname  string `json:"twoway_authname,omitempty"`
+	TwowayMD5Secret string `json:"twoway_md5secret,omitempty"`
+	CallID          string `json:"call_id,omitempty"`
+	TwowayCallID    string `json:"twoway_call_id,omitempty"`
+}
+
+// authnamePattern is what an authname may hold: a SIP user part of
+// unreserved characters, which the per-identity auth object takes as is.
+var authnamePattern = regexp.MustCompile(`^[A-Za-z0-9._~+-]{1,128}$`)
+
+// maxCallIDLen is Asterisk's AST_MAX_PUBLIC_UNIQUEID: a preset call_id is
+// the channel id of its leg.
+const maxCallIDLen = 149
+
+// validCallID reports whether s can be a channel id: printable ASCII
+// without a comma (which would split addChannel?channel=a,b).
+func validCallID(s string) bool {
+	if len(s) == 0 || len(s) > maxCallIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e || s[i] == ',' {
+			return false
+		}
+	}
+	return true
+}
+
+// applyIdentity checks and copies the identity fields of in onto r.
+func applyIdentity(r *callback.Request, p principal, in CreateInput) error {
+	if in.TwowayCLI != "" && !callback.ValidDestination(in.TwowayCLI) {
+		return invalid("twoway_cli", fmt.Sprintf("%q is not a caller ID number", in.TwowayCLI))
+	}
+	for _, f := range []struct{ name, v string }{{"authname", in.Authname}, {"twoway_authname", in.TwowayAuthname}} {
+		if f.v == "" {
+			continue
+		}
+		if !authnamePattern.MatchString(f.v) {
+			return invalid(f.name, "1 to 128 letters, digits and ._~+-")
+		}
+		if !p.operator && f.v != r.Username {
+			return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Field: f.name,
+				Message: "an account places calls as itself only; another identity needs an API token"}
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"md5secret", in.MD5Secret}, {"twoway_md5secret", in.TwowayMD5Secret}} {
+		if f.v == "" {
+			continue
+		}
+		if !p.operator {
+			return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Field: f.name, Message: f.name + " needs an API token"}
+		}
+		if !callback.IsHA1(f.v) {
+			return invalid(f.name, "not an HA1 (32 hex digits)")
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"call_id", in.CallID}, {"twoway_call_id", in.TwowayCallID}} {
+		if f.v == "" {
+			continue
+		}
+		if !p.operator {
+			return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Field: f.name, Message: f.name + " needs an API token"}
+		}
+		if !validCallID(f.v) {
+			return invalid(f.name, fmt.Sprintf("1 to %d printable characters without a comma: it becomes the leg's channel id", maxCallIDLen))
+		}
+	}
+	if in.CallID != "" && in.CallID == in.TwowayCallID {
+		return invalid("twoway_call_id", "the same as call_id: the legs need distinct channel ids")
+	}
+	r.TwowayCLI, r.Authname, r.MD5Secret = in.TwowayCLI, in.Authname, in.MD5Secret
+	r.TwowayAuthname, r.TwowayMD5Secret = in.TwowayAuthname, in.TwowayMD5Secret
+	r.CallID, r.TwowayCallID = in.CallID, in.TwowayCallID
+	return nil
+}
+
+// sameIdentity reports whether prev, a request found by its idempotency
+// key, was created with the identity fields of r. Call ids are compared
+// only when given: a request that had none gets generated ones when it is
+// dialled.
+func sameIdentity(prev, r *callback.Request) bool {
+	return prev.TwowayCLI == r.TwowayCLI && prev.Identity() == r.Identity() && strings.EqualFold(prev.MD5Secret, r.MD5Secret) &&
+		prev.TwowayAuthname == r.TwowayAuthname && strings.EqualFold(prev.TwowayMD5Secret, r.TwowayMD5Secret) &&
+		(r.CallID == "" || prev.CallID == r.CallID) && (r.TwowayCallID == "" || prev.TwowayCallID == r.TwowayCallID)
 }
 
 // listInput is the query of GET /api/v1/requests and the struct of
@@ -90,6 +185,11 @@ type RequestView struct {
 	OriginalCLI    string      `json:"original_cli"`
 	OriginalSetCLI string      `json:"original_set_cli,omitempty"`
 	OriginalCLD    string      `json:"original_cld,omitempty"`
+	TwowayCLI      string      `json:"twoway_cli,omitempty"`
+	Authname       string      `json:"authname,omitempty"`
+	TwowayAuthname string      `json:"twoway_authname,omitempty"`
+	CallID         string      `json:"call_id,omitempty"`
+	TwowayCallID   string      `json:"twoway_call_id,omitempty"`
 	Destination    string      `json:"destination,omitempty"`
 	CreditTime     int         `json:"credit_time,omitempty"`
 	NextCall       time.Time   `json:"next_call"`
@@ -149,6 +249,7 @@ func viewOf(r *callback.Request, history []callback.Event) RequestView {
 	v := RequestView{
 		ID: r.ID, Username: r.Username, OriginalCLI: r.OriginalCLI, OriginalSetCLI: r.OriginalSetCLI,
 		OriginalCLD: r.OriginalCLD, Destination: r.Destination, CreditTime: r.CreditTime,
+		TwowayCLI: r.TwowayCLI, Authname: r.Authname, TwowayAuthname: r.TwowayAuthname, CallID: r.CallID, TwowayCallID: r.TwowayCallID,
 		NextCall: r.NextCall.UTC(), CallCount: r.CallCount, Canceled: r.Canceled, Finished: r.Finished,
 		Status: string(r.Status), Result: string(r.Result), Source: string(r.Source),
 		RequestKey: clientKey(r.Username, r.RequestKey), CreationTime: r.CreationTime.UTC(),
@@ -226,6 +327,9 @@ func (a *api) create(ctx context.Context, p principal, in CreateInput, headerKey
 	if in.OriginalSetCLI != "" && !callback.ValidDestination(in.OriginalSetCLI) {
 		return nil, false, invalid("original_set_cli", fmt.Sprintf("%q is not a caller ID number", in.OriginalSetCLI))
 	}
+	if err := applyIdentity(r, p, in); err != nil {
+		return nil, false, err
+	}
 	if in.NextCall != "" {
 		t, err := time.Parse(time.RFC3339, in.NextCall)
 		if err != nil {
@@ -265,7 +369,7 @@ func (a *api) create(ctx context.Context, p principal, in CreateInput, headerKey
 		return nil, false, fmt.Errorf("idempotent create: read request by key: %w", gerr)
 	}
 	if prev.Username != r.Username || prev.OriginalCLI != r.OriginalCLI || prev.OriginalCLD != r.OriginalCLD ||
-		prev.OriginalSetCLI != r.OriginalSetCLI || prev.CreditTime != r.CreditTime {
+		prev.OriginalSetCLI != r.OriginalSetCLI || prev.CreditTime != r.CreditTime || !sameIdentity(prev, r) {
 		return nil, false, &Error{Status: http.StatusConflict, Code: CodeConflict, Field: "request_key",
 			Message: "this idempotency key was used for a different request"}
 	}

@@ -202,7 +202,8 @@ var injections = []string{
 func TestInjection(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open func(testing.TB) callback.Store) {
 		e := newEnv(t, open(t), func(o *Options) { o.Limits = &Limits{} })
-		fields := []string{"username", "original_cli", "original_cld", "destination", "original_set_cli", "next_call"}
+		fields := []string{"username", "original_cli", "original_cld", "destination", "original_set_cli", "next_call",
+			"twoway_cli", "authname", "twoway_authname", "md5secret", "twoway_md5secret"}
 		for _, inj := range injections {
 			for _, f := range fields {
 				in := map[string]any{"username": "alice", "original_cli": "4930111222"}
