@@ -56,6 +56,9 @@ type Options struct {
 	// SettleTimeout bounds the settlement at the end of a call, which runs
 	// even when the call's context is canceled: 10 s.
 	SettleTimeout time.Duration
+	// LegBCLI is what the destination sees as caller ID, per trigger; the
+	// zero value presents the caller's number (original_cli).
+	LegBCLI LegBCLI
 }
 
 // App is the calling card; register it with
@@ -124,6 +127,7 @@ type call struct {
 	req   callback.Request
 	lang  string
 	money *billing.Call
+	acct  *callback.Account // the paying account, once read
 
 	b       string    // leg B's channel once DialB returned
 	aGone   time.Time // when leg A was seen gone
@@ -248,6 +252,7 @@ func (c *call) run(ctx context.Context) callback.Outcome {
 	if err != nil {
 		return c.end(ctx, c.failed(err), "failed")
 	}
+	c.acct = acct
 	if acct.Blocked {
 		c.log.Warn("the paying account is blocked", "account", acct.Username)
 		return c.end(ctx, callback.Outcome{Result: callback.ResultSecondLegFailed, Cause: callback.CauseCallRejected,
@@ -437,7 +442,7 @@ func (c *call) connect(ctx context.Context, q *billing.Quote) callback.Outcome {
 		return c.abortedOr(ctx, err, "the talk time announcement")
 	}
 	r := c.req
-	spec := ari.DialSpec{Number: q.Number, CallerID: r.OriginalCLI, ChannelID: c.money.LegBChannel(), Timeout: c.app.o.DialTimeout,
+	spec := ari.DialSpec{Number: q.Number, CallerID: c.app.o.LegBCLI.callerID(&r, c.acct), ChannelID: c.money.LegBChannel(), Timeout: c.app.o.DialTimeout,
 		Bridged: true, Identity: ari.Identity{Authname: r.Identity(), MD5Secret: r.MD5Secret}}
 	c.log.Info("dialling the destination", "number", q.Number, "talk_time", q.TalkTime)
 	b, err := c.s.DialB(ctx, spec)

@@ -181,6 +181,14 @@ type Config struct {
 		// connections open to Asterisk; keep it below http.conf's
 		// sessionlimit (100), beyond which Asterisk drops connections.
 		MaxRequests int `yaml:"max_requests"` // 50
+		// LegACLI is what leg A presents when neither the access number's
+		// Fixed CLI nor original_set_cli names a caller ID: original
+		// (original_cli, seed 001) or access_number.
+		LegACLI string `yaml:"leg_a_cli"` // original
+		// CardLegBCLI is what the calling card's destination sees: source
+		// (the caller's number), device (the paying account's number) or a
+		// fixed number, optionally per trigger: "device,web=+4930123456".
+		CardLegBCLI string `yaml:"card_leg_b_cli"` // source
 	} `yaml:"ari"`
 }
 
@@ -238,6 +246,8 @@ func DefaultConfig() Config {
 	c.ARI.TwoWayBusyPrompts = true
 	c.Billing.ReserveSlice = billing.DefaultReserveSlice
 	c.ARI.IVRWait = 20 * time.Second
+	c.ARI.LegACLI = "original"
+	c.ARI.CardLegBCLI = "source"
 	return c
 }
 

@@ -69,3 +69,23 @@ func TestRedactDSN(t *testing.T) {
 		t.Fatalf("redactDSN = %q", got)
 	}
 }
+
+func TestConfigCallerIDChoices(t *testing.T) {
+	c, err := LoadConfig("", []string{"CALLBACKD_ARI_LEG_A_CLI=access_number", "CALLBACKD_ARI_CARD_LEG_B_CLI=device,web=+4930123456"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ARI.LegACLI != "access_number" || c.ARI.CardLegBCLI != "device,web=+4930123456" {
+		t.Fatalf("caller ID keys %q %q", c.ARI.LegACLI, c.ARI.CardLegBCLI)
+	}
+	if d := DefaultConfig(); d.ARI.LegACLI != "original" || d.ARI.CardLegBCLI != "source" {
+		t.Fatalf("defaults %q %q", d.ARI.LegACLI, d.ARI.CardLegBCLI)
+	}
+	for key, bad := range map[string][2]string{"ari.leg_a_cli": {"did", "source"}, "ari.card_leg_b_cli": {"original", "fax=device"}} {
+		c := DefaultConfig()
+		c.ARI.LegACLI, c.ARI.CardLegBCLI = bad[0], bad[1]
+		if _, err := newController(&c, nil, nil, nil, nil, nil, nil); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%v: err %v", bad, err)
+		}
+	}
+}

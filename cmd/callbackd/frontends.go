@@ -105,7 +105,15 @@ func httpOptions(c *Config, st callback.Store, svc *callback.Service, authn *aut
 
 // newController builds the ARI controller from the ari.* options.
 func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *billing.Biller, authn *auth.Authenticator, inbound ari.InboundFunc, log *slog.Logger) (*ari.Controller, error) {
-	cc, err := callingcard.New(callingcard.Options{Biller: biller, PINs: authn})
+	legB, err := callingcard.ParseLegBCLI(c.ARI.CardLegBCLI)
+	if err != nil {
+		return nil, fmt.Errorf("ari.card_leg_b_cli: %w", err)
+	}
+	legA, err := ari.ParseLegACLI(c.ARI.LegACLI)
+	if err != nil {
+		return nil, fmt.Errorf("ari.leg_a_cli: %w", err)
+	}
+	cc, err := callingcard.New(callingcard.Options{Biller: biller, PINs: authn, LegBCLI: legB})
 	if err != nil {
 		return nil, fmt.Errorf("calling card: %w", err)
 	}
@@ -127,6 +135,7 @@ func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *bil
 		ari.WithMaxRequests(c.ARI.MaxRequests),
 		ari.WithChannelPrefix(c.ARI.ChannelPrefix),
 		ari.WithAccessNumbers(st),
+		ari.WithLegACLI(legA),
 		ari.WithInbound(inbound, c.ARI.IVRWait),
 		ari.WithLogger(log),
 		ari.WithObserver(m.ARIObserver()),
