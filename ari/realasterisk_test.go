@@ -592,7 +592,7 @@ type realCallbackd struct {
 	prefix string
 }
 
-func startRealCallbackd(t *testing.T, ra realAsterisk, ariURL string) *realCallbackd {
+func startRealCallbackd(t *testing.T, ra realAsterisk, ariURL string, extra ...ari.Option) *realCallbackd {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), t.TempDir()+"/callbackd.db")
 	if err != nil {
@@ -604,13 +604,13 @@ func startRealCallbackd(t *testing.T, ra realAsterisk, ariURL string) *realCallb
 	}
 	appName := realProbeName(t, "ctl")
 	obs := newCtlObserver()
-	ctl, err := ari.New(
+	ctl, err := ari.New(append([]ari.Option{
 		ari.WithURL(ariURL), ari.WithCredentials(ra.user, ra.pass), ari.WithAppName(appName),
 		ari.WithTrunk(ari.Trunk{Name: "test", Dial: "Local/{number}@" + ra.context}), ari.WithDefaultTrunk("test"),
 		ari.WithChannelPrefix(appName), ari.WithApp(callback.SubAppTwoWay, ari.TwoWay{}),
 		ari.WithAccessNumbers(st), ari.WithLogger(testLogger(t)), ari.WithObserver(obs),
 		ari.WithReconnect(10*time.Millisecond, 200*time.Millisecond),
-	)
+	}, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,236 @@
+package ari_test
+
+// Wire checks against a real Asterisk 22 over PJSIP, with SIPp as the
+// trunk recording the INVITEs. Skipped unless CALLBACKD_REAL_ASTERISK is set
+// (see realasterisk_test.go) and CALLBACKD_SIPP=1; sipp must be on PATH
+// (Debian's sip-tester):
+//
+//	CALLBACKD_REAL_ASTERISK=http://127.0.0.1:8088 CALLBACKD_SIPP=1 \
+//	go test ./ari -run RealAsteriskSIPp -v
+//
+// The test starts SIPp as a UAS on 127.0.0.1:5070 (CALLBACKD_SIPP_PORT) that
+// answers every INVITE and logs every message, and places callbacks
+// through the PJSIP endpoint CALLBACKD_SIPP_ENDPOINT (default "sipp"), which
+// pjsip.conf must point at it:
+//
+//	[sipp]
+//	type=endpoint
+//	transport=transport-udp
+//	context=callbackd-test
+//	disallow=all
+//	allow=ulaw
+//	aors=sipp
+//	direct_media=no
+//	send_pai=yes
+//
+//	[sipp]
+//	type=aor
+//	contact=sip:127.0.0.1:5070
+//
+// SIPp answers; credit_time ends each callback after two seconds, and
+// Asterisk's BYEs end SIPp's calls.
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callbackd/callbackd/ari"
+	"github.com/callbackd/callbackd/callback"
+)
+
+// sipInvite is an initial INVITE as SIPp received it.
+type sipInvite struct {
+	user    string            // Request-URI user
+	headers map[string]string // first value of each header, by lower-case name
+}
+
+func (i sipInvite) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "INVITE to %s:", i.user)
+	for _, h := range []string{"from", "p-asserted-identity", "remote-party-id", "diversion", "x-2way-need-bind"} {
+		if v, ok := i.headers[h]; ok {
+			fmt.Fprintf(&b, " %s: %s;", h, v)
+		}
+	}
+	return b.String()
+}
+
+// fromUser is the user part of the From URI.
+func (i sipInvite) fromUser() string {
+	v := i.headers["from"]
+	_, uri, ok := strings.Cut(v, "<")
+	if !ok {
+		uri = v
+	}
+	uri = strings.TrimPrefix(strings.TrimPrefix(uri, "sip:"), "sips:")
+	user, _, _ := strings.Cut(uri, "@")
+	return user
+}
+
+// readInvites parses SIPp's message log (-trace_msg) for the initial
+// INVITEs it received: those without a To tag.
+func readInvites(t *testing.T, path string) []sipInvite {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("SIPp message log: %v", err)
+	}
+	defer f.Close()
+	var out []sipInvite
+	var cur *sipInvite
+	inHeaders := false
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		if rest, ok := strings.CutPrefix(line, "INVITE sip:"); ok {
+			user, _, _ := strings.Cut(rest, "@")
+			cur, inHeaders = &sipInvite{user: user, headers: map[string]string{}}, true
+			continue
+		}
+		if !inHeaders {
+			continue
+		}
+		if line == "" {
+			if _, tagged := cur.headers["to-tag"]; !tagged {
+				out = append(out, *cur)
+			}
+			cur, inHeaders = nil, false
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		name = strings.ToLower(strings.TrimSpace(name))
+		value = strings.TrimSpace(value)
+		if name == "to" && strings.Contains(value, ";tag=") {
+			cur.headers["to-tag"] = "yes"
+		}
+		if _, seen := cur.headers[name]; !seen {
+			cur.headers[name] = value
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// startSIPp runs SIPp's built-in UAS scenario on 127.0.0.1:port for at
+// most calls calls and limit time, logging messages to dir.
+func startSIPp(t *testing.T, port string, calls int, limit time.Duration) string {
+	t.Helper()
+	dir := t.TempDir()
+	log := filepath.Join(dir, "messages.log")
+	ctx, cancel := context.WithTimeout(context.Background(), limit+5*time.Second)
+	cmd := exec.CommandContext(ctx, "sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", port, "-m", fmt.Sprint(calls),
+		"-timeout", fmt.Sprintf("%ds", int(limit/time.Second)), "-nostdin", "-trace_msg", "-message_file", log)
+	cmd.Dir = dir
+	out, err := os.Create(filepath.Join(dir, "sipp.out"))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("start sipp: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		out.Close()
+	})
+	// SIPp writes the log only once it runs; give it its socket first.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(log); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return log
+}
+
+func TestRealAsteriskSIPpCallerIDs(t *testing.T) {
+	if os.Getenv("CALLBACKD_SIPP") == "" {
+		t.Skip("set CALLBACKD_SIPP=1 (with CALLBACKD_REAL_ASTERISK) to check the INVITEs with SIPp as the trunk")
+	}
+	ra := realAsteriskFromEnv(t)
+	if _, err := exec.LookPath("sipp"); err != nil {
+		t.Fatalf("CALLBACKD_SIPP is set but sipp is not on PATH: %v", err)
+	}
+	port := realEnvOr("CALLBACKD_SIPP_PORT", "5070")
+	endpoint := realEnvOr("CALLBACKD_SIPP_ENDPOINT", "sipp")
+	log := startSIPp(t, port, 6, 60*time.Second)
+
+	cb := startRealCallbackd(t, ra, ra.base,
+		ari.WithTrunk(ari.Trunk{Name: "sipp", Dial: "PJSIP/{number}@" + endpoint}), ari.WithDefaultTrunk("sipp"))
+	ctx := context.Background()
+	if err := cb.st.PutAccessNumber(ctx, &callback.AccessNumber{Number: "4930111"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Seed 001's INSERT: username, original_cli, original_cld.
+	seed := callback.NewRequest(callback.SourceSQL)
+	seed.Username, seed.OriginalCLI, seed.OriginalCLD, seed.CreditTime = "801", "87654321", "2way_12345", 2
+	// An ANI callback through an access number, without anonymous
+	// accounting.
+	ani := callback.NewRequest(callback.SourceANI)
+	ani.Username, ani.OriginalCLI, ani.OriginalCLD, ani.CreditTime = "801", "87654322", "2way_12346", 2
+	ani.AccessNumber, ani.AnonAcctEnabled = "4930111", false
+	// twoway_cli and original_set_cli.
+	set := callback.NewRequest(callback.SourceAPI)
+	set.Username, set.OriginalCLI, set.OriginalCLD, set.CreditTime = "801", "87654323", "2way_12347", 2
+	set.OriginalSetCLI, set.TwowayCLI = "4930777", "4930999"
+	for _, r := range []*callback.Request{seed, ani, set} {
+		if err := cb.svc.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		got := cb.done.wait(t, r.ID)
+		if got.Result != callback.ResultSuccessful {
+			t.Fatalf("request %d: %s/%s %q", r.ID, got.Status, got.Result, got.LastError)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // SIPp flushes its log per message
+
+	invites := map[string]sipInvite{}
+	for _, inv := range readInvites(t, log) {
+		t.Logf("%s", inv)
+		invites[inv.user] = inv
+	}
+	check := func(number, wantFrom string, needBind bool, diversion string) {
+		t.Helper()
+		inv, ok := invites[number]
+		if !ok {
+			t.Errorf("no INVITE to %s reached SIPp", number)
+			return
+		}
+		if got := inv.fromUser(); got != wantFrom {
+			t.Errorf("INVITE to %s: From %q, want user %s", number, inv.headers["from"], wantFrom)
+		}
+		if pai, ok := inv.headers["p-asserted-identity"]; ok && !strings.Contains(pai, "sip:"+wantFrom+"@") {
+			t.Errorf("INVITE to %s: P-Asserted-Identity %q, want %s", number, pai, wantFrom)
+		}
+		if v, ok := inv.headers["x-2way-need-bind"]; needBind != ok || ok && v != "yes" {
+			t.Errorf("INVITE to %s: X-2Way-Need-Bind %q (present %v), want present %v", number, v, ok, needBind)
+		}
+		if got := inv.headers["diversion"]; got != diversion {
+			t.Errorf("INVITE to %s: Diversion %q, want %q", number, got, diversion)
+		}
+	}
+	check("87654321", "87654321", true, "")
+	check("12345", "801", true, "")
+	check("87654322", "87654322", false, "<tel:4930111>;reason=unconditional")
+	check("12346", "801", false, "")
+	check("87654323", "4930777", true, "")
+	check("12347", "4930999", true, "")
+}
