@@ -170,7 +170,7 @@ func TestRealAsteriskSIPpCallerIDs(t *testing.T) {
 	}
 	port := realEnvOr("CALLBACKD_SIPP_PORT", "5070")
 	endpoint := realEnvOr("CALLBACKD_SIPP_ENDPOINT", "sipp")
-	log := startSIPp(t, port, 6, 60*time.Second)
+	log := startSIPp(t, port, 12, 60*time.Second)
 
 	cb := startRealCallbackd(t, ra, ra.base,
 		ari.WithTrunk(ari.Trunk{Name: "sipp", Dial: "PJSIP/{number}@" + endpoint}), ari.WithDefaultTrunk("sipp"))
@@ -197,7 +197,7 @@ func TestRealAsteriskSIPpCallerIDs(t *testing.T) {
 		}
 		got := cb.done.wait(t, r.ID)
 		if got.Result != callback.ResultSuccessful {
-			t.Fatalf("request %d: %s/%s %q", r.ID, got.Status, got.Result, got.LastError)
+			t.Errorf("request %d: %s/%s %q", r.ID, got.Status, got.Result, got.LastError)
 		}
 	}
 	time.Sleep(500 * time.Millisecond) // SIPp flushes its log per message
