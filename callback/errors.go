@@ -29,6 +29,12 @@ var (
 	// ErrNotRunning: the dispatcher is not running (starting or stopping),
 	// so it cannot take a call now.
 	ErrNotRunning = errors.New("dispatcher not running")
+	// ErrUnavailable: the store could not answer: the database is down,
+	// unreachable or closed, or a call ran past its deadline
+	// (database.query_timeout). Nothing was changed, or the change is
+	// unknown; the caller may try again later. Front ends answer it with
+	// 503 and Retry-After (HTTP), 451 (SMTP) or the access number's reject.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // ValidationError names the field that is wrong and why, for messages an

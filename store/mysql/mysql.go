@@ -92,19 +92,53 @@ func (db *DB) SetMaxConns(n int) {
 	db.RawDB().SetMaxIdleConns(n)
 }
 
+// Options are the settings of a store beyond its DSN.
+type Options struct {
+	// QueryTimeout bounds every store call (database.query_timeout);
+	// zero means sqlstore.DefaultQueryTimeout. It is also the connection's
+	// read and write timeout and its lock_wait_timeout, unless the DSN sets
+	// them, so a server that accepts connections and never answers cannot
+	// hold a statement longer than that either.
+	QueryTimeout time.Duration
+}
+
 // Open connects to the database named in dsn, brings its schema up to date
 // and returns the store. The database must exist; the user needs the
 // privileges to create tables and triggers in it.
 func Open(ctx context.Context, dsn string) (*DB, error) {
-	return open(ctx, dsn, nil)
+	return OpenWith(ctx, dsn, Options{})
 }
 
-// open is Open with the dialect, as found for the server, passed through
-// adjust when it is not nil.
-func open(ctx context.Context, dsn string, adjust func(*sqlstore.Dialect)) (*DB, error) {
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, dsn string, o Options) (*DB, error) {
+	return open(ctx, dsn, o, nil)
+}
+
+// open is OpenWith with the dialect, as found for the server, passed
+// through adjust when it is not nil.
+func open(ctx context.Context, dsn string, o Options, adjust func(*sqlstore.Dialect)) (*DB, error) {
 	cfg, err := config(dsn)
 	if err != nil {
 		return nil, err
+	}
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = sqlstore.DefaultQueryTimeout
+	}
+	// Migrations (and the wait for another process's migration lock) may
+	// take longer than any query of the running store, so they run on a
+	// pool of their own without the query timeout.
+	if err := migrateDSN(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("open MySQL %s/%s: %w", cfg.Addr, cfg.DBName, err)
+	}
+	cfg = cfg.Clone()
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = o.QueryTimeout
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = o.QueryTimeout
+	}
+	if _, ok := cfg.Params["lock_wait_timeout"]; !ok {
+		cfg.Params["lock_wait_timeout"] = strconv.Itoa(max(1, int((o.QueryTimeout+time.Second-1)/time.Second)))
 	}
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
@@ -116,12 +150,10 @@ func open(ctx context.Context, dsn string, adjust func(*sqlstore.Dialect)) (*DB,
 	db.SetMaxIdleConns(DefaultMaxConns)
 	db.SetConnMaxLifetime(30 * time.Minute)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := migrate(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open MySQL %s/%s: %w", cfg.Addr, cfg.DBName, err)
-	}
+	vctx, cancel := context.WithTimeout(ctx, o.QueryTimeout)
+	defer cancel()
 	var version string
-	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+	if err := db.QueryRowContext(vctx, "SELECT VERSION()").Scan(&version); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open MySQL %s/%s: server version: %w", cfg.Addr, cfg.DBName, err)
 	}
@@ -130,7 +162,19 @@ func open(ctx context.Context, dsn string, adjust func(*sqlstore.Dialect)) (*DB,
 	if adjust != nil {
 		adjust(&d)
 	}
-	return &DB{sqlstore.New(sqlstore.Config{Dialect: d, Writer: db})}, nil
+	return &DB{sqlstore.New(sqlstore.Config{Dialect: d, Writer: db, QueryTimeout: o.QueryTimeout})}, nil
+}
+
+// migrateDSN brings the schema of the database cfg names up to date on a
+// pool that is closed afterwards.
+func migrateDSN(ctx context.Context, cfg *mysql.Config) error {
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return err
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	return migrate(ctx, db)
 }
 
 // hasReturning reports whether the server whose VERSION() is version
@@ -199,9 +243,16 @@ const migrationLockName = "SHA1(CONCAT('callbackd migrate ', DATABASE()))"
 
 // MySQL server error numbers the store acts on.
 const (
+	errConCount        = 1040 // ER_CON_COUNT_ERROR: too many connections
+	errServerShutdown  = 1053 // ER_SERVER_SHUTDOWN
 	errDupEntry        = 1062 // ER_DUP_ENTRY
-	errLockWaitTimeout = 1205 // ER_LOCK_WAIT_TIMEOUT
+	errQueryKilled     = 1317 // ER_QUERY_INTERRUPTED
+	errLockWaitTimeout = 1205 // ER_LOCK_WAIT_TIMEOUT (also lock_wait_timeout for table locks)
 	errDeadlock        = 1213 // ER_LOCK_DEADLOCK
+	errReadOnly        = 1290 // ER_OPTION_PREVENTS_STATEMENT (--read-only, a replica)
+	errConnKilled      = 1927 // ER_CONNECTION_KILLED (MariaDB)
+	errStatementTime   = 1969 // ER_STATEMENT_TIMEOUT (MariaDB max_statement_time)
+	errExecutionTime   = 3024 // ER_QUERY_TIMEOUT (MySQL max_execution_time)
 )
 
 func serverError(err error) uint16 {
@@ -231,5 +282,16 @@ var dialect = sqlstore.Dialect{
 	IsRetryable: func(err error) bool {
 		n := serverError(err)
 		return n == errDeadlock || n == errLockWaitTimeout
+	},
+	IsUnavailable: func(err error) bool {
+		if errors.Is(err, mysql.ErrInvalidConn) {
+			return true
+		}
+		switch serverError(err) {
+		case errConCount, errServerShutdown, errQueryKilled, errLockWaitTimeout, errDeadlock, errReadOnly,
+			errConnKilled, errStatementTime, errExecutionTime:
+			return true
+		}
+		return false
 	},
 }

@@ -1,8 +1,8 @@
 package mysql_test
 
 import (
+	"database/sql"
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -23,10 +23,44 @@ type proxy struct {
 	target string
 	addr   string
 
-	mu    sync.Mutex
-	ln    net.Listener
-	conns []net.Conn
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+	frozen bool
+	wg     sync.WaitGroup
+}
+
+// freeze makes the proxy a server that accepts connections and never
+// answers: what clients send is read and dropped, and nothing comes back,
+// on the connections open already and on new ones.
+func (p *proxy) freeze() {
+	p.mu.Lock()
+	p.frozen = true
+	p.mu.Unlock()
+}
+
+func (p *proxy) isFrozen() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.frozen
+}
+
+// pipe copies from src to dst until either fails, dropping what it reads
+// while the proxy is frozen.
+func (p *proxy) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.isFrozen() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func startProxy(t *testing.T, target string) *proxy {
@@ -58,8 +92,8 @@ func (p *proxy) start() {
 			p.mu.Lock()
 			p.conns = append(p.conns, c, up)
 			p.mu.Unlock()
-			p.wg.Go(func() { io.Copy(up, c); up.Close() })
-			p.wg.Go(func() { io.Copy(c, up); c.Close() })
+			p.wg.Go(func() { p.pipe(up, c) })
+			p.wg.Go(func() { p.pipe(c, up) })
 		}
 	})
 }
@@ -105,8 +139,14 @@ func TestDatabaseOutage(t *testing.T) {
 	if _, err := db.Claim(ctx, callback.ClaimParams{Owner: "n/1", Now: time.Now().Add(time.Minute), Limit: 1, LeaseFor: time.Minute}); err == nil {
 		t.Fatal("claim succeeded with the database gone")
 	}
-	if _, err := db.GetRequest(ctx, r.ID); err == nil || errors.Is(err, callback.ErrNotFound) {
-		t.Fatalf("get with the database gone: %v, want a connection error", err)
+	if _, err := db.GetRequest(ctx, r.ID); !errors.Is(err, callback.ErrUnavailable) {
+		t.Fatalf("get with the database gone: %v, want ErrUnavailable", err)
+	}
+	if err := db.CreateRequest(ctx, &callback.Request{Username: "801", OriginalCLI: "87654322", NextCall: time.Now()}); !errors.Is(err, callback.ErrUnavailable) {
+		t.Fatalf("create with the database gone: %v, want ErrUnavailable", err)
+	}
+	if _, err := db.GetAccount(ctx, "801"); !errors.Is(err, callback.ErrUnavailable) {
+		t.Fatalf("get account with the database gone: %v, want ErrUnavailable", err)
 	}
 
 	px.start()
@@ -116,5 +156,135 @@ func TestDatabaseOutage(t *testing.T) {
 	got, err := db.Claim(ctx, callback.ClaimParams{Owner: "n/1", Now: time.Now().Add(time.Minute), Limit: 1, LeaseFor: time.Minute})
 	if err != nil || len(got) != 1 || got[0].ID != r.ID {
 		t.Fatalf("claim after the database came back: %v %v", got, err)
+	}
+}
+
+// testTimeout is the query timeout of the frozen-server tests: short, so
+// the tests are quick; what they check is that a call returns at all, and
+// with ErrUnavailable.
+const testTimeout = 300 * time.Millisecond
+
+// returns runs call and fails the test when it has not returned long after
+// the query timeout (a store without a deadline waits for ever on a frozen
+// server).
+func returns(t *testing.T, what string, call func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- call() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(100 * testTimeout):
+		t.Fatalf("%s: no answer long after the query timeout", what)
+		return nil
+	}
+}
+
+// A server that accepts connections and never answers (a frozen MariaDB,
+// a dead network path) costs each store call its query timeout, and the
+// call fails with ErrUnavailable, on connections the pool holds already
+// and on new ones.
+func TestFrozenServer(t *testing.T) {
+	cfg, err := gomysql.ParseDSN(dbtest.MySQLDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := startProxy(t, cfg.Addr)
+	cfg.Addr = px.addr
+	db, err := mysql.OpenWith(t.Context(), cfg.FormatDSN(), mysql.Options{QueryTimeout: testTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxConns(2)
+	ctx := t.Context()
+	if err := db.CreateAccount(ctx, &callback.Account{Username: "801", Currency: "USD"}); err != nil {
+		t.Fatal(err)
+	}
+	px.freeze()
+	calls := map[string]func() error{
+		"get account":    func() error { _, err := db.GetAccount(ctx, "801"); return err },
+		"account by CLI": func() error { _, err := db.AccountByCLI(ctx, "801"); return err },
+		"create request": func() error {
+			return db.CreateRequest(ctx, &callback.Request{Username: "801", OriginalCLI: "87654321", NextCall: time.Now()})
+		},
+		"list requests": func() error { _, err := db.ListRequests(ctx, callback.RequestFilter{Limit: 5}); return err },
+		"claim": func() error {
+			_, err := db.Claim(ctx, callback.ClaimParams{Owner: "n/1", Now: time.Now(), Limit: 1, LeaseFor: time.Minute})
+			return err
+		},
+		"ping": func() error { return db.Ping(ctx) },
+	}
+	// More calls at once than the pool has connections: those that wait
+	// for a connection are bounded by the deadline too.
+	var wg sync.WaitGroup
+	for what, call := range calls {
+		for range 3 {
+			wg.Go(func() {
+				if err := returns(t, what, call); !errors.Is(err, callback.ErrUnavailable) {
+					t.Errorf("%s on a frozen server: %v, want ErrUnavailable", what, err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
+// A table locked by another connection (LOCK TABLES ... WRITE, FLUSH
+// TABLES WITH READ LOCK) makes the store's calls on it fail with
+// ErrUnavailable after the query timeout, and they work again once the
+// lock is gone.
+func TestTableLocked(t *testing.T) {
+	dsn := dbtest.MySQLDSN(t)
+	db, err := mysql.OpenWith(t.Context(), dsn, mysql.Options{QueryTimeout: testTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := t.Context()
+	if err := db.CreateAccount(ctx, &callback.Account{Username: "801", Currency: "USD"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := gomysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	connector, err := gomysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := sql.OpenDB(connector)
+	defer other.Close()
+	for _, lock := range []struct{ take, release string }{
+		{"LOCK TABLES accounts WRITE, callback_requests WRITE", "UNLOCK TABLES"},
+		{"FLUSH TABLES WITH READ LOCK", "UNLOCK TABLES"},
+	} {
+		conn, err := other.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.ExecContext(ctx, lock.take); err != nil {
+			var me *gomysql.MySQLError
+			if errors.As(err, &me) && me.Number == 1227 { // ER_SPECIFIC_ACCESS_DENIED_ERROR: no RELOAD
+				t.Logf("%s: the test user may not: %v", lock.take, err)
+				conn.Close()
+				continue
+			}
+			t.Fatalf("%s: %v", lock.take, err)
+		}
+		err = returns(t, "create request", func() error {
+			return db.CreateRequest(ctx, &callback.Request{Username: "801", OriginalCLI: "87654321", NextCall: time.Now()})
+		})
+		if !errors.Is(err, callback.ErrUnavailable) {
+			t.Errorf("create request under %s: %v, want ErrUnavailable", lock.take, err)
+		}
+		if _, err := conn.ExecContext(ctx, lock.release); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		r := &callback.Request{Username: "801", OriginalCLI: "87654321", NextCall: time.Now()}
+		if err := db.CreateRequest(ctx, r); err != nil {
+			t.Fatalf("create request after %s: %v", lock.release, err)
+		}
 	}
 }

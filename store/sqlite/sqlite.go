@@ -46,17 +46,36 @@ var _ callback.Store = (*DB)(nil)
 // lock before SQLITE_BUSY.
 const busyTimeout = 10 * time.Second
 
+// Options are the settings of a store beyond its path.
+type Options struct {
+	// QueryTimeout bounds every store call (database.query_timeout);
+	// zero means sqlstore.DefaultQueryTimeout. A wait for another
+	// process's write lock is bounded by it too, when it is shorter than
+	// busyTimeout.
+	QueryTimeout time.Duration
+}
+
 // Open opens (creating it if needed) the database file at path and brings
 // its schema up to date. ":memory:" opens a private in-memory database on
 // one connection, for tests and trials; it vanishes on Close.
 func Open(ctx context.Context, path string) (*DB, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = sqlstore.DefaultQueryTimeout
+	}
 	if path == "" {
 		return nil, fmt.Errorf("open sqlite: empty path: %w", callback.ErrInvalid)
 	}
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("open sqlite %q: the path may not contain ? or #: %w", path, callback.ErrInvalid)
 	}
-	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", busyTimeout.Milliseconds())
+	// SQLite does not look at the context while it waits for a lock, so
+	// the wait itself must end by the query timeout.
+	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", min(busyTimeout, o.QueryTimeout).Milliseconds())
 	writer, err := sql.Open("sqlite", path+"?"+common+"&_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -71,7 +90,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		writer.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	cfg := sqlstore.Config{Dialect: dialect, Writer: writer}
+	cfg := sqlstore.Config{Dialect: dialect, Writer: writer, QueryTimeout: o.QueryTimeout}
 	if path != ":memory:" {
 		// Opened after the writer has switched the file to WAL, which
 		// readers need to run alongside it.
@@ -148,5 +167,18 @@ var dialect = sqlstore.Dialect{
 		}
 		primary := e.Code() & 0xff
 		return primary == sqlite3.SQLITE_BUSY || primary == sqlite3.SQLITE_LOCKED
+	},
+	IsUnavailable: func(err error) bool {
+		var e *sqlite.Error
+		if !errors.As(err, &e) {
+			return false
+		}
+		switch e.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN,
+			sqlite3.SQLITE_FULL, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CORRUPT,
+			sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_PROTOCOL:
+			return true
+		}
+		return false
 	},
 }

@@ -63,6 +63,12 @@ type Dialect struct {
 	// otherwise parses each interpolated query again, while running a
 	// prepared one is the same single round trip.
 	PrepareOnce bool
+	// IsUnavailable reports a driver or server error that means the
+	// database cannot serve now (a lost connection, a server shutting
+	// down, a lock not granted in time, an unreadable file); the store
+	// returns it as callback.ErrUnavailable. Network errors, deadlines and
+	// closed pools are recognised without it.
+	IsUnavailable func(err error) bool
 }
 
 // Config is what a driver package hands to New.
@@ -76,15 +82,19 @@ type Config struct {
 	Reader *sql.DB
 	// Now is the clock for history timestamps; nil means time.Now.
 	Now func() time.Time
+	// QueryTimeout bounds every store call (database.query_timeout); zero
+	// means DefaultQueryTimeout.
+	QueryTimeout time.Duration
 }
 
 // DB implements callback.Store over a Config.
 type DB struct {
-	d   Dialect
-	w   *sqlx.DB
-	r   *sqlx.DB
-	raw *sql.DB
-	now func() time.Time
+	d       Dialect
+	w       *pool
+	r       *pool
+	raw     *sql.DB
+	now     func() time.Time
+	timeout time.Duration
 
 	// accessWrites counts PutAccessNumber and DeleteAccessNumber calls
 	// through this DB (see AccessNumberWrites).
@@ -99,14 +109,17 @@ var _ callback.Store = (*DB)(nil)
 
 // New returns a store over migrated databases.
 func New(c Config) *DB {
-	db := &DB{d: c.Dialect, raw: c.Writer, now: c.Now}
-	db.w = sqlx.NewDb(c.Writer, c.Dialect.Name)
+	db := &DB{d: c.Dialect, raw: c.Writer, now: c.Now, timeout: c.QueryTimeout}
+	db.w = &pool{DB: sqlx.NewDb(c.Writer, c.Dialect.Name), db: db}
 	db.r = db.w
 	if c.Reader != nil && c.Reader != c.Writer {
-		db.r = sqlx.NewDb(c.Reader, c.Dialect.Name)
+		db.r = &pool{DB: sqlx.NewDb(c.Reader, c.Dialect.Name), db: db}
 	}
 	if db.now == nil {
 		db.now = time.Now
+	}
+	if db.timeout <= 0 {
+		db.timeout = DefaultQueryTimeout
 	}
 	return db
 }
@@ -143,8 +156,12 @@ const maxTxTries = 5
 
 // tx runs fn in a write transaction, again from the start when the database
 // asks for it (deadlock, busy), so callers never see those transient errors.
+// The whole call, tries included, has the query timeout: when it expires
+// the transaction is rolled back and the error is callback.ErrUnavailable.
 func (db *DB) tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	return db.retry(ctx, func() error { return db.tryTx(ctx, fn) })
+	ctx, cancel := db.deadline(ctx)
+	defer cancel()
+	return db.unavailable(db.retry(ctx, func() error { return db.tryTx(ctx, fn) }))
 }
 
 // retry runs fn, a transaction or a single statement that commits on its
@@ -185,10 +202,12 @@ func (db *DB) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error)
 }
 
 // fail wraps err with what was being done, mapping a duplicate key to
-// callback.ErrConflict and a missing row to callback.ErrNotFound so callers
-// can branch with errors.Is.
+// callback.ErrConflict, a missing row to callback.ErrNotFound and a database
+// that cannot answer to callback.ErrUnavailable so callers can branch with
+// errors.Is.
 func (db *DB) fail(err error, format string, args ...any) error {
 	what := fmt.Sprintf(format, args...)
+	err = db.unavailable(err)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("%s: %w", what, callback.ErrNotFound)

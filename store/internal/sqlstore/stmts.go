@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/callbackd/callbackd/callback"
+
 	"github.com/jmoiron/sqlx"
 )
 
@@ -20,14 +22,14 @@ type stmts struct {
 }
 
 type stmtKey struct {
-	pool  *sqlx.DB
+	pool  *pool
 	query string
 }
 
-var errStmtsClosed = errors.New("store closed")
+var errStmtsClosed = fmt.Errorf("%w: store closed", callback.ErrUnavailable)
 
 // get returns query prepared on pool.
-func (s *stmts) get(ctx context.Context, pool *sqlx.DB, query string) (*sqlx.Stmt, error) {
+func (s *stmts) get(ctx context.Context, pool *pool, query string) (*sqlx.Stmt, error) {
 	k := stmtKey{pool, query}
 	s.mu.Lock()
 	st, ok := s.m[k]
@@ -77,7 +79,8 @@ func (s *stmts) close() error {
 
 // getRow runs query, which returns one row, on pool and scans the row into
 // dest: through a kept prepared statement where the dialect asks for it.
-func (db *DB) getRow(ctx context.Context, pool *sqlx.DB, dest any, query string, args ...any) error {
+// The call has the query timeout.
+func (db *DB) getRow(ctx context.Context, pool *pool, dest any, query string, args ...any) error {
 	if !db.d.PrepareOnce {
 		return pool.GetContext(ctx, dest, query, args...)
 	}
@@ -85,11 +88,13 @@ func (db *DB) getRow(ctx context.Context, pool *sqlx.DB, dest any, query string,
 	if err != nil {
 		return err
 	}
-	return st.GetContext(ctx, dest, args...)
+	ctx, cancel := db.deadline(ctx)
+	defer cancel()
+	return db.unavailable(st.GetContext(ctx, dest, args...))
 }
 
 // selectRows is getRow for a query that returns any number of rows.
-func (db *DB) selectRows(ctx context.Context, pool *sqlx.DB, dest any, query string, args ...any) error {
+func (db *DB) selectRows(ctx context.Context, pool *pool, dest any, query string, args ...any) error {
 	if !db.d.PrepareOnce {
 		return pool.SelectContext(ctx, dest, query, args...)
 	}
@@ -97,5 +102,7 @@ func (db *DB) selectRows(ctx context.Context, pool *sqlx.DB, dest any, query str
 	if err != nil {
 		return err
 	}
-	return st.SelectContext(ctx, dest, args...)
+	ctx, cancel := db.deadline(ctx)
+	defer cancel()
+	return db.unavailable(st.SelectContext(ctx, dest, args...))
 }
