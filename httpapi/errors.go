@@ -76,6 +76,10 @@ func invalid(field, msg string) *Error {
 // order of it.
 const loginRetryAfter = time.Minute
 
+// StoreRetryAfter is the Retry-After hint of a 503 caused by the store: a
+// database restart or fail-over is over in about that time.
+const StoreRetryAfter = 5 * time.Second
+
 // classify maps any error a handler meets to the API error a client sees.
 // It is the one place where the domain's typed errors, the Authenticator's
 // and net/http's become statuses and codes; JSON, XML-RPC and the SMS
@@ -93,6 +97,12 @@ func classify(err error) *Error {
 		return nil
 	case errors.As(err, &apiErr):
 		return apiErr
+	case errors.Is(err, callback.ErrUnavailable):
+		// The store is down or frozen: nothing was created (or the
+		// outcome is unknown, and a retry with the same Idempotency-Key
+		// finds the first request).
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
+			Message: "the service is temporarily unavailable; try again later", RetryAfter: StoreRetryAfter, cause: err}
 	case errors.As(err, &mbe):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeRequestTooLarge,
 			Message: fmt.Sprintf("the body is larger than %d bytes", mbe.Limit), cause: err}

@@ -759,7 +759,8 @@ func (a *api) writeFault(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	status := http.StatusOK
 	switch e.Status {
-	case http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusUnsupportedMediaType, http.StatusRequestEntityTooLarge:
+	case http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusUnsupportedMediaType, http.StatusRequestEntityTooLarge,
+		http.StatusServiceUnavailable:
 		status = e.Status
 	}
 	setErrorHeaders(w.Header(), e)
