@@ -257,8 +257,13 @@ func (p *page) submit(mode string) http.HandlerFunc {
 			http.Redirect(w, r, res.location, http.StatusSeeOther)
 			return
 		}
-		if res.status == http.StatusTooManyRequests {
+		switch res.status {
+		case http.StatusTooManyRequests:
 			w.Header().Set("Retry-After", "60")
+		case http.StatusServiceUnavailable:
+			// The store is down or frozen, or the page's account is
+			// missing: nothing was requested, and trying again soon may work.
+			w.Header().Set("Retry-After", "5")
 		}
 		p.showForm(w, r, res.status, mode, s.fields, res.formErr)
 	}
