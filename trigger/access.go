@@ -58,6 +58,9 @@ func (c *accessCache) writeCount() uint64 {
 
 // get returns a copy of number's options with the defaults applied, or
 // callback.ErrNotFound. A ttl of zero or less reads the store every time.
+// When the store is unavailable and the number was read before, get
+// returns the options last read together with the error, so the caller
+// can still reject the call with the number's own code.
 func (c *accessCache) get(ctx context.Context, number string, ttl time.Duration) (*callback.AccessNumber, error) {
 	if ttl <= 0 {
 		return c.read(ctx, number)
@@ -69,7 +72,17 @@ func (c *accessCache) get(ctx context.Context, number string, ttl time.Duration)
 	if !ok || e.writes != writes || c.now().Sub(e.fetched) >= ttl {
 		fetched := c.now()
 		n, err := c.read(ctx, number)
-		if err != nil && !errors.Is(err, callback.ErrNotFound) {
+		switch {
+		case errors.Is(err, callback.ErrUnavailable) && ok:
+			// The store is down: the options last read still say with
+			// which code to reject the call, and that it is refused
+			// rather than why is what the store could not tell.
+			if e.n == nil {
+				return nil, fmt.Errorf("access number %s: %w", number, callback.ErrNotFound)
+			}
+			stale := *e.n
+			return &stale, fmt.Errorf("access number %s (options as last read): %w", number, err)
+		case err != nil && !errors.Is(err, callback.ErrNotFound):
 			return nil, err
 		}
 		e = accessEntry{n: n, fetched: fetched, writes: writes}

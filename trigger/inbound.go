@@ -71,13 +71,15 @@ func (e *Engine) ServeInbound(ctx context.Context, c Call, start func(context.Co
 func (e *Engine) Inbound(ctx context.Context, c Call) (*callback.Request, Decision, error) {
 	n, _, err := e.accessNumber(ctx, Call{Number: c.Number})
 	switch {
+	case err != nil && n != nil:
+		return nil, storeDown(reject(n, "access number lookup failed"), err), err
 	case err != nil:
-		return nil, Decision{Action: ActionReject, Reason: "access number lookup failed", SIPCode: callback.DefaultHangupSIPCode}, err
+		return nil, storeDown(Decision{Action: ActionReject, Reason: "access number lookup failed", SIPCode: callback.DefaultHangupSIPCode}, err), err
 	case n == nil:
 		return nil, Decision{Action: ActionReject, Reason: fmt.Sprintf("%q is not an access number", c.Number), SIPCode: 404}, nil
 	}
 	refuse := func(why string, err error) (*callback.Request, Decision, error) {
-		return nil, reject(n, why), err
+		return nil, storeDown(reject(n, why), err), err
 	}
 	if c.Channel == "" {
 		return refuse("no channel id for the inbound call", nil)

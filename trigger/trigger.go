@@ -119,8 +119,10 @@ func (e *Engine) Handle(ctx context.Context, c Call) (Decision, error) {
 	switch {
 	case errors.As(err, &ve):
 		return Decision{Action: ActionReject, Reason: "bad CLD rule: " + ve.Error(), SIPCode: callback.DefaultHangupSIPCode}, nil
+	case err != nil && n != nil:
+		return storeDown(reject(n, "access number lookup failed"), err), err
 	case err != nil:
-		return Decision{Action: ActionReject, Reason: "access number lookup failed", SIPCode: callback.DefaultHangupSIPCode}, err
+		return storeDown(Decision{Action: ActionReject, Reason: "access number lookup failed", SIPCode: callback.DefaultHangupSIPCode}, err), err
 	case n == nil:
 		return Decision{Action: ActionReject, Reason: fmt.Sprintf("%q is not an access number", c.Number), SIPCode: 404}, nil
 	}
@@ -146,10 +148,33 @@ func (e *Engine) Handle(ctx context.Context, c Call) (Decision, error) {
 	if d.SIPCode == 0 {
 		d.SIPCode = n.HangupSIPCode
 	}
-	return d, err
+	return storeDown(d, err), err
 }
 
-// accessNumber finds the access number and the CLD rule of the call.
+// ReasonStoreUnavailable starts CALLBACKD_REASON when a call was refused
+// because the store was down or did not answer in time: nothing was
+// queued, and the caller may ring again later.
+const ReasonStoreUnavailable = "store unavailable"
+
+// storeDown turns d into the reject of a call whose decision the store
+// could not complete (err is callback.ErrUnavailable): the number's code,
+// and a reason that says so.
+func storeDown(d Decision, err error) Decision {
+	if !errors.Is(err, callback.ErrUnavailable) {
+		return d
+	}
+	d.Action, d.Request, d.Duplicate = ActionReject, nil, false
+	if d.Reason == "" {
+		d.Reason = ReasonStoreUnavailable
+	} else {
+		d.Reason = ReasonStoreUnavailable + ": " + d.Reason
+	}
+	return d
+}
+
+// accessNumber finds the access number and the CLD rule of the call. With
+// the store unavailable it returns the error and, when the number was read
+// before, its options as last read.
 func (e *Engine) accessNumber(ctx context.Context, c Call) (*callback.AccessNumber, *callback.CLDRule, error) {
 	var rule *callback.CLDRule
 	ruleText := c.CLDRule
@@ -177,7 +202,9 @@ func (e *Engine) accessNumber(ctx context.Context, c Call) (*callback.AccessNumb
 	case errors.Is(err, callback.ErrNotFound):
 		return nil, nil, nil
 	case err != nil:
-		return nil, nil, fmt.Errorf("look up access number %q: %w", c.Number, err)
+		// n is the options as last read when the store is unavailable,
+		// else nil.
+		return n, rule, fmt.Errorf("look up access number %q: %w", c.Number, err)
 	}
 	return n, rule, nil
 }
