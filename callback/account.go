@@ -15,8 +15,10 @@ type Account struct {
 	ID               int64
 	Username         string
 	PasswordHash     string // bcrypt of the web/API/email password; never logged
-	HA1              string // MD5(username:realm:password) for SIP digest, hex
-	PIN              string // calling-card / PIN-trigger PIN, unique when set
+	HA1              string // MD5(username:realm:password) for SIP digest, hex: as good as the password to SIP, so set only for a SIP identity
+	PIN              string // a new calling-card / PIN-trigger PIN to store (unique); only ever written, reads leave it ""
+	PINHash          string // the stored PIN: HMAC-SHA-256 under the PIN key (PINKey), hex; kept as is when PIN is ""
+	PINKeyID         string // PINKey.ID of the key PINHash was made under
 	Balance          Money
 	Currency         string // ISO 4217 code
 	CreditLimit      Money  // the lowest balance allowed: 0 prepaid, negative postpaid

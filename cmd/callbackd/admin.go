@@ -32,6 +32,8 @@ func (e *env) admin(noun, verb string, args []string) error {
 		run = e.accountShow(fs)
 	case "account balance":
 		run = e.accountBalance(fs)
+	case "account pin":
+		run = e.accountPIN(fs)
 	case "account cli":
 		run = e.accountCLI(fs)
 	case "access add":
@@ -95,8 +97,9 @@ func required(fs *flag.FlagSet, names ...string) error {
 
 func (e *env) accountAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 	username := fs.String("username", "", "account username (required)")
-	password := fs.String("password", "", "password for the web page, API, email trigger and SIP (HA1)")
-	pin := fs.String("pin", "", "PIN for the PIN trigger and calling card")
+	password := fs.String("password", "", "password for the web page, API and email trigger")
+	sip := fs.Bool("sip", false, "also store the password's SIP digest HA1 (as good as the password to SIP): only for an account that needs a SIP identity")
+	pin := fs.String("pin", "", "PIN for the PIN trigger, calling card and web page (stored as a keyed hash: needs auth.pin_key)")
 	balance := fs.String("balance", "0", "starting balance, e.g. 10.50")
 	currency := fs.String("currency", "USD", "ISO 4217 currency of the account")
 	creditLimit := fs.String("credit-limit", "0", "lowest balance allowed (negative for postpaid)")
@@ -124,12 +127,17 @@ func (e *env) accountAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 		if a.DailyCap, err = callback.ParseMoney(*dailyCap); err != nil {
 			return usageError{"-daily-cap: " + err.Error()}
 		}
+		if *sip && *password == "" {
+			return usageError{"-sip needs -password"}
+		}
 		if *password != "" {
 			h, err := bcrypt.GenerateFromPassword([]byte(*password), bcrypt.DefaultCost)
 			if err != nil {
 				return fmt.Errorf("hash password: %w", err)
 			}
 			a.PasswordHash = string(h)
+		}
+		if *sip {
 			a.HA1 = callback.HA1(a.Username, c.ARI.Realm, *password)
 		}
 		if err := st.CreateAccount(e.ctx, a); err != nil {
@@ -250,6 +258,34 @@ func (e *env) accountShow(fs *flag.FlagSet) func(callback.Store, *Config) error 
 			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%d\t%s %s\n", c.RequestID, c.Leg, c.Number, fmtTime(c.Start), c.BillSec, c.Disposition, c.Cause, c.Charge, c.Currency)
 		}
 		return w.Flush()
+	}
+}
+
+func (e *env) accountPIN(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	username := fs.String("username", "", "account username (required)")
+	set := fs.String("set", "", "the account's new PIN (stored as a keyed hash under auth.pin_key)")
+	clear := fs.Bool("clear", false, "remove the account's PIN")
+	return func(st callback.Store, _ *Config) error {
+		if err := required(fs, "username"); err != nil {
+			return err
+		}
+		if (*set == "") == !*clear {
+			return usageError{"give one of -set PIN and -clear"}
+		}
+		a, err := st.GetAccount(e.ctx, *username)
+		if err != nil {
+			return fmt.Errorf("account %s: %w", *username, err)
+		}
+		a.PIN, a.PINHash, a.PINKeyID = *set, "", ""
+		if err := st.UpdateAccount(e.ctx, a); err != nil {
+			return fmt.Errorf("PIN of account %s: %w", *username, err)
+		}
+		if *clear {
+			fmt.Fprintf(e.stdout, "account %s has no PIN now\n", a.Username)
+		} else {
+			fmt.Fprintf(e.stdout, "account %s has a new PIN\n", a.Username)
+		}
+		return nil
 	}
 }
 

@@ -11,11 +11,14 @@ import (
 	"time"
 )
 
+// testPINKey is auth.pin_key of the commands run.
+const testPINKey = "admin test PIN key, 32 bytes or more"
+
 // run runs a callbackd command in-process against the embedded store at db.
 func run(t *testing.T, db string, stdin string, args ...string) (string, error) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	env := []string{"CALLBACKD_DATABASE_SQLITE_PATH=" + db}
+	env := []string{"CALLBACKD_DATABASE_SQLITE_PATH=" + db, "CALLBACKD_AUTH_PIN_KEY=" + testPINKey}
 	err := Run(t.Context(), args, env, strings.NewReader(stdin), &out, &errb)
 	return out.String() + errb.String(), err
 }

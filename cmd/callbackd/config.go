@@ -39,6 +39,9 @@ type Config struct {
 		// MaxConnections is how many connections to MariaDB/MySQL this
 		// process holds at most.
 		MaxConnections int `yaml:"max_connections"` // 8
+		// QueryTimeout bounds every store call: a database that is down,
+		// frozen or locked costs a request this long at most, then 503.
+		QueryTimeout time.Duration `yaml:"query_timeout"` // 5s
 	} `yaml:"database"`
 	Callback struct {
 		DelayBeforeCallback time.Duration `yaml:"delay_before_callback"` // "Delay Before Callback" 5s
@@ -190,6 +193,13 @@ type Config struct {
 		// fixed number, optionally per trigger: "device,web=+4930123456".
 		CardLegBCLI string `yaml:"card_leg_b_cli"` // source
 	} `yaml:"ari"`
+	Auth struct {
+		// PINKey is the server key PINs are stored under
+		// (HMAC-SHA-256), at least 32 bytes, the same on every node.
+		// Plain PINs left by earlier versions are hashed under it when
+		// the store is opened. Changing it makes every stored PIN unusable.
+		PINKey string `yaml:"pin_key"`
+	} `yaml:"auth"`
 }
 
 // DefaultConfig returns every default.
@@ -199,6 +209,7 @@ func DefaultConfig() Config {
 	c.Log.Format = "text"
 	c.Database.SQLitePath = "callbackd.db"
 	c.Database.MaxConnections = mysql.DefaultMaxConns
+	c.Database.QueryTimeout = 5 * time.Second
 	p := callback.DefaultPolicy()
 	c.Callback.DelayBeforeCallback = p.DelayBeforeCallback
 	c.Callback.BackoffInterval = p.BackoffInterval

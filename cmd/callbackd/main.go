@@ -60,7 +60,7 @@ commands:
   version                    print the version, commit and Go version
   health                     ask a running server's /readyz (container healthchecks)
   mail                       read one message on stdin (MTA pipe) and queue its callback
-  account add|edit|list|show|balance|cli manage accounts
+  account add|edit|list|show|balance|pin|cli  manage accounts
   access add|list|remove     manage access numbers and their options
   request add|list|show|cancel           manage callback requests
   tariff import|list         manage tariff rates (CSV import)

@@ -28,25 +28,86 @@ import (
 // openStore opens MariaDB/MySQL when a DSN is configured and the embedded
 // store otherwise; both run the migrations first.
 func openStore(ctx context.Context, c *Config, log *slog.Logger) (callback.Store, error) {
+	var st callback.Store
 	if c.Database.MySQLDSN != "" {
-		db, err := mysql.Open(ctx, c.Database.MySQLDSN)
+		db, err := mysql.OpenWith(ctx, c.Database.MySQLDSN, mysql.Options{QueryTimeout: c.Database.QueryTimeout})
 		if err != nil {
 			return nil, fmt.Errorf("open MariaDB/MySQL store: %w", err)
 		}
 		db.SetMaxConns(c.Database.MaxConnections)
-		log.Info("store: MariaDB/MySQL", "dsn", redactDSN(c.Database.MySQLDSN), "max_connections", c.Database.MaxConnections)
-		return db, nil
-	}
-	db, err := sqlite.Open(ctx, c.Database.SQLitePath)
-	if err != nil {
-		where := c.Database.SQLitePath
-		if abs, aerr := filepath.Abs(where); aerr == nil && abs != where {
-			where += " (" + abs + ")"
+		log.Info("store: MariaDB/MySQL", "dsn", redactDSN(c.Database.MySQLDSN), "max_connections", c.Database.MaxConnections,
+			"query_timeout", c.Database.QueryTimeout)
+		st = db
+	} else {
+		db, err := sqlite.OpenWith(ctx, c.Database.SQLitePath, sqlite.Options{QueryTimeout: c.Database.QueryTimeout})
+		if err != nil {
+			where := c.Database.SQLitePath
+			if abs, aerr := filepath.Abs(where); aerr == nil && abs != where {
+				where += " (" + abs + ")"
+			}
+			return nil, fmt.Errorf("open embedded store %s as uid %d: %w; set database.sqlite_path to a file in a directory this user may write", where, os.Getuid(), err)
 		}
-		return nil, fmt.Errorf("open embedded store %s as uid %d: %w; set database.sqlite_path to a file in a directory this user may write", where, os.Getuid(), err)
+		log.Info("store: embedded (SQLite); set database.mysql_dsn for MariaDB/MySQL and several nodes", "path", c.Database.SQLitePath,
+			"query_timeout", c.Database.QueryTimeout)
+		st = db
 	}
-	log.Info("store: embedded (SQLite); set database.mysql_dsn for MariaDB/MySQL and several nodes", "path", c.Database.SQLitePath)
-	return db, nil
+	if err := setPINKey(ctx, c, st, log); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// pinStore is a store that keeps PINs as keyed hashes (both SQL stores).
+type pinStore interface {
+	SetPINKey(k *callback.PINKey)
+	HashPlainPINs(ctx context.Context) (int, error)
+	PINStatus(ctx context.Context) (plain, otherKey int, err error)
+}
+
+// setPINKey gives st the PIN key auth.pin_key and hashes, in place, the
+// PINs an earlier version stored in plain text.
+func setPINKey(ctx context.Context, c *Config, st callback.Store, log *slog.Logger) error {
+	ps, ok := st.(pinStore)
+	if !ok || c.Auth.PINKey == "" {
+		return nil
+	}
+	k, err := callback.NewPINKey([]byte(c.Auth.PINKey))
+	if err != nil {
+		return fmt.Errorf("auth.pin_key: %w", err)
+	}
+	ps.SetPINKey(k)
+	n, err := ps.HashPlainPINs(ctx)
+	if err != nil {
+		return fmt.Errorf("hash the PINs stored in plain text: %w", err)
+	}
+	if n > 0 {
+		log.Info("PINs stored in plain text are now hashed under auth.pin_key", "accounts", n)
+	}
+	return nil
+}
+
+// checkPINs refuses to serve while stored PINs cannot be checked: every
+// PIN login would fail without a word.
+func checkPINs(ctx context.Context, c *Config, st callback.Store) error {
+	ps, ok := st.(pinStore)
+	if !ok {
+		return nil
+	}
+	plain, other, err := ps.PINStatus(ctx)
+	switch {
+	case err != nil:
+		return err
+	case plain > 0:
+		return fmt.Errorf("%d accounts have a PIN stored in plain text and auth.pin_key (CALLBACKD_AUTH_PIN_KEY) is not set: "+
+			"set it to a secret of at least %d bytes, the same on every node, and they are hashed when callbackd starts", plain, callback.MinPINKeyBytes)
+	case other > 0 && c.Auth.PINKey == "":
+		return fmt.Errorf("%d accounts have a PIN and auth.pin_key (CALLBACKD_AUTH_PIN_KEY) is not set: set the key the PINs were stored under", other)
+	case other > 0:
+		return fmt.Errorf("%d accounts have a PIN stored under another auth.pin_key: set that key again, "+
+			"or give those accounts new PINs (callbackd account pin -username U -set PIN, or -clear)", other)
+	}
+	return nil
 }
 
 // redactDSN hides the password of a go-sql-driver DSN "user:pass@tcp(...)/db".
@@ -170,6 +231,10 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	st, err := openStore(ctx, c, log)
 	if err != nil {
 		return nil, err
+	}
+	if err := checkPINs(ctx, c, st); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	s := &server{cfg: c, log: log, store: st}
 	m := metrics.New()

@@ -17,6 +17,8 @@ import (
 
 	gomysql "github.com/go-sql-driver/mysql"
 
+	"github.com/callbackd/callbackd/callback"
+
 	"github.com/callbackd/callbackd/store/mysql"
 	"github.com/callbackd/callbackd/store/sqlite"
 )
@@ -25,6 +27,16 @@ import (
 // database whose user may create and drop databases named callbackd_*.
 const EnvMySQLDSN = "CALLBACKD_TEST_MYSQL_DSN"
 
+// PINKey is the PIN key (auth.pin_key) of every store SQLite and MySQL
+// open, so tests can give accounts PINs and look them up.
+var PINKey = func() *callback.PINKey {
+	k, err := callback.NewPINKey([]byte("dbtest PIN key, at least 32 bytes long"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
 // SQLite opens a store on a new file in tb's temporary directory.
 func SQLite(tb testing.TB) *sqlite.DB {
 	tb.Helper()
@@ -32,6 +44,7 @@ func SQLite(tb testing.TB) *sqlite.DB {
 	if err != nil {
 		tb.Fatalf("open SQLite store: %v", err)
 	}
+	db.SetPINKey(PINKey)
 	tb.Cleanup(func() { db.Close() })
 	return db
 }
@@ -43,6 +56,7 @@ func MySQL(tb testing.TB) *mysql.DB {
 	if err != nil {
 		tb.Fatalf("open MySQL store: %v", err)
 	}
+	db.SetPINKey(PINKey)
 	tb.Cleanup(func() { db.Close() })
 	return db
 }

@@ -1,13 +1,44 @@
 package storetest
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/callbackd/callbackd/callback"
 )
+
+// testPINKey is the PIN key the account tests set on the store.
+var testPINKey = func() *callback.PINKey {
+	k, err := callback.NewPINKey([]byte("storetest PIN key: 32 bytes or more of it"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+// PINStore is a store whose PINs are hashed under a key it is given, and
+// that can move plain PINs into hashes and count the ones it cannot check.
+type PINStore interface {
+	SetPINKey(k *callback.PINKey)
+	HashPlainPINs(ctx context.Context) (int, error)
+	PINStatus(ctx context.Context) (plain, otherKey int, err error)
+}
+
+// withPINKey sets k on s and returns s as a PINStore.
+func withPINKey(t *testing.T, s callback.Store, k *callback.PINKey) PINStore {
+	t.Helper()
+	ps, ok := s.(PINStore)
+	if !ok {
+		t.Fatalf("%T does not hash PINs", s)
+	}
+	ps.SetPINKey(k)
+	return ps
+}
 
 func createAccount(t *testing.T, s callback.Store, a callback.Account) *callback.Account {
 	t.Helper()
@@ -18,7 +49,90 @@ func createAccount(t *testing.T, s callback.Store, a callback.Account) *callback
 }
 
 var accountTests = map[string]func(t *testing.T, s callback.Store){
+	"PINsAreKeyedHashes": func(t *testing.T, s callback.Store) {
+		ctx := t.Context()
+		ps := withPINKey(t, s, testPINKey)
+		createAccount(t, s, callback.Account{Username: "alice", PIN: "4242"})
+		raw := s.(RawDBer).RawDB()
+		var pin, hash sql.NullString
+		if err := raw.QueryRowContext(ctx, "SELECT pin, pin_hash FROM accounts WHERE username = 'alice'").Scan(&pin, &hash); err != nil {
+			t.Fatal(err)
+		}
+		if pin.Valid || hash.String != testPINKey.Hash("4242") || strings.Contains(hash.String, "4242") {
+			t.Fatalf("stored pin %v, pin_hash %v: want no plain PIN and the HMAC", pin, hash)
+		}
+
+		// PINs written in plain form before they were hashed (by an
+		// older callbackd, or by SQL) are moved into hashes in place.
+		createAccount(t, s, callback.Account{Username: "bob"})
+		createAccount(t, s, callback.Account{Username: "carol"})
+		for user, plain := range map[string]string{"bob": "1111", "carol": "2222"} {
+			if _, err := raw.ExecContext(ctx, "UPDATE accounts SET pin = ? WHERE username = ?", plain, user); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if plain, other, err := ps.PINStatus(ctx); err != nil || plain != 2 || other != 0 {
+			t.Fatalf("PIN status before hashing: %d plain, %d under another key, %v; want 2, 0", plain, other, err)
+		}
+		if _, err := s.AccountByPIN(ctx, "1111"); !errors.Is(err, callback.ErrNotFound) {
+			t.Errorf("a plain PIN was found before it was hashed: %v", err)
+		}
+		if n, err := ps.HashPlainPINs(ctx); err != nil || n != 2 {
+			t.Fatalf("hash plain PINs: %d, %v; want 2", n, err)
+		}
+		if n, err := ps.HashPlainPINs(ctx); err != nil || n != 0 {
+			t.Fatalf("hash plain PINs again: %d, %v; want 0", n, err)
+		}
+		var plain int
+		if err := raw.QueryRowContext(ctx, "SELECT COUNT(*) FROM accounts WHERE pin IS NOT NULL").Scan(&plain); err != nil || plain != 0 {
+			t.Fatalf("%d plain PINs left (%v)", plain, err)
+		}
+		for user, pin := range map[string]string{"alice": "4242", "bob": "1111", "carol": "2222"} {
+			if a, err := s.AccountByPIN(ctx, pin); err != nil || a.Username != user {
+				t.Errorf("by PIN of %s: %v %v", user, a, err)
+			}
+		}
+		if plain, other, err := ps.PINStatus(ctx); err != nil || plain != 0 || other != 0 {
+			t.Errorf("PIN status: %d plain, %d under another key, %v; want none", plain, other, err)
+		}
+
+		// Under another key no PIN is found, and the status says why.
+		other, err := callback.NewPINKey([]byte("another PIN key, also 32 bytes or more"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps.SetPINKey(other)
+		if _, err := s.AccountByPIN(ctx, "4242"); !errors.Is(err, callback.ErrNotFound) {
+			t.Errorf("by PIN under another key: %v", err)
+		}
+		if plain, n, err := ps.PINStatus(ctx); err != nil || plain != 0 || n != 3 {
+			t.Errorf("PIN status under another key: %d plain, %d under another key, %v; want 0, 3", plain, n, err)
+		}
+		// A PIN set again is hashed under the new key.
+		a, err := s.GetAccount(ctx, "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.PIN = "1111"
+		if err := s.UpdateAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if a, err := s.AccountByPIN(ctx, "1111"); err != nil || a.Username != "bob" || a.PINKeyID != other.ID() {
+			t.Errorf("by PIN set again: %+v %v", a, err)
+		}
+
+		// Without a key no PIN can be set or found.
+		ps.SetPINKey(nil)
+		if err := s.CreateAccount(ctx, &callback.Account{Username: "dave", PIN: "3333"}); !errors.Is(err, callback.ErrInvalid) {
+			t.Errorf("create with a PIN and no key: %v", err)
+		}
+		if _, err := s.AccountByPIN(ctx, "1111"); !errors.Is(err, callback.ErrNotFound) {
+			t.Errorf("by PIN without a key: %v", err)
+		}
+	},
+
 	"CRUD": func(t *testing.T, s callback.Store) {
+		withPINKey(t, s, testPINKey)
 		want := callback.Account{
 			Username: "alice", PasswordHash: "$2a$10$abcdefghijklmnopqrstuv", HA1: callback.HA1("alice", "example.com", "pw"),
 			PIN: "1234", Balance: 125_000, Currency: "EUR", CreditLimit: -50_000, MaxSessions: 4,
@@ -29,7 +143,8 @@ var accountTests = map[string]func(t *testing.T, s callback.Store){
 		if a.ID == 0 {
 			t.Fatal("ID not filled in")
 		}
-		want.ID = a.ID
+		// The PIN is stored as its HMAC under the key, and never read back.
+		want.ID, want.PIN, want.PINHash, want.PINKeyID = a.ID, "", testPINKey.Hash("1234"), testPINKey.ID()
 		mustEqual(t, "created account", a, &want)
 		got, err := s.GetAccount(t.Context(), "alice")
 		if err != nil {
@@ -55,7 +170,7 @@ var accountTests = map[string]func(t *testing.T, s callback.Store){
 		if err := s.UpdateAccount(t.Context(), &upd); err != nil {
 			t.Fatal(err)
 		}
-		want.PIN, want.Blocked, want.MaxSessions, want.Tariff = "9999", false, 2, ""
+		want.PINHash, want.Blocked, want.MaxSessions, want.Tariff = testPINKey.Hash("9999"), false, 2, ""
 		got, _ = s.GetAccount(t.Context(), "alice")
 		mustEqual(t, "updated account", got, &want)
 		if err := s.UpdateAccount(t.Context(), got); err != nil {
@@ -141,6 +256,7 @@ var accountTests = map[string]func(t *testing.T, s callback.Store){
 			t.Fatalf("shared associated number: %v %v, want mia", a, err)
 		}
 		// The whole account comes back, not only its name.
+		withPINKey(t, s, testPINKey)
 		want := callback.Account{Username: "mia", AssociatedNumber: "+4930555555", Currency: "EUR",
 			Balance: 1234, CreditLimit: -500, MaxSessions: 3, Language: "de", Tariff: "t1", DailyCap: 9999, PIN: "5151"}
 		if err := s.UpdateAccount(t.Context(), &want); err != nil {

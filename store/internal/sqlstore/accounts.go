@@ -20,7 +20,12 @@ func (db *DB) CreateAccount(ctx context.Context, a *callback.Account) error {
 	c.add("username", a.Username)
 	c.add("password_hash", str(a.PasswordHash))
 	c.add("ha1", str(a.HA1))
-	c.add("pin", str(a.PIN))
+	pinHash, pinKeyID, err := db.pinColumns(a)
+	if err != nil {
+		return fmt.Errorf("create account %q: %w", a.Username, err)
+	}
+	c.add("pin_hash", pinHash)
+	c.add("pin_key_id", pinKeyID)
 	c.add("balance", int64(a.Balance))
 	c.add("currency", str(a.Currency))
 	c.add("credit_limit", int64(a.CreditLimit))
@@ -34,7 +39,7 @@ func (db *DB) CreateAccount(ctx context.Context, a *callback.Account) error {
 		c.add("created", db.ts(a.Created))
 	}
 	var got *callback.Account
-	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+	err = db.tx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, c.insert("accounts"), c.args...); err != nil {
 			return err
 		}
@@ -53,12 +58,19 @@ func (db *DB) CreateAccount(ctx context.Context, a *callback.Account) error {
 // its balance, which moves only through SetBalance and Settle: an edit of
 // an account's settings must never undo a debit made in between.
 func (db *DB) UpdateAccount(ctx context.Context, a *callback.Account) error {
+	pinHash, pinKeyID, err := db.pinColumns(a)
+	if err != nil {
+		return fmt.Errorf("update account %q: %w", a.Username, err)
+	}
 	var got *callback.Account
-	err := db.tx(ctx, func(tx *sqlx.Tx) error {
-		if err := execMatched(ctx, tx, callback.ErrNotFound, `UPDATE accounts SET password_hash = ?, ha1 = ?, pin = ?, currency = ?,
+	err = db.tx(ctx, func(tx *sqlx.Tx) error {
+		// A PIN still in plain form (no PIN key yet) stays until one is
+		// set; a new one replaces it.
+		if err := execMatched(ctx, tx, callback.ErrNotFound, `UPDATE accounts SET password_hash = ?, ha1 = ?,
+			pin = CASE WHEN ? IS NULL THEN pin ELSE NULL END, pin_hash = ?, pin_key_id = ?, currency = ?,
 			credit_limit = ?, max_sessions = ?, associated_number = ?, language = ?, blocked = ?, tariff = ?,
 			daily_cap = ? WHERE username = ?`,
-			str(a.PasswordHash), str(a.HA1), str(a.PIN), str(a.Currency), int64(a.CreditLimit), a.MaxSessions,
+			str(a.PasswordHash), str(a.HA1), pinHash, pinHash, pinKeyID, str(a.Currency), int64(a.CreditLimit), a.MaxSessions,
 			str(a.AssociatedNumber), str(a.Language), a.Blocked, str(a.Tariff), int64(a.DailyCap), a.Username); err != nil {
 			return err
 		}
@@ -90,16 +102,101 @@ func (db *DB) GetAccount(ctx context.Context, username string) (*callback.Accoun
 	return row.account(), nil
 }
 
-// AccountByPIN returns the account whose PIN is pin.
+// SetPINKey sets the key PINs are stored and looked up under
+// (auth.pin_key). Without one, accounts cannot be given a PIN and no PIN
+// is found.
+func (db *DB) SetPINKey(k *callback.PINKey) { db.pinKey.Store(k) }
+
+// pinColumns returns the pin_hash and pin_key_id to write for a: the hash
+// of a.PIN when a new PIN is given, else the stored ones as a carries them.
+func (db *DB) pinColumns(a *callback.Account) (hash, keyID any, err error) {
+	if a.PIN == "" {
+		return str(a.PINHash), str(a.PINKeyID), nil
+	}
+	k := db.pinKey.Load()
+	if k == nil {
+		return nil, nil, &callback.ValidationError{Field: "pin", Reason: "no PIN key is configured (auth.pin_key), so PINs cannot be stored"}
+	}
+	return k.Hash(a.PIN), k.ID(), nil
+}
+
+// AccountByPIN returns the account whose PIN is pin. It is the one PIN
+// lookup (the web page, the IVR's PIN entry and PIN triggers all come
+// here): the PIN is hashed under the PIN key and the hash looked up, so
+// the PIN itself is never compared, stored or sent to the database.
 func (db *DB) AccountByPIN(ctx context.Context, pin string) (*callback.Account, error) {
 	if pin == "" {
 		return nil, fmt.Errorf("account by PIN: empty PIN: %w", callback.ErrNotFound)
 	}
-	a, err := getAccount(ctx, db.r, "pin = ?", pin)
-	if err != nil {
+	k := db.pinKey.Load()
+	if k == nil {
+		return nil, fmt.Errorf("account by PIN: no PIN key is configured: %w", callback.ErrNotFound)
+	}
+	var row accountRow
+	if err := db.getRow(ctx, db.r, &row, selectAccount+" WHERE pin_hash = ?", k.Hash(pin)); err != nil {
 		return nil, db.fail(err, "account by PIN")
 	}
-	return a, nil
+	return row.account(), nil
+}
+
+// HashPlainPINs moves the PINs still stored in plain form (written before
+// PINs were hashed) into pin_hash under the PIN key and clears them, in
+// one transaction, and returns how many it moved. It is run whenever the
+// store is opened with a key, so an operator never enters the PINs again.
+// A plain PIN whose hash another account holds already is ErrConflict,
+// naming the account, and nothing is moved.
+func (db *DB) HashPlainPINs(ctx context.Context) (int, error) {
+	k := db.pinKey.Load()
+	if k == nil {
+		return 0, fmt.Errorf("hash plain PINs: no PIN key is configured: %w", callback.ErrInvalid)
+	}
+	var n int
+	var user string
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		n = 0
+		var rows []struct {
+			Username string `db:"username"`
+			PIN      string `db:"pin"`
+		}
+		if err := tx.SelectContext(ctx, &rows, "SELECT username, pin FROM accounts WHERE pin IS NOT NULL"+db.d.LockRows); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			user = r.Username
+			if err := execMatched(ctx, tx, callback.ErrNotFound, `UPDATE accounts SET pin_hash = ?, pin_key_id = ?, pin = NULL
+				WHERE username = ? AND pin = ?`, k.Hash(r.PIN), k.ID(), r.Username, r.PIN); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, db.fail(err, "hash the plain PIN of account %q", user)
+	}
+	return n, nil
+}
+
+// PINStatus counts the PINs that the current PIN key cannot check: plain
+// ones still waiting for HashPlainPINs, and hashes made under another key
+// (or any hash when no key is set).
+func (db *DB) PINStatus(ctx context.Context) (plain, otherKey int, err error) {
+	id := ""
+	if k := db.pinKey.Load(); k != nil {
+		id = k.ID()
+	}
+	var counts struct {
+		Plain    int `db:"plain"`
+		OtherKey int `db:"other_key"`
+	}
+	err = db.r.GetContext(ctx, &counts, `SELECT
+		COUNT(CASE WHEN pin IS NOT NULL THEN 1 END) AS plain,
+		COUNT(CASE WHEN pin_hash IS NOT NULL AND (pin_key_id IS NULL OR pin_key_id <> ?) THEN 1 END) AS other_key
+		FROM accounts`, id)
+	if err != nil {
+		return 0, 0, db.fail(err, "count unusable PINs")
+	}
+	return counts.Plain, counts.OtherKey, nil
 }
 
 // accountByCLI is AccountByCLI's one query. The username is chosen as seed

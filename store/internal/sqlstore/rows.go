@@ -350,7 +350,7 @@ func (e *eventRow) event() callback.Event {
 	}
 }
 
-const accountColumns = `id, username, password_hash, ha1, pin, balance, currency, credit_limit,
+const accountColumns = `id, username, password_hash, ha1, pin_hash, pin_key_id, balance, currency, credit_limit,
 	max_sessions, associated_number, language, blocked, tariff, daily_cap, created`
 
 type accountRow struct {
@@ -358,7 +358,8 @@ type accountRow struct {
 	Username         string         `db:"username"`
 	PasswordHash     sql.NullString `db:"password_hash"`
 	HA1              sql.NullString `db:"ha1"`
-	PIN              sql.NullString `db:"pin"`
+	PINHash          sql.NullString `db:"pin_hash"`
+	PINKeyID         sql.NullString `db:"pin_key_id"`
 	Balance          int64          `db:"balance"`
 	Currency         sql.NullString `db:"currency"`
 	CreditLimit      int64          `db:"credit_limit"`
@@ -377,7 +378,8 @@ func (a *accountRow) account() *callback.Account {
 		Username:         a.Username,
 		PasswordHash:     a.PasswordHash.String,
 		HA1:              a.HA1.String,
-		PIN:              a.PIN.String,
+		PINHash:          a.PINHash.String,
+		PINKeyID:         a.PINKeyID.String,
 		Balance:          callback.Money(a.Balance),
 		Currency:         a.Currency.String,
 		CreditLimit:      callback.Money(a.CreditLimit),

@@ -103,6 +103,9 @@ type DB struct {
 	// skipped are the rows claims pass over for a while: they could be
 	// neither read nor finished Invalid request.
 	skipped skipList
+	// pinKey hashes PINs (SetPINKey); nil: PINs can be neither set nor
+	// looked up.
+	pinKey atomic.Pointer[callback.PINKey]
 }
 
 var _ callback.Store = (*DB)(nil)
