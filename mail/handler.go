@@ -65,7 +65,7 @@ func DefaultLimits() Limits {
 // HandlerOptions configures a Handler.
 type HandlerOptions struct {
 	Service *callback.Service   // creates the requests; its Store is read for duplicates
-	Auth    *auth.Authenticator // checks the account's password
+	Auth    *auth.Authenticator // checks the account's password, under email's own budget of failures (auth.SurfaceEmail)
 	Limits  Limits              // the zero Limits takes DefaultLimits
 	Logger  *slog.Logger        // default slog.Default()
 	// StatusURL, when set, returns the public status page of a request
@@ -76,7 +76,7 @@ type HandlerOptions struct {
 // Handler carries out email commands. It is safe for concurrent use.
 type Handler struct {
 	svc        *callback.Service
-	auth       *auth.Authenticator
+	auth       *auth.Surface
 	log        *slog.Logger
 	statusURL  func(int64) string
 	perAccount *trigger.Keyed
@@ -99,7 +99,7 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 	}
 	return &Handler{
 		svc:        o.Service,
-		auth:       o.Auth,
+		auth:       o.Auth.Surface(auth.SurfaceEmail),
 		log:        o.Logger.With("component", "mail"),
 		statusURL:  o.StatusURL,
 		perAccount: trigger.NewKeyed(o.Limits.PerAccount, nil),

@@ -77,7 +77,10 @@ type Options struct {
 	// Service creates the requests; its Store is read for the status page
 	// and duplicates, its Policy for the number of attempts shown.
 	Service *callback.Service
-	Auth    *auth.Authenticator
+	// Auth checks PINs and passwords; the page's failures from all
+	// sources share one budget (auth.SurfaceWeb) besides its limits per
+	// source and per (account, source).
+	Auth *auth.Authenticator
 	// Key signs form tokens and status links: at least MinKeyBytes of
 	// secret, the same on every node serving the page.
 	Key []byte
@@ -158,7 +161,7 @@ type page struct {
 	o        Options
 	svc      *callback.Service
 	store    callback.Store
-	auth     *auth.Authenticator
+	auth     *auth.Surface // Options.Auth under the page's own budget of failures
 	keys     *keys
 	csrf     *csrf
 	log      *slog.Logger
@@ -197,8 +200,12 @@ func New(o Options) http.Handler {
 		o.Now = time.Now
 	}
 	k, _ := deriveKeys(o.Key) // checked by Validate
+	var cred *auth.Surface
+	if o.Auth != nil {
+		cred = o.Auth.Surface(auth.SurfaceWeb)
+	}
 	p := &page{
-		o: o, svc: o.Service, store: o.Service.Store, auth: o.Auth, keys: k,
+		o: o, svc: o.Service, store: o.Service.Store, auth: cred, keys: k,
 		csrf:       newCSRF(k.csrf, o.FormTTL, o.Now),
 		log:        o.Logger.With("component", "web"),
 		now:        o.Now,

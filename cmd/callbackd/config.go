@@ -199,6 +199,15 @@ type Config struct {
 		// Plain PINs left by earlier versions are hashed under it when
 		// the store is opened. Changing it makes every stored PIN unusable.
 		PINKey string `yaml:"pin_key"`
+		// Failed logins per account over all sources (only sources that
+		// failed on the account already are held to it), then one per
+		// interval.
+		AccountFailuresBurst int           `yaml:"account_failures_burst"` // 20
+		AccountFailuresEvery time.Duration `yaml:"account_failures_every"` // 5m
+		// Failed PINs and passwords over all sources on each of the web
+		// page, the IVR and email, then one per interval.
+		SurfaceFailuresBurst int           `yaml:"surface_failures_burst"` // 20
+		SurfaceFailuresEvery time.Duration `yaml:"surface_failures_every"` // 15s
 	} `yaml:"auth"`
 }
 
@@ -210,6 +219,8 @@ func DefaultConfig() Config {
 	c.Database.SQLitePath = "callbackd.db"
 	c.Database.MaxConnections = mysql.DefaultMaxConns
 	c.Database.QueryTimeout = 5 * time.Second
+	c.Auth.AccountFailuresBurst, c.Auth.AccountFailuresEvery = 20, 5*time.Minute
+	c.Auth.SurfaceFailuresBurst, c.Auth.SurfaceFailuresEvery = 20, 15*time.Second
 	p := callback.DefaultPolicy()
 	c.Callback.DelayBeforeCallback = p.DelayBeforeCallback
 	c.Callback.BackoffInterval = p.BackoffInterval

@@ -47,7 +47,12 @@ func prefixes(key, s string) ([]netip.Prefix, error) {
 }
 
 func newAuthenticator(c *Config, st callback.Store) *auth.Authenticator {
-	return auth.New(st, splitList(c.HTTP.APITokens), c.HTTP.LoginEvery, c.HTTP.LoginBurst)
+	a := auth.New(st, splitList(c.HTTP.APITokens), c.HTTP.LoginEvery, c.HTTP.LoginBurst)
+	l := auth.DefaultLimits(c.HTTP.LoginEvery, c.HTTP.LoginBurst)
+	l.PerAccount = auth.Limit{Every: c.Auth.AccountFailuresEvery, Burst: c.Auth.AccountFailuresBurst}
+	l.PerSurface = auth.Limit{Every: c.Auth.SurfaceFailuresEvery, Burst: c.Auth.SurfaceFailuresBurst}
+	a.SetLimits(l)
+	return a
 }
 
 func webOptions(c *Config, svc *callback.Service, authn *auth.Authenticator, log *slog.Logger) (web.Options, error) {
@@ -113,7 +118,7 @@ func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *bil
 	if err != nil {
 		return nil, fmt.Errorf("ari.leg_a_cli: %w", err)
 	}
-	cc, err := callingcard.New(callingcard.Options{Biller: biller, PINs: authn, LegBCLI: legB})
+	cc, err := callingcard.New(callingcard.Options{Biller: biller, PINs: authn.Surface(auth.SurfaceIVR), LegBCLI: legB})
 	if err != nil {
 		return nil, fmt.Errorf("calling card: %w", err)
 	}
