@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/callbackd/callbackd/callback"
 	"github.com/jmoiron/sqlx"
@@ -140,42 +141,53 @@ func (db *DB) AccountByPIN(ctx context.Context, pin string) (*callback.Account, 
 }
 
 // HashPlainPINs moves the PINs still stored in plain form (written before
-// PINs were hashed) into pin_hash under the PIN key and clears them, in
-// one transaction, and returns how many it moved. It is run whenever the
-// store is opened with a key, so an operator never enters the PINs again.
-// A plain PIN whose hash another account holds already is ErrConflict,
-// naming the account, and nothing is moved.
+// PINs were hashed) into pin_hash under the PIN key and clears them, and
+// returns how many it moved. It is run whenever the store is opened with a
+// key, so an operator never enters the PINs again. It works in
+// transactions of up to pinBatch accounts; a plain PIN whose hash another
+// account holds already is ErrConflict naming the account, and the
+// accounts after it keep their plain PINs.
 func (db *DB) HashPlainPINs(ctx context.Context) (int, error) {
 	k := db.pinKey.Load()
 	if k == nil {
 		return 0, fmt.Errorf("hash plain PINs: no PIN key is configured: %w", callback.ErrInvalid)
 	}
-	var n int
-	var user string
-	err := db.tx(ctx, func(tx *sqlx.Tx) error {
-		n = 0
-		var rows []struct {
-			Username string `db:"username"`
-			PIN      string `db:"pin"`
-		}
-		if err := tx.SelectContext(ctx, &rows, "SELECT username, pin FROM accounts WHERE pin IS NOT NULL"+db.d.LockRows); err != nil {
-			return err
-		}
-		for _, r := range rows {
-			user = r.Username
-			if err := execMatched(ctx, tx, callback.ErrNotFound, `UPDATE accounts SET pin_hash = ?, pin_key_id = ?, pin = NULL
-				WHERE username = ? AND pin = ?`, k.Hash(r.PIN), k.ID(), r.Username, r.PIN); err != nil {
+	total := 0
+	for {
+		var n int
+		var user string
+		err := db.tx(ctx, func(tx *sqlx.Tx) error {
+			n = 0
+			var rows []struct {
+				Username string `db:"username"`
+				PIN      string `db:"pin"`
+			}
+			if err := tx.SelectContext(ctx, &rows, "SELECT username, pin FROM accounts WHERE pin IS NOT NULL ORDER BY username LIMIT "+
+				strconv.Itoa(pinBatch)+db.d.LockRows); err != nil {
 				return err
 			}
-			n++
+			for _, r := range rows {
+				user = r.Username
+				if err := execMatched(ctx, tx, callback.ErrNotFound, `UPDATE accounts SET pin_hash = ?, pin_key_id = ?, pin = NULL
+					WHERE username = ? AND pin = ?`, k.Hash(r.PIN), k.ID(), r.Username, r.PIN); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return total, db.fail(err, "hash the plain PIN of account %q", user)
 		}
-		return nil
-	})
-	if err != nil {
-		return 0, db.fail(err, "hash the plain PIN of account %q", user)
+		total += n
+		if n < pinBatch {
+			return total, nil
+		}
 	}
-	return n, nil
 }
+
+// pinBatch is how many plain PINs HashPlainPINs hashes per transaction.
+const pinBatch = 500
 
 // PINStatus counts the PINs that the current PIN key cannot check: plain
 // ones still waiting for HashPlainPINs, and hashes made under another key

@@ -162,7 +162,13 @@ const maxTxTries = 5
 // The whole call, tries included, has the query timeout: when it expires
 // the transaction is rolled back and the error is callback.ErrUnavailable.
 func (db *DB) tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	ctx, cancel := db.deadline(ctx)
+	return db.bulkTx(ctx, 1, fn)
+}
+
+// bulkTx is tx for a transaction of statements statements that each may
+// take a while (a bulk import): the deadline is the query timeout for each.
+func (db *DB) bulkTx(ctx context.Context, statements int, fn func(tx *sqlx.Tx) error) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(max(1, statements))*db.timeout)
 	defer cancel()
 	return db.unavailable(db.retry(ctx, func() error { return db.tryTx(ctx, fn) }))
 }

@@ -75,7 +75,9 @@ func (db *DB) ImportRates(ctx context.Context, tariff string, rates []callback.T
 				&callback.ValidationError{Field: "tariff", Reason: fmt.Sprintf("prefix %s belongs to tariff %q", r.Prefix, r.Tariff)})
 		}
 	}
-	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+	// The query timeout holds for each statement of a large import.
+	statements := 2 + (len(rates)+rateBatch-1)/rateBatch
+	err := db.bulkTx(ctx, statements, func(tx *sqlx.Tx) error {
 		if replace {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM tariff_rates WHERE tariff = ?", tariff); err != nil {
 				return err
