@@ -130,9 +130,11 @@ func (f *failures) has(key string, now time.Time) bool {
 	return ok && l.TokensAt(now) < float64(f.lim.Burst)
 }
 
-// fail records a failure for key.
+// fail records a failure for key. Keys whose budget is full again are
+// dropped once per interval, so the maps hold only recent failures however
+// many keys guessers make up.
 func (f *failures) fail(key string, now time.Time) {
-	if now.Sub(f.swept) > time.Duration(f.lim.Burst)*f.lim.Every {
+	if now.Sub(f.swept) > f.lim.Every {
 		for k, l := range f.m {
 			if l.TokensAt(now) >= float64(f.lim.Burst) {
 				delete(f.m, k)
