@@ -6,7 +6,9 @@ import (
 	"net/netip"
 	"net/url"
 	"testing"
+	"time"
 
+	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/store/dbtest"
 )
@@ -34,6 +36,20 @@ func behindProxy(o *Options) {
 	o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 }
 
+// slowRefill gives the page an Authenticator whose budgets refill only
+// after an hour, so what a test counts does not depend on how fast it
+// runs: 5 failures per (account, source) and per source, 20 per account
+// and 20 per surface.
+func slowRefill(st callback.Store) func(o *Options) {
+	return func(o *Options) {
+		a := auth.New(st, nil, time.Hour, 5)
+		l := auth.DefaultLimits(time.Hour, 5)
+		l.PerAccount.Every, l.PerSurface.Every = time.Hour, time.Hour
+		a.SetLimits(l)
+		o.Auth = a
+	}
+}
+
 func forBothStores(t *testing.T, fn func(t *testing.T, st callback.Store)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, dbtest.SQLite(t)) })
 	t.Run("mariadb", func(t *testing.T) { fn(t, dbtest.MySQL(t)) })
@@ -47,7 +63,7 @@ func forBothStores(t *testing.T, fn func(t *testing.T, st callback.Store)) {
 func TestManySourcesGuessingPINsAreSlowed(t *testing.T) {
 	forBothStores(t, func(t *testing.T, st callback.Store) {
 		seedAccounts(t, st)
-		tp := newTestPage(t, st, nil, behindProxy)
+		tp := newTestPage(t, st, nil, behindProxy, slowRefill(st))
 		codes := map[int]int{}
 		for i := range 200 {
 			u := tp.userFrom(fmt.Sprintf("198.18.%d.%d", i/250, 1+i%250))
@@ -73,7 +89,7 @@ func TestManySourcesGuessingPINsAreSlowed(t *testing.T) {
 func TestGuessingSourceDoesNotLockOutTheOwner(t *testing.T) {
 	forBothStores(t, func(t *testing.T, st callback.Store) {
 		seedAccounts(t, st)
-		tp := newTestPage(t, st, nil, behindProxy)
+		tp := newTestPage(t, st, nil, behindProxy, slowRefill(st))
 		guesser := tp.userFrom("198.51.100.66")
 		for i := range 5 {
 			v := extended("+420777000111", "+420777000999")

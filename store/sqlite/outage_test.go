@@ -11,7 +11,7 @@ import (
 	"github.com/callbackd/callbackd/store/sqlite"
 )
 
-const testTimeout = 300 * time.Millisecond
+const testTimeout = 2 * time.Second
 
 // returns runs call and fails the test when it has not returned long after
 // the query timeout.
@@ -22,7 +22,7 @@ func returns(t *testing.T, what string, call func() error) error {
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(100 * testTimeout):
+	case <-time.After(30 * testTimeout):
 		t.Fatalf("%s: no answer long after the query timeout", what)
 		return nil
 	}
