@@ -19,7 +19,7 @@ import (
 // which cuts every connection, as a server restart or a network failure
 // would.
 type proxy struct {
-	t      *testing.T
+	t      testing.TB
 	target string
 	addr   string
 
@@ -63,7 +63,7 @@ func (p *proxy) pipe(dst, src net.Conn) {
 	}
 }
 
-func startProxy(t *testing.T, target string) *proxy {
+func startProxy(t testing.TB, target string) *proxy {
 	p := &proxy{t: t, target: target, addr: "127.0.0.1:0"}
 	p.start()
 	t.Cleanup(p.stop)
@@ -288,4 +288,49 @@ func TestTableLocked(t *testing.T) {
 			t.Fatalf("create request after %s: %v", lock.release, err)
 		}
 	}
+}
+
+// BenchmarkFrozenServer measures how long a store call waits on a server
+// that accepts connections and never answers, with the default query
+// timeout (database.query_timeout, 5 s), 8 calls at once on a pool of 8
+// connections and then 8 more waiting for one:
+//
+//	scripts/mariadb-test.sh go test -run '^$' -bench FrozenServer -benchtime 2x ./store/mysql/
+func BenchmarkFrozenServer(b *testing.B) {
+	cfg, err := gomysql.ParseDSN(dbtest.MySQLDSN(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	px := startProxy(b, cfg.Addr)
+	cfg.Addr = px.addr
+	db, err := mysql.Open(b.Context(), cfg.FormatDSN())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateAccount(b.Context(), &callback.Account{Username: "801", Currency: "USD"}); err != nil {
+		b.Fatal(err)
+	}
+	px.freeze()
+	var longest time.Duration
+	b.ResetTimer()
+	for range b.N {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range 2 * mysql.DefaultMaxConns {
+			wg.Go(func() {
+				start := time.Now()
+				_, err := db.GetAccount(b.Context(), "801")
+				took := time.Since(start)
+				if !errors.Is(err, callback.ErrUnavailable) {
+					b.Errorf("get account: %v, want ErrUnavailable", err)
+				}
+				mu.Lock()
+				longest = max(longest, took)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+	}
+	b.ReportMetric(longest.Seconds(), "longest-s")
 }
