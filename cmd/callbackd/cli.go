@@ -15,6 +15,7 @@ var adminCommands = map[string][][2]string{
 		{"list", "list the accounts"},
 		{"show", "one account: balance, caller IDs, recent callbacks and CDRs"},
 		{"balance", "show or set an account's balance"},
+		{"pin", "set or clear an account's PIN (stored as a keyed hash under auth.pin_key)"},
 		{"cli", "list or add the caller IDs that identify an account"},
 	},
 	"access": {

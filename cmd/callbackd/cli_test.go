@@ -55,7 +55,7 @@ func testCLIMessages(t *testing.T, storeEnv string) {
 			"line 2: unknown key callback.max_atempts; did you mean max_attempts?",
 			`line 3: callback.timeout: "300" has no unit: write 300s`,
 			"line 5: unknown key log.levl; did you mean level?"}},
-		{[]string{"account", "frob"}, "", []string{`account: unknown subcommand "frob" (add, edit, list, show, balance, cli)`}},
+		{[]string{"account", "frob"}, "", []string{`account: unknown subcommand "frob" (add, edit, list, show, balance, pin, cli)`}},
 		{[]string{"serve", "-log-level", "loud"}, "", []string{`log.level "loud"`}},
 	} {
 		env := []string{storeEnv}
