@@ -64,10 +64,21 @@ func (t TwoWay) Admit(ctx context.Context, s *Session) *callback.Outcome {
 		return nil // Run says why
 	}
 	money, err := t.Biller.Admit(ctx, r, s.LegA(), s.SecondLegID(), s.Logger())
+	if err == nil {
+		s.Keep(money)
+	}
+	return AdmitOutcome(ctx, s, err, "hold the money of the call")
+}
+
+// AdmitOutcome is how an Admitter's billing error ends the attempt before
+// leg A is placed: nil for no error; a refusal (billing.RefusedError)
+// finishes the request Invalid request with the reason, logged, so nobody
+// is rung; any other error (the store, an interruption) returns the
+// request to the queue. doing names the step in the log and the error.
+func AdmitOutcome(ctx context.Context, s *Session, err error, doing string) *callback.Outcome {
 	var refused *billing.RefusedError
 	switch {
 	case err == nil:
-		s.Keep(money)
 		return nil
 	case errors.As(err, &refused):
 		s.Logger().Warn("callback refused: the first leg is not placed", "leg", string(refused.Leg), "number", refused.Number,
@@ -76,8 +87,8 @@ func (t TwoWay) Admit(ctx context.Context, s *Session) *callback.Outcome {
 	case ctx.Err() != nil:
 		return &callback.Outcome{Err: context.Cause(ctx), Reason: "interrupted before the first leg"}
 	}
-	s.Logger().Warn("could not hold the money of the call: it returns to the queue", "err", err)
-	return &callback.Outcome{Err: fmt.Errorf("hold the money of the call: %w", err)}
+	s.Logger().Warn("could not "+doing+": it returns to the queue", "err", err)
+	return &callback.Outcome{Err: fmt.Errorf("%s: %w", doing, err)}
 }
 
 // Unadmit implements Admitter: the money held for a leg A that was never

@@ -77,19 +77,7 @@ var _ ari.Admitter = (*App)(nil)
 func (a *App) Admit(ctx context.Context, s *ari.Session) *callback.Outcome {
 	r := s.Request()
 	_, err := a.o.Biller.Check(ctx, &r)
-	var refused *billing.RefusedError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &refused):
-		s.Logger().Warn("callback refused: the first leg is not placed", "leg", string(refused.Leg), "number", refused.Number,
-			"account", refused.Account, "reason", err)
-		return &callback.Outcome{Result: callback.ResultInvalid, Reason: "refused: " + err.Error()}
-	case ctx.Err() != nil:
-		return &callback.Outcome{Err: context.Cause(ctx), Reason: "interrupted before the first leg"}
-	}
-	s.Logger().Warn("could not check the call: it returns to the queue", "err", err)
-	return &callback.Outcome{Err: fmt.Errorf("check the call: %w", err)}
+	return ari.AdmitOutcome(ctx, s, err, "check the call")
 }
 
 // Unadmit implements ari.Admitter: Admit holds nothing.

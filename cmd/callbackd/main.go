@@ -174,18 +174,7 @@ func (e *env) loadConfig(path string) (Config, error) {
 }
 
 func newLogger(c *Config, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.Log.Level)); err != nil {
-		return nil, fmt.Errorf("log.level %q: %w", c.Log.Level, err)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch c.Log.Format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text", "":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("log.format %q: want text or json", c.Log.Format)
+	return newLeveledLogger(c, new(slog.LevelVar), w)
 }
 
 func (e *env) config(args []string) error {
