@@ -59,6 +59,10 @@ type Options struct {
 	// LegBCLI is what the destination sees as caller ID, per trigger; the
 	// zero value presents the caller's number (original_cli).
 	LegBCLI LegBCLI
+	// OnPINLogin, when set, is called once a caller has logged in with a
+	// PIN, with the request and the PIN's account (Mizu anumberhandling
+	// "add": the trigger engine's PINLogin).
+	OnPINLogin func(ctx context.Context, r *callback.Request, acct *callback.Account)
 }
 
 // App is the calling card; register it with
@@ -277,6 +281,9 @@ func (c *call) login(ctx context.Context) (callback.Outcome, bool) {
 			acct, err := c.app.o.PINs.PIN(ctx, pin, source)
 			if err == nil {
 				c.money.Login(ctx, acct.Username)
+				if c.app.o.OnPINLogin != nil {
+					c.app.o.OnPINLogin(ctx, &c.req, acct)
+				}
 				return callback.Outcome{}, true
 			}
 			// The PIN itself is never logged.

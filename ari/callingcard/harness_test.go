@@ -151,6 +151,12 @@ func newEnv(t *testing.T, st callback.Store, o envOptions) *env {
 		InterDigit: 300 * time.Millisecond, PINTotal: 2 * time.Second, DestinationTotal: 2 * time.Second,
 		Warning: time.Second,
 	}
+	var eng *trigger.Engine
+	if o.inbound {
+		// As callbackd serve wires it: a PIN login may add the caller's
+		// number to the account (anumberhandling 1 and 3).
+		opts.OnPINLogin = func(ctx context.Context, r *callback.Request, a *callback.Account) { eng.PINLogin(ctx, r, a) }
+	}
 	if o.app != nil {
 		o.app(&opts)
 	}
@@ -160,7 +166,6 @@ func newEnv(t *testing.T, st callback.Store, o envOptions) *env {
 	}
 	user, pass := sim.Credentials()
 	var d *callback.Dispatcher
-	var eng *trigger.Engine
 	copts := []ari.Option{ari.WithURL(sim.URL()), ari.WithCredentials(user, pass), ari.WithLogger(testLogger(t)),
 		ari.WithReconnect(10*time.Millisecond, 200*time.Millisecond), ari.WithApp(callback.SubAppCallingCard, app)}
 	if o.twoWay != nil {

@@ -84,7 +84,7 @@ func TestConfigCallerIDChoices(t *testing.T) {
 	for key, bad := range map[string][2]string{"ari.leg_a_cli": {"did", "source"}, "ari.card_leg_b_cli": {"original", "fax=device"}} {
 		c := DefaultConfig()
 		c.ARI.LegACLI, c.ARI.CardLegBCLI = bad[0], bad[1]
-		if _, err := newController(&c, nil, nil, nil, nil, nil, nil); err == nil || !strings.Contains(err.Error(), key) {
+		if _, err := newController(&c, nil, nil, nil, nil, nil, nil, nil); err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("%v: err %v", bad, err)
 		}
 	}

@@ -109,7 +109,10 @@ func httpOptions(c *Config, st callback.Store, svc *callback.Service, authn *aut
 }
 
 // newController builds the ARI controller from the ari.* options.
-func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *billing.Biller, authn *auth.Authenticator, inbound ari.InboundFunc, log *slog.Logger) (*ari.Controller, error) {
+// pinLogin is called after each PIN login in the calling card (Mizu
+// anumberhandling "add").
+func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *billing.Biller, authn *auth.Authenticator, inbound ari.InboundFunc,
+	pinLogin func(context.Context, *callback.Request, *callback.Account), log *slog.Logger) (*ari.Controller, error) {
 	legB, err := callingcard.ParseLegBCLI(c.ARI.CardLegBCLI)
 	if err != nil {
 		return nil, fmt.Errorf("ari.card_leg_b_cli: %w", err)
@@ -118,7 +121,7 @@ func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *bil
 	if err != nil {
 		return nil, fmt.Errorf("ari.leg_a_cli: %w", err)
 	}
-	cc, err := callingcard.New(callingcard.Options{Biller: biller, PINs: authn.Surface(auth.SurfaceIVR), LegBCLI: legB})
+	cc, err := callingcard.New(callingcard.Options{Biller: biller, PINs: authn.Surface(auth.SurfaceIVR), LegBCLI: legB, OnPINLogin: pinLogin})
 	if err != nil {
 		return nil, fmt.Errorf("calling card: %w", err)
 	}

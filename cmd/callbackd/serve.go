@@ -246,7 +246,7 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	authn := newAuthenticator(c, st)
 	biller := billing.New(st, rates, billing.Options{Logger: log.With("component", "billing"), ReserveSlice: c.Billing.ReserveSlice})
 	if c.ARI.URL != "" {
-		ctrl, err := newController(c, st, m, biller, authn, s.startInbound, log)
+		ctrl, err := newController(c, st, m, biller, authn, s.startInbound, s.pinLogin, log)
 		if err != nil {
 			st.Close()
 			return nil, fmt.Errorf("configuration: %w", err)
@@ -386,6 +386,13 @@ func (s *server) close() {
 // over as leg A.
 func (s *server) startInbound(ctx context.Context, in ari.Inbound) error {
 	return s.engine.Load().eng.ServeInbound(ctx, trigger.Call{CLI: in.CallerID, Number: in.Number, Channel: in.Channel}, s.dispatcher.Start)
+}
+
+// pinLogin runs Mizu anumberhandling "add" after a PIN login in the
+// calling card: the trigger engine adds the caller's number to the account
+// when the access number says so.
+func (s *server) pinLogin(ctx context.Context, r *callback.Request, a *callback.Account) {
+	s.engine.Load().eng.PINLogin(ctx, r, a)
 }
 
 // triggers is the trigger engine of the current limits and the FastAGI
