@@ -131,3 +131,31 @@ func Resolve(lang, name string) (found string, ok bool) {
 	}
 	return "", false
 }
+
+// Choose returns the language a prompt is played in for a call that asks
+// for the languages langs in order of preference (the request's language,
+// then the languages of its CLD, "callingcard_th_es"): the first of langs
+// that has a recording of name, else [DefaultLanguage]. has reports whether a
+// language has a recording; nil is [Has]. missing lists the languages of
+// langs passed over because they have no recording of name, in order,
+// without repeats. ok is false when [DefaultLanguage] has none either; lang
+// is then DefaultLanguage.
+func Choose(has func(lang, name string) bool, langs []string, name string) (lang string, missing []string, ok bool) {
+	if has == nil {
+		has = Has
+	}
+	name = strings.TrimPrefix(name, "sound:")
+	for _, l := range langs {
+		if l == "" || slices.Contains(missing, l) {
+			continue
+		}
+		if has(l, name) {
+			return l, missing, true
+		}
+		missing = append(missing, l)
+	}
+	if slices.Contains(missing, DefaultLanguage) {
+		return DefaultLanguage, missing, false
+	}
+	return DefaultLanguage, missing, has(DefaultLanguage, name)
+}

@@ -292,3 +292,27 @@ func TestCheckWavRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestChoose(t *testing.T) {
+	has := func(lang, name string) bool {
+		return (lang == "th" && name == "callbackd/you-have") || (lang != "th" && Has(lang, name))
+	}
+	for _, tt := range []struct {
+		langs   []string
+		name    string
+		want    string
+		missing []string
+		ok      bool
+	}{
+		{[]string{"th", "es"}, "sound:callbackd/enter-pin", "es", []string{"th"}, true},
+		{[]string{"th", "es"}, "callbackd/you-have", "th", nil, true},
+		{[]string{"", "th", "th", "fr"}, "callbackd/enter-pin", "en", []string{"th", "fr"}, true},
+		{[]string{"es"}, "callbackd/no-such-prompt", "en", []string{"es"}, false},
+		{[]string{"en", "es"}, "callbackd/no-such-prompt", "en", []string{"en", "es"}, false},
+	} {
+		got, missing, ok := Choose(has, tt.langs, tt.name)
+		if got != tt.want || !slices.Equal(missing, tt.missing) || ok != tt.ok {
+			t.Errorf("Choose(%q, %s) = %s %q %v, want %s %q %v", tt.langs, tt.name, got, missing, ok, tt.want, tt.missing, tt.ok)
+		}
+	}
+}

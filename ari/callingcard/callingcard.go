@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/callbackd/callbackd/ari"
@@ -63,12 +64,18 @@ type Options struct {
 	// PIN, with the request and the PIN's account (Mizu anumberhandling
 	// "add": the trigger engine's PINLogin).
 	OnPINLogin func(ctx context.Context, r *callback.Request, acct *callback.Account)
+	// Sounds reports whether a language has a recording of a prompt
+	// ("callbackd/enter-pin"); nil is the shipped catalogue, [sounds.Has].
+	Sounds func(lang, name string) bool
 }
 
 // App is the calling card; register it with
 // ari.WithApp(callback.SubAppCallingCard, app).
 type App struct {
 	o Options
+	// missing holds "lang\x00prompt" once a prompt missing in a language
+	// was logged, so that the log says it once, not on every call.
+	missing sync.Map
 }
 
 var _ ari.Admitter = (*App)(nil)
@@ -117,7 +124,8 @@ type call struct {
 	s     *ari.Session
 	log   *slog.Logger
 	req   callback.Request
-	lang  string
+	lang  string   // the language of the call's words (currency names)
+	langs []string // the languages asked for, in order of preference
 	money *billing.Call
 	acct  *callback.Account // the paying account, once read
 
@@ -130,7 +138,8 @@ type call struct {
 // Run implements ari.App.
 func (a *App) Run(ctx context.Context, s *ari.Session) callback.Outcome {
 	r := s.Request()
-	c := &call{app: a, s: s, log: s.Logger(), req: r, lang: language(r)}
+	c := &call{app: a, s: s, log: s.Logger(), req: r, langs: languages(r)}
+	c.lang = c.choose(sound("enter-destination"))
 	s.SetLanguage(c.lang)
 	c.money = a.o.Biller.Open(ctx, r, s.LegA(), c.log)
 	out := c.run(ctx)
@@ -138,20 +147,42 @@ func (a *App) Run(ctx context.Context, s *ari.Session) callback.Outcome {
 	return out
 }
 
-// language is the request's IVR language when the prompts exist in it.
-// Asterisk picks the recordings by the channel's language; this one
-// decides which words (currency names) are said at all.
-func language(r callback.Request) string {
+// languages are the request's IVR languages in order of preference: the
+// request's own (the access number's), then those of its CLD
+// ("callingcard_th_es"). English, [sounds.DefaultLanguage], comes after
+// them all.
+func languages(r callback.Request) []string {
 	langs := []string{r.Language}
 	if cld, err := callback.ParseCLD(r.OriginalCLD); err == nil {
 		langs = append(langs, cld.Languages...)
 	}
-	for _, l := range langs {
-		if l != "" && sounds.Has(l, "callbackd/enter-destination") {
-			return l
+	return langs
+}
+
+// choose returns the language media (a "sound:" prompt) is played in: the
+// first of the call's languages that has it, then English. Asterisk itself
+// would fall back from a missing recording straight to its default
+// language, skipping the languages listed next, so callbackd chooses and
+// plays every prompt with an explicit language. A prompt missing in a
+// language is logged once per App, prompt and language.
+func (c *call) choose(media string) string {
+	has := c.app.o.Sounds
+	if has == nil {
+		has = sounds.Has
+	}
+	name := strings.TrimPrefix(media, "sound:")
+	lang, missing, ok := sounds.Choose(has, c.langs, name)
+	for _, l := range missing {
+		if _, seen := c.app.missing.LoadOrStore(l+"\x00"+name, true); !seen {
+			c.log.Warn("prompt missing in language, played in the next", "prompt", name, "lang", l, "played_in", lang)
 		}
 	}
-	return sounds.DefaultLanguage
+	if !ok {
+		if _, seen := c.app.missing.LoadOrStore(sounds.DefaultLanguage+"\x00"+name, true); !seen {
+			c.log.Warn("prompt missing in every language", "prompt", name, "langs", strings.Join(c.langs, ","))
+		}
+	}
+	return lang
 }
 
 // errAborted: leg A hung up (or the call's context ended) during the IVR.
@@ -172,6 +203,28 @@ func (c *call) note() {
 // play plays prompts to leg A. A prompt that cannot be played (a missing
 // recording) is logged and skipped: the call goes on without it.
 func (c *call) play(ctx context.Context, media ...string) error {
+	// Runs of media in one language play together; "digits:" and
+	// "number:" items go with the prompt before them.
+	for len(media) > 0 {
+		lang := c.lang
+		if strings.HasPrefix(media[0], "sound:") {
+			lang = c.choose(media[0])
+		}
+		n := 1
+		for n < len(media) && (!strings.HasPrefix(media[n], "sound:") || c.choose(media[n]) == lang) {
+			n++
+		}
+		if err := c.playIn(ctx, lang, media[:n]...); err != nil {
+			return err
+		}
+		media = media[n:]
+	}
+	return nil
+}
+
+// playIn plays media to leg A in lang.
+func (c *call) playIn(ctx context.Context, lang string, media ...string) error {
+	c.s.SetLanguage(lang)
 	err := c.s.Play(ctx, media...)
 	c.note()
 	var pe *ari.PlaybackError
@@ -324,7 +377,11 @@ func (c *call) balance(a *callback.Account) []string {
 	}
 	whole, cents := m.Units()
 	cur := "currency-" + strings.ToUpper(a.Currency)
-	named := a.Currency != "" && sounds.Has(c.lang, "callbackd/"+cur) && sounds.Has(c.lang, "callbackd/"+cur+"-minor")
+	has := c.app.o.Sounds
+	if has == nil {
+		has = sounds.Has
+	}
+	named := a.Currency != "" && has(c.lang, "callbackd/"+cur) && has(c.lang, "callbackd/"+cur+"-minor")
 	media = append(media, "number:"+strconv.FormatInt(whole, 10))
 	if named {
 		media = append(media, sound(cur))

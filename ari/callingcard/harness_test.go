@@ -121,6 +121,8 @@ type envOptions struct {
 	twoWay *ari.TwoWay
 	// slice is billing.Options.ReserveSlice; zero: the default.
 	slice time.Duration
+	// log is the controller's (and so the calls') logger; nil: testLogger.
+	log *slog.Logger
 }
 
 // ivrNumber is the access number of the inbound tests: Mizu iscallback 7
@@ -166,7 +168,11 @@ func newEnv(t *testing.T, st callback.Store, o envOptions) *env {
 	}
 	user, pass := sim.Credentials()
 	var d *callback.Dispatcher
-	copts := []ari.Option{ari.WithURL(sim.URL()), ari.WithCredentials(user, pass), ari.WithLogger(testLogger(t)),
+	logger := testLogger(t)
+	if o.log != nil {
+		logger = o.log
+	}
+	copts := []ari.Option{ari.WithURL(sim.URL()), ari.WithCredentials(user, pass), ari.WithLogger(logger),
 		ari.WithReconnect(10*time.Millisecond, 200*time.Millisecond), ari.WithApp(callback.SubAppCallingCard, app)}
 	if o.twoWay != nil {
 		tw := *o.twoWay
