@@ -37,6 +37,9 @@ var adminCommands = map[string][][2]string{
 		{"set", "set a currency's exchange rate"},
 		{"list", "list the currencies"},
 	},
+	"sounds": {
+		{"check", "list the prompts missing per language in Asterisk's sounds directory (-dir)"},
+	},
 }
 
 func subcommandNames(group string) []string {

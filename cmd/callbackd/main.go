@@ -65,6 +65,7 @@ commands:
   request add|list|show|cancel           manage callback requests
   tariff import|list         manage tariff rates (CSV import)
   currency set|list          manage currencies and exchange rates
+  sounds check               list the prompts missing per language in Asterisk's sounds directory
 
 Every command takes -config FILE; CALLBACKD_* environment variables override
 the file (see 'callbackd config'). 'callbackd <command> -h' lists its flags.
@@ -114,7 +115,7 @@ func dispatch(ctx context.Context, args, environ []string, stdin io.Reader, stdo
 		return e.health(rest)
 	case "mail":
 		return e.mail(rest)
-	case "account", "access", "request", "tariff", "currency":
+	case "account", "access", "request", "tariff", "currency", "sounds":
 		if len(rest) == 0 {
 			fmt.Fprint(stderr, groupUsage(cmd))
 			return usageError{fmt.Sprintf("%s: which subcommand? (%s)", cmd, strings.Join(subcommandNames(cmd), ", "))}
@@ -122,6 +123,9 @@ func dispatch(ctx context.Context, args, environ []string, stdin io.Reader, stdo
 		if isHelp(rest[0]) {
 			fmt.Fprint(stdout, groupUsage(cmd))
 			return nil
+		}
+		if cmd == "sounds" {
+			return e.soundsCmd(rest[0], rest[1:])
 		}
 		return e.admin(cmd, rest[0], rest[1:])
 	case "-h", "--help", "help":
