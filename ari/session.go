@@ -469,6 +469,22 @@ func (s *Session) Play(ctx context.Context, media ...string) error {
 // the channel's language.
 func (s *Session) SetLanguage(lang string) { s.lang = lang }
 
+// TypedAhead reports whether the digits pressed on leg A and not yet
+// collected already make a whole entry for CollectDigits with options o:
+// at least one digit then a terminator, or o.Max digits. A prompt asking
+// for that entry need not be played. A terminator alone is no entry.
+func (s *Session) TypedAhead(o DigitOptions) bool {
+	for i, d := range s.digits {
+		if strings.Contains(o.Terminators, d) {
+			return i > 0
+		}
+		if o.Max > 0 && i+1 >= o.Max {
+			return true
+		}
+	}
+	return false
+}
+
 // ClearDigits forgets digits pressed on leg A that CollectDigits has not
 // consumed.
 func (s *Session) ClearDigits() { s.digits = nil }

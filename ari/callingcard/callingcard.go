@@ -240,6 +240,17 @@ func (c *call) playIn(ctx context.Context, lang string, media ...string) error {
 	return fmt.Errorf("play %s: %w", strings.Join(media, ","), err)
 }
 
+// ask plays the prompt that asks for an entry (PIN, destination) unless
+// the caller already typed the whole entry during earlier prompts: those
+// digits are kept, and the prompt asking for them is skipped.
+func (c *call) ask(ctx context.Context, prompt string) error {
+	if c.s.TypedAhead(ari.DigitOptions{Max: 32, Terminators: "#"}) {
+		c.log.Debug("prompt skipped: its answer was typed ahead", "prompt", prompt)
+		return nil
+	}
+	return c.play(ctx, sound(prompt))
+}
+
 func sound(name string) string { return "sound:callbackd/" + name }
 
 // digits collects keys ended by #; "" with a nil error means nothing was
@@ -323,7 +334,7 @@ func (c *call) login(ctx context.Context) (callback.Outcome, bool) {
 	}
 	source := "cli:" + c.req.OriginalCLI
 	for try := 1; try <= c.app.o.PINTries; try++ {
-		if err := c.play(ctx, sound("enter-pin")); err != nil {
+		if err := c.ask(ctx, "enter-pin"); err != nil {
 			return c.abortedOr(ctx, err, "PIN entry"), false
 		}
 		pin, err := c.digits(ctx, 32, c.app.o.PINTotal)
@@ -421,7 +432,7 @@ func (c *call) destination(ctx context.Context) (*billing.Quote, callback.Outcom
 		number := given
 		given = ""
 		if number == "" {
-			if err := c.play(ctx, sound("enter-destination")); err != nil {
+			if err := c.ask(ctx, "enter-destination"); err != nil {
 				return nil, c.abortedOr(ctx, err, "destination entry"), false
 			}
 			d, err := c.digits(ctx, 32, c.app.o.DestinationTotal)

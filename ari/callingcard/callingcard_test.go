@@ -128,7 +128,7 @@ func TestIVRFailures(t *testing.T) {
 		payer   string
 	}{
 		{name: "wrong PIN three times", pin: true, digits: "1111#2222#3333#", result: callback.ResultFirstLegAborted,
-			prompts: map[string]int{"enter-pin": 3, "invalid-pin": 2, "too-many-attempts": 1, "your-balance-is": 0}, legs: 1, payer: "default"},
+			prompts: map[string]int{"invalid-pin": 2, "too-many-attempts": 1, "your-balance-is": 0}, legs: 1, payer: "default"},
 		{name: "no digits", result: callback.ResultFirstLegAborted,
 			prompts: map[string]int{"enter-destination": 3, "no-destination": 3, "goodbye": 1}, legs: 1, payer: "alice"},
 		{name: "hash only", digits: "###", result: callback.ResultFirstLegAborted,

@@ -164,3 +164,41 @@ func TestPromptsFallBackPerPrompt(t *testing.T) {
 		}
 	})
 }
+
+// A caller who types the answer during an earlier prompt keeps the digits
+// and does not hear the prompt asking for them. Prompts last 300 ms here,
+// so every key (10 ms apart) is in before the first prompt ends.
+func TestPromptAnsweredAheadIsSkipped(t *testing.T) {
+	stores(t, func(t *testing.T, st callback.Store) {
+		e := newEnv(t, st, envOptions{sims: []aritest.Option{aritest.WithPlaybackDuration(300 * time.Millisecond)}})
+		t.Run("destination", func(t *testing.T) {
+			e.sim.Phone("15550001", answerWith("4420123#"))
+			e.sim.Phone("4420123", aritest.Answer(5*time.Millisecond).ThenHangup(200*time.Millisecond, aritest.CauseNormalClearing))
+			r := e.create(card("alice", "15550001"))
+			got := e.done.wait(t, r.ID)
+			if got.Result != callback.ResultSuccessful {
+				t.Fatalf("%s/%s %q", got.Status, got.Result, got.LastError)
+			}
+			media := e.played(legID(r.ID, "a"))
+			if count(media, "sound:callbackd/your-balance-is") != 1 || count(media, "sound:callbackd/enter-destination") != 0 {
+				t.Errorf("played %q", media)
+			}
+			if cdrs := e.cdrs(r.ID); len(cdrs) != 2 || cdrs[1].Number != "4420123" {
+				t.Errorf("CDRs %+v", cdrs)
+			}
+		})
+		t.Run("PIN", func(t *testing.T) {
+			e.sim.Phone("15550003", answerWith("1111#2222#3333#"))
+			r := card("default", "15550003")
+			r.AskPIN, r.DefaultUserUsed = true, true
+			e.create(r)
+			if got := e.done.wait(t, r.ID); got.Result != callback.ResultFirstLegAborted {
+				t.Fatalf("%s/%s %q", got.Status, got.Result, got.LastError)
+			}
+			media := e.played(legID(r.ID, "a"))
+			if count(media, "sound:callbackd/enter-pin") != 1 || count(media, "sound:callbackd/invalid-pin") != 2 || count(media, "sound:callbackd/too-many-attempts") != 1 {
+				t.Errorf("played %q", media)
+			}
+		})
+	})
+}
