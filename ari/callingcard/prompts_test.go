@@ -149,7 +149,7 @@ func TestPromptsFallBackPerPrompt(t *testing.T) {
 				}
 			}
 		}
-		for _, name := range []string{"callbackd/your-balance-is", "callbackd/connecting", "callbackd/you-have", "callbackd/enter-destination"} {
+		for _, name := range []string{"callbackd/your-balance-is", "callbackd/connecting", "callbackd/you-have", "callbackd/minutes-of-talk-time"} {
 			want := "th"
 			if gaps[name] {
 				want = "es"
