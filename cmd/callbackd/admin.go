@@ -65,21 +65,28 @@ func (e *env) admin(noun, verb string, args []string) error {
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}
-	c, err := e.loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	c.Log.Level = "warn" // admin output is the table, not the logs
-	log, err := newLogger(&c, e.stderr)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(e.ctx, &c, log)
+	c, st, err := e.openAdminStore(*cfgPath)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	return run(st, &c)
+}
+
+// openAdminStore loads the configuration and opens its store for a command
+// whose output is a table or a report: only warnings are logged.
+func (e *env) openAdminStore(cfgPath string) (Config, callback.Store, error) {
+	c, err := e.loadConfig(cfgPath)
+	if err != nil {
+		return c, nil, err
+	}
+	c.Log.Level = "warn" // admin output is the table, not the logs
+	log, err := newLogger(&c, e.stderr)
+	if err != nil {
+		return c, nil, err
+	}
+	st, err := openStore(e.ctx, &c, log)
+	return c, st, err
 }
 
 func (e *env) table() *tabwriter.Writer {

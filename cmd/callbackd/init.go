@@ -33,16 +33,7 @@ func (e *env) init(args []string) error {
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}
-	c, err := e.loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	c.Log.Level = "warn"
-	log, err := newLogger(&c, e.stderr)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(e.ctx, &c, log)
+	c, st, err := e.openAdminStore(*cfgPath)
 	if err != nil {
 		return err
 	}
