@@ -82,6 +82,10 @@ type Limit struct {
 	Burst int
 }
 
+// DefaultLogin is the default budget of failed logins per (account,
+// source) and per source: 5, then one a minute (http.login_burst/_every).
+func DefaultLogin() Limit { return Limit{Every: time.Minute, Burst: 5} }
+
 // DefaultLimits are the budgets for a per-(account, source) limit of burst
 // failures, then one per every.
 func DefaultLimits(every time.Duration, burst int) Limits {

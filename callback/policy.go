@@ -8,22 +8,24 @@ import (
 // Policy holds the scheduling options. Names in comments are the seed's
 // (Sippy ANI Callback "Advanced parameters"); defaults are the seed's except
 // Scan Interval, where callbackd polls every second instead of five and fires
-// at next_call in between.
+// at next_call in between. The yaml tags are the configuration keys of the
+// callback section (callback.max_attempts); AnswerTimeout and LeaseFor keep
+// the seed's shorter names there (callback.timeout, callback.lease).
 type Policy struct {
-	DelayBeforeCallback time.Duration // "Delay Before Callback": 5 s
-	BackoffInterval     time.Duration // "Backoff Interval": 10 s
-	MaxAttempts         int           // "Max # Of Callback Attempts": 3
-	AnswerTimeout       time.Duration // "Timeout" (time to wait for answer): 300 s
-	ScanInterval        time.Duration // "Scan Interval": 1 s (seed: 5 s)
-	MaxAge              time.Duration // requests older than this finish Expired: 1 h
-	LeaseFor            time.Duration // a claim's lease, renewed while the call lives: 30 s
-	RescueInterval      time.Duration // how often expired leases are returned: 5 s
-	MaxLiveCalls        int           // global limit of callbacks in progress: 500
-	ShutdownGrace       time.Duration // live calls may finish this long on SIGTERM: 30 s
+	DelayBeforeCallback time.Duration `yaml:"delay_before_callback"` // "Delay Before Callback": 5 s
+	BackoffInterval     time.Duration `yaml:"backoff_interval"`      // "Backoff Interval": 10 s
+	MaxAttempts         int           `yaml:"max_attempts"`          // "Max # Of Callback Attempts": 3
+	AnswerTimeout       time.Duration `yaml:"timeout"`               // "Timeout" (time to wait for answer): 300 s
+	ScanInterval        time.Duration `yaml:"scan_interval"`         // "Scan Interval": 1 s (seed: 5 s)
+	MaxAge              time.Duration `yaml:"max_age"`               // requests older than this finish Expired: 1 h
+	LeaseFor            time.Duration `yaml:"lease"`                 // a claim's lease, renewed while the call lives: 30 s
+	RescueInterval      time.Duration `yaml:"rescue_interval"`       // how often expired leases are returned: 5 s
+	MaxLiveCalls        int           `yaml:"max_live_calls"`        // global limit of callbacks in progress: 500
+	ShutdownGrace       time.Duration `yaml:"shutdown_grace"`        // live calls may finish this long on SIGTERM: 30 s
 	// MaxCreditTime bounds credit_time: a request asking for more is
 	// refused (or, inserted by SQL, finished Invalid request): 24 h. 0
 	// means no bound.
-	MaxCreditTime time.Duration
+	MaxCreditTime time.Duration `yaml:"max_credit_time"`
 }
 
 // DefaultPolicy returns the defaults above.

@@ -50,8 +50,8 @@ func (e *unavailableError) Unwrap() error        { return e.err }
 // requests (F1), on top of the Authenticator's limits on failed passwords.
 // Within a set Limits, a Limit with a zero Every is off.
 type Limits struct {
-	PerAccount trigger.Limit // requests per account: 10, then 1 every 30 s
-	PerNumber  trigger.Limit // requests per callback number: 5, then 1 a minute
+	PerAccount trigger.Limit `yaml:"per_account"` // requests per account: 10, then 1 every 30 s
+	PerNumber  trigger.Limit `yaml:"per_number"`  // requests per callback number: 5, then 1 a minute
 }
 
 // DefaultLimits returns the defaults above.

@@ -55,28 +55,36 @@ type Server struct {
 	log *slog.Logger
 }
 
+// DefaultOptions returns the defaults NewServer fills in for options left
+// zero.
+func DefaultOptions() Options {
+	return Options{Domain: "localhost", MaxMessageBytes: MaxMessageBytes, MaxRecipients: 5,
+		ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, HandleTimeout: 30 * time.Second}
+}
+
 // NewServer checks o, fills in the defaults and returns a Server.
 func NewServer(o Options) (*Server, error) {
 	if o.Handler == nil {
 		return nil, errors.New("smtp server: no handler")
 	}
+	d := DefaultOptions()
 	if o.Domain == "" {
-		o.Domain = "localhost"
+		o.Domain = d.Domain
 	}
 	if o.MaxMessageBytes <= 0 {
-		o.MaxMessageBytes = MaxMessageBytes
+		o.MaxMessageBytes = d.MaxMessageBytes
 	}
 	if o.MaxRecipients <= 0 {
-		o.MaxRecipients = 5
+		o.MaxRecipients = d.MaxRecipients
 	}
 	if o.ReadTimeout <= 0 {
-		o.ReadTimeout = 60 * time.Second
+		o.ReadTimeout = d.ReadTimeout
 	}
 	if o.WriteTimeout <= 0 {
-		o.WriteTimeout = 60 * time.Second
+		o.WriteTimeout = d.WriteTimeout
 	}
 	if o.HandleTimeout <= 0 {
-		o.HandleTimeout = 30 * time.Second
+		o.HandleTimeout = d.HandleTimeout
 	}
 	if o.ShutdownGrace <= 0 {
 		o.ShutdownGrace = 10 * time.Second

@@ -14,11 +14,12 @@ type Limit struct {
 	Burst int
 }
 
-// Limits are the abuse limits of F1.
+// Limits are the abuse limits of F1. The yaml tags name the configuration
+// keys (limits.per_cli_burst, limits.per_cli_every).
 type Limits struct {
-	PerCLI     Limit // triggers per caller ID: 5, then 1 a minute
-	PerAccount Limit // callbacks queued per account: 10, then 1 every 30 s
-	PerSource  Limit // triggers per source address (SIP peer, web client): 60, then 1 a second
+	PerCLI     Limit `yaml:"per_cli"`     // triggers per caller ID: 5, then 1 a minute
+	PerAccount Limit `yaml:"per_account"` // callbacks queued per account: 10, then 1 every 30 s
+	PerSource  Limit `yaml:"per_source"`  // triggers per source address (SIP peer, web client): 60, then 1 a second
 }
 
 // DefaultLimits returns the defaults above.

@@ -58,9 +58,9 @@ type Hosted struct {
 // takes DefaultLimits; within a set Limits, a Limit with a zero Every is
 // off.
 type Limits struct {
-	PerSource  trigger.Limit // form submissions per client address: 10, then 1 a minute
-	PerNumber  trigger.Limit // callbacks per number called back: 3, then 1 every 10 minutes
-	PerAccount trigger.Limit // callbacks per account (simple, extended): 10, then 1 every 30 s
+	PerSource  trigger.Limit `yaml:"per_source"`  // form submissions per client address: 10, then 1 a minute
+	PerNumber  trigger.Limit `yaml:"per_number"`  // callbacks per number called back: 3, then 1 every 10 minutes
+	PerAccount trigger.Limit `yaml:"per_account"` // callbacks per account (simple, extended): 10, then 1 every 30 s
 }
 
 // DefaultLimits returns the defaults above.
@@ -174,6 +174,12 @@ type page struct {
 	perSource, perNumber, perAccount *trigger.Keyed
 }
 
+// DefaultOptions returns the defaults New fills in for options left
+// zero: the title, the limits, the form lifetime and the refresh period.
+func DefaultOptions() Options {
+	return Options{Title: "Callback", Limits: DefaultLimits(), FormTTL: time.Hour, Refresh: 3 * time.Second}
+}
+
 // New returns the page's handler for "/" and "/callback/...". It panics
 // when o does not pass Validate, which callers run first to report the
 // configuration error.
@@ -181,17 +187,18 @@ func New(o Options) http.Handler {
 	if err := o.Validate(); err != nil {
 		panic(err)
 	}
+	d := DefaultOptions()
 	if o.Title == "" {
-		o.Title = "Callback"
+		o.Title = d.Title
 	}
 	if o.Limits == (Limits{}) {
-		o.Limits = DefaultLimits()
+		o.Limits = d.Limits
 	}
 	if o.FormTTL <= 0 {
-		o.FormTTL = time.Hour
+		o.FormTTL = d.FormTTL
 	}
 	if o.Refresh <= 0 {
-		o.Refresh = 3 * time.Second
+		o.Refresh = d.Refresh
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"reflect"
 	"strconv"
@@ -12,16 +11,26 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/callbackd/callbackd/agi"
 	"github.com/callbackd/callbackd/ari"
+	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/billing"
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/httpapi"
+	"github.com/callbackd/callbackd/mail"
 	"github.com/callbackd/callbackd/store/mysql"
+	"github.com/callbackd/callbackd/trigger"
+	"github.com/callbackd/callbackd/web"
 )
 
 // Config is callbackd's configuration: a YAML file, then CALLBACKD_*
 // environment variables, then flags, each overriding the one before.
 // Defaults are the seed's (Sippy ANI Callback) where the seed has one; the
-// option names in comments are the seed's.
+// option names in comments are the seed's. Each default is taken from the
+// package that owns the option (DefaultConfig); where a section is that
+// package's own struct, its yaml tags name the keys. A limit (Burst at
+// once, then one per Every) named per_cli is the keys per_cli_burst and
+// per_cli_every.
 type Config struct {
 	// Node names this process among nodes sharing one database; default
 	// the host name.
@@ -43,23 +52,10 @@ type Config struct {
 		// frozen or locked costs a request this long at most, then 503.
 		QueryTimeout time.Duration `yaml:"query_timeout"` // 5s
 	} `yaml:"database"`
-	Callback struct {
-		DelayBeforeCallback time.Duration `yaml:"delay_before_callback"` // "Delay Before Callback" 5s
-		BackoffInterval     time.Duration `yaml:"backoff_interval"`      // "Backoff Interval" 10s
-		MaxAttempts         int           `yaml:"max_attempts"`          // "Max # Of Callback Attempts" 3
-		Timeout             time.Duration `yaml:"timeout"`               // "Timeout" (wait for answer) 300s
-		ScanInterval        time.Duration `yaml:"scan_interval"`         // "Scan Interval" 1s (seed 5s)
-		MaxAge              time.Duration `yaml:"max_age"`               // older requests finish Expired: 1h
-		Lease               time.Duration `yaml:"lease"`                 // claim lease: 30s
-		RescueInterval      time.Duration `yaml:"rescue_interval"`       // 5s
-		MaxLiveCalls        int           `yaml:"max_live_calls"`        // global limit: 500
-		ShutdownGrace       time.Duration `yaml:"shutdown_grace"`        // 30s
-		// MaxCreditTime bounds credit_time (seconds of leg A): requests
-		// asking for more are refused, rows inserted by SQL finish Invalid
-		// request. 0: no bound.
-		MaxCreditTime time.Duration `yaml:"max_credit_time"` // 24h
-	} `yaml:"callback"`
-	AGI struct {
+	// Callback is the dispatcher's policy: the seed's "Advanced
+	// parameters" (callback.Policy documents each key and its default).
+	Callback callback.Policy `yaml:"callback"`
+	AGI      struct {
 		// Listen is the FastAGI address (Asterisk's default port 4573);
 		// empty turns the FastAGI server off.
 		Listen         string        `yaml:"listen"`          // 127.0.0.1:4573
@@ -71,13 +67,9 @@ type Config struct {
 	} `yaml:"agi"`
 	Limits struct {
 		// Abuse limits of the call triggers (F1): a burst, then one per
-		// interval, per caller ID, per account and per source address.
-		PerCLIBurst      int           `yaml:"per_cli_burst"`      // 5
-		PerCLIEvery      time.Duration `yaml:"per_cli_every"`      // 1m
-		PerAccountBurst  int           `yaml:"per_account_burst"`  // 10
-		PerAccountEvery  time.Duration `yaml:"per_account_every"`  // 30s
-		PerSourceBurst   int           `yaml:"per_source_burst"`   // 60
-		PerSourceEvery   time.Duration `yaml:"per_source_every"`   // 1s
+		// interval, per caller ID, per account and per source address
+		// (trigger.DefaultLimits: 5/1m, 10/30s, 60/1s).
+		trigger.Limits   `yaml:",inline"`
 		TariffCacheCheck time.Duration `yaml:"tariff_cache_check"` // how often rate changes are looked for: 5s
 	} `yaml:"limits"`
 	HTTP struct {
@@ -88,15 +80,12 @@ type Config struct {
 		// APITokens are the operator's API tokens (Bearer), comma-separated.
 		APITokens string `yaml:"api_tokens"`
 		// Failed logins allowed per account and per source, then one per
-		// interval.
-		LoginBurst int           `yaml:"login_burst"` // 5
-		LoginEvery time.Duration `yaml:"login_every"` // 1m
+		// interval (auth.DefaultLogin: 5, then 1m).
+		Login auth.Limit `yaml:"login"`
 		// TrustedProxies are CIDRs whose X-Forwarded-For is believed.
-		TrustedProxies  string        `yaml:"trusted_proxies"`
-		PerSourceBurst  int           `yaml:"per_source_burst"`  // API writes per client address: 100
-		PerSourceEvery  time.Duration `yaml:"per_source_every"`  // then one per 50ms
-		PerAccountBurst int           `yaml:"per_account_burst"` // API creates per account (password logins): 20
-		PerAccountEvery time.Duration `yaml:"per_account_every"` // then one per 3s
+		TrustedProxies string        `yaml:"trusted_proxies"`
+		PerSource      httpapi.Limit `yaml:"per_source"`  // API writes per client address: 100, then one per 50ms
+		PerAccount     httpapi.Limit `yaml:"per_account"` // API creates per account (password logins): 20, then one per 3s
 	} `yaml:"http"`
 	SMS struct {
 		// Secret authenticates the SMS gateway (X-Callbackd-Secret header or
@@ -104,44 +93,35 @@ type Config struct {
 		Secret          string        `yaml:"secret"`
 		TwilioAuthToken string        `yaml:"twilio_auth_token"` // checks X-Twilio-Signature
 		PublicURL       string        `yaml:"public_url"`        // the webhook URL as the gateway sees it, for the signature
-		PerSenderBurst  int           `yaml:"per_sender_burst"`  // 3
-		PerSenderEvery  time.Duration `yaml:"per_sender_every"`  // 1m
+		PerSender       httpapi.Limit `yaml:"per_sender"`        // 3, then 1m
 	} `yaml:"sms"`
 	Web struct {
-		Modes                 string        `yaml:"modes"`                   // "simple,extended,hosted"; "" = page off
-		HMACKey               string        `yaml:"hmac_key"`                // >= 32 bytes, the same on every node
-		PublicURL             string        `yaml:"public_url"`              // e.g. https://callback.example.com (links in SMTP replies)
-		Title                 string        `yaml:"title"`                   // Callback
-		Region                string        `yaml:"region"`                  // ISO 3166 for national formats; "" = international only
-		SimpleDestination     string        `yaml:"simple_destination"`      // simple mode: the helpdesk number
-		SimpleAuth            string        `yaml:"simple_auth"`             // simple mode: pin or password (pin)
-		HostedAccount         string        `yaml:"hosted_account"`          // hosted mode: the internal account that pays
-		HostedDestination     string        `yaml:"hosted_destination"`      // hosted mode: the number to connect to
-		HostedAllowedPrefixes string        `yaml:"hosted_allowed_prefixes"` // e.g. "420,421"; "" = any
-		TrustedProxies        string        `yaml:"trusted_proxies"`         // CIDRs whose X-Forwarded-For is believed
-		SecureCookies         bool          `yaml:"secure_cookies"`          // true behind an HTTPS proxy
-		FormTTL               time.Duration `yaml:"form_ttl"`                // 1h
-		Refresh               time.Duration `yaml:"refresh"`                 // status page refresh: 3s
-		PerSourceBurst        int           `yaml:"per_source_burst"`        // 10
-		PerSourceEvery        time.Duration `yaml:"per_source_every"`        // 1m
-		PerNumberBurst        int           `yaml:"per_number_burst"`        // 3
-		PerNumberEvery        time.Duration `yaml:"per_number_every"`        // 10m
-		PerAccountBurst       int           `yaml:"per_account_burst"`       // 10
-		PerAccountEvery       time.Duration `yaml:"per_account_every"`       // 30s
+		Modes                 string           `yaml:"modes"`                   // "simple,extended,hosted"; "" = page off
+		HMACKey               string           `yaml:"hmac_key"`                // >= 32 bytes, the same on every node
+		PublicURL             string           `yaml:"public_url"`              // e.g. https://callback.example.com (links in SMTP replies)
+		Title                 string           `yaml:"title"`                   // Callback
+		Region                string           `yaml:"region"`                  // ISO 3166 for national formats; "" = international only
+		SimpleDestination     string           `yaml:"simple_destination"`      // simple mode: the helpdesk number
+		SimpleAuth            string           `yaml:"simple_auth"`             // simple mode: pin or password (pin)
+		HostedAccount         string           `yaml:"hosted_account"`          // hosted mode: the internal account that pays
+		HostedDestination     string           `yaml:"hosted_destination"`      // hosted mode: the number to connect to
+		HostedAllowedPrefixes string           `yaml:"hosted_allowed_prefixes"` // e.g. "420,421"; "" = any
+		TrustedProxies        string           `yaml:"trusted_proxies"`         // CIDRs whose X-Forwarded-For is believed
+		SecureCookies         bool             `yaml:"secure_cookies"`          // true behind an HTTPS proxy
+		FormTTL               time.Duration    `yaml:"form_ttl"`                // 1h
+		Refresh               time.Duration    `yaml:"refresh"`                 // status page refresh: 3s
+		web.Limits            `yaml:",inline"` // per source 10/1m, per number 3/10m, per account 10/30s
 	} `yaml:"web"`
 	SMTP struct {
-		Listen          string        `yaml:"listen"`            // "" = off; e.g. 127.0.0.1:2525
-		Domain          string        `yaml:"domain"`            // localhost
-		MaxMessageBytes int           `yaml:"max_message_bytes"` // 262144
-		MaxRecipients   int           `yaml:"max_recipients"`    // 5
-		ReadTimeout     time.Duration `yaml:"read_timeout"`      // 60s
-		WriteTimeout    time.Duration `yaml:"write_timeout"`     // 60s
-		Recipients      string        `yaml:"recipients"`        // e.g. "callback@example.com"; "" = any
-		TrustedRelays   string        `yaml:"trusted_relays"`    // CIDRs of your own relaying MTA
-		PerAccountBurst int           `yaml:"per_account_burst"` // 10
-		PerAccountEvery time.Duration `yaml:"per_account_every"` // 30s
-		PerNumberBurst  int           `yaml:"per_number_burst"`  // 5
-		PerNumberEvery  time.Duration `yaml:"per_number_every"`  // 1m
+		Listen          string           `yaml:"listen"`            // "" = off; e.g. 127.0.0.1:2525
+		Domain          string           `yaml:"domain"`            // localhost
+		MaxMessageBytes int              `yaml:"max_message_bytes"` // 262144
+		MaxRecipients   int              `yaml:"max_recipients"`    // 5
+		ReadTimeout     time.Duration    `yaml:"read_timeout"`      // 60s
+		WriteTimeout    time.Duration    `yaml:"write_timeout"`     // 60s
+		Recipients      string           `yaml:"recipients"`        // e.g. "callback@example.com"; "" = any
+		TrustedRelays   string           `yaml:"trusted_relays"`    // CIDRs of your own relaying MTA
+		mail.Limits     `yaml:",inline"` // per account 10/30s, per number 5/1m
 	} `yaml:"smtp"`
 	Billing struct {
 		// ReserveSlice is how much talk time a call holds money for at
@@ -202,61 +182,46 @@ type Config struct {
 		// Failed logins per account over all sources (only sources that
 		// failed on the account already are held to it), then one per
 		// interval.
-		AccountFailuresBurst int           `yaml:"account_failures_burst"` // 20
-		AccountFailuresEvery time.Duration `yaml:"account_failures_every"` // 5m
+		AccountFailures auth.Limit `yaml:"account_failures"` // 20, then 5m
 		// Failed PINs and passwords over all sources on each of the web
 		// page, the IVR and email, then one per interval.
-		SurfaceFailuresBurst int           `yaml:"surface_failures_burst"` // 20
-		SurfaceFailuresEvery time.Duration `yaml:"surface_failures_every"` // 15s
+		SurfaceFailures auth.Limit `yaml:"surface_failures"` // 20, then 15s
 	} `yaml:"auth"`
 }
 
-// DefaultConfig returns every default.
+// DefaultConfig returns every default, taken from the package that owns
+// each option; the rest are the daemon's own (listen addresses, names).
 func DefaultConfig() Config {
 	var c Config
 	c.Log.Level = "info"
 	c.Log.Format = "text"
 	c.Database.SQLitePath = "callbackd.db"
 	c.Database.MaxConnections = mysql.DefaultMaxConns
-	c.Database.QueryTimeout = 5 * time.Second
-	c.Auth.AccountFailuresBurst, c.Auth.AccountFailuresEvery = 20, 5*time.Minute
-	c.Auth.SurfaceFailuresBurst, c.Auth.SurfaceFailuresEvery = 20, 15*time.Second
-	p := callback.DefaultPolicy()
-	c.Callback.DelayBeforeCallback = p.DelayBeforeCallback
-	c.Callback.BackoffInterval = p.BackoffInterval
-	c.Callback.MaxAttempts = p.MaxAttempts
-	c.Callback.Timeout = p.AnswerTimeout
-	c.Callback.ScanInterval = p.ScanInterval
-	c.Callback.MaxAge = p.MaxAge
-	c.Callback.Lease = p.LeaseFor
-	c.Callback.RescueInterval = p.RescueInterval
-	c.Callback.MaxLiveCalls = p.MaxLiveCalls
-	c.Callback.ShutdownGrace = p.ShutdownGrace
-	c.Callback.MaxCreditTime = p.MaxCreditTime
+	c.Database.QueryTimeout = mysql.DefaultQueryTimeout
+	authLimits := auth.DefaultLimits(auth.DefaultLogin().Every, auth.DefaultLogin().Burst)
+	c.Auth.AccountFailures, c.Auth.SurfaceFailures = authLimits.PerAccount, authLimits.PerSurface
+	c.Callback = callback.DefaultPolicy()
 	c.AGI.Listen = "127.0.0.1:4573"
-	c.AGI.SessionTimeout = 30 * time.Second
-	c.Limits.PerCLIBurst, c.Limits.PerCLIEvery = 5, time.Minute
-	c.Limits.PerAccountBurst, c.Limits.PerAccountEvery = 10, 30*time.Second
-	c.Limits.PerSourceBurst, c.Limits.PerSourceEvery = 60, time.Second
+	c.AGI.SessionTimeout = agi.DefaultSessionTimeout
+	c.Limits.Limits = trigger.DefaultLimits()
 	c.Limits.TariffCacheCheck = 5 * time.Second
 	c.HTTP.Listen = "127.0.0.1:8080"
-	c.HTTP.LoginBurst, c.HTTP.LoginEvery = 5, time.Minute
-	c.HTTP.PerSourceBurst, c.HTTP.PerSourceEvery = 100, 50*time.Millisecond
-	c.HTTP.PerAccountBurst, c.HTTP.PerAccountEvery = 20, 3*time.Second
-	c.SMS.PerSenderBurst, c.SMS.PerSenderEvery = 3, time.Minute
-	c.Web.Title = "Callback"
+	c.HTTP.Login = auth.DefaultLogin()
+	httpLimits := httpapi.DefaultLimits()
+	c.HTTP.PerSource, c.HTTP.PerAccount = httpLimits.PerSource, httpLimits.PerAccount
+	c.SMS.PerSender = httpLimits.PerSender
+	wo := web.DefaultOptions()
+	c.Web.Title = wo.Title
 	c.Web.SimpleAuth = "pin"
-	c.Web.FormTTL = time.Hour
-	c.Web.Refresh = 3 * time.Second
-	c.Web.PerSourceBurst, c.Web.PerSourceEvery = 10, time.Minute
-	c.Web.PerNumberBurst, c.Web.PerNumberEvery = 3, 10*time.Minute
-	c.Web.PerAccountBurst, c.Web.PerAccountEvery = 10, 30*time.Second
-	c.SMTP.Domain = "localhost"
-	c.SMTP.MaxMessageBytes = 256 << 10
-	c.SMTP.MaxRecipients = 5
-	c.SMTP.ReadTimeout, c.SMTP.WriteTimeout = time.Minute, time.Minute
-	c.SMTP.PerAccountBurst, c.SMTP.PerAccountEvery = 10, 30*time.Second
-	c.SMTP.PerNumberBurst, c.SMTP.PerNumberEvery = 5, time.Minute
+	c.Web.FormTTL = wo.FormTTL
+	c.Web.Refresh = wo.Refresh
+	c.Web.Limits = wo.Limits
+	mo := mail.DefaultOptions()
+	c.SMTP.Domain = mo.Domain
+	c.SMTP.MaxMessageBytes = int(mo.MaxMessageBytes)
+	c.SMTP.MaxRecipients = mo.MaxRecipients
+	c.SMTP.ReadTimeout, c.SMTP.WriteTimeout = mo.ReadTimeout, mo.WriteTimeout
+	c.SMTP.Limits = mail.DefaultLimits()
 	c.ARI.App = "callbackd"
 	c.ARI.Endpoint = "PJSIP/{number}@{trunk}"
 	c.ARI.Trunk = "trunk"
@@ -274,21 +239,7 @@ func DefaultConfig() Config {
 }
 
 // Policy returns the dispatcher policy.
-func (c *Config) Policy() callback.Policy {
-	return callback.Policy{
-		DelayBeforeCallback: c.Callback.DelayBeforeCallback,
-		BackoffInterval:     c.Callback.BackoffInterval,
-		MaxAttempts:         c.Callback.MaxAttempts,
-		AnswerTimeout:       c.Callback.Timeout,
-		ScanInterval:        c.Callback.ScanInterval,
-		MaxAge:              c.Callback.MaxAge,
-		LeaseFor:            c.Callback.Lease,
-		RescueInterval:      c.Callback.RescueInterval,
-		MaxLiveCalls:        c.Callback.MaxLiveCalls,
-		ShutdownGrace:       c.Callback.ShutdownGrace,
-		MaxCreditTime:       c.Callback.MaxCreditTime,
-	}
-}
+func (c *Config) Policy() callback.Policy { return c.Callback }
 
 // LoadConfig reads path (if not empty) over the defaults, then applies the
 // environment.
@@ -302,9 +253,7 @@ func LoadConfig(path string, environ []string) (Config, error) {
 		if err := checkConfigFile(path, b); err != nil {
 			return c, err
 		}
-		dec := yaml.NewDecoder(strings.NewReader(string(b)))
-		dec.KnownFields(true)
-		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		if err := decodeConfig(b, &c); err != nil {
 			return c, fmt.Errorf("parse config %s: %w", path, err)
 		}
 	}
@@ -356,21 +305,87 @@ func ConfigKeys(c *Config) [][2]string {
 	return out
 }
 
+// decodeConfig sets the keys a YAML file names: each leaf is decoded into
+// the field walkConfig finds for its key. checkConfigFile has reported
+// unknown keys and values of the wrong kind already.
+func decodeConfig(b []byte, c *Config) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return err
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	fields := map[string]reflect.Value{}
+	walkConfig(reflect.ValueOf(c).Elem(), "", func(key string, f reflect.Value) { fields[key] = f })
+	var errs []error
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			key := k.Value
+			if prefix != "" {
+				key = prefix + "." + k.Value
+			}
+			f, ok := fields[key]
+			if !ok {
+				walk(v, key)
+				continue
+			}
+			if err := v.Decode(f.Addr().Interface()); err != nil {
+				errs = append(errs, fmt.Errorf("line %d: %s: %w", v.Line, key, err))
+			}
+		}
+	}
+	walk(doc.Content[0], "")
+	return errors.Join(errs...)
+}
+
+// walkConfig calls fn with every key and its field: a struct field named by
+// its yaml tag is a section, an inline one adds its fields to the section
+// it is in, and a limit (a struct of Burst and Every) named x is the two
+// keys x_burst and x_every. Fields without a yaml tag are not keys.
 func walkConfig(v reflect.Value, prefix string, fn func(key string, f reflect.Value)) {
 	t := v.Type()
 	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		tag, ok := t.Field(i).Tag.Lookup("yaml")
+		if !ok || tag == "-" || !t.Field(i).IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		f := v.Field(i)
+		if opts == "inline" {
+			walkConfig(f, prefix, fn)
+			continue
+		}
 		key := name
 		if prefix != "" {
 			key = prefix + "." + name
 		}
-		f := v.Field(i)
-		if f.Kind() == reflect.Struct {
+		switch {
+		case isLimit(f.Type()):
+			fn(key+"_burst", f.FieldByName("Burst"))
+			fn(key+"_every", f.FieldByName("Every"))
+		case f.Kind() == reflect.Struct:
 			walkConfig(f, key, fn)
-			continue
+		default:
+			fn(key, f)
 		}
-		fn(key, f)
 	}
+}
+
+// isLimit reports whether t is a rate limit: Burst at once, then one per
+// Every.
+func isLimit(t reflect.Type) bool {
+	if t.Kind() != reflect.Struct || t.NumField() != 2 {
+		return false
+	}
+	b, okB := t.FieldByName("Burst")
+	e, okE := t.FieldByName("Every")
+	return okB && okE && b.Type.Kind() == reflect.Int && e.Type == reflect.TypeOf(time.Duration(0))
 }
 
 func setField(f reflect.Value, v string) error {

@@ -19,7 +19,6 @@ import (
 	"github.com/callbackd/callbackd/httpapi"
 	"github.com/callbackd/callbackd/mail"
 	"github.com/callbackd/callbackd/metrics"
-	"github.com/callbackd/callbackd/trigger"
 	"github.com/callbackd/callbackd/web"
 )
 
@@ -47,10 +46,9 @@ func prefixes(key, s string) ([]netip.Prefix, error) {
 }
 
 func newAuthenticator(c *Config, st callback.Store) *auth.Authenticator {
-	a := auth.New(st, splitList(c.HTTP.APITokens), c.HTTP.LoginEvery, c.HTTP.LoginBurst)
-	l := auth.DefaultLimits(c.HTTP.LoginEvery, c.HTTP.LoginBurst)
-	l.PerAccount = auth.Limit{Every: c.Auth.AccountFailuresEvery, Burst: c.Auth.AccountFailuresBurst}
-	l.PerSurface = auth.Limit{Every: c.Auth.SurfaceFailuresEvery, Burst: c.Auth.SurfaceFailuresBurst}
+	a := auth.New(st, splitList(c.HTTP.APITokens), c.HTTP.Login.Every, c.HTTP.Login.Burst)
+	l := auth.DefaultLimits(c.HTTP.Login.Every, c.HTTP.Login.Burst)
+	l.PerAccount, l.PerSurface = c.Auth.AccountFailures, c.Auth.SurfaceFailures
 	a.SetLimits(l)
 	return a
 }
@@ -58,11 +56,7 @@ func newAuthenticator(c *Config, st callback.Store) *auth.Authenticator {
 func webOptions(c *Config, svc *callback.Service, authn *auth.Authenticator, log *slog.Logger) (web.Options, error) {
 	o := web.Options{Service: svc, Auth: authn, Key: []byte(c.Web.HMACKey), Title: c.Web.Title, Region: c.Web.Region,
 		SecureCookies: c.Web.SecureCookies, FormTTL: c.Web.FormTTL, Refresh: c.Web.Refresh, Logger: log,
-		Limits: web.Limits{
-			PerSource:  trigger.Limit{Every: c.Web.PerSourceEvery, Burst: c.Web.PerSourceBurst},
-			PerNumber:  trigger.Limit{Every: c.Web.PerNumberEvery, Burst: c.Web.PerNumberBurst},
-			PerAccount: trigger.Limit{Every: c.Web.PerAccountEvery, Burst: c.Web.PerAccountBurst},
-		}}
+		Limits: c.Web.Limits}
 	for _, m := range splitList(c.Web.Modes) {
 		switch m {
 		case web.ModeSimple:
@@ -84,10 +78,7 @@ func webOptions(c *Config, svc *callback.Service, authn *auth.Authenticator, log
 }
 
 func mailHandler(c *Config, svc *callback.Service, authn *auth.Authenticator, log *slog.Logger) (*mail.Handler, error) {
-	ho := mail.HandlerOptions{Service: svc, Auth: authn, Logger: log, Limits: mail.Limits{
-		PerAccount: trigger.Limit{Every: c.SMTP.PerAccountEvery, Burst: c.SMTP.PerAccountBurst},
-		PerNumber:  trigger.Limit{Every: c.SMTP.PerNumberEvery, Burst: c.SMTP.PerNumberBurst},
-	}}
+	ho := mail.HandlerOptions{Service: svc, Auth: authn, Logger: log, Limits: c.SMTP.Limits}
 	if c.Web.PublicURL != "" && len(c.Web.HMACKey) >= web.MinKeyBytes {
 		base, key := strings.TrimRight(c.Web.PublicURL, "/"), []byte(c.Web.HMACKey)
 		ho.StatusURL = func(id int64) string { return base + web.StatusPath(key, id) }
@@ -97,9 +88,7 @@ func mailHandler(c *Config, svc *callback.Service, authn *auth.Authenticator, lo
 
 func httpOptions(c *Config, st callback.Store, svc *callback.Service, authn *auth.Authenticator, log *slog.Logger) (httpapi.Options, error) {
 	lim := httpapi.DefaultLimits()
-	lim.PerSource = httpapi.Limit{Every: c.HTTP.PerSourceEvery, Burst: c.HTTP.PerSourceBurst}
-	lim.PerAccount = httpapi.Limit{Every: c.HTTP.PerAccountEvery, Burst: c.HTTP.PerAccountBurst}
-	lim.PerSender = httpapi.Limit{Every: c.SMS.PerSenderEvery, Burst: c.SMS.PerSenderBurst}
+	lim.PerSource, lim.PerAccount, lim.PerSender = c.HTTP.PerSource, c.HTTP.PerAccount, c.SMS.PerSender
 	proxies, err := prefixes("http.trusted_proxies", c.HTTP.TrustedProxies)
 	if err != nil {
 		return httpapi.Options{}, err

@@ -115,15 +115,9 @@ func (s *server) reloadConfig() {
 	}
 	// Only the live keys are taken over: the others keep describing what runs.
 	s.cfg.Log.Level = nc.Log.Level
-	if s.cfg.Limits.PerCLIBurst != nc.Limits.PerCLIBurst || s.cfg.Limits.PerCLIEvery != nc.Limits.PerCLIEvery ||
-		s.cfg.Limits.PerAccountBurst != nc.Limits.PerAccountBurst || s.cfg.Limits.PerAccountEvery != nc.Limits.PerAccountEvery ||
-		s.cfg.Limits.PerSourceBurst != nc.Limits.PerSourceBurst || s.cfg.Limits.PerSourceEvery != nc.Limits.PerSourceEvery {
+	if s.cfg.Limits.Limits != nc.Limits.Limits {
 		// The trigger limits start afresh with the new engine.
-		lim := s.cfg.Limits
-		lim.PerCLIBurst, lim.PerCLIEvery = nc.Limits.PerCLIBurst, nc.Limits.PerCLIEvery
-		lim.PerAccountBurst, lim.PerAccountEvery = nc.Limits.PerAccountBurst, nc.Limits.PerAccountEvery
-		lim.PerSourceBurst, lim.PerSourceEvery = nc.Limits.PerSourceBurst, nc.Limits.PerSourceEvery
-		s.cfg.Limits = lim
+		s.cfg.Limits.Limits = nc.Limits.Limits
 		s.setEngine(s.cfg)
 	}
 	s.log.Info("configuration reloaded", "applied", strings.Join(applied, ","), "need_restart", strings.Join(restart, ","))

@@ -405,11 +405,7 @@ type triggers struct {
 // setEngine builds the trigger engine for c's limits and puts it in
 // place; calls already in it finish there.
 func (s *server) setEngine(c *Config) {
-	eng := trigger.NewEngine(s.store, s.svc, s.rates, trigger.Limits{
-		PerCLI:     trigger.Limit{Every: c.Limits.PerCLIEvery, Burst: c.Limits.PerCLIBurst},
-		PerAccount: trigger.Limit{Every: c.Limits.PerAccountEvery, Burst: c.Limits.PerAccountBurst},
-		PerSource:  trigger.Limit{Every: c.Limits.PerSourceEvery, Burst: c.Limits.PerSourceBurst},
-	}, s.log.With("component", "trigger"))
+	eng := trigger.NewEngine(s.store, s.svc, s.rates, c.Limits.Limits, s.log.With("component", "trigger"))
 	eng.Fallback.DefaultAccountUsername = c.AGI.CLDDefaultAccount
 	eng.PendingLookupFailed = s.metrics.PendingLookupFailed
 	mux := agi.NewMux()

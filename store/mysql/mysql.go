@@ -82,6 +82,10 @@ func config(dsn string) (*mysql.Config, error) {
 // triggers per second than 32). SetMaxConns changes it.
 const DefaultMaxConns = 8
 
+// DefaultQueryTimeout bounds a store call when Options.QueryTimeout is
+// zero; the embedded store has the same.
+const DefaultQueryTimeout = sqlstore.DefaultQueryTimeout
+
 // SetMaxConns sets how many connections the store may hold open; n <= 0
 // keeps the current number.
 func (db *DB) SetMaxConns(n int) {
