@@ -114,6 +114,8 @@ type AccessNumber struct {
 	ANumberHandling int    // Mizu anumberhandling 0..3 (default 3: add and accept)
 	InternalAccount string // PIN trigger / hosted: the account that pays leg A
 	CallbackTariff  string // tariff whose prefixes say where callbacks may go
+
+	IVRAuthentication IVRAuth // Mizu ivrauthentication 0..4 (zero value: 1, A number or PIN)
 }
 
 // Defaults for access-number options, from seed 000.
@@ -234,6 +236,9 @@ func (n *AccessNumber) Validate() error {
 	}
 	if n.IsCallback != 0 && (n.IsCallback < 1 || n.IsCallback > 7) {
 		return &ValidationError{Field: "iscallback", Reason: fmt.Sprintf("%d: want 1 to 7", n.IsCallback)}
+	}
+	if n.IVRAuthentication.Seed() < 0 {
+		return &ValidationError{Field: "ivrauthentication", Reason: fmt.Sprintf("%v: want 0 to 4", n.IVRAuthentication)}
 	}
 	if n.ANumberHandling < 0 || n.ANumberHandling > 3 {
 		return &ValidationError{Field: "anumberhandling", Reason: fmt.Sprintf("%d: want 0 to 3", n.ANumberHandling)}

@@ -375,11 +375,18 @@ func (e *env) accessAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 	fs.IntVar(&n.ANumberHandling, "anumberhandling", callback.DefaultANumberHandling, "Mizu anumberhandling 0-3")
 	fs.StringVar(&n.InternalAccount, "internal-account", "", "account paying leg A (PIN trigger)")
 	fs.StringVar(&n.CallbackTariff, "callback-tariff", "", "tariff limiting where callbacks may go")
+	ivrAuth := fs.Int("ivrauthentication", callback.DefaultIVRAuthentication,
+		"Mizu ivrauthentication: 0 no, 1 A number or PIN, 2 only A number, 3 only PIN, 4 A number and PIN")
 	return func(st callback.Store, _ *Config) error {
 		if err := required(fs, "number"); err != nil {
 			return err
 		}
 		n.Trigger = callback.Trigger(*trigger)
+		a, err := callback.ParseIVRAuth(*ivrAuth)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		n.IVRAuthentication = a
 		if err := n.Validate(); err != nil {
 			return usageError{err.Error()}
 		}
@@ -399,10 +406,11 @@ func (e *env) accessList(fs *flag.FlagSet) func(callback.Store, *Config) error {
 			return err
 		}
 		w := e.table()
-		fmt.Fprintln(w, "NUMBER\tTRIGGER\tSUBAPP\tLANG\tDEFAULT ACCOUNT\tHANGUP CODE\tRINGBACK\tMIN BALANCE\tFIXED CLI\tISCALLBACK")
+		fmt.Fprintln(w, "NUMBER\tTRIGGER\tSUBAPP\tLANG\tDEFAULT ACCOUNT\tHANGUP CODE\tRINGBACK\tMIN BALANCE\tFIXED CLI\tISCALLBACK\tIVRAUTHENTICATION")
 		for _, n := range nums {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%ds %s\t%s\t%s\t%d\n", n.Number, n.Trigger, n.SubApp, n.Language,
-				n.DefaultAccountUsername, n.HangupSIPCode, n.RingbackTime, n.RingbackType, n.MinimumBalance, n.FixedCLI, n.IsCallback)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%ds %s\t%s\t%s\t%d\t%d\n", n.Number, n.Trigger, n.SubApp, n.Language,
+				n.DefaultAccountUsername, n.HangupSIPCode, n.RingbackTime, n.RingbackType, n.MinimumBalance, n.FixedCLI, n.IsCallback,
+				n.IVRAuthentication.Seed())
 		}
 		return w.Flush()
 	}

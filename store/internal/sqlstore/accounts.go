@@ -300,7 +300,7 @@ var accessNumberCols = []string{"number", "trigger_type", "sub_app", "language",
 	"default_account_username", "disable_cli_authentication", "force_cli_authentication",
 	"force_default_account", "minimum_balance", "fixed_cli", "hangup_sip_code", "ringback_time",
 	"ringback_type", "diversion_reason", "anonymous_accounting", "delay_before_callback", "iscallback",
-	"anumberhandling", "internal_account", "callback_tariff"}
+	"anumberhandling", "internal_account", "callback_tariff", "ivrauthentication"}
 
 // PutAccessNumber inserts n or replaces the number's options. The options
 // are stored as given: callers apply callback.AccessNumber.ApplyDefaults.
@@ -312,7 +312,7 @@ func (db *DB) PutAccessNumber(ctx context.Context, n *callback.AccessNumber) err
 		str(n.DefaultAccountUsername), n.DisableCLIAuthentication, n.ForceCLIAuthentication,
 		n.ForceDefaultAccount, str(n.MinimumBalance), str(n.FixedCLI), n.HangupSIPCode, n.RingbackTime,
 		str(n.RingbackType), str(n.DiversionReason), n.AnonymousAccounting, n.DelayBeforeCallback, n.IsCallback,
-		n.ANumberHandling, str(n.InternalAccount), str(n.CallbackTariff)}
+		n.ANumberHandling, str(n.InternalAccount), str(n.CallbackTariff), n.IVRAuthentication.Seed()}
 	q := "INSERT INTO access_numbers (" + accessNumberColumns + ") VALUES " + placeholders(len(accessNumberCols)) +
 		db.d.Upsert([]string{"number"}, accessNumberCols[1:])
 	defer db.accessWrites.Add(1)

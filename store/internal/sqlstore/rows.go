@@ -397,7 +397,7 @@ const accessNumberColumns = `number, trigger_type, sub_app, language, region, ar
 	default_account_username, disable_cli_authentication, force_cli_authentication,
 	force_default_account, minimum_balance, fixed_cli, hangup_sip_code, ringback_time,
 	ringback_type, diversion_reason, anonymous_accounting, delay_before_callback, iscallback,
-	anumberhandling, internal_account, callback_tariff`
+	anumberhandling, internal_account, callback_tariff, ivrauthentication`
 
 type accessNumberRow struct {
 	Number                   string         `db:"number"`
@@ -422,6 +422,7 @@ type accessNumberRow struct {
 	ANumberHandling          int            `db:"anumberhandling"`
 	InternalAccount          sql.NullString `db:"internal_account"`
 	CallbackTariff           sql.NullString `db:"callback_tariff"`
+	IVRAuthentication        int            `db:"ivrauthentication"`
 }
 
 func (n *accessNumberRow) accessNumber() *callback.AccessNumber {
@@ -448,7 +449,18 @@ func (n *accessNumberRow) accessNumber() *callback.AccessNumber {
 		ANumberHandling:          n.ANumberHandling,
 		InternalAccount:          n.InternalAccount.String,
 		CallbackTariff:           n.CallbackTariff.String,
+		IVRAuthentication:        ivrAuth(n.IVRAuthentication),
 	}
+}
+
+// ivrAuth reads the ivrauthentication column; a value the schema's CHECK
+// should have kept out (a server that ignores CHECK) reads as the default.
+func ivrAuth(v int) callback.IVRAuth {
+	a, err := callback.ParseIVRAuth(v)
+	if err != nil {
+		return callback.IVRAuthANumberOrPIN
+	}
+	return a
 }
 
 const rateColumns = `tariff, prefix, description, price_per_minute, connection_fee,
