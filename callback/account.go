@@ -240,6 +240,11 @@ func (n *AccessNumber) Validate() error {
 	if n.IVRAuthentication.Seed() < 0 {
 		return &ValidationError{Field: "ivrauthentication", Reason: fmt.Sprintf("%v: want 0 to 4", n.IVRAuthentication)}
 	}
+	if a := n.IVRAuthentication; a == IVRAuthPINOnly || a == IVRAuthANumberAndPIN {
+		if cld, err := ParseCLD(n.SubApp); err == nil && cld.App != SubAppCallingCard {
+			return &ValidationError{Field: "ivrauthentication", Reason: fmt.Sprintf("%d asks a PIN, which only the calling card does; the sub-application is %q", a.Seed(), n.SubApp)}
+		}
+	}
 	if n.ANumberHandling < 0 || n.ANumberHandling > 3 {
 		return &ValidationError{Field: "anumberhandling", Reason: fmt.Sprintf("%d: want 0 to 3", n.ANumberHandling)}
 	}

@@ -64,6 +64,14 @@ func (e *Engine) ServeInbound(ctx context.Context, c Call, start func(context.Co
 //     the PIN's account leg B (and leg A too with anonymous accounting);
 //   - with neither account configured the call is refused.
 //
+// The access number's ivrauthentication (Mizu) changes that: 0 (no)
+// identifies nobody and asks no PIN, the default account pays; 2 (only A
+// number) refuses a caller not identified by the A number instead of
+// asking a PIN; 3 (only PIN) asks every caller for a PIN; 4 (A number and
+// PIN) refuses a caller not identified by the A number and asks the
+// identified one for a PIN, which must be that account's (the calling
+// card refuses another account's PIN as a failed PIN).
+//
 // The IVR is the calling card: the access number's sub-application when it
 // is one (with its languages), else plain "callingcard". A refusal is a
 // reject Decision with the number's SIP code and a nil request; errors are
@@ -108,12 +116,26 @@ func (e *Engine) Inbound(ctx context.Context, c Call) (*callback.Request, Decisi
 	if n.Trigger == callback.TriggerPIN && n.InternalAccount != "" {
 		defaultAccount = n.InternalAccount
 	}
-	switch {
+	switch auth := n.IVRAuthentication; {
+	case auth == callback.IVRAuthANumberAndPIN && !authenticated:
+		return refuse(fmt.Sprintf("ivrauthentication 4 (A number and PIN): caller ID %s does not identify an account above the Minimum Balance", cli), nil)
+	case auth == callback.IVRAuthANumberOnly && !authenticated:
+		return refuse(fmt.Sprintf("ivrauthentication 2 (only A number): caller ID %s does not identify an account above the Minimum Balance", cli), nil)
+	case auth == callback.IVRAuthNone && defaultAccount != "":
+		// Nobody is identified and nobody asked: the access number's
+		// account pays.
+		r.Username, r.DefaultUserUsed = defaultAccount, true
 	case authenticated && n.ForceDefaultAccount && n.DefaultAccountUsername != "":
 		r.Username, r.Payer, r.DefaultUserUsed = n.DefaultAccountUsername, known.Username, true
 		r.AnonAcctEnabled = n.AnonymousAccounting
+		// ivrauthentication 4: the PIN typed must be the payer's.
+		r.AskPIN = auth == callback.IVRAuthANumberAndPIN
 	case authenticated:
 		r.Username = known.Username
+		// ivrauthentication 4: the PIN typed must be this account's.
+		r.AskPIN = auth == callback.IVRAuthANumberAndPIN
+	case auth == callback.IVRAuthNone:
+		return refuse(fmt.Sprintf("ivrauthentication 0 (no): the access number has no Default Account Username to pay for caller ID %s", cli), nil)
 	case defaultAccount != "":
 		r.Username, r.DefaultUserUsed, r.AskPIN = defaultAccount, true, true
 		r.AnonAcctEnabled = n.AnonymousAccounting
@@ -132,12 +154,13 @@ func (e *Engine) Inbound(ctx context.Context, c Call) (*callback.Request, Decisi
 
 // identify finds the account of a caller ID as seed 000 orders it
 // (accounts, then the CLI map). Mizu's anumberhandling 0 (disabled) and 1
-// (only add) and Disable CLI Authentication do not accept a known number
-// as authentication: known is nil then. lowBalance says the account is
+// (only add), ivrauthentication 0 (no) and 3 (only PIN) and Disable CLI
+// Authentication do not accept a known number as authentication: known is
+// nil then. lowBalance says the account is
 // below the number's Minimum Balance; why is set when the call must be
 // refused (a blocked account).
 func (e *Engine) identify(ctx context.Context, n *callback.AccessNumber, cli string) (known *callback.Account, lowBalance bool, why string, err error) {
-	if n.DisableCLIAuthentication || n.ANumberHandling == 0 || n.ANumberHandling == 1 {
+	if n.DisableCLIAuthentication || n.ANumberHandling == 0 || n.ANumberHandling == 1 || !n.IVRAuthentication.AcceptsANumber() {
 		return nil, false, "", nil
 	}
 	a, err := e.Store.AccountByCLI(ctx, cli)

@@ -264,6 +264,20 @@ func (e *Engine) ani(ctx context.Context, c Call, n *callback.AccessNumber, rule
 	if n.ForceCLIAuthentication && known == nil {
 		return reject(n, fmt.Sprintf("caller ID %s is not a known account (Force CLI Authentication)", cli)), nil
 	}
+	// Mizu ivrauthentication: 4 (A number and PIN) calls back only a
+	// caller the A number identifies, and asks that caller the account's
+	// PIN; 3 (only PIN) asks every caller a PIN (the A number identifies
+	// nobody there).
+	askPIN := false
+	switch n.IVRAuthentication {
+	case callback.IVRAuthANumberAndPIN:
+		if !authenticated {
+			return reject(n, fmt.Sprintf("ivrauthentication 4 (A number and PIN): caller ID %s does not identify an account above the Minimum Balance", cli)), nil
+		}
+		askPIN = true
+	case callback.IVRAuthPINOnly:
+		askPIN = true
+	}
 	owner, payer, defaultUsed := "", "", false
 	switch {
 	case n.ForceDefaultAccount && n.DefaultAccountUsername != "":
@@ -301,6 +315,15 @@ func (e *Engine) ani(ctx context.Context, c Call, n *callback.AccessNumber, rule
 	r.Payer = payer
 	r.AccessNumber = n.Number
 	r.Language = n.Language
+	if askPIN {
+		if c, err := callback.ParseCLD(cld); err != nil || c.App != callback.SubAppCallingCard {
+			return reject(n, fmt.Sprintf("ivrauthentication %d asks a PIN, which only the calling card does, and the sub-application is %q", n.IVRAuthentication.Seed(), cld)), nil
+		}
+		// With the caller identified (4), only that account's PIN is
+		// accepted: the request names it (username, or payer with Force
+		// Default Account).
+		r.AskPIN = true
+	}
 	return e.queue(ctx, n, r, knownName(known))
 }
 

@@ -36,6 +36,45 @@ type PINChecker interface {
 	PIN(ctx context.Context, pin, source string) (*callback.Account, error)
 }
 
+// AccountPINChecker is a PINChecker that also checks that a PIN is one
+// given account's, counting a PIN of another account as a failed PIN
+// (*auth.Authenticator and *auth.Surface implement it).
+type AccountPINChecker interface {
+	PINOf(ctx context.Context, pin, username, source string) (*callback.Account, error)
+}
+
+// pinAccount is the account whose PIN a request that asks for one must be
+// given, "" for any account's: a request that names the caller's account
+// (Mizu ivrauthentication 4, A number and PIN: the username, or the payer
+// recorded beside the default account) asks the PIN as a second factor,
+// not as a login to another account.
+func pinAccount(r *callback.Request) string {
+	switch {
+	case r.Payer != "":
+		return r.Payer
+	case !r.DefaultUserUsed:
+		return r.Username
+	}
+	return ""
+}
+
+// checkPIN checks a PIN typed in the IVR: any account's, or only want's.
+func (c *call) checkPIN(ctx context.Context, pin, want, source string) (*callback.Account, error) {
+	if want == "" {
+		return c.app.o.PINs.PIN(ctx, pin, source)
+	}
+	if ac, ok := c.app.o.PINs.(AccountPINChecker); ok {
+		return ac.PINOf(ctx, pin, want, source)
+	}
+	// A checker that cannot check an account's PIN: refused unless it is
+	// want's, though the failure is not counted against want.
+	acct, err := c.app.o.PINs.PIN(ctx, pin, source)
+	if err == nil && acct.Username != want {
+		return nil, fmt.Errorf("the PIN is not account %s's", want)
+	}
+	return acct, err
+}
+
 // Options configures the App. Zero durations and counts take the defaults
 // written next to them.
 type Options struct {
@@ -333,6 +372,7 @@ func (c *call) login(ctx context.Context) (callback.Outcome, bool) {
 		return c.end(ctx, c.failed(errors.New("the request asks for a PIN and no PIN checker is configured")), "failed"), false
 	}
 	source := "cli:" + c.req.OriginalCLI
+	want := pinAccount(&c.req)
 	for try := 1; try <= c.app.o.PINTries; try++ {
 		if err := c.ask(ctx, "enter-pin"); err != nil {
 			return c.abortedOr(ctx, err, "PIN entry"), false
@@ -342,7 +382,7 @@ func (c *call) login(ctx context.Context) (callback.Outcome, bool) {
 			return c.abortedOr(ctx, err, "PIN entry"), false
 		}
 		if pin != "" {
-			acct, err := c.app.o.PINs.PIN(ctx, pin, source)
+			acct, err := c.checkPIN(ctx, pin, want, source)
 			if err == nil {
 				c.money.Login(ctx, acct.Username)
 				if c.app.o.OnPINLogin != nil {
@@ -351,7 +391,7 @@ func (c *call) login(ctx context.Context) (callback.Outcome, bool) {
 				return callback.Outcome{}, true
 			}
 			// The PIN itself is never logged.
-			c.log.Info("PIN refused", "try", try, "reason", err)
+			c.log.Info("PIN refused", "try", try, "account", want, "reason", err)
 			if ctx.Err() != nil {
 				return callback.Outcome{Reason: err.Error()}, false
 			}
