@@ -9,7 +9,6 @@ import (
 
 	"github.com/callbackd/callbackd/billing"
 	"github.com/callbackd/callbackd/callback"
-	"github.com/callbackd/callbackd/sounds"
 )
 
 // TwoWay is Sippy's 2 Way Callback sub-application (seed 001, E6): once
@@ -49,6 +48,11 @@ type TwoWay struct {
 	// Warning is how long before the money runs out one-minute-left is
 	// played: 60 s. A call whose money never paid for more gets none.
 	Warning time.Duration
+	// Prompts chooses the language of each prompt as the calling card
+	// does (the request's language, the next listed, English), logging
+	// each missing one once; share the calling card's. nil: a Prompts of
+	// the package over the shipped catalogue.
+	Prompts *Prompts
 }
 
 var _ Admitter = TwoWay{}
@@ -114,6 +118,7 @@ type twoWayCall struct {
 	bEnd    time.Time
 	bFailed *LegFailedError
 	prompts bool // play busy / failed
+	voice   *Prompts
 	warning time.Duration
 }
 
@@ -126,7 +131,7 @@ func (t TwoWay) Run(ctx context.Context, s *Session) callback.Outcome {
 		hangupA(ctx, s)
 		return callback.Outcome{Result: callback.ResultSecondLegFailed, Reason: "original_cld has no 2way_<CLD> destination"}
 	}
-	c := &twoWayCall{s: s, log: s.Logger(), bID: s.SecondLegID(), prompts: t.BusyPrompts, warning: t.Warning}
+	c := &twoWayCall{s: s, log: s.Logger(), bID: s.SecondLegID(), prompts: t.BusyPrompts, voice: t.Prompts, warning: t.Warning}
 	if c.warning <= 0 {
 		c.warning = time.Minute
 	}
@@ -288,14 +293,15 @@ func (c *twoWayCall) cut(ctx context.Context, b string) callback.Outcome {
 	return callback.Outcome{Result: callback.ResultSuccessful, Cause: callback.CauseNormalClearing, Reason: "talk time used up"}
 }
 
-// play plays callbackd/<name> to the user, in the request's language
-// when the prompt exists in it. A user who hangs up during it, or a
-// prompt that cannot be played, ends it.
+// play plays callbackd/<name> to the user in the first of the request's
+// languages that has it, else English (Prompts.Choose, the calling card's
+// choice). A user who hangs up during it, or a prompt that cannot be
+// played, ends it.
 func (c *twoWayCall) play(ctx context.Context, name string) {
 	name = "callbackd/" + name
-	if l := c.s.Request().Language; l != "" && sounds.Has(l, name) {
-		c.s.SetLanguage(l)
-	}
+	r := c.s.Request()
+	lang, _ := c.voice.Choose(c.log, PromptLanguages(&r), name)
+	c.s.SetLanguage(lang)
 	if err := c.s.Play(ctx, "sound:"+name); err != nil && !errors.Is(err, ErrFirstLegGone) {
 		c.log.Warn("could not play a prompt", "prompt", name, "err", err)
 	}

@@ -21,13 +21,11 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/callbackd/callbackd/ari"
 	"github.com/callbackd/callbackd/billing"
 	"github.com/callbackd/callbackd/callback"
-	"github.com/callbackd/callbackd/sounds"
 )
 
 // PINChecker checks a PIN typed in the IVR and returns its account;
@@ -105,16 +103,18 @@ type Options struct {
 	OnPINLogin func(ctx context.Context, r *callback.Request, acct *callback.Account)
 	// Sounds reports whether a language has a recording of a prompt
 	// ("callbackd/enter-pin"); nil is the shipped catalogue, [sounds.Has].
+	// Used only when Prompts is nil.
 	Sounds func(lang, name string) bool
+	// Prompts chooses each prompt's language, and logs the missing ones
+	// once; share it with the 2-way sub-application (ari.TwoWay.Prompts).
+	// nil: one of the App's own, over Sounds.
+	Prompts *ari.Prompts
 }
 
 // App is the calling card; register it with
 // ari.WithApp(callback.SubAppCallingCard, app).
 type App struct {
 	o Options
-	// missing holds "lang\x00prompt" once a prompt missing in a language
-	// was logged, so that the log says it once, not on every call.
-	missing sync.Map
 }
 
 var _ ari.Admitter = (*App)(nil)
@@ -154,6 +154,9 @@ func New(o Options) (*App, error) {
 	def(&o.DestinationTotal, 30*time.Second)
 	def(&o.Warning, time.Minute)
 	def(&o.SettleTimeout, 10*time.Second)
+	if o.Prompts == nil {
+		o.Prompts = &ari.Prompts{Has: o.Sounds}
+	}
 	return &App{o: o}, nil
 }
 
@@ -177,7 +180,7 @@ type call struct {
 // Run implements ari.App.
 func (a *App) Run(ctx context.Context, s *ari.Session) callback.Outcome {
 	r := s.Request()
-	c := &call{app: a, s: s, log: s.Logger(), req: r, langs: languages(r)}
+	c := &call{app: a, s: s, log: s.Logger(), req: r, langs: ari.PromptLanguages(&r)}
 	c.lang = c.choose(sound("enter-destination"))
 	s.SetLanguage(c.lang)
 	c.money = a.o.Biller.Open(ctx, r, s.LegA(), c.log)
@@ -186,41 +189,11 @@ func (a *App) Run(ctx context.Context, s *ari.Session) callback.Outcome {
 	return out
 }
 
-// languages are the request's IVR languages in order of preference: the
-// request's own (the access number's), then those of its CLD
-// ("callingcard_th_es"). English, [sounds.DefaultLanguage], comes after
-// them all.
-func languages(r callback.Request) []string {
-	langs := []string{r.Language}
-	if cld, err := callback.ParseCLD(r.OriginalCLD); err == nil {
-		langs = append(langs, cld.Languages...)
-	}
-	return langs
-}
-
-// choose returns the language media (a "sound:" prompt) is played in: the
-// first of the call's languages that has it, then English. Asterisk itself
-// would fall back from a missing recording straight to its default
-// language, skipping the languages listed next, so callbackd chooses and
-// plays every prompt with an explicit language. A prompt missing in a
-// language is logged once per App, prompt and language.
+// choose returns the language media (a "sound:" prompt) is played in:
+// the first of the call's languages that has it, then English
+// (ari.Prompts.Choose, which logs each prompt missing in a language once).
 func (c *call) choose(media string) string {
-	has := c.app.o.Sounds
-	if has == nil {
-		has = sounds.Has
-	}
-	name := strings.TrimPrefix(media, "sound:")
-	lang, missing, ok := sounds.Choose(has, c.langs, name)
-	for _, l := range missing {
-		if _, seen := c.app.missing.LoadOrStore(l+"\x00"+name, true); !seen {
-			c.log.Warn("prompt missing in language, played in the next", "prompt", name, "lang", l, "played_in", lang)
-		}
-	}
-	if !ok {
-		if _, seen := c.app.missing.LoadOrStore(sounds.DefaultLanguage+"\x00"+name, true); !seen {
-			c.log.Warn("prompt missing in every language", "prompt", name, "langs", strings.Join(c.langs, ","))
-		}
-	}
+	lang, _ := c.app.o.Prompts.Choose(c.log, c.langs, media)
 	return lang
 }
 
@@ -418,7 +391,8 @@ func (c *call) abortedOr(ctx context.Context, err error, where string) callback.
 
 // balance is the balance announcement in the account's currency (PortaSIP,
 // seed 002): "Your balance is 12 dollars and 34 cents". The currency words
-// are left out for a currency without recordings in the language.
+// fall back through the call's languages like every prompt; they are left
+// out for a currency that no language has recordings of.
 func (c *call) balance(a *callback.Account) []string {
 	media := []string{sound("your-balance-is")}
 	m := a.Balance
@@ -428,11 +402,12 @@ func (c *call) balance(a *callback.Account) []string {
 	}
 	whole, cents := m.Units()
 	cur := "currency-" + strings.ToUpper(a.Currency)
-	has := c.app.o.Sounds
-	if has == nil {
-		has = sounds.Has
+	named := false
+	if a.Currency != "" {
+		_, major := c.app.o.Prompts.Choose(c.log, c.langs, "callbackd/"+cur)
+		_, minor := c.app.o.Prompts.Choose(c.log, c.langs, "callbackd/"+cur+"-minor")
+		named = major && minor
 	}
-	named := a.Currency != "" && has(c.lang, "callbackd/"+cur) && has(c.lang, "callbackd/"+cur+"-minor")
 	media = append(media, "number:"+strconv.FormatInt(whole, 10))
 	if named {
 		media = append(media, sound(cur))

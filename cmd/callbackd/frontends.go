@@ -110,11 +110,15 @@ func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *bil
 	if err != nil {
 		return nil, fmt.Errorf("ari.leg_a_cli: %w", err)
 	}
-	cc, err := callingcard.New(callingcard.Options{Biller: biller, PINs: authn.Surface(auth.SurfaceIVR), LegBCLI: legB, OnPINLogin: pinLogin})
+	// One choice of prompt languages, and one log line per missing
+	// prompt, for both sub-applications.
+	prompts := &ari.Prompts{}
+	cc, err := callingcard.New(callingcard.Options{Biller: biller, PINs: authn.Surface(auth.SurfaceIVR), LegBCLI: legB, OnPINLogin: pinLogin,
+		Prompts: prompts})
 	if err != nil {
 		return nil, fmt.Errorf("calling card: %w", err)
 	}
-	twoWay := ari.TwoWay{BusyPrompts: c.ARI.TwoWayBusyPrompts}
+	twoWay := ari.TwoWay{BusyPrompts: c.ARI.TwoWayBusyPrompts, Prompts: prompts}
 	if c.ARI.BillTwoWay {
 		twoWay.Biller = biller
 	}
