@@ -9,7 +9,9 @@
 //     user's own number; the second number is the helpdesk from the
 //     configuration.
 //   - /callback/extended: account, password, own number and the number to
-//     reach: a 2-way callback to it.
+//     reach: the calling card with that destination given, so that the
+//     user hears the balance and the maximum call duration before it is
+//     dialled (seed 002).
 //   - /callback/hosted: the own number only, paid by an internal account
 //     and connected to the configured number; limited per client address
 //     and per number, and to an allow-list of number prefixes.

@@ -374,10 +374,19 @@ func (p *page) place(r *http.Request, s *submission) placed {
 		dest = p.hosted
 	}
 	cld := callback.CLD{App: callback.SubAppTwoWay, Destination: dest}.String()
+	if s.mode == ModeExtended {
+		// PortaSIP's extended web callback (seed 002): "when the user
+		// answers, he hears the current balance and maximum allowed call
+		// duration" before the second number is dialled. That is the
+		// calling card with the destination given: it announces the
+		// balance, checks and prices the destination, announces the talk
+		// time and dials it, asking for nothing.
+		cld = string(callback.SubAppCallingCard)
+	}
 
 	pending, err := p.store.PendingForCLI(ctx, cli)
 	switch {
-	case err == nil && pending.Username == s.account.Username && pending.OriginalCLD == cld:
+	case err == nil && pending.Username == s.account.Username && pending.OriginalCLD == cld && pending.Destination == dest:
 		p.log.Info("web callback request already pending", "mode", s.mode, "request_id", pending.ID,
 			"account", pending.Username, "cli", cli, "source", s.source)
 		return placed{location: "/callback/status/" + p.keys.statusToken(pending.ID)}

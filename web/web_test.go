@@ -97,7 +97,9 @@ func TestFormAccessible(t *testing.T) {
 	}
 }
 
-func TestExtendedCreatesTwoWay(t *testing.T) {
+// The extended mode queues the calling card with the destination given
+// (seed 002: balance and maximum duration, then the second number).
+func TestExtendedCreatesCallingCardWithDestination(t *testing.T) {
 	for _, s := range stores {
 		t.Run(s.name, func(t *testing.T) {
 			st := s.open(t)
@@ -114,7 +116,7 @@ func TestExtendedCreatesTwoWay(t *testing.T) {
 				t.Fatalf("%d requests", len(rs))
 			}
 			r := rs[0]
-			if r.Username != testAccount || r.OriginalCLI != "420777000111" || r.OriginalCLD != "2way_420212345678" ||
+			if r.Username != testAccount || r.OriginalCLI != "420777000111" || r.OriginalCLD != "callingcard" ||
 				r.Destination != "420212345678" || r.Source != callback.SourceWeb || r.Language != "en" {
 				t.Fatalf("request = %+v", r)
 			}
