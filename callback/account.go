@@ -110,7 +110,7 @@ type AccessNumber struct {
 	AnonymousAccounting      bool   // "Enable_Anonymous_Accounting" (default True)
 	DelayBeforeCallback      int    // "Delay Before Callback" seconds; 0 uses the global (5)
 
-	IsCallback      int    // Mizu iscallback 1..7 (default 6: callback immediately always)
+	IsCallback      int    // Mizu iscallback 1..7 (default 6: callback immediately always); 8 or more: the IVR of that id, callback always
 	ANumberHandling int    // Mizu anumberhandling 0..3 (default 3: add and accept)
 	InternalAccount string // PIN trigger / hosted: the account that pays leg A
 	CallbackTariff  string // tariff whose prefixes say where callbacks may go
@@ -234,8 +234,8 @@ func (n *AccessNumber) Validate() error {
 			return &ValidationError{Field: "Minimum Balance", Reason: err.Error()}
 		}
 	}
-	if n.IsCallback != 0 && (n.IsCallback < 1 || n.IsCallback > 7) {
-		return &ValidationError{Field: "iscallback", Reason: fmt.Sprintf("%d: want 1 to 7", n.IsCallback)}
+	if n.IsCallback < 0 {
+		return &ValidationError{Field: "iscallback", Reason: fmt.Sprintf("%d: want a mode 1 to 7, or the id (8 or more) of an IVR in agi.ivrs", n.IsCallback)}
 	}
 	if n.IVRAuthentication.Seed() < 0 {
 		return &ValidationError{Field: "ivrauthentication", Reason: fmt.Sprintf("%v: want 0 to 4", n.IVRAuthentication)}

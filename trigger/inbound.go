@@ -72,8 +72,9 @@ func (e *Engine) ServeInbound(ctx context.Context, c Call, start func(context.Co
 // identified one for a PIN, which must be that account's (the calling
 // card refuses another account's PIN as a failed PIN).
 //
-// The IVR is the calling card: the access number's sub-application when it
-// is one (with its languages), else plain "callingcard". A refusal is a
+// The IVR is the calling card: the access number's sub-application (for
+// an iscallback of 8 or more the IVR of that id) when it is one
+// (with its languages), else plain "callingcard". A refusal is a
 // reject Decision with the number's SIP code and a nil request; errors are
 // store failures (the caller is refused too).
 func (e *Engine) Inbound(ctx context.Context, c Call) (*callback.Request, Decision, error) {
@@ -108,9 +109,13 @@ func (e *Engine) Inbound(ctx context.Context, c Call) (*callback.Request, Decisi
 	r := callback.NewRequest(callback.SourceIVR)
 	r.CallID, r.OriginalCLI = c.Channel, cli
 	r.AccessNumber, r.Language = n.Number, n.Language
+	sub, why, err := e.subApp(ctx, n)
+	if err != nil || why != "" {
+		return refuse(why, err)
+	}
 	r.OriginalCLD = string(callback.SubAppCallingCard)
-	if cld, err := callback.ParseCLD(n.SubApp); err == nil && cld.App == callback.SubAppCallingCard {
-		r.OriginalCLD = n.SubApp
+	if cld, err := callback.ParseCLD(sub); err == nil && cld.App == callback.SubAppCallingCard {
+		r.OriginalCLD = sub
 	}
 	defaultAccount := n.DefaultAccountUsername
 	if n.Trigger == callback.TriggerPIN && n.InternalAccount != "" {

@@ -298,7 +298,10 @@ func (e *Engine) ani(ctx context.Context, c Call, n *callback.AccessNumber, rule
 		return reject(n, fmt.Sprintf("caller ID %s is not a known account and there is no Default Account Username", cli)), nil
 	}
 
-	cld := n.SubApp
+	cld, why, err := e.subApp(ctx, n)
+	if err != nil || why != "" {
+		return reject(n, why), err
+	}
 	anon := n.AnonymousAccounting
 	if rule != nil {
 		cld = rule.CLD.String()
@@ -360,8 +363,12 @@ func (e *Engine) dnis(ctx context.Context, c Call, n *callback.AccessNumber) (De
 	if !e.perCLI.Allow(target) {
 		return reject(n, fmt.Sprintf("number %s: rate limit per CLI exceeded", target)), nil
 	}
+	cld, why, err := e.subApp(ctx, n)
+	if err != nil || why != "" {
+		return reject(n, why), err
+	}
 	r := callback.NewRequest(callback.SourceDNIS)
-	r.Username, r.OriginalCLI, r.OriginalCLD = a.Username, target, n.SubApp
+	r.Username, r.OriginalCLI, r.OriginalCLD = a.Username, target, cld
 	r.OriginalSetCLI = n.FixedCLI
 	r.AnonAcctEnabled = n.AnonymousAccounting
 	r.AccessNumber = n.Number
@@ -383,9 +390,13 @@ func (e *Engine) pin(ctx context.Context, c Call, n *callback.AccessNumber, rule
 	if internal == "" {
 		return reject(n, "PIN trigger without an internal account"), nil
 	}
+	cld, why, err := e.subApp(ctx, n)
+	if err != nil || why != "" {
+		return reject(n, why), err
+	}
 	r := callback.NewRequest(callback.SourcePIN)
 	r.Username, r.OriginalCLI = internal, cli
-	r.OriginalCLD = n.SubApp
+	r.OriginalCLD = cld
 	if rule != nil {
 		r.OriginalCLD = rule.CLD.String()
 	}

@@ -42,6 +42,8 @@ func (e *env) admin(noun, verb string, args []string) error {
 		run = e.accessList(fs)
 	case "access remove":
 		run = e.accessRemove(fs)
+	case "access ivr":
+		run = e.accessIVR(fs)
 	case "request add":
 		run = e.requestAdd(fs)
 	case "request list":
@@ -371,7 +373,7 @@ func (e *env) accessAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 	fs.StringVar(&n.DiversionReason, "diversion-reason", callback.DefaultDiversionReason, "The Reason For Diversion")
 	fs.BoolVar(&n.AnonymousAccounting, "anonymous-accounting", true, "Enable_Anonymous_Accounting")
 	fs.IntVar(&n.DelayBeforeCallback, "delay", 0, "Delay Before Callback in seconds (0: the global default)")
-	fs.IntVar(&n.IsCallback, "iscallback", callback.DefaultIsCallback, "Mizu iscallback mode 1-7")
+	fs.IntVar(&n.IsCallback, "iscallback", callback.DefaultIsCallback, "Mizu iscallback mode 1-7, or the id (8 or more) of an IVR (callbackd access ivr)")
 	fs.IntVar(&n.ANumberHandling, "anumberhandling", callback.DefaultANumberHandling, "Mizu anumberhandling 0-3")
 	fs.StringVar(&n.InternalAccount, "internal-account", "", "account paying leg A (PIN trigger)")
 	fs.StringVar(&n.CallbackTariff, "callback-tariff", "", "tariff limiting where callbacks may go")
@@ -382,6 +384,9 @@ func (e *env) accessAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 			return err
 		}
 		n.Trigger = callback.Trigger(*trigger)
+		if err := e.checkIVRID(st, n.IsCallback); err != nil {
+			return err
+		}
 		a, err := callback.ParseIVRAuth(*ivrAuth)
 		if err != nil {
 			return usageError{err.Error()}
@@ -395,6 +400,67 @@ func (e *env) accessAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 			return fmt.Errorf("add access number %s: %w", n.Number, err)
 		}
 		fmt.Fprintf(e.stdout, "access number %s: %s trigger, sub-application %s\n", n.Number, n.Trigger, n.SubApp)
+		return nil
+	}
+}
+
+// checkIVRID refuses an iscallback that names an IVR (8 or more) which
+// the store does not have.
+func (e *env) checkIVRID(st callback.Store, iscallback int) error {
+	if iscallback < callback.FirstIVRID {
+		return nil
+	}
+	is, ok := st.(callback.IVRStore)
+	if !ok {
+		return errors.New("this store keeps no IVRs")
+	}
+	if _, err := is.GetIVR(e.ctx, iscallback); err != nil {
+		if errors.Is(err, callback.ErrNotFound) {
+			return usageError{fmt.Sprintf("iscallback %d: no IVR %d: add it first (callbackd access ivr -id %d -subapp callingcard)", iscallback, iscallback, iscallback)}
+		}
+		return fmt.Errorf("look up IVR %d: %w", iscallback, err)
+	}
+	return nil
+}
+
+// accessIVR sets, removes or lists the IVRs by id that an access number's
+// iscallback of 8 or more names (Mizu: "other=ivr id to use").
+func (e *env) accessIVR(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	id := fs.Int("id", 0, "IVR id, 8 or more, as an access number's -iscallback names it (none: list the IVRs)")
+	subApp := fs.String("subapp", "", "sub-application the IVR runs: callingcard[_<lang>...] or 2way_<number>")
+	remove := fs.Bool("remove", false, "remove the IVR -id")
+	return func(st callback.Store, _ *Config) error {
+		is, ok := st.(callback.IVRStore)
+		if !ok {
+			return errors.New("this store keeps no IVRs")
+		}
+		switch {
+		case *id == 0:
+			ivrs, err := is.ListIVRs(e.ctx)
+			if err != nil {
+				return err
+			}
+			w := e.table()
+			fmt.Fprintln(w, "ID\tSUBAPP")
+			for _, v := range ivrs {
+				fmt.Fprintf(w, "%d\t%s\n", v.ID, v.SubApp)
+			}
+			return w.Flush()
+		case *remove:
+			if err := is.DeleteIVR(e.ctx, *id); err != nil {
+				return storeError(err, fmt.Sprintf("IVR %d", *id), "remove IVR %d: %w", *id, err)
+			}
+			fmt.Fprintf(e.stdout, "IVR %d removed\n", *id)
+			return nil
+		}
+		v := callback.IVR{ID: *id, SubApp: *subApp}
+		if err := v.Validate(); err != nil {
+			return usageError{err.Error()}
+		}
+		if err := is.PutIVR(e.ctx, v); err != nil {
+			return fmt.Errorf("set IVR %d: %w", v.ID, err)
+		}
+		fmt.Fprintf(e.stdout, "IVR %d: sub-application %s\n", v.ID, v.SubApp)
 		return nil
 	}
 }

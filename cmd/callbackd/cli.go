@@ -22,6 +22,7 @@ var adminCommands = map[string][][2]string{
 		{"add", "add or replace an access number and its options"},
 		{"list", "list the access numbers"},
 		{"remove", "remove an access number"},
+		{"ivr", "set, remove or list the IVRs by id that an -iscallback of 8 or more names"},
 	},
 	"request": {
 		{"add", "queue a callback request"},

@@ -54,3 +54,40 @@ func TestAccessIVRAuthentication(t *testing.T) {
 		t.Error("a refused access number was stored")
 	}
 }
+
+// TestAccessIVRID: access ivr sets, lists and removes the IVRs by id, and
+// access add takes an iscallback of 8 or more only for an IVR that exists.
+func TestAccessIVRID(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "callbackd.db")
+	mustRun(t, db, "migrate")
+	out, err := run(t, db, "", "access", "add", "-number", "18005550100", "-iscallback", "8")
+	if err == nil || !strings.Contains(err.Error()+out, "no IVR 8") {
+		t.Fatalf("iscallback 8 without IVR 8: err %v, output %q", err, out)
+	}
+	for _, bad := range [][]string{{"-id", "7", "-subapp", "callingcard"}, {"-id", "8", "-subapp", "voicemail"}, {"-id", "8"}} {
+		if out, err := run(t, db, "", append([]string{"access", "ivr"}, bad...)...); err == nil {
+			t.Errorf("access ivr %q accepted: %s", bad, out)
+		}
+	}
+	mustRun(t, db, "access", "ivr", "-id", "8", "-subapp", "callingcard_es")
+	mustRun(t, db, "access", "ivr", "-id", "9", "-subapp", "2way_12345")
+	if out := mustRun(t, db, "access", "ivr"); !strings.Contains(out, "8  ") || !strings.Contains(out, "callingcard_es") || !strings.Contains(out, "2way_12345") {
+		t.Errorf("access ivr list:\n%s", out)
+	}
+	mustRun(t, db, "access", "add", "-number", "18005550100", "-iscallback", "8")
+	mustRun(t, db, "access", "ivr", "-id", "9", "-remove")
+	if out, err := run(t, db, "", "access", "ivr", "-id", "9", "-remove"); err == nil || !strings.Contains(out+err.Error(), "IVR 9 not found") {
+		t.Errorf("remove twice: %v %s", err, out)
+	}
+	st, err := sqlite.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n, err := st.GetAccessNumber(t.Context(), "18005550100"); err != nil || n.IsCallback != 8 {
+		t.Fatalf("access number %+v, %v", n, err)
+	}
+	if ivrs, err := st.ListIVRs(t.Context()); err != nil || len(ivrs) != 1 || ivrs[0] != (callback.IVR{ID: 8, SubApp: "callingcard_es"}) {
+		t.Fatalf("IVRs %+v, %v", ivrs, err)
+	}
+}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/callbackd/callbackd/callback"
@@ -62,5 +63,49 @@ func testAccessNumberIVRAuthentication(t *testing.T, s callback.Store) {
 		if _, err := db.ExecContext(ctx, "UPDATE access_numbers SET ivrauthentication = "+bad+" WHERE number = '18005550300'"); err == nil {
 			t.Errorf("ivrauthentication %s accepted by the database", bad)
 		}
+	}
+}
+
+func init() {
+	accountTests["IVRs"] = testIVRs
+}
+
+// testIVRs: the IVRs by id an access number's iscallback of 8 or more
+// names are put, replaced, listed and deleted; the database refuses an id
+// below 8.
+func testIVRs(t *testing.T, s callback.Store) {
+	ctx := t.Context()
+	is, ok := s.(callback.IVRStore)
+	if !ok {
+		t.Fatalf("%T keeps no IVRs", s)
+	}
+	if _, err := is.GetIVR(ctx, 8); !errors.Is(err, callback.ErrNotFound) {
+		t.Fatalf("no IVR 8 yet: %v", err)
+	}
+	for _, v := range []callback.IVR{{ID: 9, SubApp: "2way_12345"}, {ID: 8, SubApp: "callingcard"}, {ID: 8, SubApp: "callingcard_es_en"}} {
+		if err := is.PutIVR(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, err := is.GetIVR(ctx, 8); err != nil || *v != (callback.IVR{ID: 8, SubApp: "callingcard_es_en"}) {
+		t.Fatalf("IVR 8 = %+v, %v", v, err)
+	}
+	list, err := is.ListIVRs(ctx)
+	if err != nil || len(list) != 2 || list[0].ID != 8 || list[1] != (callback.IVR{ID: 9, SubApp: "2way_12345"}) {
+		t.Fatalf("list %+v, %v", list, err)
+	}
+	for _, bad := range []callback.IVR{{ID: 7, SubApp: "callingcard"}, {ID: 10, SubApp: "voicemail"}} {
+		if err := is.PutIVR(ctx, bad); err == nil {
+			t.Errorf("PutIVR(%+v) accepted", bad)
+		}
+	}
+	if _, err := raw(t, s).ExecContext(ctx, "INSERT INTO ivrs (id, sub_app) VALUES (3, 'callingcard')"); err == nil {
+		t.Error("the database took IVR id 3, an iscallback mode")
+	}
+	if err := is.DeleteIVR(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+	if err := is.DeleteIVR(ctx, 9); !errors.Is(err, callback.ErrNotFound) {
+		t.Errorf("delete twice: %v", err)
 	}
 }

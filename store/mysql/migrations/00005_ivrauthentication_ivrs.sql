@@ -2,13 +2,25 @@
 -- proves who they are, 0 = no, 1 = A number or PIN (the default, what
 -- callbackd did before), 2 = only A number, 3 = only PIN, 4 = A number and
 -- PIN. Existing numbers get 1 and behave as before.
+--
+-- ivrs are Mizu's IVRs by id: an access number's iscallback of 8 or more
+-- is "the ivr id to use" (seed 003, example iscallback: 8), and this table
+-- gives the sub-application (original_cld: callingcard_es, 2way_12345)
+-- each id runs. Ids 1 to 7 are iscallback modes and cannot be IVRs.
 
 -- +goose Up
 ALTER TABLE access_numbers
     ADD COLUMN ivrauthentication INT NOT NULL DEFAULT 1 COMMENT 'Mizu ivrauthentication: 0 no, 1 A number or PIN, 2 only A number, 3 only PIN, 4 A number and PIN',
     ADD CONSTRAINT access_numbers_ivrauthentication CHECK (ivrauthentication BETWEEN 0 AND 4);
 
+CREATE TABLE ivrs (
+    id INT NOT NULL PRIMARY KEY COMMENT 'IVR id, as an access number''s iscallback names it (8 or more)',
+    sub_app VARCHAR(255) NOT NULL COMMENT 'Sub-application it runs: callingcard[_<lang>...] or 2way_<number>',
+    CONSTRAINT ivrs_id CHECK (id >= 8)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin COMMENT='Mizu IVRs by id (iscallback 8 or more)';
+
 -- +goose Down
+DROP TABLE ivrs;
 ALTER TABLE access_numbers
     DROP CONSTRAINT access_numbers_ivrauthentication,
     DROP COLUMN ivrauthentication;
