@@ -256,8 +256,7 @@ const originateSettle = time.Second
 // ends here, with out saying how.
 func (s *Session) originate(ctx context.Context, q url.Values, body any) (out callback.Outcome, ok bool) {
 	for send := 1; ; send++ {
-		var made channel
-		err := s.c.rest.call(ctx, http.MethodPost, "/channels", q, body, &made, false)
+		made, err := s.c.rest.originate(ctx, q, body)
 		var he *HTTPError
 		switch {
 		case err == nil:

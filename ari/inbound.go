@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -122,7 +119,7 @@ func (c *Controller) admit(p *parked, log *slog.Logger) {
 	defer cancel()
 	// 180 Ringing while the request is written: the caller hears ringback
 	// instead of silence. A channel that hung up meanwhile answers 404.
-	if err := c.rest.call(ctx, http.MethodPost, "/channels/"+escape(p.in.Channel)+"/ring", nil, nil, nil, true); err != nil {
+	if err := c.rest.ring(ctx, p.in.Channel); err != nil {
 		log.Info("could not indicate ringing to the inbound caller", "err", err)
 	}
 	err := c.inbound(ctx, p.in)
@@ -183,9 +180,7 @@ func (c *Controller) takeParked(id string, dropRoute bool) *parked {
 func (c *Controller) release(id string, cause callback.Cause) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	q := url.Values{"reason_code": {strconv.Itoa(int(cause))}}
-	err := c.rest.call(ctx, http.MethodDelete, "/channels/"+escape(id), q, nil, nil, false)
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err := c.rest.hangupCause(ctx, id, int(cause)); err != nil {
 		c.log.Warn("could not release the inbound caller", "channel", id, "err", err)
 	}
 }
@@ -241,7 +236,7 @@ func (s *Session) adoptInbound(ctx context.Context) (out callback.Outcome, answe
 		}
 	}
 	if !s.a.gone {
-		err := c.rest.call(ctx, http.MethodPost, "/channels/"+escape(id)+"/answer", nil, nil, nil, true)
+		err := c.rest.answer(ctx, id)
 		switch {
 		case err == nil:
 			s.a.answered = true

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -351,6 +352,84 @@ func (r *rest) destroyBridge(ctx context.Context, id string) error {
 		return nil
 	}
 	return err
+}
+
+// originate is POST /channels: it places a channel that enters Stasis once
+// answered. It is sent once (see call).
+func (r *rest) originate(ctx context.Context, q url.Values, body any) (channel, error) {
+	var out channel
+	err := r.call(ctx, http.MethodPost, "/channels", q, body, &out, false)
+	return out, err
+}
+
+// createChannel is POST /channels/create: a channel that enters Stasis at
+// once and is dialled later. Its id makes it safe to send again.
+func (r *rest) createChannel(ctx context.Context, q url.Values, body any) (channel, error) {
+	var out channel
+	err := r.call(ctx, http.MethodPost, "/channels/create", q, body, &out, true)
+	return out, err
+}
+
+// dial is POST /channels/{id}/dial of a created channel; timeout in seconds.
+func (r *rest) dial(ctx context.Context, id string, timeout int) error {
+	q := url.Values{"timeout": {strconv.Itoa(timeout)}}
+	return r.call(ctx, http.MethodPost, "/channels/"+escape(id)+"/dial", q, nil, nil, true)
+}
+
+// ring is POST /channels/{id}/ring: 180 Ringing to an unanswered caller.
+func (r *rest) ring(ctx context.Context, id string) error {
+	return r.call(ctx, http.MethodPost, "/channels/"+escape(id)+"/ring", nil, nil, nil, true)
+}
+
+// answer is POST /channels/{id}/answer.
+func (r *rest) answer(ctx context.Context, id string) error {
+	return r.call(ctx, http.MethodPost, "/channels/"+escape(id)+"/answer", nil, nil, nil, true)
+}
+
+// hangupCause is DELETE /channels/{id}?reason_code=cause; a channel
+// already gone is not an error.
+func (r *rest) hangupCause(ctx context.Context, id string, cause int) error {
+	q := url.Values{"reason_code": {strconv.Itoa(cause)}}
+	err := r.call(ctx, http.MethodDelete, "/channels/"+escape(id), q, nil, nil, false)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// setVariable is POST /channels/{id}/variable.
+func (r *rest) setVariable(ctx context.Context, id, name, value string) error {
+	q := url.Values{"variable": {name}, "value": {value}}
+	return r.call(ctx, http.MethodPost, "/channels/"+escape(id)+"/variable", q, nil, nil, true)
+}
+
+// play is POST /channels/{id}/play of media under playbackId pb; lang ""
+// plays in the channel's language. It is sent once.
+func (r *rest) play(ctx context.Context, id, pb string, media []string, lang string) error {
+	q := url.Values{"media": {strings.Join(media, ",")}, "playbackId": {pb}}
+	if lang != "" {
+		q.Set("lang", lang)
+	}
+	return r.call(ctx, http.MethodPost, "/channels/"+escape(id)+"/play", q, nil, nil, false)
+}
+
+// getPlayback is GET /playbacks/{id}: ErrNotFound once it finished.
+func (r *rest) getPlayback(ctx context.Context, id string) error {
+	return r.call(ctx, http.MethodGet, "/playbacks/"+escape(id), nil, nil, nil, false)
+}
+
+// createBridge is POST /bridges with the bridge's id, so that it is safe
+// to send again (409 then says it exists).
+func (r *rest) createBridge(ctx context.Context, id, typ, name string) error {
+	q := url.Values{"type": {typ}, "bridgeId": {id}, "name": {name}}
+	return r.call(ctx, http.MethodPost, "/bridges", q, nil, nil, true)
+}
+
+// addChannels is POST /bridges/{id}/addChannel: every channel must be in
+// Stasis (422 otherwise, 400 for one that does not exist).
+func (r *rest) addChannels(ctx context.Context, id string, channels []string) error {
+	q := url.Values{"channel": {strings.Join(channels, ",")}}
+	return r.call(ctx, http.MethodPost, "/bridges/"+escape(id)+"/addChannel", q, nil, nil, true)
 }
 
 func configPath(typ, id string) string {

@@ -429,11 +429,7 @@ func (s *Session) Play(ctx context.Context, media ...string) error {
 	}
 	s.pbSeq++
 	id := s.a.id + "-pb" + strconv.Itoa(s.pbSeq)
-	q := url.Values{"media": {strings.Join(media, ",")}, "playbackId": {id}}
-	if s.lang != "" {
-		q.Set("lang", s.lang)
-	}
-	if err := s.c.rest.call(ctx, http.MethodPost, "/channels/"+escape(s.a.id)+"/play", q, nil, nil, false); err != nil {
+	if err := s.c.rest.play(ctx, s.a.id, id, media, s.lang); err != nil {
 		if s.gone404(ctx, s.a, err) {
 			return ErrFirstLegGone
 		}
@@ -454,8 +450,7 @@ func (s *Session) Play(ctx context.Context, media ...string) error {
 			return nil
 		case ev.Type == EventChannelReconciled && ev.Channel == s.a.id:
 			// PlaybackFinished may have been lost with the connection.
-			err := s.c.rest.call(ctx, http.MethodGet, "/playbacks/"+escape(id), nil, nil, nil, false)
-			if errors.Is(err, ErrNotFound) {
+			if err := s.c.rest.getPlayback(ctx, id); errors.Is(err, ErrNotFound) {
 				return nil
 			}
 		}
@@ -552,14 +547,13 @@ func (s *Session) Bridge(ctx context.Context, channels ...string) error {
 		if err := s.route(id, false); err != nil {
 			return err
 		}
-		q := url.Values{"type": {"mixing"}, "bridgeId": {id}, "name": {"callbackd-" + strconv.FormatInt(s.call.Request.ID, 10)}}
-		if err := s.c.rest.call(ctx, http.MethodPost, "/bridges", q, nil, nil, true); err != nil && !errors.Is(err, ErrConflict) {
+		name := "callbackd-" + strconv.FormatInt(s.call.Request.ID, 10)
+		if err := s.c.rest.createBridge(ctx, id, "mixing", name); err != nil && !errors.Is(err, ErrConflict) {
 			return fmt.Errorf("create bridge %s: %w", id, err)
 		}
 		s.bridge = id
 	}
-	q := url.Values{"channel": {strings.Join(channels, ",")}}
-	if err := s.c.rest.call(ctx, http.MethodPost, "/bridges/"+escape(s.bridge)+"/addChannel", q, nil, nil, true); err != nil {
+	if err := s.c.rest.addChannels(ctx, s.bridge, channels); err != nil {
 		for _, id := range channels {
 			if l := s.legs[id]; l != nil && s.gone404(ctx, l, err) && l == s.a {
 				return ErrFirstLegGone
@@ -613,8 +607,7 @@ func (s *Session) twowayID() string {
 // leg B's number; the write runs on leg A's Stasis thread before the
 // request returns, so it precedes the bridge.
 func (s *Session) presentOnB(ctx context.Context, cli string, log *slog.Logger) {
-	q := url.Values{"variable": {"CALLERID(num)"}, "value": {cli}}
-	if err := s.c.rest.call(ctx, http.MethodPost, "/channels/"+escape(s.a.id)+"/variable", q, nil, nil, true); err != nil {
+	if err := s.c.rest.setVariable(ctx, s.a.id, "CALLERID(num)", cli); err != nil {
 		log.Warn("could not give leg A the second leg's caller ID; the second leg may present leg A's", "cli", cli, "err", err)
 	}
 }
@@ -632,6 +625,51 @@ func (s *Session) DialB(ctx context.Context, spec DialSpec) (string, error) {
 	if s.a.gone {
 		return "", ErrFirstLegGone
 	}
+	sl, err := s.prepareB(ctx, spec)
+	if err != nil {
+		return "", err
+	}
+	if sl.trunk.limiter != nil {
+		if err := sl.trunk.limiter.Wait(ctx); err != nil {
+			return "", context.Cause(ctx)
+		}
+	}
+	if err := s.call.SecondLegInitiated(ctx, sl.leg.id); err != nil {
+		return "", fmt.Errorf("record second leg initiated: %w", err)
+	}
+	if err := s.createB(ctx, sl); err != nil {
+		return "", err
+	}
+	if err := s.awaitStasisB(ctx, sl.leg); err != nil {
+		return "", err
+	}
+	bridged, err := s.bridgeBeforeDial(ctx, sl)
+	if err != nil {
+		return "", err
+	}
+	if err := s.dialCreated(ctx, sl); err != nil {
+		return "", err
+	}
+	if err := s.awaitAnswerB(ctx, sl); err != nil {
+		return "", err
+	}
+	return s.connectedB(ctx, sl, bridged)
+}
+
+// secondLeg is a second leg on its way: what DialB's steps share.
+type secondLeg struct {
+	spec     DialSpec
+	leg      *leg
+	trunk    *trunk
+	endpoint string // the PJSIP endpoint placing it; "": the trunk's own
+	timeout  time.Duration
+	vars     map[string]string
+	log      *slog.Logger
+}
+
+// prepareB picks the second leg's channel id, trunk, endpoint and
+// variables, and routes its events to the session.
+func (s *Session) prepareB(ctx context.Context, spec DialSpec) (*secondLeg, error) {
 	r := &s.call.Request
 	s.bCount++
 	id := spec.ChannelID
@@ -641,16 +679,17 @@ func (s *Session) DialB(ctx context.Context, spec DialSpec) (string, error) {
 			id += "-" + strconv.Itoa(s.bCount)
 		}
 	}
-	timeout := spec.Timeout
-	if timeout <= 0 {
-		timeout = s.call.AnswerTimeout
+	sl := &secondLeg{spec: spec, timeout: spec.Timeout}
+	if sl.timeout <= 0 {
+		sl.timeout = s.call.AnswerTimeout
 	}
-	t := s.c.trunkFor(r, callback.LegB)
-	ep, err := s.identityEndpoint(ctx, t, spec.Identity, "b")
+	sl.trunk = s.c.trunkFor(r, callback.LegB)
+	ep, err := s.identityEndpoint(ctx, sl.trunk, spec.Identity, "b")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	vars := map[string]string{}
+	sl.endpoint = ep
+	sl.vars = map[string]string{}
 	if spec.CallerID != "" {
 		// A created channel takes no callerId; the INVITE's From is the
 		// channel's connected line when it is dialled, set here without
@@ -658,36 +697,34 @@ func (s *Session) DialB(ctx context.Context, spec DialSpec) (string, error) {
 		// own; a leg bridged first takes leg A's caller instead (see
 		// presentOnB). The caller is not passed to /dial, because
 		// Asterisk would copy leg A's caller ID over it.
-		vars["CALLERID(num)"] = spec.CallerID
-		vars["CONNECTEDLINE(num,i)"] = spec.CallerID
+		sl.vars["CALLERID(num)"] = spec.CallerID
+		sl.vars["CONNECTEDLINE(num,i)"] = spec.CallerID
 	}
 	if r.AnonAcctEnabled {
-		vars[varNeedBind] = "yes"
+		sl.vars[varNeedBind] = "yes"
 	}
-	b, err := s.addLeg(id, callback.LegB)
-	if err != nil {
-		return "", &LegFailedError{Channel: id, Reason: err.Error()}
+	if sl.leg, err = s.addLeg(id, callback.LegB); err != nil {
+		return nil, &LegFailedError{Channel: id, Reason: err.Error()}
 	}
-	log := s.log.With("leg_channel", id, "leg", "B")
+	sl.log = s.log.With("leg_channel", id, "leg", "B")
+	return sl, nil
+}
 
-	if t.limiter != nil {
-		if err := t.limiter.Wait(ctx); err != nil {
-			return "", context.Cause(ctx)
-		}
-	}
-	if err := s.call.SecondLegInitiated(ctx, id); err != nil {
-		return "", fmt.Errorf("record second leg initiated: %w", err)
-	}
+// createB creates the second leg's channel (POST /channels/create). A
+// 409 for its own id, or a lost answer, attaches to the channel when it
+// exists; otherwise the leg has failed.
+func (s *Session) createB(ctx context.Context, sl *secondLeg) error {
+	b, id, log := sl.leg, sl.leg.id, sl.log
 	q := url.Values{
-		"endpoint":   {t.endpoint(spec.Number, ep)},
+		"endpoint":   {sl.trunk.endpoint(sl.spec.Number, sl.endpoint)},
 		"app":        {s.c.app},
 		"appArgs":    {s.appArgs("b")},
 		"channelId":  {id},
 		"originator": {s.a.id},
 	}
-	log.Info("creating second leg", "number", spec.Number, "cli", spec.CallerID, "endpoint", q.Get("endpoint"))
-	var made channel
-	if err := s.c.rest.call(ctx, http.MethodPost, "/channels/create", q, map[string]any{"variables": vars}, &made, true); err != nil {
+	log.Info("creating second leg", "number", sl.spec.Number, "cli", sl.spec.CallerID, "endpoint", q.Get("endpoint"))
+	made, err := s.c.rest.createChannel(ctx, q, map[string]any{"variables": sl.vars})
+	if err != nil {
 		var he *HTTPError
 		if ctx.Err() == nil && !errors.Is(err, ErrUnreachable) && (!errors.As(err, &he) || he.Status == http.StatusConflict) {
 			// A 409 for our own id, or a lost answer: the channel may
@@ -706,42 +743,59 @@ func (s *Session) DialB(ctx context.Context, spec DialSpec) (string, error) {
 				}
 			}
 			s.ended(b, 0, 0, "not created: "+err.Error())
-			return "", &LegFailedError{Channel: id, Reason: "not created: " + err.Error()}
+			return &LegFailedError{Channel: id, Reason: "not created: " + err.Error()}
 		}
 	} else {
 		b.chanName = made.Name
 	}
 	b.placed = true
+	return nil
+}
 
-	// A created channel enters Stasis asynchronously; bridging or dialling
-	// it before then fails.
+// awaitStasisB waits for the created leg's StasisStart. A created channel
+// enters Stasis asynchronously (its own thread runs Stasis() after
+// /channels/create has answered); until then Asterisk refuses to bridge
+// it (422) or dial it (409).
+func (s *Session) awaitStasisB(ctx context.Context, b *leg) error {
 	for !b.inStasis && !b.gone && !s.a.gone {
 		if _, err := s.Next(ctx); err != nil {
-			return "", err
+			return err
 		}
 	}
 	if s.a.gone {
-		return "", s.abortB(ctx, b)
+		return s.abortB(ctx, b)
 	}
 	if b.gone {
-		return "", b.failure()
+		return b.failure()
 	}
-	bridged := false
-	if spec.Bridged {
-		if spec.CallerID != "" {
-			s.presentOnB(ctx, spec.CallerID, log)
-		}
-		switch err := s.Bridge(ctx, s.a.id, id); {
-		case err == nil:
-			bridged = true
-		case errors.Is(err, ErrFirstLegGone) || s.a.gone:
-			return "", s.abortB(ctx, b)
-		default:
-			log.Warn("could not bridge before dialling; leg A hears no ringback", "err", err)
-		}
+	return nil
+}
+
+// bridgeBeforeDial puts leg A and a Bridged second leg into the session's
+// bridge before the dial, so that leg A hears the far end's ringback.
+// Failing that the call goes on unbridged (bridged false).
+func (s *Session) bridgeBeforeDial(ctx context.Context, sl *secondLeg) (bridged bool, err error) {
+	if !sl.spec.Bridged {
+		return false, nil
 	}
-	dq := url.Values{"timeout": {strconv.Itoa(seconds(timeout))}}
-	err = s.c.rest.call(ctx, http.MethodPost, "/channels/"+escape(id)+"/dial", dq, nil, nil, true)
+	if sl.spec.CallerID != "" {
+		s.presentOnB(ctx, sl.spec.CallerID, sl.log)
+	}
+	switch err := s.Bridge(ctx, s.a.id, sl.leg.id); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrFirstLegGone) || s.a.gone:
+		return false, s.abortB(ctx, sl.leg)
+	default:
+		sl.log.Warn("could not bridge before dialling; leg A hears no ringback", "err", err)
+		return false, nil
+	}
+}
+
+// dialCreated dials the created second leg (POST /channels/{id}/dial).
+func (s *Session) dialCreated(ctx context.Context, sl *secondLeg) error {
+	b, id, log := sl.leg, sl.leg.id, sl.log
+	err := s.c.rest.dial(ctx, id, seconds(sl.timeout))
 	var he *HTTPError
 	switch {
 	case err == nil:
@@ -750,7 +804,7 @@ func (s *Session) DialB(ctx context.Context, spec DialSpec) (string, error) {
 		// through, so the channel is no longer one to dial.
 		log.Info("dial sent again after a connection error: the first one was carried out", "err", err)
 	case ctx.Err() != nil:
-		return "", context.Cause(ctx)
+		return context.Cause(ctx)
 	case errors.Is(err, ErrUnreachable) || errors.As(err, &he):
 		if !s.gone404(ctx, b, err) {
 			log.Error("second leg could not be dialled", "err", err)
@@ -760,43 +814,57 @@ func (s *Session) DialB(ctx context.Context, spec DialSpec) (string, error) {
 			s.ended(b, 0, 0, "dial failed: "+err.Error())
 		}
 		if s.a.gone {
-			return "", ErrFirstLegGone
+			return ErrFirstLegGone
 		}
-		return "", b.failure()
+		return b.failure()
 	default:
 		// The answer was lost, not necessarily the request: the leg's
-		// events (or the watchdog below) tell what became of it.
+		// events (or the watchdog of awaitAnswerB) tell what became of it.
 		log.Warn("answer to dial lost; waiting for the second leg's events", "err", err)
 	}
+	return nil
+}
+
+// awaitAnswerB waits until the dialled second leg answers; it fails when
+// the leg ends first, and aborts it when leg A hangs up.
+func (s *Session) awaitAnswerB(ctx context.Context, sl *secondLeg) error {
+	b, log := sl.leg, sl.log
 	// Asterisk ends the leg at the dial timeout; the watchdog only fires if
 	// its word never arrives (a request or events lost with a connection).
-	wctx, cancel := context.WithTimeout(ctx, timeout+s.c.timeout)
+	wctx, cancel := context.WithTimeout(ctx, sl.timeout+s.c.timeout)
 	defer cancel()
 	for !b.answered && !b.gone && !s.a.gone {
 		if _, err := s.Next(wctx); err != nil {
 			if ctx.Err() != nil {
-				return "", err
+				return err
 			}
 			log.Warn("no word from Asterisk on the second leg past its dial timeout: hanging it up")
-			if herr := s.Hangup(ctx, id, "normal"); herr != nil {
+			if herr := s.Hangup(ctx, b.id, "normal"); herr != nil {
 				log.Warn("could not hang up the silent second leg", "err", herr)
 			}
 			s.ended(b, int(callback.CauseNoAnswer), 0, "no answer (no word from Asterisk)")
-			return "", b.failure()
+			return b.failure()
 		}
 	}
 	switch {
 	case s.a.gone:
-		return "", s.abortB(ctx, b)
+		return s.abortB(ctx, b)
 	case b.gone:
-		return "", b.failure()
+		return b.failure()
 	}
-	log.Info("second leg answered")
+	return nil
+}
+
+// connectedB records that the second leg answered and bridges it with
+// leg A if that was not done before the dial.
+func (s *Session) connectedB(ctx context.Context, sl *secondLeg, bridged bool) (string, error) {
+	id := sl.leg.id
+	sl.log.Info("second leg answered")
 	if err := s.call.SecondLegConnected(ctx); err != nil {
 		return "", fmt.Errorf("record second leg connected: %w", err)
 	}
 	s.c.obs.LegAnswered(callback.LegB)
-	if spec.Bridged && !bridged {
+	if sl.spec.Bridged && !bridged {
 		if err := s.Bridge(ctx, s.a.id, id); err != nil {
 			return "", err
 		}
