@@ -29,8 +29,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		return errors.New("ARI controller: Run called twice")
 	}
 	c.running = true
+	c.life = ctx
 	c.mu.Unlock()
 	defer func() {
+		// What events started ends with ctx; wait for it.
+		c.tasks.Wait()
 		c.mu.Lock()
 		c.running = false
 		c.mu.Unlock()
@@ -205,13 +208,13 @@ func (c *Controller) route(ev Event) {
 func (c *Controller) unowned(ev Event) {
 	if ev.Type == EventStasisStart && len(ev.Args) > 0 && ev.Args[0] == appMarker {
 		c.log.Warn("channel of a callback no call owns entered Stasis: hanging it up", "channel", ev.Channel)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+		c.spawn(func(ctx context.Context) {
+			ctx, cancel := context.WithTimeout(ctx, c.timeout)
 			defer cancel()
 			if err := c.rest.hangup(ctx, ev.Channel, "normal"); err != nil {
 				c.log.Warn("could not hang up unowned channel", "channel", ev.Channel, "err", err)
 			}
-		}()
+		})
 		return
 	}
 	if ev.Type == EventStasisStart && len(ev.Args) > 0 && ev.Args[0] == inboundIVRMarker {
@@ -319,7 +322,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		}
 	}
 	if len(inbound) > 0 {
-		go c.releaseInboundOrphans(ctx, inbound)
+		c.spawn(func(ctx context.Context) { c.releaseInboundOrphans(ctx, inbound) })
 	}
 	if len(gone) > 0 || len(orphans) > 0 {
 		c.log.Info("reconciled channels after connect", "live_channels", len(chans), "calls_told_gone", len(gone), "orphans_hung_up", len(orphans))

@@ -232,6 +232,11 @@ type Controller struct {
 	isReady    bool
 	running    bool
 	trunkCache map[string][]configField
+	// life is Run's context: the work started from events (an inbound
+	// caller's admission or release, hanging up a channel nobody owns)
+	// ends with it, and Run waits for that work before it returns.
+	life  context.Context
+	tasks sync.WaitGroup
 }
 
 // route is where the WebSocket reader hands a call's events.
@@ -394,6 +399,30 @@ func (c *Controller) lookup(key string) *route {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.routes[key]
+}
+
+// serverContext is Run's context; before Run, one that is already done,
+// so that nothing outlives a server that never ran.
+func (c *Controller) serverContext() context.Context {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.life == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return ctx
+	}
+	return c.life
+}
+
+// spawn runs fn in a goroutine on Run's context; Run returns only once fn
+// has. It is called only while Run is reading events.
+func (c *Controller) spawn(fn func(ctx context.Context)) {
+	ctx := c.serverContext()
+	c.tasks.Add(1)
+	go func() {
+		defer c.tasks.Done()
+		fn(ctx)
+	}()
 }
 
 // trunkFor is the trunk of a leg.

@@ -87,7 +87,7 @@ func (c *Controller) park(ev Event) {
 	log := c.log.With("channel", in.Channel, "access_number", in.Number, "cli", in.CallerID)
 	if c.inbound == nil {
 		log.Warn("inbound IVR call, but this callbackd serves no inbound IVR: releasing the caller")
-		go c.release(in.Channel, callback.CauseNormalClearing)
+		c.spawn(func(ctx context.Context) { c.release(ctx, in.Channel, callback.CauseNormalClearing) })
 		return
 	}
 	rt := &route{inbox: make(chan *Event, c.inboxSize), resync: make(chan struct{}, 1), channel: true}
@@ -104,18 +104,18 @@ func (c *Controller) park(ev Event) {
 			return
 		}
 		log.Warn("inbound IVR call was not taken over by a call in time: releasing the caller", "waited", c.inboundWait)
-		c.release(in.Channel, callback.CauseCongestion)
+		c.release(c.serverContext(), in.Channel, callback.CauseCongestion)
 	})
 	c.mu.Unlock()
 	deliver(rt, ev) // the session sees the StasisStart too
 	log.Info("inbound IVR call entered Stasis")
-	go c.admit(p, log)
+	c.spawn(func(ctx context.Context) { c.admit(ctx, p, log) })
 }
 
 // admit rings the caller back while the InboundFunc decides, and
 // releases the caller if it refuses.
-func (c *Controller) admit(p *parked, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.inboundWait)
+func (c *Controller) admit(life context.Context, p *parked, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(life, c.inboundWait)
 	defer cancel()
 	// 180 Ringing while the request is written: the caller hears ringback
 	// instead of silence. A channel that hung up meanwhile answers 404.
@@ -137,7 +137,7 @@ func (c *Controller) admit(p *parked, log *slog.Logger) {
 	if c.unpark(p.in.Channel) == nil {
 		return // a Dial took the channel over after all
 	}
-	c.release(p.in.Channel, cause)
+	c.release(life, p.in.Channel, cause)
 }
 
 // causeForSIP is the Q.850 cause that makes chan_pjsip answer an
@@ -177,8 +177,8 @@ func (c *Controller) takeParked(id string, dropRoute bool) *parked {
 
 // release hangs up an inbound caller with cause; unanswered, chan_pjsip
 // answers the INVITE with the SIP code of the cause.
-func (c *Controller) release(id string, cause callback.Cause) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+func (c *Controller) release(ctx context.Context, id string, cause callback.Cause) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	if err := c.rest.hangupCause(ctx, id, int(cause)); err != nil {
 		c.log.Warn("could not release the inbound caller", "channel", id, "err", err)
@@ -215,7 +215,7 @@ func (s *Session) adoptInbound(ctx context.Context) (out callback.Outcome, answe
 		// A caller on the line cannot wait for a slot as a queued
 		// callback does: released with 503 at once.
 		s.log.Warn("channel cap reached: releasing the inbound caller", "max_channels", c.maxChannels)
-		c.release(id, callback.CauseCongestion)
+		c.release(c.serverContext(), id, callback.CauseCongestion)
 		s.a.hungUp = true
 		return callback.Outcome{Result: callback.ResultCanceled, Cause: callback.CauseCongestion,
 			Reason: fmt.Sprintf("ari.max_channels %d reached", c.maxChannels)}, false
@@ -230,10 +230,8 @@ func (s *Session) adoptInbound(ctx context.Context) (out callback.Outcome, answe
 	}
 	// Take in what happened while the call was parked (a hang-up) before
 	// answering it.
-	for !s.a.gone && (len(s.pending) > 0 || len(s.inbox) > 0) {
-		if _, err := s.Next(ctx); err != nil {
-			return s.interrupted(ctx), false
-		}
+	if err := s.drain(ctx); err != nil {
+		return s.interrupted(ctx), false
 	}
 	if !s.a.gone {
 		err := c.rest.answer(ctx, id)

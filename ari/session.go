@@ -216,34 +216,75 @@ func (s *Session) addLeg(id string, name callback.Leg) (*leg, error) {
 // way, so every event is seen exactly once. Digits pressed on leg A are
 // also kept for CollectDigits.
 func (s *Session) Next(ctx context.Context) (Event, error) {
+	ev, _, err := s.next(ctx, true)
+	return ev, err
+}
+
+// drain applies the events that are already queued for the call, without
+// waiting for more: an event set aside (stale, or a ChannelGone that
+// Asterisk contradicts) does not leave it waiting for one that may never
+// come.
+func (s *Session) drain(ctx context.Context) error {
+	for {
+		if _, ok, err := s.next(ctx, false); err != nil || !ok {
+			return err
+		}
+	}
+}
+
+// next is Next; without block it returns ok false at once when no event
+// is queued.
+func (s *Session) next(ctx context.Context, block bool) (Event, bool, error) {
 	for {
 		if len(s.pending) > 0 {
 			ev := s.pending[0]
 			s.pending = s.pending[1:]
 			s.apply(ev)
-			return ev, nil
+			return ev, true, nil
 		}
-		select {
-		case <-ctx.Done():
-			return Event{}, context.Cause(ctx)
-		case ev := <-s.inbox:
-			if s.stale(ev) {
+		var ev *Event
+		if block {
+			select {
+			case <-ctx.Done():
+				return Event{}, false, context.Cause(ctx)
+			case ev = <-s.inbox:
+			case <-s.resync:
+				s.resynchronise(ctx)
+				continue
+			case <-s.creditC:
+				s.creditReached(ctx)
 				continue
 			}
-			if ev.Type == EventChannelGone && !s.confirmGone(ctx, ev.Channel) {
-				continue
+		} else {
+			if ctx.Err() != nil {
+				return Event{}, false, context.Cause(ctx)
 			}
-			s.apply(*ev)
-			return *ev, nil
-		case <-s.resync:
-			s.resynchronise(ctx)
-		case <-s.creditC:
-			s.creditC = nil
-			s.log.Info("credit_time reached: hanging up the first leg", "credit_time", s.call.Request.CreditTime)
-			if err := s.Hangup(ctx, s.a.id, "normal"); err != nil {
-				s.log.Warn("could not hang up at credit_time", "err", err)
+			select {
+			case ev = <-s.inbox:
+			case <-s.resync:
+				s.resynchronise(ctx)
+				continue
+			default:
+				return Event{}, false, nil
 			}
 		}
+		if s.stale(ev) {
+			continue
+		}
+		if ev.Type == EventChannelGone && !s.confirmGone(ctx, ev.Channel) {
+			continue
+		}
+		s.apply(*ev)
+		return *ev, true, nil
+	}
+}
+
+// creditReached hangs up leg A at credit_time.
+func (s *Session) creditReached(ctx context.Context) {
+	s.creditC = nil
+	s.log.Info("credit_time reached: hanging up the first leg", "credit_time", s.call.Request.CreditTime)
+	if err := s.Hangup(ctx, s.a.id, "normal"); err != nil {
+		s.log.Warn("could not hang up at credit_time", "err", err)
 	}
 }
 
