@@ -493,6 +493,10 @@ func TestRealAsteriskBridgedDial(t *testing.T) {
 		t.Fatalf("create: %d %s", st, body)
 	}
 	t.Logf("create returned %s", body)
+	// The created channel enters Stasis on its own thread once the create
+	// has been answered; before its StasisStart, addChannel answers 422
+	// "Channel not in Stasis application" (find_channel_control).
+	l.waitFor(b, "StasisStart", 10*time.Second)
 	if st, body := ra.do(t, "POST", "/ari/bridges", url.Values{"type": {"mixing"}, "bridgeId": {br}, "name": {"callbackd-9"}}); st != http.StatusOK {
 		t.Fatalf("bridge: %d %s", st, body)
 	}

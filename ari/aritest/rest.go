@@ -606,7 +606,7 @@ func (s *Sim) createChannel(w http.ResponseWriter, p *params) {
 		ch.reported = reported
 	}
 	writeJSON(w, http.StatusOK, ch.snapshot())
-	s.after(ch, 0, func() {
+	s.after(ch, s.cfg.stasisDelay, func() {
 		// ari_channel_thread: pbx_exec(Stasis), then the hangup.
 		if !s.runStasis(ch) {
 			s.destroy(ch, CauseNormalClearing, 0)

@@ -32,6 +32,7 @@ type config struct {
 	logger           *slog.Logger
 	maxQueue         int
 	sessionLimit     int
+	stasisDelay      time.Duration
 }
 
 // WithCredentials sets the ARI user (ari.conf); the default is asterisk/asterisk.
@@ -47,6 +48,16 @@ func WithAsteriskID(id string) Option {
 // WithAddr listens on a fixed 127.0.0.1 port instead of a free one.
 func WithAddr(port int) Option {
 	return func(c *config) { c.addr = fmt.Sprintf("127.0.0.1:%d", port) }
+}
+
+// WithStasisEntryDelay makes a channel made by POST /channels/create enter
+// Stasis d after the request has been answered. Asterisk answers the
+// create and then starts the channel's own thread, which runs Stasis():
+// until its StasisStart the channel has no Stasis control, and
+// addChannel answers it 422, dial 409. The default, 0, still enters
+// Stasis only after the answer.
+func WithStasisEntryDelay(d time.Duration) Option {
+	return func(c *config) { c.stasisDelay = d }
 }
 
 // WithDefaultPhone sets the behaviour of numbers without their own; the
