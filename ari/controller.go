@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -203,6 +204,8 @@ type Controller struct {
 	wsURL       string
 	wsAuth      string
 	trunks      map[string]*trunk
+	trunkList   []*trunk // in the order configured
+	routed      bool     // some trunk has prefixes: legs are routed by number
 	defTrunk    *trunk
 	selectTrunk func(r *callback.Request, leg callback.Leg) string
 	apps        map[callback.SubApp]App
@@ -308,12 +311,14 @@ func New(opts ...Option) (*Controller, error) {
 		trunkCache:  make(map[string][]configField),
 	}
 	c.wsAuth = basicAuth(o.user, o.pass)
-	for name, t := range o.trunks {
-		rt, err := compileTrunk(t)
+	for _, name := range o.trunkOrder {
+		rt, err := compileTrunk(o.trunks[name])
 		if err != nil {
 			return nil, fmt.Errorf("new ARI controller: %w", err)
 		}
 		c.trunks[name] = rt
+		c.trunkList = append(c.trunkList, rt)
+		c.routed = c.routed || len(rt.Prefixes) > 0
 	}
 	def, ok := c.trunks[o.defaultTrunk]
 	if !ok {
@@ -425,17 +430,34 @@ func (c *Controller) spawn(fn func(ctx context.Context)) {
 	}()
 }
 
-// trunkFor is the trunk of a leg.
-func (c *Controller) trunkFor(r *callback.Request, leg callback.Leg) *trunk {
+// trunksFor are the trunks a leg to number is tried on, in order: the
+// one the selector names; else, when trunks have prefixes, the route of
+// the number (see Trunk.Prefixes); else the default trunk.
+func (c *Controller) trunksFor(r *callback.Request, leg callback.Leg, number string) []*trunk {
 	if c.selectTrunk != nil {
 		if name := c.selectTrunk(r, leg); name != "" {
 			if t, ok := c.trunks[name]; ok {
-				return t
+				return []*trunk{t}
 			}
 			c.log.Error("trunk selector named an unknown trunk; using the default", "trunk", name, "request_id", r.ID)
 		}
 	}
-	return c.defTrunk
+	if c.routed {
+		if ts := routeTrunks(c.trunkList, number, rand.Float64); len(ts) > 0 {
+			return ts
+		}
+		c.log.Warn("no trunk's prefix matches the number: using the default trunk", "number", number, "leg", string(leg), "request_id", r.ID)
+	}
+	return []*trunk{c.defTrunk}
+}
+
+// TrunkLegs is the number of legs each trunk carries now, by name.
+func (c *Controller) TrunkLegs() map[string]int {
+	out := make(map[string]int, len(c.trunkList))
+	for _, t := range c.trunkList {
+		out[t.Name] = t.liveLegs()
+	}
+	return out
 }
 
 // key is the deterministic id of what attempt n of a request makes: "a" and

@@ -72,20 +72,25 @@ func (s *Session) placeA(ctx context.Context) (out callback.Outcome, answered bo
 		s.clearPrevious(ctx, idA)
 	}
 
-	t := c.trunkFor(r, callback.LegA)
-	s.aTrunk = t
+	route := c.trunksFor(r, callback.LegA, r.OriginalCLI)
+	t, next := s.takeTrunk(route, 0)
+	if t == nil {
+		return s.notPlaced(ctx, fmt.Errorf("%w: every trunk for %s is at its channel cap", errTrunksFull, r.OriginalCLI)), false
+	}
 	s.aIdentity = Identity{Authname: r.Identity(), MD5Secret: r.MD5Secret}
-	ep, err := s.identityEndpoint(ctx, t, s.aIdentity, "a")
+	ep, err := s.identityEndpoint(ctx, t, s.aIdentity, "a", 1)
 	if err != nil {
+		t.give()
 		s.log.Error("cannot set up the identity of the first leg", "err", err)
 		return s.notPlaced(ctx, err), false
 	}
-	s.aEndpoint = ep
 
 	if s.a, err = s.addLeg(idA, callback.LegA); err != nil {
+		t.give()
 		s.log.Error("first leg's channel id is held by another call of this process", "err", err)
 		return s.notPlaced(ctx, err), false
 	}
+	s.a.trunk = t
 	if out, ok := s.admit(ctx); !ok {
 		return out, false
 	}
@@ -93,18 +98,57 @@ func (s *Session) placeA(ctx context.Context) (out callback.Outcome, answered bo
 		return s.notPlaced(ctx, err), false
 	}
 	s.holding = true
-	if t.limiter != nil {
-		if err := t.limiter.Wait(ctx); err != nil {
-			return s.notPlaced(ctx, context.Cause(ctx)), false
+	for try := 1; ; try++ {
+		if t.limiter != nil {
+			if err := t.limiter.Wait(ctx); err != nil {
+				return s.notPlaced(ctx, context.Cause(ctx)), false
+			}
 		}
+		if try == 1 {
+			// Recorded before the originate: a crash between the two is
+			// then a dialled attempt, never a request that was not tried.
+			if err := s.call.FirstLegInitiated(ctx, idA); err != nil {
+				return s.notPlaced(ctx, fmt.Errorf("record first leg initiated: %w", err)), false
+			}
+		}
+		out, answered := s.originateA(ctx, an, t, ep)
+		if answered || out.Result != callback.ResultNone || out.Err != nil || ctx.Err() != nil {
+			return out, answered
+		}
+		// Unanswered: tried again on the next trunk when the carrier could
+		// not take the call.
+		a := s.a
+		if a.vanished || !failsOver(a.cause, a.techCause) {
+			return out, false
+		}
+		nt, nn := s.takeTrunk(route, next)
+		if nt == nil {
+			return out, false
+		}
+		note := fmt.Sprintf("leg A via trunk %s failed (cause %d, SIP %d); trying trunk %s", t.Name, a.cause, a.techCause, nt.Name)
+		s.log.Warn("first leg failed on its trunk: trying the next one", "trunk", t.Name, "next_trunk", nt.Name,
+			"cause", a.cause, "sip_code", a.techCause)
+		if err := s.call.Note(ctx, a.cause, a.techCause, note); err != nil {
+			s.log.Warn("could not record the trunk failover in the history", "err", err)
+		}
+		s.giveTrunk(a)
+		t, next = nt, nn
+		if ep, err = s.identityEndpoint(ctx, t, s.aIdentity, "a", try+1); err != nil {
+			t.give()
+			s.log.Error("cannot set up the identity of the first leg on the next trunk", "trunk", t.Name, "err", err)
+			return out, false
+		}
+		*a = leg{id: a.id, name: a.name, trunk: t}
 	}
-	// Recorded before the originate: a crash between the two is then a
-	// dialled attempt, never a request that was not tried.
-	if err := s.call.FirstLegInitiated(ctx, idA); err != nil {
-		return s.notPlaced(ctx, fmt.Errorf("record first leg initiated: %w", err)), false
-	}
+}
 
-	cli := legACallerID(r, an, c.legACLI)
+// originateA originates leg A on trunk t, through the PJSIP endpoint ep
+// ("" the trunk's own), and waits for its answer; answered is false when
+// the leg ended there, with out saying how.
+func (s *Session) originateA(ctx context.Context, an *callback.AccessNumber, t *trunk, ep string) (out callback.Outcome, answered bool) {
+	c := s.c
+	r := &s.call.Request
+	cli := t.callerID(legACallerID(r, an, c.legACLI))
 	endpoint := t.endpoint(r.OriginalCLI, ep)
 	timeout := s.call.AnswerTimeout
 	if timeout <= 0 {
@@ -115,16 +159,16 @@ func (s *Session) placeA(ctx context.Context) (out callback.Outcome, answered bo
 		"app":       {c.app},
 		"appArgs":   {s.appArgs("a")},
 		"timeout":   {strconv.Itoa(seconds(timeout))},
-		"channelId": {idA},
+		"channelId": {s.a.id},
 	}
 	if cli != "" {
 		q.Set("callerId", cli)
 	}
 	var body any
-	if vars := legAVariables(r, an, t); len(vars) > 0 {
+	if vars := legAVariables(r, an, t, cli); len(vars) > 0 {
 		body = map[string]any{"variables": vars}
 	}
-	s.log.Info("originating first leg", "number", r.OriginalCLI, "cli", cli, "endpoint", endpoint, "timeout", seconds(timeout))
+	s.log.Info("originating first leg", "number", r.OriginalCLI, "cli", cli, "endpoint", endpoint, "timeout", seconds(timeout), "trunk", t.Name)
 	if out, ok := s.originate(ctx, q, body); !ok {
 		return out, false
 	}
@@ -151,6 +195,30 @@ func (s *Session) placeA(ctx context.Context) (out callback.Outcome, answered bo
 	}
 	s.log.Info("first leg answered")
 	return callback.Outcome{}, true
+}
+
+// errTrunksFull: every trunk a leg could take is at its channel cap.
+var errTrunksFull = errors.New("no trunk has room")
+
+// takeTrunk takes a place on the first trunk of route, from index from
+// on, that is below its channel cap; next is where the route goes on
+// after it. nil when none has room.
+func (s *Session) takeTrunk(route []*trunk, from int) (t *trunk, next int) {
+	for i := from; i < len(route); i++ {
+		if route[i].take() {
+			return route[i], i + 1
+		}
+		s.log.Info("trunk at its channel cap: passed over", "trunk", route[i].Name, "max_channels", route[i].MaxChannels)
+	}
+	return nil, len(route)
+}
+
+// giveTrunk gives back the trunk place l holds.
+func (s *Session) giveTrunk(l *leg) {
+	if l.trunk != nil && !l.trunkGiven {
+		l.trunk.give()
+		l.trunkGiven = true
+	}
 }
 
 // answeredA records that leg A answered and runs the request's
@@ -428,7 +496,10 @@ func (s *Session) clearPrevious(ctx context.Context, idA string) {
 			continue
 		}
 		for _, leg := range []string{"a", "b"} {
-			objs = append(objs, object{"endpoint", c.key(id, k, leg) + "-ep"}, object{"auth", c.key(id, k, leg) + "-auth"})
+			for try := 1; try <= len(c.trunkList); try++ {
+				base := c.key(id, k, leg) + trySuffix(try)
+				objs = append(objs, object{"endpoint", base + "-ep"}, object{"auth", base + "-auth"})
+			}
 		}
 	}
 	if !c.generated(idA, id) {

@@ -86,18 +86,18 @@ func TestLegACallerID(t *testing.T) {
 func TestLegAVariables(t *testing.T) {
 	tr, _ := compileTrunk(Trunk{Name: "t", Dial: "PJSIP/{number}@t", DiversionHost: "sip.example.net"})
 	r := &callback.Request{AccessNumber: "+4930111", AnonAcctEnabled: true}
-	got := legAVariables(r, &callback.AccessNumber{DiversionReason: "user-busy"}, tr)
+	got := legAVariables(r, &callback.AccessNumber{DiversionReason: "user-busy"}, tr, "")
 	if got[varDiversion] != "<sip:+4930111@sip.example.net>;reason=user-busy" || got[varNeedBind] != "yes" {
 		t.Errorf("variables %v", got)
 	}
-	got = legAVariables(&callback.Request{AccessNumber: "1"}, &callback.AccessNumber{DiversionReason: "bad reason;x=1"}, tr)
+	got = legAVariables(&callback.Request{AccessNumber: "1"}, &callback.AccessNumber{DiversionReason: "bad reason;x=1"}, tr, "")
 	if got[varDiversion] != "<sip:1@sip.example.net>;reason=unconditional" {
 		t.Errorf("an unusable reason must fall back to the default: %v", got)
 	}
 	if _, ok := got[varNeedBind]; ok {
 		t.Errorf("X-2Way-Need-Bind without anonymous accounting: %v", got)
 	}
-	if got := legAVariables(&callback.Request{}, nil, tr); len(got) != 0 {
+	if got := legAVariables(&callback.Request{}, nil, tr, ""); len(got) != 0 {
 		t.Errorf("variables without access number %v", got)
 	}
 }

@@ -86,6 +86,10 @@ type leg struct {
 	// chanName is Asterisk's name of the channel placed under id: events
 	// of an earlier channel that had the same id carry another name.
 	chanName string
+	// trunk carries the leg (nil for an inbound leg A); trunkGiven: its
+	// place on the trunk was given back.
+	trunk      *trunk
+	trunkGiven bool
 }
 
 type object struct{ typ, id string }
@@ -118,8 +122,6 @@ type Session struct {
 	pbSeq     int
 	credit    *time.Timer
 	creditC   <-chan time.Time
-	aTrunk    *trunk
-	aEndpoint string
 	aIdentity Identity
 	holding   bool // the call holds its channels against the cap
 	lang      string
@@ -670,46 +672,92 @@ func (s *Session) DialB(ctx context.Context, spec DialSpec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if sl.trunk.limiter != nil {
-		if err := sl.trunk.limiter.Wait(ctx); err != nil {
-			return "", context.Cause(ctx)
+	for try := 1; ; try++ {
+		if sl.trunk.limiter != nil {
+			if err := sl.trunk.limiter.Wait(ctx); err != nil {
+				return "", context.Cause(ctx)
+			}
+		}
+		if try == 1 {
+			if err := s.call.SecondLegInitiated(ctx, sl.leg.id); err != nil {
+				return "", fmt.Errorf("record second leg initiated: %w", err)
+			}
+		}
+		bridged, err := s.tryB(ctx, sl)
+		if err == nil {
+			return s.connectedB(ctx, sl, bridged)
+		}
+		if !s.failoverB(ctx, sl, err, try) {
+			return "", err
 		}
 	}
-	if err := s.call.SecondLegInitiated(ctx, sl.leg.id); err != nil {
-		return "", fmt.Errorf("record second leg initiated: %w", err)
-	}
+}
+
+// tryB places the second leg on its trunk and waits for its answer.
+func (s *Session) tryB(ctx context.Context, sl *secondLeg) (bridged bool, err error) {
 	if err := s.createB(ctx, sl); err != nil {
-		return "", err
+		return false, err
 	}
 	if err := s.awaitStasisB(ctx, sl.leg); err != nil {
-		return "", err
+		return false, err
 	}
-	bridged, err := s.bridgeBeforeDial(ctx, sl)
-	if err != nil {
-		return "", err
+	if bridged, err = s.bridgeBeforeDial(ctx, sl); err != nil {
+		return false, err
 	}
 	if err := s.dialCreated(ctx, sl); err != nil {
-		return "", err
+		return false, err
 	}
 	if err := s.awaitAnswerB(ctx, sl); err != nil {
-		return "", err
+		return false, err
 	}
-	return s.connectedB(ctx, sl, bridged)
+	return bridged, nil
+}
+
+// failoverB readies the second leg for its next try, on the next trunk
+// of its route, when try failed because the carrier could not take the
+// call (failsOver); false when the leg's failure stands.
+func (s *Session) failoverB(ctx context.Context, sl *secondLeg, err error, try int) bool {
+	var lf *LegFailedError
+	b := sl.leg
+	if !errors.As(err, &lf) || ctx.Err() != nil || s.a.gone || !b.placed || !b.gone || b.vanished || !failsOver(lf.Cause, lf.SIPCode) {
+		return false
+	}
+	nt, next := s.takeTrunk(sl.route, sl.next)
+	if nt == nil {
+		return false
+	}
+	ep, eerr := s.identityEndpoint(ctx, nt, sl.spec.Identity, "b", try+1)
+	if eerr != nil {
+		nt.give()
+		sl.log.Error("cannot set up the identity of the second leg on the next trunk", "trunk", nt.Name, "err", eerr)
+		return false
+	}
+	sl.log.Warn("second leg failed on its trunk: trying the next one", "trunk", sl.trunk.Name, "next_trunk", nt.Name,
+		"cause", lf.Cause, "sip_code", lf.SIPCode)
+	note := fmt.Sprintf("leg B via trunk %s failed (cause %d, SIP %d); trying trunk %s", sl.trunk.Name, lf.Cause, lf.SIPCode, nt.Name)
+	if err := s.call.Note(ctx, lf.Cause, lf.SIPCode, note); err != nil {
+		sl.log.Warn("could not record the trunk failover in the history", "err", err)
+	}
+	s.giveTrunk(b)
+	*b = leg{id: b.id, name: b.name, trunk: nt}
+	sl.trunk, sl.next, sl.endpoint = nt, next, ep
+	return true
 }
 
 // secondLeg is a second leg on its way: what DialB's steps share.
 type secondLeg struct {
 	spec     DialSpec
 	leg      *leg
+	route    []*trunk // the trunks it may be tried on
+	next     int      // where route goes on after trunk
 	trunk    *trunk
 	endpoint string // the PJSIP endpoint placing it; "": the trunk's own
 	timeout  time.Duration
-	vars     map[string]string
 	log      *slog.Logger
 }
 
-// prepareB picks the second leg's channel id, trunk, endpoint and
-// variables, and routes its events to the session.
+// prepareB picks the second leg's channel id and first trunk, and routes
+// its events to the session.
 func (s *Session) prepareB(ctx context.Context, spec DialSpec) (*secondLeg, error) {
 	r := &s.call.Request
 	s.bCount++
@@ -724,31 +772,46 @@ func (s *Session) prepareB(ctx context.Context, spec DialSpec) (*secondLeg, erro
 	if sl.timeout <= 0 {
 		sl.timeout = s.call.AnswerTimeout
 	}
-	sl.trunk = s.c.trunkFor(r, callback.LegB)
-	ep, err := s.identityEndpoint(ctx, sl.trunk, spec.Identity, "b")
+	sl.route = s.c.trunksFor(r, callback.LegB, spec.Number)
+	sl.trunk, sl.next = s.takeTrunk(sl.route, 0)
+	if sl.trunk == nil {
+		return nil, &LegFailedError{Channel: id, Cause: int(callback.CauseCongestion),
+			Reason: fmt.Sprintf("every trunk for %s is at its channel cap", spec.Number)}
+	}
+	ep, err := s.identityEndpoint(ctx, sl.trunk, spec.Identity, "b", 1)
 	if err != nil {
+		sl.trunk.give()
 		return nil, err
 	}
 	sl.endpoint = ep
-	sl.vars = map[string]string{}
-	if spec.CallerID != "" {
+	if sl.leg, err = s.addLeg(id, callback.LegB); err != nil {
+		sl.trunk.give()
+		return nil, &LegFailedError{Channel: id, Reason: err.Error()}
+	}
+	sl.leg.trunk = sl.trunk
+	sl.log = s.log.With("leg_channel", id, "leg", "B")
+	return sl, nil
+}
+
+// variables are the channel variables of the second leg on its trunk.
+func (s *Session) variablesB(sl *secondLeg) map[string]string {
+	vars := map[string]string{}
+	cli := sl.trunk.callerID(sl.spec.CallerID)
+	if cli != "" {
 		// A created channel takes no callerId; the INVITE's From is the
 		// channel's connected line when it is dialled, set here without
 		// an update being sent ("i"). That holds for a leg dialled on its
 		// own; a leg bridged first takes leg A's caller instead (see
 		// presentOnB). The caller is not passed to /dial, because
 		// Asterisk would copy leg A's caller ID over it.
-		sl.vars["CALLERID(num)"] = spec.CallerID
-		sl.vars["CONNECTEDLINE(num,i)"] = spec.CallerID
+		vars["CALLERID(num)"] = cli
+		vars["CONNECTEDLINE(num,i)"] = cli
 	}
-	if r.AnonAcctEnabled {
-		sl.vars[varNeedBind] = "yes"
+	if s.call.Request.AnonAcctEnabled {
+		vars[varNeedBind] = "yes"
 	}
-	if sl.leg, err = s.addLeg(id, callback.LegB); err != nil {
-		return nil, &LegFailedError{Channel: id, Reason: err.Error()}
-	}
-	sl.log = s.log.With("leg_channel", id, "leg", "B")
-	return sl, nil
+	sl.trunk.identityVariables(vars, cli)
+	return vars
 }
 
 // createB creates the second leg's channel (POST /channels/create). A
@@ -763,8 +826,8 @@ func (s *Session) createB(ctx context.Context, sl *secondLeg) error {
 		"channelId":  {id},
 		"originator": {s.a.id},
 	}
-	log.Info("creating second leg", "number", sl.spec.Number, "cli", sl.spec.CallerID, "endpoint", q.Get("endpoint"))
-	made, err := s.c.rest.createChannel(ctx, q, map[string]any{"variables": sl.vars})
+	log.Info("creating second leg", "number", sl.spec.Number, "cli", sl.spec.CallerID, "endpoint", q.Get("endpoint"), "trunk", sl.trunk.Name)
+	made, err := s.c.rest.createChannel(ctx, q, map[string]any{"variables": s.variablesB(sl)})
 	if err != nil {
 		var he *HTTPError
 		if ctx.Err() == nil && !errors.Is(err, ErrUnreachable) && (!errors.As(err, &he) || he.Status == http.StatusConflict) {
@@ -819,8 +882,8 @@ func (s *Session) bridgeBeforeDial(ctx context.Context, sl *secondLeg) (bridged 
 	if !sl.spec.Bridged {
 		return false, nil
 	}
-	if sl.spec.CallerID != "" {
-		s.presentOnB(ctx, sl.spec.CallerID, sl.log)
+	if cli := sl.trunk.callerID(sl.spec.CallerID); cli != "" {
+		s.presentOnB(ctx, cli, sl.log)
 	}
 	switch err := s.Bridge(ctx, s.a.id, sl.leg.id); {
 	case err == nil:
@@ -965,7 +1028,7 @@ func seconds(d time.Duration) int {
 // per-identity endpoint pushed through ARI dynamic configuration, with an
 // auth object holding the authname and HA1. Leg B reuses leg A's endpoint
 // when the identity is the same.
-func (s *Session) identityEndpoint(ctx context.Context, t *trunk, id Identity, leg string) (string, error) {
+func (s *Session) identityEndpoint(ctx context.Context, t *trunk, id Identity, leg string, try int) (string, error) {
 	if id.MD5Secret == "" || id.Authname == "" {
 		return "", nil
 	}
@@ -981,7 +1044,7 @@ func (s *Session) identityEndpoint(ctx context.Context, t *trunk, id Identity, l
 	if ep, ok := s.endpoints[k]; ok {
 		return ep, nil
 	}
-	base := s.c.key(s.call.Request.ID, s.attempt, leg)
+	base := s.c.key(s.call.Request.ID, s.attempt, leg) + trySuffix(try)
 	authID, epID := base+"-auth", base+"-ep"
 	s.objects = append(s.objects, object{"auth", authID})
 	if err := s.c.rest.putObject(ctx, "auth", authID, authFields(t, id)); err != nil {
@@ -995,6 +1058,24 @@ func (s *Session) identityEndpoint(ctx context.Context, t *trunk, id Identity, l
 	s.endpoints[k] = epID
 	s.log.Debug("per-identity endpoint pushed", "endpoint", epID, "authname", id.Authname)
 	return epID, nil
+}
+
+// trySuffix tells apart what the tries of one leg on successive trunks
+// make: nothing for the first, "-t<n>" for try n.
+func trySuffix(try int) string {
+	if try <= 1 {
+		return ""
+	}
+	return "-t" + strconv.Itoa(try)
+}
+
+// TrunkOf names the trunk that carries (or last carried) a channel of
+// the session; "" for an inbound leg or an unknown channel.
+func (s *Session) TrunkOf(channel string) string {
+	if l := s.legs[channel]; l != nil && l.trunk != nil {
+		return l.trunk.Name
+	}
+	return ""
 }
 
 func identityError(id string, err error) error {
@@ -1022,6 +1103,7 @@ func (s *Session) teardown(parent context.Context) {
 		s.admitted = nil
 	}
 	for _, l := range s.legs {
+		s.giveTrunk(l)
 		if l.placed && !l.gone && !l.hungUp {
 			if err := s.c.rest.hangup(ctx, l.id, "normal"); err != nil {
 				s.log.Warn("could not hang up leg at the end of the call", "leg_channel", l.id, "err", err)

@@ -1,9 +1,13 @@
 package ari
 
 import (
+	"cmp"
 	"fmt"
+	"math"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/callbackd/callbackd/callback"
 	"golang.org/x/time/rate"
@@ -40,7 +44,43 @@ type Trunk struct {
 	// IdentityFields are set on each per-identity endpoint after the fields
 	// copied from the trunk's endpoint, e.g. {"context", "callbackd-out"}.
 	IdentityFields []Field
+
+	// Prefixes are the numbers this trunk carries (digits, as dialled,
+	// e.g. "49", "4930"). Once any trunk has prefixes, each leg goes to
+	// the trunks whose longest prefix matching its number is longest,
+	// then by Priority, then by Weight, and fails over to the next ones;
+	// a trunk without prefixes then carries any number (a prefix of
+	// length 0). While no trunk has prefixes every leg takes the default
+	// trunk (or the selector's) alone.
+	Prefixes []string
+	// Priority orders trunks whose matching prefixes are equally long:
+	// lower first (default 0).
+	Priority int
+	// Weight shares the legs among trunks of equal prefix length and
+	// priority: a trunk is tried first with probability Weight/sum. 0
+	// counts as 1.
+	Weight int
+	// MaxChannels caps this trunk's live legs; a trunk at its cap is passed
+	// over for the next one of the route. 0: no cap.
+	MaxChannels int
+	// IdentityHeader adds an identity header naming the caller ID to each
+	// leg's INVITE: IdentityPAI (P-Asserted-Identity) or IdentityDiversion
+	// (Diversion, reason unknown); "" none. Leg A's Diversion naming an
+	// access number takes precedence over an identity Diversion.
+	IdentityHeader string
+	// IdentityHost is the host of the identity header's URI; "" sends a
+	// tel: URI.
+	IdentityHost string
+	// CallerIDPrefix is put before the caller ID this trunk presents (and
+	// names in the identity header), e.g. "+" or a carrier's tech prefix.
+	CallerIDPrefix string
 }
+
+// The identity headers a trunk can add (Trunk.IdentityHeader).
+const (
+	IdentityPAI       = "pai"
+	IdentityDiversion = "diversion"
+)
 
 // Field is one attribute of a PJSIP sorcery object.
 type Field struct {
@@ -53,6 +93,35 @@ type trunk struct {
 	Trunk
 	identities bool // the template names the endpoint, so identities can replace it
 	limiter    *rate.Limiter
+
+	mu   sync.Mutex
+	live int // legs placed on this trunk and not yet released
+}
+
+// take counts a leg against the trunk's channel cap; false when the trunk
+// is full.
+func (t *trunk) take() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.MaxChannels > 0 && t.live >= t.MaxChannels {
+		return false
+	}
+	t.live++
+	return true
+}
+
+// give releases a leg taken with take.
+func (t *trunk) give() {
+	t.mu.Lock()
+	t.live--
+	t.mu.Unlock()
+}
+
+// Live is the number of legs a trunk carries now.
+func (t *trunk) liveLegs() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.live
 }
 
 // pjsipTemplate finds the endpoint a PJSIP template names literally:
@@ -71,6 +140,19 @@ func compileTrunk(t Trunk) (*trunk, error) {
 	}
 	if t.CallsPerSecond < 0 {
 		return nil, fmt.Errorf("trunk %s: calls per second %v is negative: %w", t.Name, t.CallsPerSecond, callback.ErrInvalid)
+	}
+	if t.MaxChannels < 0 || t.Weight < 0 {
+		return nil, fmt.Errorf("trunk %s: max channels %d, weight %d: want 0 or more: %w", t.Name, t.MaxChannels, t.Weight, callback.ErrInvalid)
+	}
+	for _, p := range t.Prefixes {
+		if p == "" || strings.Trim(p, "0123456789*#") != "" {
+			return nil, fmt.Errorf("trunk %s: prefix %q is not digits: %w", t.Name, p, callback.ErrInvalid)
+		}
+	}
+	switch t.IdentityHeader {
+	case "", IdentityPAI, IdentityDiversion:
+	default:
+		return nil, fmt.Errorf("trunk %s: identity header %q: want pai or diversion: %w", t.Name, t.IdentityHeader, callback.ErrInvalid)
 	}
 	switch t.AuthType {
 	case "":
@@ -194,7 +276,7 @@ const (
 )
 
 // legAVariables are the channel variables of the callback leg's originate.
-func legAVariables(r *callback.Request, an *callback.AccessNumber, t *trunk) map[string]string {
+func legAVariables(r *callback.Request, an *callback.AccessNumber, t *trunk, cli string) map[string]string {
 	vars := make(map[string]string, 2)
 	// SIP headers only mean something on PJSIP legs; on others (a Local
 	// channel in a lab) Asterisk logs an error for every PJSIP_HEADER.
@@ -209,6 +291,7 @@ func legAVariables(r *callback.Request, an *callback.AccessNumber, t *trunk) map
 	if r.AnonAcctEnabled && pjsip {
 		vars[varNeedBind] = "yes"
 	}
+	t.identityVariables(vars, cli)
 	// The IVR's prompts play in the channel's language: the request's, or
 	// the first of its CLD (callingcard_en_th).
 	lang := r.Language
@@ -293,4 +376,111 @@ func authFields(t *trunk, id Identity) []configField {
 		f = append(f, configField{"realm", t.Realm})
 	}
 	return f
+}
+
+// match is the length of the longest of t's prefixes that number starts
+// with: 0 for a trunk without prefixes, -1 when none matches.
+func (t *trunk) match(number string) int {
+	if len(t.Prefixes) == 0 {
+		return 0
+	}
+	best := -1
+	number = strings.TrimPrefix(number, "+")
+	for _, p := range t.Prefixes {
+		if strings.HasPrefix(number, p) && len(p) > best {
+			best = len(p)
+		}
+	}
+	return best
+}
+
+// routeTrunks orders the trunks that carry number: longest matching
+// prefix first, then lower Priority, then a weighted draw among equals
+// (rnd returns a float in [0,1)). Trunks no prefix of which matches are
+// left out.
+func routeTrunks(trunks []*trunk, number string, rnd func() float64) []*trunk {
+	type cand struct {
+		t   *trunk
+		n   int
+		key float64
+	}
+	var cs []cand
+	for _, t := range trunks {
+		n := t.match(number)
+		if n < 0 {
+			continue
+		}
+		w := float64(max(t.Weight, 1))
+		// Efraimidis-Spirakis: sorting by u^(1/w), largest first, draws
+		// without replacement with probabilities proportional to w.
+		cs = append(cs, cand{t, n, math.Pow(rnd(), 1/w)})
+	}
+	slices.SortStableFunc(cs, func(a, b cand) int {
+		if c := cmp.Compare(b.n, a.n); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.t.Priority, b.t.Priority); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.key, a.key)
+	})
+	out := make([]*trunk, len(cs))
+	for i, c := range cs {
+		out[i] = c.t
+	}
+	return out
+}
+
+// failsOver reports whether a leg that ended unanswered with cause and
+// SIP code tech is tried again on the next trunk: the carrier could not
+// take the call (503 Service Unavailable, 408 Request Timeout, 480
+// Temporarily Unavailable), or gave no SIP answer at all and the cause
+// says so (18 no user responding, 34 congestion, 38 network out of
+// order, 41 temporary failure, 42 switching equipment congestion). A
+// busy destination (486, 17), an unknown number (404, 1) or any other
+// final answer of the far end is not, nor a leg that rang out (19 with
+// no SIP code: Asterisk's own dial timeout, the person did not answer).
+func failsOver(cause, tech int) bool {
+	switch tech {
+	case 408, 480, 503:
+		return true
+	case 0:
+		switch callback.Cause(cause) {
+		case callback.CauseNoUserResponse, callback.CauseCongestion, 38, 41, 42:
+			return true
+		}
+	}
+	return false
+}
+
+// callerID is the caller ID a leg presents on this trunk.
+func (t *trunk) callerID(cli string) string {
+	if cli == "" || t.CallerIDPrefix == "" || strings.HasPrefix(cli, t.CallerIDPrefix) {
+		return cli
+	}
+	return t.CallerIDPrefix + cli
+}
+
+// Variables adding identity headers (chan_pjsip's PJSIP_HEADER). A
+// P-Asserted-Identity added so is replaced by res_pjsip_caller_id's own
+// when the trunk's endpoint has send_pai=yes.
+const varPAI = "PJSIP_HEADER(add,P-Asserted-Identity)"
+
+// identityVariables adds the trunk's identity header naming cli to vars.
+func (t *trunk) identityVariables(vars map[string]string, cli string) {
+	if cli == "" || t.IdentityHeader == "" || !strings.HasPrefix(t.Dial, "PJSIP/") {
+		return
+	}
+	uri := "<tel:" + cli + ">"
+	if t.IdentityHost != "" {
+		uri = "<sip:" + cli + "@" + t.IdentityHost + ">"
+	}
+	switch t.IdentityHeader {
+	case IdentityPAI:
+		vars[varPAI] = uri
+	case IdentityDiversion:
+		if _, set := vars[varDiversion]; !set {
+			vars[varDiversion] = uri + ";reason=unknown"
+		}
+	}
 }

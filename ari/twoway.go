@@ -325,6 +325,10 @@ func (c *twoWayCall) settle(parent context.Context) {
 	s := c.s
 	e := billing.End{A: time.Now()}
 	_, e.ACause = s.Gone(s.LegA())
+	c.money.SetTrunk(callback.LegA, s.TrunkOf(s.LegA()))
+	if c.bPlaced {
+		c.money.SetTrunk(callback.LegB, s.TrunkOf(c.bID))
+	}
 	if c.money.Dialled() {
 		e.B = c.bEnd
 		if e.B.IsZero() {

@@ -37,6 +37,16 @@ type Call struct {
 	bDialled  time.Time
 	bAnswered time.Time
 	settled   bool
+	trunks    map[callback.Leg]string // the trunk that carried each leg
+}
+
+// SetTrunk names the trunk that carried leg, for its CDRs; the last one
+// set counts (a leg that failed over names the trunk it ended on).
+func (c *Call) SetTrunk(leg callback.Leg, name string) {
+	if c.trunks == nil {
+		c.trunks = make(map[callback.Leg]string, 2)
+	}
+	c.trunks[leg] = name
 }
 
 // Open starts the money of a call whose leg A (channel aChannel) answered
@@ -473,7 +483,8 @@ func (c *Call) Settle(ctx context.Context, e End) ([]*callback.CDR, error) {
 	}
 	var cdrs []*callback.CDR
 	for _, l := range legs {
-		cdr := &callback.CDR{RequestID: c.req.ID, Leg: l.Leg, Account: l.Account, Number: l.Number, ChannelID: l.ChannelID}
+		cdr := &callback.CDR{RequestID: c.req.ID, Leg: l.Leg, Account: l.Account, Number: l.Number, ChannelID: l.ChannelID,
+			Trunk: c.trunks[l.Leg]}
 		if l.Rated {
 			cdr.Prefix = l.Rate.Prefix
 		}

@@ -187,6 +187,7 @@ type CDR struct {
 	Number      string // the number called
 	CallerID    string
 	ChannelID   string
+	Trunk       string // the trunk that carried the leg (ari.trunks); "" when not named
 	Start       time.Time
 	Answer      time.Time // zero when not answered
 	End         time.Time

@@ -128,6 +128,24 @@ func (c *Call) SecondLegConnected(ctx context.Context) error {
 	return c.advance(ctx, Change{To: StatusSecondLegConnected})
 }
 
+// Noter is a Queue that can append a line to a request's history without
+// changing the request, guarded by the lease like Update. Both stores
+// implement it.
+type Noter interface {
+	Note(ctx context.Context, l Lease, cause, sipCode int, note string) error
+}
+
+// Note appends a line to the request's history, in its current status,
+// without changing it: what happened within a step, such as a leg tried
+// again on another trunk. A Queue that is no Noter records nothing.
+func (c *Call) Note(ctx context.Context, cause, sipCode int, note string) error {
+	n, ok := c.queue.(Noter)
+	if !ok {
+		return nil
+	}
+	return n.Note(ctx, c.lease, cause, sipCode, note)
+}
+
 // NewCall builds a Call for code outside the dispatcher that drives a
 // claimed request itself (tests, the demo).
 func NewCall(q Queue, l Lease, r Request, answerTimeout time.Duration, now func() time.Time) *Call {

@@ -53,8 +53,11 @@ func (s *Sim) runScript(ch *channel, steps []step) {
 	next(0)
 }
 
-func (s *Sim) behaviourFor(number string) Behaviour {
-	if b, ok := s.phones[number]; ok {
+func (s *Sim) behaviourFor(t dialTarget) Behaviour {
+	if b, ok := s.trunkPhones[t.endpoint+"/"+t.number]; ok {
+		return b
+	}
+	if b, ok := s.phones[t.number]; ok {
 		return b
 	}
 	return s.cfg.defaultPhone
@@ -73,7 +76,7 @@ func (s *Sim) newChannel(t dialTarget, id string) *channel {
 		context: "default", exten: "s", priority: 1,
 		created: time.Now(), language: "en",
 		vars: make(map[string]string), target: t,
-		phone: s.behaviourFor(t.number),
+		phone: s.behaviourFor(t),
 	}
 	switch t.tech {
 	case "PJSIP":

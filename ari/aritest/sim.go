@@ -162,14 +162,15 @@ type Sim struct {
 	started  time.Time
 	reloaded time.Time
 
-	channels  map[string]*channel
-	bridges   map[string]*bridge
-	playbacks map[string]*playback
-	conns     map[*wsConn]struct{}
-	owners    map[string]*wsConn
-	phones    map[string]Behaviour
-	objects   map[string]map[string]map[string][]configField
-	seq       uint64
+	channels    map[string]*channel
+	bridges     map[string]*bridge
+	playbacks   map[string]*playback
+	conns       map[*wsConn]struct{}
+	owners      map[string]*wsConn
+	phones      map[string]Behaviour
+	trunkPhones map[string]Behaviour // by "endpoint/number"
+	objects     map[string]map[string]map[string][]configField
+	seq         uint64
 
 	history    map[string][]Event
 	histNotify chan struct{}
@@ -204,20 +205,21 @@ func New(opts ...Option) *Sim {
 		cfg.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	sim := &Sim{
-		cfg:        cfg,
-		log:        cfg.logger,
-		addr:       cfg.addr,
-		channels:   make(map[string]*channel),
-		bridges:    make(map[string]*bridge),
-		playbacks:  make(map[string]*playback),
-		conns:      make(map[*wsConn]struct{}),
-		owners:     make(map[string]*wsConn),
-		phones:     make(map[string]Behaviour),
-		objects:    make(map[string]map[string]map[string][]configField),
-		history:    make(map[string][]Event),
-		histNotify: make(chan struct{}),
-		reqNotify:  make(chan struct{}),
-		invNotify:  make(chan struct{}),
+		cfg:         cfg,
+		log:         cfg.logger,
+		addr:        cfg.addr,
+		channels:    make(map[string]*channel),
+		bridges:     make(map[string]*bridge),
+		playbacks:   make(map[string]*playback),
+		conns:       make(map[*wsConn]struct{}),
+		owners:      make(map[string]*wsConn),
+		phones:      make(map[string]Behaviour),
+		trunkPhones: make(map[string]Behaviour),
+		objects:     make(map[string]map[string]map[string][]configField),
+		history:     make(map[string][]Event),
+		histNotify:  make(chan struct{}),
+		reqNotify:   make(chan struct{}),
+		invNotify:   make(chan struct{}),
 	}
 	sim.sessions.limit = cfg.sessionLimit
 	return sim
@@ -368,6 +370,15 @@ func (s *Sim) Phone(number string, b Behaviour) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.phones[number] = b
+}
+
+// PhoneVia sets how number behaves when called through the PJSIP
+// endpoint (trunk) endpoint, over Phone's behaviour: a carrier that
+// answers 503 for a number another carrier connects.
+func (s *Sim) PhoneVia(endpoint, number string, b Behaviour) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.trunkPhones[endpoint+"/"+number] = b
 }
 
 // Requests returns every request received so far, oldest first.

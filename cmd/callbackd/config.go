@@ -172,6 +172,10 @@ type Config struct {
 		// (the caller's number), device (the paying account's number) or a
 		// fixed number, optionally per trigger: "device,web=+4930123456".
 		CardLegBCLI string `yaml:"card_leg_b_cli"` // source
+		// Trunks are several carriers with prefix routing and failover;
+		// when set they replace endpoint/trunk/calls_per_second, the first
+		// being the default. Empty: the one trunk above.
+		Trunks []TrunkConfig `yaml:"trunks"`
 	} `yaml:"ari"`
 	Auth struct {
 		// PINKey is the server key PINs are stored under
@@ -414,4 +418,22 @@ func setField(f reflect.Value, v string) error {
 		return fmt.Errorf("unsupported type %s", f.Type())
 	}
 	return nil
+}
+
+// TrunkConfig is one entry of ari.trunks: a carrier legs are routed to
+// (ari.Trunk). realm, auth_type and diversion_host of ari apply to all.
+type TrunkConfig struct {
+	Name     string   `yaml:"name"`
+	Endpoint string   `yaml:"endpoint"` // dial string: PJSIP/{number}@{trunk}
+	Trunk    string   `yaml:"trunk"`    // the PJSIP endpoint in pjsip.conf: name
+	Prefixes []string `yaml:"prefixes"` // numbers it carries, longest match first; none: any
+	Priority int      `yaml:"priority"` // lower first among equal prefixes: 0
+	Weight   int      `yaml:"weight"`   // share among equal priority: 1
+	// CallsPerSecond and MaxChannels cap the trunk's new legs per second
+	// and live legs (0: no cap); a trunk at its cap is passed over.
+	CallsPerSecond float64 `yaml:"calls_per_second"`
+	MaxChannels    int     `yaml:"max_channels"`
+	IdentityHeader string  `yaml:"identity_header"`  // pai or diversion: names the caller ID; "" none
+	IdentityHost   string  `yaml:"identity_host"`    // host of its URI; "" tel:
+	CallerIDPrefix string  `yaml:"caller_id_prefix"` // put before the caller ID, e.g. "+"
 }

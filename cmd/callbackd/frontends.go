@@ -122,16 +122,13 @@ func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *bil
 	if c.ARI.BillTwoWay {
 		twoWay.Biller = biller
 	}
-	return ari.New(
+	trunks := trunkOptions(c)
+	return ari.New(append(trunks,
 		ari.WithApp(callback.SubAppCallingCard, cc),
 		ari.WithApp(callback.SubAppTwoWay, twoWay),
 		ari.WithURL(c.ARI.URL),
 		ari.WithCredentials(c.ARI.User, c.ARI.Password),
 		ari.WithAppName(c.ARI.App),
-		ari.WithTrunk(ari.Trunk{Name: c.ARI.Trunk, Dial: c.ARI.Endpoint, Endpoint: c.ARI.Trunk,
-			CallsPerSecond: float64(c.ARI.CallsPerSecond), Realm: c.ARI.Realm, AuthType: c.ARI.AuthType,
-			DiversionHost: c.ARI.DiversionHost}),
-		ari.WithDefaultTrunk(c.ARI.Trunk),
 		ari.WithMaxChannels(c.ARI.MaxChannels),
 		ari.WithMaxRequests(c.ARI.MaxRequests),
 		ari.WithChannelPrefix(c.ARI.ChannelPrefix),
@@ -140,7 +137,7 @@ func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *bil
 		ari.WithInbound(inbound, c.ARI.IVRWait),
 		ari.WithLogger(log),
 		ari.WithObserver(m.ARIObserver()),
-	)
+	)...)
 }
 
 // recoverReservations settles, once a minute, the calls whose end no
@@ -252,4 +249,32 @@ func (e *env) mail(args []string) error {
 		return exitError{mail.ExitCode(err), err}
 	}
 	return nil
+}
+
+// trunkOptions are the trunks of ari.trunks, or the one trunk of
+// ari.endpoint / ari.trunk when that list is empty.
+func trunkOptions(c *Config) []ari.Option {
+	trunks := []ari.Option{
+		ari.WithTrunk(ari.Trunk{Name: c.ARI.Trunk, Dial: c.ARI.Endpoint, Endpoint: c.ARI.Trunk,
+			CallsPerSecond: float64(c.ARI.CallsPerSecond), Realm: c.ARI.Realm, AuthType: c.ARI.AuthType,
+			DiversionHost: c.ARI.DiversionHost}),
+		ari.WithDefaultTrunk(c.ARI.Trunk),
+	}
+	if len(c.ARI.Trunks) > 0 {
+		trunks = trunks[:0]
+		for _, t := range c.ARI.Trunks {
+			dial, ep := t.Endpoint, t.Trunk
+			if dial == "" {
+				dial = "PJSIP/{number}@{trunk}"
+			}
+			if ep == "" {
+				ep = t.Name
+			}
+			trunks = append(trunks, ari.WithTrunk(ari.Trunk{Name: t.Name, Dial: dial, Endpoint: ep, CallsPerSecond: t.CallsPerSecond,
+				Realm: c.ARI.Realm, AuthType: c.ARI.AuthType, DiversionHost: c.ARI.DiversionHost,
+				Prefixes: t.Prefixes, Priority: t.Priority, Weight: t.Weight, MaxChannels: t.MaxChannels,
+				IdentityHeader: t.IdentityHeader, IdentityHost: t.IdentityHost, CallerIDPrefix: t.CallerIDPrefix}))
+		}
+	}
+	return trunks
 }

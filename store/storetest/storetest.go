@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) callback.Store) {
 		{"Billing", billingTests},
 		{"Reservations", reservationTests},
 		{"Poison", poisonTests},
+		{"Trunks", trunkTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -80,9 +80,9 @@ func (db *DB) settleOne(ctx context.Context, tx *sqlx.Tx, c *callback.CDR) (sett
 	if currency == "" {
 		currency = acct.Currency.String
 	}
-	res, err := tx.ExecContext(ctx, "INSERT INTO cdrs (request_id, leg, account, number, caller_id, channel_id, start_time, "+
-		"answer_time, end_time, billsec, cause, sip_code, prefix, charge, currency, disposition) VALUES "+placeholders(16),
-		c.RequestID, string(c.Leg), c.Account, str(c.Number), str(c.CallerID), c.ChannelID, db.ts(c.Start),
+	res, err := tx.ExecContext(ctx, "INSERT INTO cdrs (request_id, leg, account, number, caller_id, channel_id, trunk, start_time, "+
+		"answer_time, end_time, billsec, cause, sip_code, prefix, charge, currency, disposition) VALUES "+placeholders(17),
+		c.RequestID, string(c.Leg), c.Account, str(c.Number), str(c.CallerID), c.ChannelID, c.Trunk, db.ts(c.Start),
 		db.ts(c.Answer), db.ts(c.End), c.BillSec, num(c.Cause), num(c.SIPCode), str(c.Prefix), int64(charge),
 		str(currency), str(c.Disposition))
 	if db.d.IsUnique(err) {

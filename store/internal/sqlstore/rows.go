@@ -490,7 +490,7 @@ func (r *rateRow) rate() callback.TariffRate {
 	}
 }
 
-const cdrColumns = `id, request_id, leg, account, number, caller_id, channel_id, start_time,
+const cdrColumns = `id, request_id, leg, account, number, caller_id, channel_id, trunk, start_time,
 	answer_time, end_time, billsec, cause, sip_code, prefix, charge, currency, disposition`
 
 type cdrRow struct {
@@ -501,6 +501,7 @@ type cdrRow struct {
 	Number      sql.NullString `db:"number"`
 	CallerID    sql.NullString `db:"caller_id"`
 	ChannelID   string         `db:"channel_id"`
+	Trunk       string         `db:"trunk"`
 	Start       Time           `db:"start_time"`
 	Answer      Time           `db:"answer_time"`
 	End         Time           `db:"end_time"`
@@ -522,6 +523,7 @@ func (c *cdrRow) cdr() *callback.CDR {
 		Number:      c.Number.String,
 		CallerID:    c.CallerID.String,
 		ChannelID:   c.ChannelID,
+		Trunk:       c.Trunk,
 		Start:       c.Start.Time,
 		Answer:      c.Answer.Time,
 		End:         c.End.Time,
