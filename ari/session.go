@@ -388,6 +388,11 @@ func (s *Session) apply(ev Event) {
 		l.vanished = true
 		s.ended(l, 0, 0, ev.Reason)
 	case EventChannelReconciled:
+		if ev.InStasis && l != s.a {
+			// A StasisStart lost with dropped events: the channel's
+			// dialplan application says it is in Stasis.
+			l.inStasis = true
+		}
 		if ev.State != "Up" || l.answered {
 			return
 		}
