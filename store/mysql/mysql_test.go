@@ -11,6 +11,10 @@ import (
 	"github.com/callbackd/callbackd/store/storetest"
 )
 
+func TestWebhooks(t *testing.T) {
+	storetest.RunWebhooks(t, func(t *testing.T) callback.Store { return dbtest.MySQL(t) })
+}
+
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) callback.Store { return dbtest.MySQL(t) })
 }

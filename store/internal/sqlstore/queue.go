@@ -283,12 +283,12 @@ func (db *DB) addEvent(ctx context.Context, tx *sqlx.Tx, e event) error {
 	if e.at.IsZero() {
 		e.at = db.now()
 	}
-	_, err := tx.ExecContext(ctx, "INSERT INTO callback_request_events ("+eventColumns+") VALUES "+placeholders(8),
+	res, err := tx.ExecContext(ctx, "INSERT INTO callback_request_events ("+eventColumns+") VALUES "+placeholders(8),
 		e.id, db.ts(e.at), e.attempt, string(e.status), str(string(e.result)), num(e.cause), num(e.sipCode), str(e.note))
 	if err != nil {
 		return fmt.Errorf("append history: %w", err)
 	}
-	return nil
+	return db.addOutbox(ctx, tx, e, res) // the webhooks' notification of the change, in the same transaction
 }
 
 // Cancel sets the canceled flag and records the cancel, at now, in the

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/webhook"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -106,6 +107,9 @@ type DB struct {
 	// pinKey hashes PINs (SetPINKey); nil: PINs can be neither set nor
 	// looked up.
 	pinKey atomic.Pointer[callback.PINKey]
+	// hooks says which status changes write webhook outbox rows
+	// (SetWebhookPolicy); nil: none.
+	hooks atomic.Pointer[webhook.Policy]
 }
 
 var _ callback.Store = (*DB)(nil)

@@ -1,0 +1,437 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/webhook"
+	"github.com/jmoiron/sqlx"
+)
+
+var _ webhook.Store = (*DB)(nil)
+
+// SetWebhookPolicy says which status changes write outbox rows from now
+// on (see webhook.Policy); a store starts with the outbox off.
+func (db *DB) SetWebhookPolicy(p webhook.Policy) { db.hooks.Store(&p) }
+
+// addOutbox writes, in tx, the outbox rows of the history line e just
+// appended as eventID: none unless the outbox is on and e moved the
+// request to another status (the line before it in the history says
+// from which); then one for the global webhook when it wants e, and one
+// for the request's account's webhook when it has one that wants e. The
+// body is built here, from the request as the change left it.
+func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Result) error {
+	p := db.hooks.Load()
+	if p == nil || !p.Enabled {
+		return nil
+	}
+	eventID, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("outbox: history id: %w", err)
+	}
+	var prev string
+	err = tx.GetContext(ctx, &prev, "SELECT status FROM callback_request_events WHERE request_id = ? AND id < ? ORDER BY id DESC LIMIT 1", e.id, eventID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("outbox: previous status: %w", err)
+	case callback.Status(prev) == e.status:
+		return nil // no status change: a release, a cancel asked of a holder
+	}
+	r, err := getRequest(ctx, tx, e.id)
+	if err != nil {
+		if ctx.Err() != nil || db.d.IsRetryable(err) {
+			return fmt.Errorf("outbox: read request: %w", err)
+		}
+		r = nil // a row that cannot be read as a request: the body names its id only
+	}
+	var targets []any // account names; nil for the global webhook
+	if p.Global && p.GlobalEvents.Wants(e.status) {
+		targets = append(targets, nil)
+	}
+	if r != nil {
+		var events string
+		err := tx.GetContext(ctx, &events, "SELECT events FROM account_webhooks WHERE username = ?", r.Username)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("outbox: account webhook: %w", err)
+		case webhook.Events(events).Wants(e.status):
+			targets = append(targets, r.Username)
+		}
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	at := e.at
+	if at.IsZero() {
+		at = db.now()
+	}
+	body, err := webhook.NewPayload(eventID, callback.Status(prev), callback.Event{RequestID: e.id, Time: at.Truncate(time.Millisecond),
+		Attempt: e.attempt, Status: e.status, Result: e.result, Cause: e.cause, SIPCode: e.sipCode, Note: e.note}, r).Marshal()
+	if err != nil {
+		return fmt.Errorf("outbox: payload: %w", err)
+	}
+	now := db.ts(db.now())
+	for _, acct := range targets {
+		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_outbox (request_id, event_id, account, status, result, payload, created, queued, next_attempt)
+			VALUES `+placeholders(9), e.id, eventID, acct, string(e.status), str(string(e.result)), string(body), now, now, now)
+		if err != nil {
+			return fmt.Errorf("outbox: insert: %w", err)
+		}
+	}
+	return nil
+}
+
+const deliveryColumns = `o.id, o.request_id, o.event_id, o.account, o.status, o.result, o.payload, o.created, o.queued, o.state,
+	o.attempts, o.next_attempt, o.lease_owner, o.lease_expires, o.last_code, o.last_error, o.delivered`
+
+type deliveryRow struct {
+	ID           int64          `db:"id"`
+	RequestID    int64          `db:"request_id"`
+	EventID      int64          `db:"event_id"`
+	Account      sql.NullString `db:"account"`
+	Status       string         `db:"status"`
+	Result       sql.NullString `db:"result"`
+	Payload      string         `db:"payload"`
+	Created      Time           `db:"created"`
+	Queued       Time           `db:"queued"`
+	State        string         `db:"state"`
+	Attempts     int            `db:"attempts"`
+	NextAttempt  Time           `db:"next_attempt"`
+	LeaseOwner   sql.NullString `db:"lease_owner"`
+	LeaseExpires Time           `db:"lease_expires"`
+	LastCode     sql.NullInt64  `db:"last_code"`
+	LastError    sql.NullString `db:"last_error"`
+	Delivered    Time           `db:"delivered"`
+	URL          sql.NullString `db:"url"`
+	Secret       sql.NullString `db:"secret"`
+}
+
+func (r *deliveryRow) delivery() *webhook.Delivery {
+	return &webhook.Delivery{ID: r.ID, RequestID: r.RequestID, EventID: r.EventID, Account: r.Account.String,
+		Status: callback.Status(r.Status), Result: callback.Result(r.Result.String), Payload: []byte(r.Payload),
+		Created: r.Created.Time, Queued: r.Queued.Time, State: webhook.State(r.State), Attempts: r.Attempts,
+		NextAttempt: r.NextAttempt.Time, LeaseOwner: r.LeaseOwner.String, LeaseExpires: r.LeaseExpires.Time,
+		LastCode: int(r.LastCode.Int64), LastError: r.LastError.String, Delivered: r.Delivered.Time,
+		URL: r.URL.String, Secret: r.Secret.String}
+}
+
+// selectDeliveries reads rows with their account's webhook.
+const selectDeliveries = "SELECT " + deliveryColumns + ", w.url, w.secret FROM webhook_outbox o LEFT JOIN account_webhooks w ON w.username = o.account"
+
+func selectDeliveryRows(ctx context.Context, q sqlx.QueryerContext, query string, args ...any) ([]*webhook.Delivery, error) {
+	var rows []deliveryRow
+	if err := sqlx.SelectContext(ctx, q, &rows, query, args...); err != nil {
+		return nil, err
+	}
+	out := make([]*webhook.Delivery, len(rows))
+	for i := range rows {
+		out[i] = rows[i].delivery()
+	}
+	return out, nil
+}
+
+// ClaimDeliveries leases due pending rows. The lease's expiry is also the
+// row's next_attempt, so a held row is not due (and not scanned by the
+// claim's index range) until its lease runs out.
+func (db *DB) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Delivery, error) {
+	switch {
+	case p.Owner == "":
+		return nil, fmt.Errorf("claim deliveries: empty owner: %w", callback.ErrInvalid)
+	case p.LeaseFor <= 0:
+		return nil, fmt.Errorf("claim deliveries: lease of %s: %w", p.LeaseFor, callback.ErrInvalid)
+	case p.Limit <= 0:
+		return nil, nil
+	}
+	var out []*webhook.Delivery
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		out = nil
+		var ids []int64
+		if err := tx.SelectContext(ctx, &ids, `SELECT id FROM webhook_outbox WHERE state = 'pending' AND next_attempt <= ?
+			ORDER BY next_attempt, id LIMIT ?`+db.d.SkipLocked, db.ts(p.Now), p.Limit); err != nil || len(ids) == 0 {
+			return err
+		}
+		expires := db.ts(p.Now.Add(p.LeaseFor))
+		q, args, err := sqlx.In(`UPDATE webhook_outbox SET lease_owner = ?, lease_expires = ?, next_attempt = ?, attempts = attempts + 1
+			WHERE id IN (?) AND state = 'pending'`, p.Owner, expires, expires, ids)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+		q, args, err = sqlx.In(selectDeliveries+" WHERE o.id IN (?) ORDER BY o.next_attempt, o.id", ids)
+		if err != nil {
+			return err
+		}
+		out, err = selectDeliveryRows(ctx, tx, q, args...)
+		return err
+	})
+	if err != nil {
+		return nil, db.fail(err, "claim deliveries for %s", p.Owner)
+	}
+	return out, nil
+}
+
+// FinishDeliveries records outcomes, each guarded by its lease.
+func (db *DB) FinishDeliveries(ctx context.Context, outs []webhook.Outcome) (int, error) {
+	if len(outs) == 0 {
+		return 0, nil
+	}
+	var n int
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		n = 0
+		for _, o := range outs {
+			var s sets
+			s.set("lease_owner = NULL")
+			s.set("lease_expires = NULL")
+			s.set("last_code = ?", num(o.Code))
+			switch o.State {
+			case webhook.StateDelivered:
+				s.set("state = 'delivered'")
+				s.set("delivered = ?", db.ts(o.At))
+				s.set("last_error = NULL")
+			case webhook.StateFailed:
+				s.set("state = 'failed'")
+				s.set("last_error = ?", str(cut(o.Error, 1000)))
+			case webhook.StatePending:
+				if o.NextAttempt.IsZero() {
+					return fmt.Errorf("delivery %d: pending without a next attempt: %w", o.ID, callback.ErrInvalid)
+				}
+				s.set("next_attempt = ?", db.ts(o.NextAttempt))
+				s.set("last_error = ?", str(cut(o.Error, 1000)))
+			default:
+				return fmt.Errorf("delivery %d: state %q: %w", o.ID, o.State, callback.ErrInvalid)
+			}
+			res, err := tx.ExecContext(ctx, "UPDATE webhook_outbox SET "+s.String()+
+				" WHERE id = ? AND lease_owner = ? AND attempts = ? AND state = 'pending'", append(s.args, o.ID, o.Owner, o.Attempts)...)
+			if err != nil {
+				return err
+			}
+			m, err := rowsAffected(res)
+			if err != nil {
+				return err
+			}
+			n += int(m)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, db.fail(err, "record %d delivery outcomes", len(outs))
+	}
+	return n, nil
+}
+
+// TakeBackDeliveries frees the pending rows held by earlier runs of this
+// node.
+func (db *DB) TakeBackDeliveries(ctx context.Context, prefix, self string, now time.Time) (int, error) {
+	if prefix == "" {
+		return 0, nil
+	}
+	var n int64
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_outbox SET lease_owner = NULL, lease_expires = NULL, next_attempt = ?
+			WHERE state = 'pending' AND lease_owner IS NOT NULL AND SUBSTR(lease_owner, 1, ?) = ? AND lease_owner <> ?`,
+			db.ts(now), utf8.RuneCountInString(prefix), prefix, self)
+		if err != nil {
+			return err
+		}
+		n, err = rowsAffected(res)
+		return err
+	})
+	if err != nil {
+		return 0, db.fail(err, "take back deliveries of %s*", prefix)
+	}
+	return int(n), nil
+}
+
+// NextDelivery returns the earliest next_attempt of a pending row.
+func (db *DB) NextDelivery(ctx context.Context) (time.Time, bool, error) {
+	var t Time
+	if err := db.r.QueryRowxContext(ctx, "SELECT MIN(next_attempt) FROM webhook_outbox WHERE state = 'pending'").Scan(&t); err != nil {
+		return time.Time{}, false, db.fail(err, "next delivery")
+	}
+	return t.Time, !t.IsZero(), nil
+}
+
+// CountDeliveries counts the rows in state s.
+func (db *DB) CountDeliveries(ctx context.Context, s webhook.State) (int, error) {
+	var n int
+	if err := db.r.GetContext(ctx, &n, "SELECT COUNT(*) FROM webhook_outbox WHERE state = ?", string(s)); err != nil {
+		return 0, db.fail(err, "count %s deliveries", s)
+	}
+	return n, nil
+}
+
+// PruneDeliveries deletes old delivered and failed rows.
+func (db *DB) PruneDeliveries(ctx context.Context, t time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	var n int64
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		var ids []int64
+		if err := tx.SelectContext(ctx, &ids, `SELECT id FROM webhook_outbox WHERE (state = 'delivered' AND delivered < ?)
+			OR (state = 'failed' AND queued < ?) ORDER BY id LIMIT ?`, db.ts(t), db.ts(t), limit); err != nil || len(ids) == 0 {
+			return err
+		}
+		q, args, err := sqlx.In("DELETE FROM webhook_outbox WHERE id IN (?) AND state <> 'pending'", ids)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		n, err = rowsAffected(res)
+		return err
+	})
+	if err != nil {
+		return 0, db.fail(err, "prune deliveries")
+	}
+	return int(n), nil
+}
+
+// ListDeliveries returns the rows f selects, newest first.
+func (db *DB) ListDeliveries(ctx context.Context, f webhook.Filter) ([]*webhook.Delivery, error) {
+	var where []string
+	var args []any
+	if f.State != "" {
+		where, args = append(where, "o.state = ?"), append(args, string(f.State))
+	}
+	if f.RequestID > 0 {
+		where, args = append(where, "o.request_id = ?"), append(args, f.RequestID)
+	}
+	if f.Account != "" {
+		where, args = append(where, "o.account = ?"), append(args, f.Account)
+	}
+	if f.BeforeID > 0 {
+		where, args = append(where, "o.id < ?"), append(args, f.BeforeID)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q := selectDeliveries
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	out, err := selectDeliveryRows(ctx, db.r, q+" ORDER BY o.id DESC LIMIT ?", append(args, limit)...)
+	if err != nil {
+		return nil, db.fail(err, "list deliveries")
+	}
+	return out, nil
+}
+
+// GetDelivery returns row id.
+func (db *DB) GetDelivery(ctx context.Context, id int64) (*webhook.Delivery, error) {
+	out, err := selectDeliveryRows(ctx, db.r, selectDeliveries+" WHERE o.id = ?", id)
+	if err == nil && len(out) == 0 {
+		err = sql.ErrNoRows
+	}
+	if err != nil {
+		return nil, db.fail(err, "get delivery %d", id)
+	}
+	return out[0], nil
+}
+
+// ResendDelivery makes row id pending and due now, with a new retry
+// window. A sender holding it loses its lease: its outcome is not
+// recorded, and the row is sent again.
+func (db *DB) ResendDelivery(ctx context.Context, id int64, now time.Time) (*webhook.Delivery, error) {
+	var got *webhook.Delivery
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		if err := execMatched(ctx, tx, sql.ErrNoRows, `UPDATE webhook_outbox SET state = 'pending', queued = ?, next_attempt = ?,
+			lease_owner = NULL, lease_expires = NULL, delivered = NULL WHERE id = ?`, db.ts(now), db.ts(now), id); err != nil {
+			return err
+		}
+		out, err := selectDeliveryRows(ctx, tx, selectDeliveries+" WHERE o.id = ?", id)
+		if err == nil && len(out) == 1 {
+			got = out[0]
+		}
+		return err
+	})
+	if err != nil {
+		return nil, db.fail(err, "resend delivery %d", id)
+	}
+	return got, nil
+}
+
+// PutAccountWebhook sets an account's webhook.
+func (db *DB) PutAccountWebhook(ctx context.Context, w *webhook.AccountWebhook) error {
+	if err := w.Validate(); err != nil {
+		return fmt.Errorf("account webhook: %w", err)
+	}
+	events, _ := webhook.ParseEvents(string(w.Events))
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		var one int
+		if err := tx.GetContext(ctx, &one, "SELECT 1 FROM accounts WHERE username = ?"+db.d.LockRows, w.Username); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, "UPDATE account_webhooks SET url = ?, secret = ?, events = ? WHERE username = ?",
+			w.URL, w.Secret, string(events), w.Username)
+		if err != nil {
+			return err
+		}
+		if n, err := rowsAffected(res); err != nil || n > 0 {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO account_webhooks (username, url, secret, events) VALUES (?, ?, ?, ?)",
+			w.Username, w.URL, w.Secret, string(events))
+		return err
+	})
+	if err != nil {
+		return db.fail(err, "set webhook of account %q", w.Username)
+	}
+	w.Events = events
+	return nil
+}
+
+// GetAccountWebhook returns an account's webhook.
+func (db *DB) GetAccountWebhook(ctx context.Context, username string) (*webhook.AccountWebhook, error) {
+	var w struct {
+		URL    string `db:"url"`
+		Secret string `db:"secret"`
+		Events string `db:"events"`
+	}
+	if err := db.r.GetContext(ctx, &w, "SELECT url, secret, events FROM account_webhooks WHERE username = ?", username); err != nil {
+		return nil, db.fail(err, "webhook of account %q", username)
+	}
+	return &webhook.AccountWebhook{Username: username, URL: w.URL, Secret: w.Secret, Events: webhook.Events(w.Events)}, nil
+}
+
+// DeleteAccountWebhook removes an account's webhook.
+func (db *DB) DeleteAccountWebhook(ctx context.Context, username string) error {
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		return execMatched(ctx, tx, sql.ErrNoRows, "DELETE FROM account_webhooks WHERE username = ?", username)
+	})
+	if err != nil {
+		return db.fail(err, "delete webhook of account %q", username)
+	}
+	return nil
+}
+
+// ListAccountWebhooks returns every account's webhook, by username.
+func (db *DB) ListAccountWebhooks(ctx context.Context) ([]*webhook.AccountWebhook, error) {
+	var rows []struct {
+		Username string `db:"username"`
+		URL      string `db:"url"`
+		Secret   string `db:"secret"`
+		Events   string `db:"events"`
+	}
+	if err := db.r.SelectContext(ctx, &rows, "SELECT username, url, secret, events FROM account_webhooks ORDER BY username"); err != nil {
+		return nil, db.fail(err, "list account webhooks")
+	}
+	out := make([]*webhook.AccountWebhook, len(rows))
+	for i, r := range rows {
+		out[i] = &webhook.AccountWebhook{Username: r.Username, URL: r.URL, Secret: r.Secret, Events: webhook.Events(r.Events)}
+	}
+	return out, nil
+}

@@ -1,0 +1,472 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/callbackd/callbackd/callback"
+)
+
+// Observer is told what the sender does, for metrics.
+type Observer interface {
+	// Attempted is called once per attempt with its outcome: delivered,
+	// retry (due again later) or failed (given up); delay is, for a
+	// delivered row, the time from the status change to the 2xx answer.
+	Attempted(state State, delay time.Duration)
+	// QueueDepth reports the pending rows, every few seconds.
+	QueueDepth(n int)
+}
+
+// Options configure a Sender. Zero values take the defaults named.
+type Options struct {
+	Store Store
+	// URL, Secret and Events are the global webhook; URL "" means none.
+	URL    string
+	Secret string
+	Events Events
+	// Owner names this process's leases ("<node>/<boot>"); OwnerPrefix
+	// ("<node>/") finds the leases of this node's previous runs, which are
+	// taken back at start.
+	Owner       string
+	OwnerPrefix string
+
+	Workers    int           // concurrent POSTs: 16
+	Timeout    time.Duration // one POST, connect to last byte: 10s
+	Poll       time.Duration // how often due rows are looked for when idle: 100ms
+	RetryFor   time.Duration // retry window from the change (or a resend): 24h
+	BackoffMin time.Duration // the first retry's delay: 5s
+	BackoffMax time.Duration // the longest delay between attempts: 1h
+	Keep       time.Duration // delivered and failed rows are deleted after this: 168h
+	UserAgent  string        // callbackd
+
+	Client   *http.Client // nil: one with Timeout that follows no redirect
+	Logger   *slog.Logger
+	Observer Observer
+	Now      func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.Workers <= 0 {
+		o.Workers = 16
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Poll <= 0 {
+		o.Poll = 100 * time.Millisecond
+	}
+	if o.RetryFor <= 0 {
+		o.RetryFor = 24 * time.Hour
+	}
+	if o.BackoffMin <= 0 {
+		o.BackoffMin = 5 * time.Second
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = time.Hour
+	}
+	if o.BackoffMax < o.BackoffMin {
+		o.BackoffMax = o.BackoffMin
+	}
+	if o.Keep <= 0 {
+		o.Keep = 7 * 24 * time.Hour
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = "callbackd"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: o.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse // a redirect is an answer that is not 2xx
+		}, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: o.Workers,
+			IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: o.Timeout, ForceAttemptHTTP2: true}}
+	}
+}
+
+// Sender POSTs the outbox's due rows. See the package documentation.
+type Sender struct {
+	o   Options
+	log *slog.Logger
+}
+
+// NewSender checks o and returns a sender.
+func NewSender(o Options) (*Sender, error) {
+	o.defaults()
+	switch {
+	case o.Store == nil:
+		return nil, errors.New("webhook sender: no store")
+	case o.Owner == "":
+		return nil, errors.New("webhook sender: no lease owner")
+	}
+	if o.URL != "" {
+		if err := CheckURL(o.URL); err != nil {
+			return nil, fmt.Errorf("webhooks.url: %w", err)
+		}
+		if len(o.Secret) < MinSecretBytes {
+			return nil, fmt.Errorf("webhooks.secret: at least %d bytes are needed to sign notifications to webhooks.url", MinSecretBytes)
+		}
+	}
+	if _, err := ParseEvents(string(o.Events)); err != nil {
+		return nil, fmt.Errorf("webhooks.events: %w", err)
+	}
+	return &Sender{o: o, log: o.Logger.With("component", "webhook")}, nil
+}
+
+// lease is how long a claimed row is this sender's: a POST's timeout with
+// room to record its outcome. A row still held after that (the node died)
+// is due again for any node.
+func (s *Sender) lease() time.Duration { return 2*s.o.Timeout + 10*time.Second }
+
+// depthEvery is how often the queue depth is counted.
+const depthEvery = 5 * time.Second
+
+// pruneEvery is how often old rows are deleted, pruneBatch at a time.
+const (
+	pruneEvery = time.Minute
+	pruneBatch = 1000
+)
+
+// Run sends until ctx is done. Store errors are logged and retried; it
+// returns nil when ctx ends. Deliveries in flight then are abandoned: their
+// rows stay pending under a lease, which the next run of this node takes
+// back at once (another node's sender after the lease expires), so they are
+// sent again.
+func (s *Sender) Run(ctx context.Context) error {
+	if s.o.OwnerPrefix != "" {
+		n, err := s.o.Store.TakeBackDeliveries(ctx, s.o.OwnerPrefix, s.o.Owner, s.o.Now())
+		switch {
+		case err != nil:
+			s.log.Error("webhook: taking back the notifications a previous run left in flight failed; they are sent once their lease expires", "err", err)
+		case n > 0:
+			s.log.Info("webhook: notifications a previous run of this node left in flight are due again", "count", n)
+		}
+	}
+	s.log.Info("webhook sender running", "global_url", redact(s.o.URL), "events", s.o.Events, "workers", s.o.Workers,
+		"timeout", s.o.Timeout, "retry_for", s.o.RetryFor)
+
+	jobs := make(chan *Delivery)
+	results := make(chan Outcome, s.o.Workers)
+	done := make(chan struct{}) // closed when every result is written
+	free := make(chan int, 1)   // results written since the claim loop last looked
+	var wg sync.WaitGroup
+	for range s.o.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range jobs {
+				if out, ok := s.deliver(ctx, d); ok {
+					results <- out
+				} else {
+					results <- Outcome{ID: -1}
+				}
+			}
+		}()
+	}
+	go func() {
+		s.writeResults(ctx, results, free)
+		close(done)
+	}()
+
+	inFlight := 0
+	limit := 2 * s.o.Workers
+	poll := time.NewTicker(s.o.Poll)
+	defer poll.Stop()
+	var lastDepth, lastPrune time.Time
+	for ctx.Err() == nil {
+		now := s.o.Now()
+		if now.Sub(lastDepth) >= depthEvery {
+			lastDepth = now
+			s.reportDepth(ctx)
+		}
+		if now.Sub(lastPrune) >= pruneEvery {
+			lastPrune = now
+			s.prune(ctx, now)
+		}
+		room := limit - inFlight
+		var ds []*Delivery
+		if room > 0 {
+			var err error
+			ds, err = s.o.Store.ClaimDeliveries(ctx, ClaimParams{Owner: s.o.Owner, Now: now, Limit: room, LeaseFor: s.lease()})
+			if err != nil && ctx.Err() == nil {
+				s.log.Error("webhook: claiming due notifications failed; trying again", "err", err)
+			}
+			inFlight += len(ds)
+		}
+		// Hand the claimed rows to the workers; meanwhile count the
+		// results written, which make room for the next claim. Rows not
+		// handed out when ctx ends stay leased and are sent again.
+		for i := 0; i < len(ds) && ctx.Err() == nil; {
+			select {
+			case jobs <- ds[i]:
+				i++
+			case n := <-free:
+				inFlight -= n
+			case <-ctx.Done():
+			}
+		}
+		if room > 0 && len(ds) == room {
+			continue // a full claim: more may be due now
+		}
+		select {
+		case <-ctx.Done():
+		case n := <-free:
+			inFlight -= n
+		case <-poll.C:
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	close(results)
+	<-done
+	s.log.Info("webhook sender stopped")
+	return nil
+}
+
+// writeResults records outcomes as they come, as many as have come in one
+// transaction, and tells the claim loop how many rows it has room for
+// again. A store that fails is tried again; on the way out (ctx done) what
+// remains is written with a short deadline of its own, and what cannot be
+// written is sent again later.
+func (s *Sender) writeResults(ctx context.Context, results <-chan Outcome, free chan int) {
+	var batch []Outcome
+	slots := 0
+	flush := func() {
+		var outs []Outcome
+		for _, o := range batch {
+			if o.ID > 0 {
+				outs = append(outs, o)
+			}
+		}
+		for try := 0; len(outs) > 0; try++ {
+			wctx, cancel := ctx, context.CancelFunc(func() {})
+			if ctx.Err() != nil {
+				wctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			}
+			_, err := s.o.Store.FinishDeliveries(wctx, outs)
+			cancel()
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil || try >= 20 {
+				s.log.Error("webhook: recording delivery outcomes failed; those notifications are sent again", "count", len(outs), "err", err)
+				break
+			}
+			s.log.Warn("webhook: recording delivery outcomes failed; trying again", "count", len(outs), "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(try+1) * 100 * time.Millisecond):
+			}
+		}
+		slots += len(batch)
+		batch = batch[:0]
+		// Tell the claim loop, adding to what it has not picked up yet.
+		for slots > 0 {
+			select {
+			case free <- slots:
+				slots = 0
+			case n := <-free:
+				slots += n
+			}
+		}
+	}
+	for o := range results {
+		batch = append(batch, o)
+	drain:
+		for len(batch) < 256 {
+			select {
+			case o, ok := <-results:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		flush()
+	}
+}
+
+// deliver POSTs d once and returns its outcome; false when ctx ended
+// first (the row is left to be sent again).
+func (s *Sender) deliver(ctx context.Context, d *Delivery) (Outcome, bool) {
+	out := Outcome{ID: d.ID, Owner: s.o.Owner, Attempts: d.Attempts}
+	target, secret := s.o.URL, s.o.Secret
+	if d.Account != "" {
+		target, secret = d.URL, d.Secret
+	}
+	log := s.log.With("delivery_id", d.ID, "request_id", d.RequestID, "status", d.Status, "attempt", d.Attempts)
+	if d.Account != "" {
+		log = log.With("account", d.Account)
+	}
+	if target == "" {
+		out.At, out.State = s.o.Now(), StateFailed
+		if d.Account != "" {
+			out.Error = "account " + d.Account + " has no webhook any more"
+		} else {
+			out.Error = "no global webhook: webhooks.url is not set"
+		}
+		log.Error("webhook notification failed: no URL to send it to; configure the webhook, then resend it", "err", out.Error,
+			"resend_with", fmt.Sprintf("callbackd webhook resend %d", d.ID))
+		s.observe(out, d)
+		return out, true
+	}
+	log = log.With("url", redact(target))
+	code, err := s.post(ctx, target, secret, d)
+	if ctx.Err() != nil {
+		return out, false
+	}
+	now := s.o.Now()
+	out.At, out.Code = now, code
+	if err == nil {
+		out.State = StateDelivered
+		log.Debug("webhook delivered", "code", code, "delay", now.Sub(d.Created))
+		s.observe(out, d)
+		return out, true
+	}
+	out.Error = cut(err.Error(), 1000)
+	deadline := d.Queued.Add(s.o.RetryFor)
+	if !now.Before(deadline) {
+		out.State = StateFailed
+		log.Error("webhook notification failed: no 2xx answer within webhooks.retry_for; fix the receiver, then resend it",
+			"code", code, "err", out.Error, "retry_for", s.o.RetryFor, "resend_with", fmt.Sprintf("callbackd webhook resend %d", d.ID))
+		s.observe(out, d)
+		return out, true
+	}
+	out.State = StatePending
+	out.NextAttempt = now.Add(s.backoff(now.Sub(d.Queued)))
+	if out.NextAttempt.After(deadline) {
+		out.NextAttempt = deadline // one last try at the window's end
+	}
+	log.Warn("webhook delivery failed; retrying", "code", code, "err", out.Error, "next_attempt", out.NextAttempt.UTC().Format(time.RFC3339))
+	s.observe(out, d)
+	return out, true
+}
+
+// backoff is the wait before the next attempt of a row that has been
+// failing for elapsed: as long as it has been failing, so the waits
+// double (BackoffMin, BackoffMin, 2×, 4×, ...), up to BackoffMax, less up
+// to a fifth at random so that rows that failed together spread out.
+func (s *Sender) backoff(elapsed time.Duration) time.Duration {
+	d := min(max(elapsed, s.o.BackoffMin), s.o.BackoffMax)
+	return d - time.Duration(rand.Int64N(int64(d)/5+1))
+}
+
+func (s *Sender) observe(out Outcome, d *Delivery) {
+	if s.o.Observer == nil {
+		return
+	}
+	var delay time.Duration
+	if out.State == StateDelivered {
+		delay = out.At.Sub(d.Created)
+	}
+	s.o.Observer.Attempted(out.State, delay)
+}
+
+// post sends d to target; nil error means a 2xx answer.
+func (s *Sender) post(ctx context.Context, target, secret string, d *Delivery) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(d.Payload))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", s.o.UserAgent)
+	req.Header.Set(DeliveryHeader, fmt.Sprint(d.ID))
+	typ := TypeStatusChanged
+	if d.Status == callback.StatusFinished {
+		typ = TypeFinished
+	}
+	req.Header.Set(EventHeader, typ)
+	req.Header.Set(SignatureHeader, Sign([]byte(secret), s.o.Now(), d.Payload))
+	resp, err := s.o.Client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is logged beside, redacted
+		}
+		return 0, err
+	}
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // so the connection is reused
+	if resp.StatusCode/100 == 2 {
+		return resp.StatusCode, nil
+	}
+	msg := fmt.Sprintf("HTTP %d", resp.StatusCode)
+	if t := strings.TrimSpace(string(snippet)); t != "" {
+		msg += ": " + strings.Join(strings.Fields(t), " ")
+	}
+	return resp.StatusCode, errors.New(msg)
+}
+
+func (s *Sender) reportDepth(ctx context.Context) {
+	n, err := s.o.Store.CountDeliveries(ctx, StatePending)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("webhook: counting pending notifications failed", "err", err)
+		}
+		return
+	}
+	if s.o.Observer != nil {
+		s.o.Observer.QueueDepth(n)
+	}
+}
+
+// prune deletes rows older than Keep, a batch at a time while batches come
+// back full.
+func (s *Sender) prune(ctx context.Context, now time.Time) {
+	total := 0
+	for range 100 {
+		n, err := s.o.Store.PruneDeliveries(ctx, now.Add(-s.o.Keep), pruneBatch)
+		total += n
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("webhook: deleting old notifications failed", "err", err)
+			}
+			break
+		}
+		if n < pruneBatch {
+			break
+		}
+	}
+	if total > 0 {
+		s.log.Info("webhook: old notifications deleted", "count", total, "keep", s.o.Keep)
+	}
+}
+
+// redact drops the userinfo and the query of a URL for the logs: either
+// may hold a token.
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || s == "" {
+		return s
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "..."
+	}
+	return u.String()
+}
+
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

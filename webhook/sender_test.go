@@ -1,0 +1,437 @@
+package webhook_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/store/dbtest"
+	"github.com/callbackd/callbackd/webhook"
+)
+
+const secret = "whsec_test_0123456789"
+
+// eachStore runs fn on SQLite, and on MariaDB when the tests have one.
+func eachStore(t *testing.T, fn func(t *testing.T, st callback.Store)) {
+	t.Run("SQLite", func(t *testing.T) { fn(t, dbtest.SQLite(t)) })
+	t.Run("MariaDB", func(t *testing.T) { fn(t, dbtest.MySQL(t)) })
+}
+
+// receiver is a webhook endpoint on 127.0.0.1 that checks every
+// signature and records what it was sent.
+type receiver struct {
+	*httptest.Server
+	t      testing.TB
+	mu     sync.Mutex
+	bodies map[string][]byte // by Callbackd-Delivery
+	hits   map[string]int
+	at     map[string]time.Time // first receipt
+	total  int
+	answer func(n int, r *http.Request) int // status to answer the n-th request (1-based)
+	notify chan struct{}
+}
+
+func newReceiver(t testing.TB, answer func(n int, r *http.Request) int) *receiver {
+	rc := &receiver{t: t, bodies: map[string][]byte{}, hits: map[string]int{}, at: map[string]time.Time{}, answer: answer,
+		notify: make(chan struct{}, 1)}
+	rc.Server = httptest.NewServer(http.HandlerFunc(rc.serve))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	if err := webhook.Verify([]byte(secret), r.Header.Get(webhook.SignatureHeader), body, 5*time.Minute, time.Now()); err != nil {
+		rc.t.Errorf("delivery %s: %v", r.Header.Get(webhook.DeliveryHeader), err)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	id := r.Header.Get(webhook.DeliveryHeader)
+	rc.mu.Lock()
+	rc.total++
+	n := rc.total
+	if prev, ok := rc.bodies[id]; ok && string(prev) != string(body) {
+		rc.t.Errorf("delivery %s: body changed between attempts:\n%s\n%s", id, prev, body)
+	}
+	rc.bodies[id] = body
+	rc.mu.Unlock()
+	code := http.StatusNoContent
+	if rc.answer != nil {
+		code = rc.answer(n, r)
+	}
+	if code/100 == 2 {
+		rc.mu.Lock()
+		if rc.hits[id] == 0 {
+			rc.at[id] = time.Now()
+		}
+		rc.hits[id]++
+		rc.mu.Unlock()
+	}
+	w.WriteHeader(code)
+	select {
+	case rc.notify <- struct{}{}:
+	default:
+	}
+}
+
+// delivered returns how many distinct deliveries got a 2xx answer.
+func (rc *receiver) delivered() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return len(rc.hits)
+}
+
+// waitFor waits, at most a minute, until cond holds.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// counter is an Observer that counts attempts by outcome.
+type counter struct {
+	mu sync.Mutex
+	n  map[webhook.State]int
+}
+
+func (c *counter) Attempted(s webhook.State, _ time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[webhook.State]int{}
+	}
+	c.n[s]++
+}
+func (c *counter) QueueDepth(int) {}
+func (c *counter) get(s webhook.State) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[s]
+}
+
+// startSender runs a sender on st until the test ends.
+func startSender(t testing.TB, st callback.Store, o webhook.Options) *counter {
+	t.Helper()
+	obs := &counter{}
+	o.Store = st.(webhook.Store)
+	o.Secret = secret
+	if o.Owner == "" {
+		o.Owner = "node1/test"
+	}
+	o.Observer = obs
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if o.Poll == 0 {
+		o.Poll = 10 * time.Millisecond
+	}
+	s, err := webhook.NewSender(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return obs
+}
+
+// finish creates n requests and cancels them: each ends Finished /
+// Canceled, one status change.
+func finish(t testing.TB, st callback.Store, n int) []int64 {
+	t.Helper()
+	ids := make([]int64, n)
+	for i := range ids {
+		r := callback.NewRequest(callback.SourceAPI)
+		r.Username, r.OriginalCLI, r.OriginalCLD, r.NextCall = "801", fmt.Sprint(4930000000+i), "2way_12345", time.Now().Add(time.Hour)
+		if err := st.CreateRequest(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Cancel(context.Background(), r.ID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+func outbox(t testing.TB, st callback.Store, f webhook.Filter) []*webhook.Delivery {
+	t.Helper()
+	f.Limit = 10000
+	ds, err := st.(webhook.Store).ListDeliveries(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+// Every notification arrives, signed, with the request and its outcome,
+// and is marked delivered.
+func TestSenderDeliversSigned(t *testing.T) {
+	eachStore(t, func(t *testing.T, st callback.Store) {
+		st.(webhook.Store).SetWebhookPolicy(webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsAll})
+		rc := newReceiver(t, nil)
+		ids := finish(t, st, 20)
+		obs := startSender(t, st, webhook.Options{URL: rc.URL + "/hook?token=x"})
+		waitFor(t, "20 deliveries", func() bool { return rc.delivered() == 20 })
+		waitFor(t, "20 rows marked delivered", func() bool { return len(outbox(t, st, webhook.Filter{State: webhook.StateDelivered})) == 20 })
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		seen := map[int64]bool{}
+		for id, body := range rc.bodies {
+			var p webhook.Payload
+			if err := json.Unmarshal(body, &p); err != nil {
+				t.Fatalf("delivery %s: %v", id, err)
+			}
+			if p.Type != webhook.TypeFinished || p.Status != callback.StatusFinished || p.Result != callback.ResultCanceled ||
+				p.PreviousStatus != callback.StatusRequestReceived || p.Request.Username != "801" || !p.Request.Canceled {
+				t.Errorf("delivery %s: %s", id, body)
+			}
+			seen[p.Request.ID] = true
+		}
+		for _, id := range ids {
+			if !seen[id] {
+				t.Errorf("request %d: no notification", id)
+			}
+		}
+		if obs.get(webhook.StateDelivered) != 20 || obs.get(webhook.StatePending) != 0 {
+			t.Errorf("observed %v", obs.n)
+		}
+	})
+}
+
+// A receiver that fails first is tried again, with the same body, after a
+// backoff, until it answers 2xx.
+func TestSenderRetriesWithBackoff(t *testing.T) {
+	eachStore(t, func(t *testing.T, st callback.Store) {
+		st.(webhook.Store).SetWebhookPolicy(webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
+		rc := newReceiver(t, func(n int, _ *http.Request) int {
+			if n <= 3 {
+				return http.StatusServiceUnavailable
+			}
+			return http.StatusOK
+		})
+		finish(t, st, 1)
+		ws := st.(webhook.Store)
+		var attempts []time.Time // each failed attempt's next_attempt as recorded
+		obs := startSender(t, st, webhook.Options{URL: rc.URL, BackoffMin: 50 * time.Millisecond, BackoffMax: time.Second})
+		waitFor(t, "the delivery", func() bool {
+			if ds := outbox(t, st, webhook.Filter{}); len(ds) == 1 && ds[0].LastCode == 503 && ds[0].LeaseOwner == "" {
+				if len(attempts) == 0 || !attempts[len(attempts)-1].Equal(ds[0].NextAttempt) {
+					attempts = append(attempts, ds[0].NextAttempt)
+				}
+			}
+			return rc.delivered() == 1
+		})
+		waitFor(t, "the row marked delivered", func() bool {
+			d, err := ws.GetDelivery(context.Background(), outbox(t, st, webhook.Filter{})[0].ID)
+			return err == nil && d.State == webhook.StateDelivered
+		})
+		d := outbox(t, st, webhook.Filter{})[0]
+		if d.Attempts != 4 || d.LastCode != 200 || d.LastError != "" {
+			t.Errorf("row after delivery: attempts %d, code %d, error %q", d.Attempts, d.LastCode, d.LastError)
+		}
+		if obs.get(webhook.StatePending) != 3 || obs.get(webhook.StateDelivered) != 1 {
+			t.Errorf("observed %v", obs.n)
+		}
+		// The retries were scheduled ahead, each later than the one before.
+		for i := 1; i < len(attempts); i++ {
+			if !attempts[i].After(attempts[i-1]) {
+				t.Errorf("next attempts %v not increasing", attempts)
+			}
+		}
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		if rc.total != 4 {
+			t.Errorf("receiver saw %d requests, want 4", rc.total)
+		}
+	})
+}
+
+// A receiver that never answers 2xx within the retry window leaves the
+// row failed, with the last answer; a resend delivers it.
+func TestSenderGivesUpThenResend(t *testing.T) {
+	eachStore(t, func(t *testing.T, st callback.Store) {
+		st.(webhook.Store).SetWebhookPolicy(webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
+		var mu sync.Mutex
+		up := false
+		rc := newReceiver(t, func(int, *http.Request) int {
+			mu.Lock()
+			defer mu.Unlock()
+			if up {
+				return http.StatusOK
+			}
+			return http.StatusInternalServerError
+		})
+		finish(t, st, 1)
+		obs := startSender(t, st, webhook.Options{URL: rc.URL, RetryFor: 300 * time.Millisecond, BackoffMin: 20 * time.Millisecond,
+			BackoffMax: 50 * time.Millisecond})
+		waitFor(t, "the row to fail", func() bool { return len(outbox(t, st, webhook.Filter{State: webhook.StateFailed})) == 1 })
+		d := outbox(t, st, webhook.Filter{})[0]
+		if d.LastCode != 500 || d.LastError != "HTTP 500" || d.Attempts < 2 || obs.get(webhook.StateFailed) != 1 {
+			t.Errorf("failed row: %+v, observed %v", d, obs.n)
+		}
+		mu.Lock()
+		up = true
+		mu.Unlock()
+		svc := &webhook.Service{Store: st.(webhook.Store)}
+		if _, err := svc.Resend(context.Background(), d.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the resent row", func() bool { return rc.delivered() == 1 })
+		waitFor(t, "the resent row marked delivered", func() bool {
+			return len(outbox(t, st, webhook.Filter{State: webhook.StateDelivered})) == 1
+		})
+	})
+}
+
+// A notification to an account whose webhook was removed fails at once,
+// naming why; the global one is unaffected.
+func TestSenderAccountWebhookGone(t *testing.T) {
+	eachStore(t, func(t *testing.T, st callback.Store) {
+		ws := st.(webhook.Store)
+		ws.SetWebhookPolicy(webhook.Policy{Enabled: true})
+		if err := st.CreateAccount(context.Background(), &callback.Account{Username: "801", Currency: "USD", MaxSessions: 2}); err != nil {
+			t.Fatal(err)
+		}
+		rc := newReceiver(t, nil)
+		if err := ws.PutAccountWebhook(context.Background(), &webhook.AccountWebhook{Username: "801", URL: rc.URL, Secret: secret,
+			Events: webhook.EventsFinal}); err != nil {
+			t.Fatal(err)
+		}
+		finish(t, st, 2)
+		if err := ws.DeleteAccountWebhook(context.Background(), "801"); err != nil {
+			t.Fatal(err)
+		}
+		startSender(t, st, webhook.Options{})
+		waitFor(t, "both rows to fail", func() bool { return len(outbox(t, st, webhook.Filter{State: webhook.StateFailed})) == 2 })
+		if d := outbox(t, st, webhook.Filter{})[0]; d.LastError != "account 801 has no webhook any more" || d.Account != "801" {
+			t.Errorf("row: %+v", d)
+		}
+		if rc.delivered() != 0 {
+			t.Errorf("%d deliveries to a removed webhook", rc.delivered())
+		}
+	})
+}
+
+// fastDialer completes every callback at once, as a 2-way call that was
+// answered and bridged.
+type fastDialer struct{}
+
+func (fastDialer) WaitReady(ctx context.Context) error { return nil }
+func (fastDialer) Dial(ctx context.Context, c *callback.Call) callback.Outcome {
+	id := fmt.Sprintf("cbd-%d-%d-a", c.Request.ID, c.Request.CallCount+1)
+	for _, step := range []func() error{
+		func() error { return c.FirstLegInitiated(ctx, id) },
+		func() error { return c.FirstLegConnected(ctx) },
+		func() error { return c.SecondLegInitiated(ctx, id[:len(id)-1]+"b") },
+		func() error { return c.SecondLegConnected(ctx) },
+	} {
+		if err := step(); err != nil {
+			return callback.Outcome{Result: callback.ResultFirstLegAborted, Reason: err.Error()}
+		}
+	}
+	return callback.Outcome{Result: callback.ResultSuccessful, Cause: callback.CauseNormalClearing}
+}
+
+// A receiver that hangs and then answers 5xx holds up no call: the
+// dispatcher completes every callback while the sender's POSTs are stuck,
+// and every notification waits in the outbox.
+func TestHungReceiverDoesNotHoldTheDispatcher(t *testing.T) {
+	eachStore(t, func(t *testing.T, st callback.Store) {
+		st.(webhook.Store).SetWebhookPolicy(webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsAll})
+		if err := st.CreateAccount(context.Background(), &callback.Account{Username: "801", Currency: "USD", MaxSessions: 1000,
+			Balance: callback.Money(1_000_000)}); err != nil {
+			t.Fatal(err)
+		}
+		release := make(chan struct{})
+		var mu sync.Mutex
+		stuck := 0
+		rc := newReceiver(t, func(int, *http.Request) int {
+			mu.Lock()
+			stuck++
+			mu.Unlock()
+			<-release
+			return http.StatusBadGateway
+		})
+		defer close(release)
+		startSender(t, st, webhook.Options{URL: rc.URL, Workers: 2, Timeout: time.Hour})
+		const n = 20
+		for i := range n {
+			r := callback.NewRequest(callback.SourceAPI)
+			r.Username, r.OriginalCLI, r.OriginalCLD, r.NextCall = "801", strconv.Itoa(4930000000+i), "2way_12345", time.Now()
+			if err := st.CreateRequest(context.Background(), r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p := callback.DefaultPolicy()
+		p.ScanInterval = 20 * time.Millisecond
+		p.MaxLiveCalls = 4
+		disp, err := callback.NewDispatcher(callback.DispatcherOptions{Store: st, Dialer: fastDialer{}, Policy: p, Node: "node1",
+			Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		stopped := make(chan struct{})
+		go func() { defer close(stopped); disp.Run(ctx) }()
+		defer func() { cancel(); <-stopped }()
+		fin := true
+		waitFor(t, "every callback to finish", func() bool {
+			rs, err := st.ListRequests(context.Background(), callback.RequestFilter{Finished: &fin, Limit: 1000})
+			return err == nil && len(rs) == n
+		})
+		mu.Lock()
+		got := stuck
+		mu.Unlock()
+		if got == 0 {
+			t.Fatal("the receiver was never called: the test shows nothing")
+		}
+		// Every status change in the history is in the outbox.
+		changes := 0
+		rs, err := st.ListRequests(context.Background(), callback.RequestFilter{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			hist, err := st.History(context.Background(), r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 1; i < len(hist); i++ {
+				if hist[i].Status != hist[i-1].Status {
+					changes++
+				}
+			}
+		}
+		if ds := outbox(t, st, webhook.Filter{}); len(ds) != changes || changes < 5*n {
+			t.Errorf("%d notifications of %d status changes (at least %d)", len(ds), changes, 5*n)
+		}
+		if d := rc.delivered(); d != 0 {
+			t.Errorf("%d delivered while the receiver hangs", d)
+		}
+	})
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("WEBHOOK_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}

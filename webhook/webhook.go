@@ -1,0 +1,231 @@
+// Package webhook tells operators' systems when a callback request changes
+// status: a signed JSON POST to the global webhook (webhooks.url) and to
+// the request's account's own webhook, on every status change or only when
+// the request finishes.
+//
+// Notifications go through an outbox. The store writes one outbox row per
+// webhook to tell in the same transaction that changes the request's
+// status, so a committed change always has its notification and a change
+// that rolled back has none. The Sender claims due rows with a lease (so
+// several nodes share the work, and a row held by a node that died is sent
+// again once the lease expires), POSTs them, and records the outcome:
+// delivered on a 2xx answer, due again after an exponential backoff on
+// anything else, failed once the retry window (a day by default) has
+// passed. Delivery is at least once: a receiver may see a notification
+// twice and tells copies apart by the Callbackd-Delivery header or the
+// body's id. Sending never runs on the call path: a receiver that is slow,
+// answers 5xx or is down delays only its own notifications.
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/callbackd/callbackd/callback"
+)
+
+// Events says which status changes a webhook is told of.
+type Events string
+
+const (
+	// EventsAll: every status change.
+	EventsAll Events = "all"
+	// EventsFinal: only the change to Finished, with the request's result.
+	EventsFinal Events = "final"
+)
+
+// ParseEvents reads an events setting; "" is EventsAll.
+func ParseEvents(s string) (Events, error) {
+	switch Events(s) {
+	case "", EventsAll:
+		return EventsAll, nil
+	case EventsFinal:
+		return EventsFinal, nil
+	}
+	return "", fmt.Errorf("events %q: want all or final: %w", s, callback.ErrInvalid)
+}
+
+// Wants reports whether a webhook with events e is told of a change to s.
+func (e Events) Wants(s callback.Status) bool {
+	return e != EventsFinal || s == callback.StatusFinished
+}
+
+// Policy is what the store needs to know to write the outbox: whether
+// webhooks are on at all, and whether and for which changes the global
+// webhook is told. Account webhooks are looked up in the store itself.
+type Policy struct {
+	// Enabled turns the outbox on (webhooks.enabled). Off, no status change
+	// writes a row, whatever the accounts' webhooks say.
+	Enabled bool
+	// Global: a global webhook (webhooks.url) is configured.
+	Global       bool
+	GlobalEvents Events
+}
+
+// State is where an outbox row stands.
+type State string
+
+const (
+	StatePending   State = "pending"   // to be sent, at NextAttempt
+	StateDelivered State = "delivered" // a 2xx answer came
+	StateFailed    State = "failed"    // the retry window passed; only a resend sends it again
+)
+
+// ParseState reads a state name; "" is no state (no filter).
+func ParseState(s string) (State, error) {
+	switch State(s) {
+	case "", StatePending, StateDelivered, StateFailed:
+		return State(s), nil
+	}
+	return "", fmt.Errorf("state %q: want pending, delivered or failed: %w", s, callback.ErrInvalid)
+}
+
+// Delivery is one outbox row: one notification of one status change to one
+// webhook.
+type Delivery struct {
+	ID        int64
+	RequestID int64
+	EventID   int64           // the history line of the change (Payload's id)
+	Account   string          // "" the global webhook, else the account whose webhook
+	Status    callback.Status // the request's status after the change
+	Result    callback.Result
+	Payload   []byte // the JSON body, as of the change
+	Created   time.Time
+	Queued    time.Time // start of the retry window
+	State     State
+	Attempts  int // POSTs tried so far, counting the one in flight
+	// NextAttempt is when a pending row is due; while a sender holds the
+	// row it is the lease's expiry, after which any sender may take it.
+	NextAttempt  time.Time
+	LeaseOwner   string
+	LeaseExpires time.Time
+	LastCode     int // HTTP status of the latest attempt; 0: no answer
+	LastError    string
+	Delivered    time.Time
+
+	// URL and Secret are the account's webhook as it is now, filled by
+	// ClaimDeliveries for an account's row; empty when the account has
+	// none any more.
+	URL    string
+	Secret string
+}
+
+// ClaimParams says who claims due rows, at what time, how many and for how
+// long.
+type ClaimParams struct {
+	Owner    string
+	Now      time.Time
+	Limit    int
+	LeaseFor time.Duration
+}
+
+// Outcome is what became of one claimed delivery.
+type Outcome struct {
+	ID       int64
+	Owner    string // the lease it was sent under
+	Attempts int    // Delivery.Attempts when claimed: the fencing token
+	// State: StateDelivered, StatePending (due again at NextAttempt) or
+	// StateFailed.
+	State       State
+	At          time.Time
+	NextAttempt time.Time
+	Code        int
+	Error       string
+}
+
+// Filter selects outbox rows for listing. Zero fields do not filter.
+type Filter struct {
+	State     State
+	RequestID int64
+	Account   string
+	BeforeID  int64 // keyset paging, newest first: only ids below this
+	Limit     int   // 0 means 100
+}
+
+// AccountWebhook is an account's own webhook.
+type AccountWebhook struct {
+	Username string
+	URL      string
+	Secret   string
+	Events   Events
+}
+
+// MinSecretBytes is the shortest secret accepted for a webhook.
+const MinSecretBytes = 16
+
+// Validate checks the URL and the secret.
+func (w *AccountWebhook) Validate() error {
+	if w.Username == "" {
+		return &callback.ValidationError{Field: "username", Reason: "empty"}
+	}
+	if err := CheckURL(w.URL); err != nil {
+		return &callback.ValidationError{Field: "url", Reason: err.Error()}
+	}
+	if len(w.Secret) < MinSecretBytes {
+		return &callback.ValidationError{Field: "secret", Reason: fmt.Sprintf("at least %d bytes", MinSecretBytes)}
+	}
+	if _, err := ParseEvents(string(w.Events)); err != nil {
+		return &callback.ValidationError{Field: "events", Reason: "want all or final"}
+	}
+	return nil
+}
+
+// CheckURL accepts an absolute http or https URL with a host.
+func CheckURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("not a URL: %w", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("want an http:// or https:// URL")
+	case u.Host == "":
+		return errors.New("no host")
+	}
+	return nil
+}
+
+// Store is the outbox as the sender and the admin surfaces use it. Both SQL
+// stores implement it.
+type Store interface {
+	// ClaimDeliveries leases up to p.Limit pending rows due at p.Now,
+	// oldest first, counting an attempt on each; concurrent claimers never
+	// get the same row. A row's lease ends by itself at p.Now+p.LeaseFor,
+	// when the row is due again for anyone.
+	ClaimDeliveries(ctx context.Context, p ClaimParams) ([]*Delivery, error)
+	// FinishDeliveries records outcomes, in one transaction; an outcome
+	// whose lease no longer holds (another sender took the row, or it was
+	// resent) is passed over. It returns how many were recorded.
+	FinishDeliveries(ctx context.Context, outs []Outcome) (int, error)
+	// TakeBackDeliveries frees at once the pending rows leased by owners
+	// that start with prefix but are not self: a previous run of this node.
+	TakeBackDeliveries(ctx context.Context, prefix, self string, now time.Time) (int, error)
+	// NextDelivery returns when the earliest pending row is due.
+	NextDelivery(ctx context.Context) (time.Time, bool, error)
+	// CountDeliveries counts the rows in state s.
+	CountDeliveries(ctx context.Context, s State) (int, error)
+	// PruneDeliveries deletes up to limit delivered rows delivered before
+	// t, and failed rows queued before t; it returns how many it deleted.
+	PruneDeliveries(ctx context.Context, t time.Time, limit int) (int, error)
+	ListDeliveries(ctx context.Context, f Filter) ([]*Delivery, error)
+	// GetDelivery returns row id, or callback.ErrNotFound.
+	GetDelivery(ctx context.Context, id int64) (*Delivery, error)
+	// ResendDelivery makes row id pending and due at now, with a new retry
+	// window from now, whatever its state; callback.ErrNotFound for an
+	// unknown id.
+	ResendDelivery(ctx context.Context, id int64, now time.Time) (*Delivery, error)
+
+	// PutAccountWebhook sets (or replaces) an account's webhook;
+	// callback.ErrNotFound for an unknown account.
+	PutAccountWebhook(ctx context.Context, w *AccountWebhook) error
+	// GetAccountWebhook returns an account's webhook or callback.ErrNotFound.
+	GetAccountWebhook(ctx context.Context, username string) (*AccountWebhook, error)
+	// DeleteAccountWebhook removes an account's webhook; callback.ErrNotFound
+	// when it has none.
+	DeleteAccountWebhook(ctx context.Context, username string) error
+	ListAccountWebhooks(ctx context.Context) ([]*AccountWebhook, error)
+	// SetWebhookPolicy says which status changes write outbox rows.
+	SetWebhookPolicy(p Policy)
+}
