@@ -38,6 +38,12 @@ var adminCommands = map[string][][2]string{
 		{"set", "set a currency's exchange rate"},
 		{"list", "list the currencies"},
 	},
+	"webhook": {
+		{"list", "list status notifications, newest first, by state, request or account"},
+		{"show", "one notification: its attempts, last answer and JSON body"},
+		{"resend", "send a notification again now (a failed one too), with a new retry window"},
+		{"account", "show, set (-url -secret -events) or remove (-delete) an account's webhook"},
+	},
 	"sounds": {
 		{"check", "list the prompts missing per language in Asterisk's sounds directory (-dir)"},
 	},

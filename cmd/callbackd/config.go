@@ -177,6 +177,26 @@ type Config struct {
 		// being the default. Empty: the one trunk above.
 		Trunks []TrunkConfig `yaml:"trunks"`
 	} `yaml:"ari"`
+	Webhooks struct {
+		// Enabled turns status notifications on: each status change writes
+		// outbox rows for the global webhook (URL) and the account's own
+		// (callbackd webhook account), and serve sends them.
+		Enabled bool   `yaml:"enabled"` // false
+		URL     string `yaml:"url"`     // global webhook; "" none (account webhooks only)
+		Secret  string `yaml:"secret"`  // HMAC-SHA-256 key of the global webhook, >= 16 bytes
+		Events  string `yaml:"events"`  // all (every status change) or final (Finished only): all
+		// Sending: concurrent POSTs, one POST's timeout, how often due rows
+		// are looked for, how long a notification is retried (backoff
+		// doubling from backoff_min up to backoff_max), how long delivered
+		// and failed rows are kept.
+		Workers    int           `yaml:"workers"`       // 16
+		Timeout    time.Duration `yaml:"timeout"`       // 10s
+		Poll       time.Duration `yaml:"poll_interval"` // 100ms
+		RetryFor   time.Duration `yaml:"retry_for"`     // 24h
+		BackoffMin time.Duration `yaml:"backoff_min"`   // 5s
+		BackoffMax time.Duration `yaml:"backoff_max"`   // 1h
+		Keep       time.Duration `yaml:"keep"`          // 168h
+	} `yaml:"webhooks"`
 	Auth struct {
 		// PINKey is the server key PINs are stored under
 		// (HMAC-SHA-256), at least 32 bytes, the same on every node.
@@ -239,6 +259,13 @@ func DefaultConfig() Config {
 	c.ARI.IVRWait = 20 * time.Second
 	c.ARI.LegACLI = "original"
 	c.ARI.CardLegBCLI = "source"
+	c.Webhooks.Events = "all"
+	c.Webhooks.Workers = 16
+	c.Webhooks.Timeout = 10 * time.Second
+	c.Webhooks.Poll = 100 * time.Millisecond
+	c.Webhooks.RetryFor = 24 * time.Hour
+	c.Webhooks.BackoffMin, c.Webhooks.BackoffMax = 5*time.Second, time.Hour
+	c.Webhooks.Keep = 7 * 24 * time.Hour
 	return c
 }
 

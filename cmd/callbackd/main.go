@@ -66,6 +66,7 @@ commands:
   tariff import|list         manage tariff rates (CSV import)
   currency set|list          manage currencies and exchange rates
   sounds check               list the prompts missing per language in Asterisk's sounds directory
+  webhook list|show|resend|account  status notifications: list, show, send again; an account's webhook
 
 Every command takes -config FILE; CALLBACKD_* environment variables override
 the file (see 'callbackd config'). 'callbackd <command> -h' lists its flags.
@@ -115,7 +116,7 @@ func dispatch(ctx context.Context, args, environ []string, stdin io.Reader, stdo
 		return e.health(rest)
 	case "mail":
 		return e.mail(rest)
-	case "account", "access", "request", "tariff", "currency", "sounds":
+	case "account", "access", "request", "tariff", "currency", "sounds", "webhook":
 		if len(rest) == 0 {
 			fmt.Fprint(stderr, groupUsage(cmd))
 			return usageError{fmt.Sprintf("%s: which subcommand? (%s)", cmd, strings.Join(subcommandNames(cmd), ", "))}
@@ -126,6 +127,9 @@ func dispatch(ctx context.Context, args, environ []string, stdin io.Reader, stdo
 		}
 		if cmd == "sounds" {
 			return e.soundsCmd(rest[0], rest[1:])
+		}
+		if cmd == "webhook" {
+			return e.webhookCmd(rest[0], rest[1:])
 		}
 		return e.admin(cmd, rest[0], rest[1:])
 	case "-h", "--help", "help":

@@ -55,6 +55,10 @@ func openStore(ctx context.Context, c *Config, log *slog.Logger) (callback.Store
 		st.Close()
 		return nil, err
 	}
+	if err := setWebhookPolicy(c, st); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
 	return st, nil
 }
 
@@ -275,6 +279,14 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	s.svc = &callback.Service{Store: st, Policy: policy, Notify: func() { d.Notify(); m.Created() }, Check: newRequestChecker(c, biller)}
 	s.components = append(s.components, component{name: "dispatcher", run: d.Run},
 		component{name: "store-probe", run: newStoreProbe(st, m.Registry(), log.With("component", "probe")).run})
+	if c.Webhooks.Enabled {
+		comp, err := webhookComponent(c, st, d.Owner(), m, log)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("configuration: %w", err)
+		}
+		s.components = append(s.components, comp)
+	}
 
 	s.setEngine(c)
 	if c.AGI.Listen != "" {

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/metrics"
+	"github.com/callbackd/callbackd/webhook"
+)
+
+// webhookPolicy is what the store writes to the outbox under c.
+func webhookPolicy(c *Config) webhook.Policy {
+	ev, _ := webhook.ParseEvents(c.Webhooks.Events)
+	return webhook.Policy{Enabled: c.Webhooks.Enabled, Global: c.Webhooks.URL != "", GlobalEvents: ev}
+}
+
+// setWebhookPolicy tells st which status changes write outbox rows, so
+// that every process changing statuses (serve, and the admin commands
+// such as request cancel) writes them alike.
+func setWebhookPolicy(c *Config, st callback.Store) error {
+	if _, err := webhook.ParseEvents(c.Webhooks.Events); err != nil {
+		return fmt.Errorf("webhooks.events: %w", err)
+	}
+	if ws, ok := st.(webhook.Store); ok {
+		ws.SetWebhookPolicy(webhookPolicy(c))
+	}
+	return nil
+}
+
+// webhookComponent is the sender of the outbox, when webhooks.enabled.
+// owner is the dispatcher's lease owner ("<node>/<boot>"): the sender's
+// leases carry the same name.
+func webhookComponent(c *Config, st callback.Store, owner string, m *metrics.Metrics, log *slog.Logger) (component, error) {
+	ws, ok := st.(webhook.Store)
+	if !ok {
+		return component{}, errors.New("webhooks.enabled: the store keeps no outbox")
+	}
+	ev, err := webhook.ParseEvents(c.Webhooks.Events)
+	if err != nil {
+		return component{}, fmt.Errorf("webhooks.events: %w", err)
+	}
+	prefix := ""
+	if i := strings.LastIndex(owner, "/"); i >= 0 {
+		prefix = owner[:i+1]
+	}
+	s, err := webhook.NewSender(webhook.Options{Store: ws, URL: c.Webhooks.URL, Secret: c.Webhooks.Secret, Events: ev,
+		Owner: owner, OwnerPrefix: prefix, Workers: c.Webhooks.Workers, Timeout: c.Webhooks.Timeout, Poll: c.Webhooks.Poll,
+		RetryFor: c.Webhooks.RetryFor, BackoffMin: c.Webhooks.BackoffMin, BackoffMax: c.Webhooks.BackoffMax, Keep: c.Webhooks.Keep,
+		UserAgent: "callbackd/" + readBuildInfo().Version, Logger: log, Observer: m.WebhookObserver()})
+	if err != nil {
+		return component{}, err
+	}
+	return component{name: "webhooks", run: s.Run}, nil
+}
+
+// webhookCmd runs `callbackd webhook <verb>`.
+func (e *env) webhookCmd(verb string, args []string) error {
+	fs, cfgPath := e.flags("webhook " + verb)
+	var run func(ctx context.Context, svc *webhook.Service) error
+	switch verb {
+	case "list":
+		run = e.webhookList(fs)
+	case "show":
+		run = e.webhookShow(fs)
+	case "resend":
+		run = e.webhookResend(fs)
+	case "account":
+		run = e.webhookAccount(fs)
+	default:
+		fmt.Fprint(e.stderr, groupUsage("webhook"))
+		return usageError{fmt.Sprintf("webhook: unknown subcommand %q (%s)", verb, strings.Join(subcommandNames("webhook"), ", "))}
+	}
+	if err := e.parse(fs, args); err != nil {
+		return err
+	}
+	_, st, err := e.openAdminStore(*cfgPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ws, ok := st.(webhook.Store)
+	if !ok {
+		return errors.New("this store keeps no webhook outbox")
+	}
+	return run(e.ctx, &webhook.Service{Store: ws})
+}
+
+func deliveryID(fs *flag.FlagSet) (int64, error) {
+	if fs.NArg() != 1 {
+		return 0, usageError{"give one notification id (see callbackd webhook list)"}
+	}
+	id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, usageError{fmt.Sprintf("notification id %q: want a positive number", fs.Arg(0))}
+	}
+	return id, nil
+}
+
+func whTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05.000")
+}
+
+func whDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (e *env) webhookList(fs *flag.FlagSet) func(context.Context, *webhook.Service) error {
+	state := fs.String("state", "", "only notifications in this state: pending, delivered or failed")
+	request := fs.Int64("request", 0, "only the notifications of this request")
+	account := fs.String("account", "", "only those to this account's webhook")
+	before := fs.Int64("before", 0, "only ids below this (the next page)")
+	limit := fs.Int("limit", 50, "at most this many, newest first")
+	return func(ctx context.Context, svc *webhook.Service) error {
+		st, err := webhook.ParseState(*state)
+		if err != nil {
+			return usageError{"-state: " + err.Error()}
+		}
+		ds, err := svc.List(ctx, webhook.Filter{State: st, RequestID: *request, Account: *account, BeforeID: *before, Limit: *limit})
+		if err != nil {
+			return err
+		}
+		w := e.table()
+		fmt.Fprintln(w, "ID\tREQUEST\tWEBHOOK\tSTATUS\tRESULT\tSTATE\tATTEMPTS\tCREATED\tNEXT ATTEMPT\tCODE\tLAST ERROR")
+		for _, d := range ds {
+			target := "global"
+			if d.Account != "" {
+				target = "account " + d.Account
+			}
+			next := "-"
+			if d.State == webhook.StatePending {
+				next = whTime(d.NextAttempt)
+			}
+			code := "-"
+			if d.LastCode != 0 {
+				code = strconv.Itoa(d.LastCode)
+			}
+			fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", d.ID, d.RequestID, target, d.Status, whDash(string(d.Result)),
+				d.State, d.Attempts, whTime(d.Created), next, code, whDash(whCut(d.LastError, 60)))
+		}
+		return w.Flush()
+	}
+}
+
+func whCut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+func (e *env) webhookShow(fs *flag.FlagSet) func(context.Context, *webhook.Service) error {
+	return func(ctx context.Context, svc *webhook.Service) error {
+		id, err := deliveryID(fs)
+		if err != nil {
+			return err
+		}
+		d, err := svc.Get(ctx, id)
+		if err != nil {
+			return whNotFound(err, "notification %d not found", id)
+		}
+		w := e.table()
+		target := "global (webhooks.url)"
+		if d.Account != "" {
+			target = "account " + d.Account + " (" + whDash(d.URL) + ")"
+		}
+		for _, kv := range [][2]string{
+			{"id", strconv.FormatInt(d.ID, 10)}, {"request", strconv.FormatInt(d.RequestID, 10)}, {"event", strconv.FormatInt(d.EventID, 10)},
+			{"webhook", target}, {"status", string(d.Status)}, {"result", whDash(string(d.Result))}, {"state", string(d.State)},
+			{"attempts", strconv.Itoa(d.Attempts)}, {"created", whTime(d.Created)}, {"queued", whTime(d.Queued)},
+			{"next attempt", whTime(d.NextAttempt)}, {"lease", whDash(d.LeaseOwner)}, {"last code", strconv.Itoa(d.LastCode)},
+			{"last error", whDash(d.LastError)}, {"delivered", whTime(d.Delivered)},
+		} {
+			fmt.Fprintf(w, "%s:\t%s\n", kv[0], kv[1])
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(e.stdout, "payload:\n%s\n", d.Payload)
+		return err
+	}
+}
+
+func (e *env) webhookResend(fs *flag.FlagSet) func(context.Context, *webhook.Service) error {
+	return func(ctx context.Context, svc *webhook.Service) error {
+		id, err := deliveryID(fs)
+		if err != nil {
+			return err
+		}
+		d, err := svc.Resend(ctx, id)
+		if err != nil {
+			return whNotFound(err, "notification %d not found", id)
+		}
+		_, err = fmt.Fprintf(e.stdout, "notification %d (request %d, %s) is due again now; a running serve with webhooks.enabled sends it\n",
+			d.ID, d.RequestID, d.Status)
+		return err
+	}
+}
+
+func (e *env) webhookAccount(fs *flag.FlagSet) func(context.Context, *webhook.Service) error {
+	username := fs.String("username", "", "the account (required)")
+	url := fs.String("url", "", "set the account's webhook URL (http:// or https://)")
+	secret := fs.String("secret", "", fmt.Sprintf("its signing secret, at least %d bytes (required with -url)", webhook.MinSecretBytes))
+	events := fs.String("events", "all", "all (every status change) or final (Finished only)")
+	del := fs.Bool("delete", false, "remove the account's webhook")
+	return func(ctx context.Context, svc *webhook.Service) error {
+		if err := required(fs, "username"); err != nil {
+			return err
+		}
+		switch {
+		case *del:
+			if err := svc.Store.DeleteAccountWebhook(ctx, *username); err != nil {
+				return whNotFound(err, "account %s has no webhook", *username)
+			}
+			_, err := fmt.Fprintf(e.stdout, "account %s: webhook removed\n", *username)
+			return err
+		case *url != "":
+			ev, err := webhook.ParseEvents(*events)
+			if err != nil {
+				return usageError{"-events: " + err.Error()}
+			}
+			w := &webhook.AccountWebhook{Username: *username, URL: *url, Secret: *secret, Events: ev}
+			if err := svc.SetAccountWebhook(ctx, w); err != nil {
+				return whNotFound(err, "account %s not found", *username)
+			}
+		}
+		w, err := svc.Store.GetAccountWebhook(ctx, *username)
+		if err != nil {
+			return whNotFound(err, "account %s has no webhook", *username)
+		}
+		_, err = fmt.Fprintf(e.stdout, "account %s: webhook %s, events %s, secret (set)\n", w.Username, w.URL, w.Events)
+		return err
+	}
+}
+
+// whNotFound words a not-found error for the command line.
+func whNotFound(err error, format string, args ...any) error {
+	if errors.Is(err, callback.ErrNotFound) {
+		return fmt.Errorf(format, args...)
+	}
+	return err
+}
