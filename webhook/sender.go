@@ -126,10 +126,17 @@ func NewSender(o Options) (*Sender, error) {
 	return &Sender{o: o, log: o.Logger.With("component", "webhook")}, nil
 }
 
-// lease is how long a claimed row is this sender's: a POST's timeout with
-// room to record its outcome. A row still held after that (the node died)
-// is due again for any node.
-func (s *Sender) lease() time.Duration { return 2*s.o.Timeout + 10*time.Second }
+// inFlight is how many claimed rows a sender holds at most: sent, queued
+// for a worker, or with their outcome being written.
+func (s *Sender) inFlight() int { return 4 * s.o.Workers }
+
+// lease is how long a claimed row is this sender's: long enough for every
+// row held to wait its turn for a worker and be POSTed (a timeout each),
+// with room to record the outcome. A row still held after that (the node
+// died) is due again for any node.
+func (s *Sender) lease() time.Duration {
+	return time.Duration(s.inFlight()/s.o.Workers+1)*s.o.Timeout + 10*time.Second
+}
 
 // depthEvery is how often the queue depth is counted.
 const depthEvery = 5 * time.Second
@@ -182,7 +189,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	}()
 
 	inFlight := 0
-	limit := 2 * s.o.Workers
+	limit := s.inFlight()
 	poll := time.NewTicker(s.o.Poll)
 	defer poll.Stop()
 	var lastDepth, lastPrune time.Time
@@ -198,7 +205,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		}
 		room := limit - inFlight
 		var ds []*Delivery
-		if room > 0 {
+		if room > 0 && s.due(ctx, now) {
 			var err error
 			ds, err = s.o.Store.ClaimDeliveries(ctx, ClaimParams{Owner: s.o.Owner, Now: now, Limit: room, LeaseFor: s.lease()})
 			if err != nil && ctx.Err() == nil {
@@ -234,6 +241,14 @@ func (s *Sender) Run(ctx context.Context) error {
 	<-done
 	s.log.Info("webhook sender stopped")
 	return nil
+}
+
+// due reports whether a row may be due at now, by a read (no write
+// transaction, so no write lock on SQLite, while nothing is due). A failed
+// read says yes: the claim then reports the store's error.
+func (s *Sender) due(ctx context.Context, now time.Time) bool {
+	next, ok, err := s.o.Store.NextDelivery(ctx)
+	return err != nil || ok && !next.After(now)
 }
 
 // writeResults records outcomes as they come, as many as have come in one

@@ -195,9 +195,11 @@ type Store interface {
 	// get the same row. A row's lease ends by itself at p.Now+p.LeaseFor,
 	// when the row is due again for anyone.
 	ClaimDeliveries(ctx context.Context, p ClaimParams) ([]*Delivery, error)
-	// FinishDeliveries records outcomes, in one transaction; an outcome
-	// whose lease no longer holds (another sender took the row, or it was
-	// resent) is passed over. It returns how many were recorded.
+	// FinishDeliveries records outcomes, in one transaction, and returns
+	// how many were recorded. A retry or a failure whose lease no longer
+	// holds (another sender took the row, or it was resent) is passed
+	// over; a delivery (2xx) is recorded on any pending row, whoever holds
+	// it: the receiver has the notification.
 	FinishDeliveries(ctx context.Context, outs []Outcome) (int, error)
 	// TakeBackDeliveries frees at once the pending rows leased by owners
 	// that start with prefix but are not self: a previous run of this node.

@@ -259,7 +259,7 @@ var webhookTests = map[string]func(t *testing.T, s callback.Store){
 			t.Fatalf("after the lease: %+v", b)
 		}
 		n, err := ws.FinishDeliveries(t.Context(), []webhook.Outcome{
-			{ID: a[0].ID, Owner: "n1/a", Attempts: 1, State: webhook.StateDelivered, At: now, Code: 200}, // lost its lease
+			{ID: a[0].ID, Owner: "n1/a", Attempts: 1, State: webhook.StatePending, At: now, NextAttempt: now, Code: 500}, // lost its lease
 			{ID: b[0].ID, Owner: "n2/b", Attempts: 2, State: webhook.StatePending, At: now, NextAttempt: now.Add(time.Hour), Code: 503, Error: "HTTP 503"},
 			{ID: a[1].ID, Owner: "n1/a", Attempts: 1, State: webhook.StateFailed, At: now, Code: 500, Error: "HTTP 500"},
 		})
@@ -300,9 +300,14 @@ var webhookTests = map[string]func(t *testing.T, s callback.Store){
 		if len(got) != 1 || got[0].ID != a[1].ID {
 			t.Fatalf("after the take back: %+v", got)
 		}
-		if _, err := ws.FinishDeliveries(t.Context(), []webhook.Outcome{{ID: got[0].ID, Owner: "n1/new", Attempts: got[0].Attempts,
-			State: webhook.StateDelivered, At: now, Code: 204}}); err != nil {
-			t.Fatal(err)
+		// A 2xx answer counts whoever holds the row now: the receiver has it.
+		if n, err := ws.FinishDeliveries(t.Context(), []webhook.Outcome{{ID: got[0].ID, Owner: "n1/old", Attempts: got[0].Attempts - 1,
+			State: webhook.StateDelivered, At: now, Code: 204}}); err != nil || n != 1 {
+			t.Fatalf("delivered under a lost lease: %d recorded, %v", n, err)
+		}
+		if d, err := ws.GetDelivery(t.Context(), got[0].ID); err != nil || d.State != webhook.StateDelivered || d.LastCode != 204 ||
+			!d.Delivered.Equal(now.Truncate(time.Millisecond)) || d.LeaseOwner != "" {
+			t.Errorf("delivered row: %+v %v", d, err)
 		}
 		if n, err := ws.PruneDeliveries(t.Context(), now.Add(time.Second), 10); err != nil || n != 1 {
 			t.Errorf("pruned %d %v, want the delivered row", n, err)

@@ -185,19 +185,59 @@ func (db *DB) FinishDeliveries(ctx context.Context, outs []webhook.Outcome) (int
 	if len(outs) == 0 {
 		return 0, nil
 	}
+	// A 2xx answer is recorded whoever holds the row now: the receiver
+	// has the notification. Those are written in one statement per HTTP
+	// status, at the latest time among them; the others one by one, under
+	// their lease.
+	type group struct {
+		ids []int64
+		at  time.Time
+	}
+	delivered := map[int]*group{}
+	var codes []int
+	var rest []webhook.Outcome
+	for _, o := range outs {
+		if o.State != webhook.StateDelivered {
+			rest = append(rest, o)
+			continue
+		}
+		g := delivered[o.Code]
+		if g == nil {
+			g = &group{}
+			delivered[o.Code] = g
+			codes = append(codes, o.Code)
+		}
+		g.ids = append(g.ids, o.ID)
+		if o.At.After(g.at) {
+			g.at = o.At
+		}
+	}
 	var n int
 	err := db.tx(ctx, func(tx *sqlx.Tx) error {
 		n = 0
-		for _, o := range outs {
+		for _, code := range codes {
+			g := delivered[code]
+			q, args, err := sqlx.In(`UPDATE webhook_outbox SET state = 'delivered', delivered = ?, last_code = ?, last_error = NULL,
+				lease_owner = NULL, lease_expires = NULL WHERE id IN (?) AND state = 'pending'`, db.ts(g.at), num(code), g.ids)
+			if err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, q, args...)
+			if err != nil {
+				return err
+			}
+			m, err := rowsAffected(res)
+			if err != nil {
+				return err
+			}
+			n += int(m)
+		}
+		for _, o := range rest {
 			var s sets
 			s.set("lease_owner = NULL")
 			s.set("lease_expires = NULL")
 			s.set("last_code = ?", num(o.Code))
 			switch o.State {
-			case webhook.StateDelivered:
-				s.set("state = 'delivered'")
-				s.set("delivered = ?", db.ts(o.At))
-				s.set("last_error = NULL")
 			case webhook.StateFailed:
 				s.set("state = 'failed'")
 				s.set("last_error = ?", str(cut(o.Error, 1000)))
