@@ -107,6 +107,12 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 	}, nil
 }
 
+// replyStore keeps the address a request came from, for the reply mailed
+// when it ends (both SQL stores).
+type replyStore interface {
+	SetReplyAddress(ctx context.Context, requestID int64, address string) error
+}
+
 // Result is a command carried out.
 type Result struct {
 	Request *callback.Request
@@ -192,6 +198,14 @@ func (h *Handler) Handle(ctx context.Context, cmd Command, source string) (*Resu
 			return nil, &FieldError{Field: ve.Field, Reason: ve.Reason}
 		default:
 			return nil, &unavailableError{fmt.Errorf("create request: %w", err)}
+		}
+	}
+	if rs, ok := st.(replyStore); ok && cmd.From != "" {
+		// For the reply when the callback ends (webhooks.reply_email);
+		// the request stands without it.
+		if err := rs.SetReplyAddress(ctx, r.ID, cmd.From); err != nil {
+			h.log.Warn("email callback request queued; its reply address was not kept, so no reply will be mailed",
+				"request_id", r.ID, "err", err)
 		}
 	}
 	res := h.result(r, false)

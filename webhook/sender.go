@@ -49,6 +49,9 @@ type Options struct {
 	Keep       time.Duration // delivered and failed rows are deleted after this: 168h
 	UserAgent  string        // callbackd
 
+	// Reply configures the replies to email and SMS requesters.
+	Reply ReplyOptions
+
 	Client   *http.Client // nil: one with Timeout that follows no redirect
 	Logger   *slog.Logger
 	Observer Observer
@@ -316,44 +319,57 @@ func (s *Sender) writeResults(ctx context.Context, results <-chan Outcome, free 
 	}
 }
 
-// deliver POSTs d once and returns its outcome; false when ctx ended
+// deliver sends d once and returns its outcome; false when ctx ended
 // first (the row is left to be sent again).
 func (s *Sender) deliver(ctx context.Context, d *Delivery) (Outcome, bool) {
 	out := Outcome{ID: d.ID, Owner: s.o.Owner, Attempts: d.Attempts}
-	target, secret := s.o.URL, s.o.Secret
-	if d.Account != "" {
-		target, secret = d.URL, d.Secret
-	}
 	log := s.log.With("delivery_id", d.ID, "request_id", d.RequestID, "status", d.Status, "attempt", d.Attempts)
-	if d.Account != "" {
-		log = log.With("account", d.Account)
-	}
-	if target == "" {
-		out.At, out.State = s.o.Now(), StateFailed
-		if d.Account != "" {
-			out.Error = "account " + d.Account + " has no webhook any more"
+	var code int
+	var err error
+	switch d.Channel {
+	case ChannelEmail, ChannelSMS:
+		log = log.With("reply", d.Channel, "to", d.Address, "via", replyTarget(s.o.Reply, d.Channel))
+		if d.Channel == ChannelEmail {
+			err = s.sendEmail(ctx, d)
 		} else {
-			out.Error = "no global webhook: webhooks.url is not set"
+			code, err = s.sendSMS(ctx, d)
 		}
-		log.Error("webhook notification failed: no URL to send it to; configure the webhook, then resend it", "err", out.Error,
-			"resend_with", fmt.Sprintf("callbackd webhook resend %d", d.ID))
-		s.observe(out, d)
-		return out, true
+	default:
+		target, secret := s.o.URL, s.o.Secret
+		if d.Account != "" {
+			target, secret = d.URL, d.Secret
+			log = log.With("account", d.Account)
+		}
+		switch {
+		case target == "" && d.Account != "":
+			err = fmt.Errorf("%w: account %s has no webhook any more", errNotConfigured, d.Account)
+		case target == "":
+			err = fmt.Errorf("%w: no global webhook: webhooks.url is not set", errNotConfigured)
+		default:
+			log = log.With("url", redact(target))
+			code, err = s.post(ctx, target, secret, d)
+		}
 	}
-	log = log.With("url", redact(target))
-	code, err := s.post(ctx, target, secret, d)
 	if ctx.Err() != nil {
 		return out, false
 	}
 	now := s.o.Now()
 	out.At, out.Code = now, code
+	if errors.Is(err, errNotConfigured) {
+		out.State = StateFailed
+		out.Error = whCut(strings.TrimPrefix(err.Error(), errNotConfigured.Error()+": "), 1000)
+		log.Error("webhook notification failed: nowhere to send it; configure it, then resend it", "err", out.Error,
+			"resend_with", fmt.Sprintf("callbackd webhook resend %d", d.ID))
+		s.observe(out, d)
+		return out, true
+	}
 	if err == nil {
 		out.State = StateDelivered
 		log.Debug("webhook delivered", "code", code, "delay", now.Sub(d.Created))
 		s.observe(out, d)
 		return out, true
 	}
-	out.Error = cut(err.Error(), 1000)
+	out.Error = whCut(err.Error(), 1000)
 	deadline := d.Queued.Add(s.o.RetryFor)
 	if !now.Before(deadline) {
 		out.State = StateFailed
@@ -394,21 +410,27 @@ func (s *Sender) observe(out Outcome, d *Delivery) {
 
 // post sends d to target; nil error means a 2xx answer.
 func (s *Sender) post(ctx context.Context, target, secret string, d *Delivery) (int, error) {
+	typ := TypeStatusChanged
+	if d.Status == callback.StatusFinished {
+		typ = TypeFinished
+	}
+	return s.postJSON(ctx, target, secret, d.ID, typ, d.Payload)
+}
+
+// postJSON POSTs body to target, signed with secret; nil error means a
+// 2xx answer.
+func (s *Sender) postJSON(ctx context.Context, target, secret string, id int64, typ string, body []byte) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(d.Payload))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", s.o.UserAgent)
-	req.Header.Set(DeliveryHeader, fmt.Sprint(d.ID))
-	typ := TypeStatusChanged
-	if d.Status == callback.StatusFinished {
-		typ = TypeFinished
-	}
+	req.Header.Set(DeliveryHeader, fmt.Sprint(id))
 	req.Header.Set(EventHeader, typ)
-	req.Header.Set(SignatureHeader, Sign([]byte(secret), s.o.Now(), d.Payload))
+	req.Header.Set(SignatureHeader, Sign([]byte(secret), s.o.Now(), body))
 	resp, err := s.o.Client.Do(req)
 	if err != nil {
 		var ue *url.Error
@@ -479,7 +501,7 @@ func redact(s string) string {
 	return u.String()
 }
 
-func cut(s string, n int) string {
+func whCut(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -54,16 +54,30 @@ func (e Events) Wants(s callback.Status) bool {
 }
 
 // Policy is what the store needs to know to write the outbox: whether
-// webhooks are on at all, and whether and for which changes the global
-// webhook is told. Account webhooks are looked up in the store itself.
+// webhooks are on at all, whether and for which changes the global webhook
+// is told, and which requesters get a reply when their callback ends.
+// Account webhooks are looked up in the store itself.
 type Policy struct {
-	// Enabled turns the outbox on (webhooks.enabled). Off, no status change
-	// writes a row, whatever the accounts' webhooks say.
+	// Enabled turns the webhooks on (webhooks.enabled). Off, no status
+	// change writes a webhook row, whatever the accounts' webhooks say.
 	Enabled bool
 	// Global: a global webhook (webhooks.url) is configured.
 	Global       bool
 	GlobalEvents Events
+	// ReplyEmail and ReplySMS: a request made by email (SMS) that
+	// finishes writes a reply to its sender's address (number).
+	ReplyEmail bool
+	ReplySMS   bool
 }
+
+// Channel is how an outbox row is sent.
+type Channel string
+
+const (
+	ChannelWebhook Channel = "webhook" // POST to a webhook
+	ChannelEmail   Channel = "email"   // a reply mailed to the requester through the SMTP relay
+	ChannelSMS     Channel = "sms"     // a reply texted to the requester through the SMS gateway
+)
 
 // State is where an outbox row stands.
 type State string
@@ -88,8 +102,10 @@ func ParseState(s string) (State, error) {
 type Delivery struct {
 	ID        int64
 	RequestID int64
-	EventID   int64           // the history line of the change (Payload's id)
-	Account   string          // "" the global webhook, else the account whose webhook
+	EventID   int64 // the history line of the change (Payload's id)
+	Channel   Channel
+	Account   string          // a webhook row: "" the global webhook, else the account whose webhook
+	Address   string          // a reply row: the email address or number of the requester
 	Status    callback.Status // the request's status after the change
 	Result    callback.Result
 	Payload   []byte // the JSON body, as of the change
@@ -230,4 +246,8 @@ type Store interface {
 	ListAccountWebhooks(ctx context.Context) ([]*AccountWebhook, error)
 	// SetWebhookPolicy says which status changes write outbox rows.
 	SetWebhookPolicy(p Policy)
+	// SetReplyAddress keeps the address an email request came from, for
+	// the reply when it ends; it keeps nothing while replies by email are
+	// off (Policy.ReplyEmail).
+	SetReplyAddress(ctx context.Context, requestID int64, address string) error
 }

@@ -196,6 +196,18 @@ type Config struct {
 		BackoffMin time.Duration `yaml:"backoff_min"`   // 5s
 		BackoffMax time.Duration `yaml:"backoff_max"`   // 1h
 		Keep       time.Duration `yaml:"keep"`          // 168h
+		// Replies to the requester when a request made by email or SMS
+		// finishes: a message from the templates (Go text/template over
+		// the notification body; "" the default), mailed through the SMTP
+		// relay or POSTed to the SMS gateway.
+		ReplyEmail    bool   `yaml:"reply_email"`    // false
+		ReplySMS      bool   `yaml:"reply_sms"`      // false
+		SMTPRelay     string `yaml:"smtp_relay"`     // host:port of the outgoing relay, e.g. 127.0.0.1:25
+		ReplyFrom     string `yaml:"reply_from"`     // From address of the emails
+		ReplySubject  string `yaml:"reply_subject"`  // email subject template
+		ReplyTemplate string `yaml:"reply_template"` // email body and SMS text template
+		SMSURL        string `yaml:"sms_url"`        // the gateway's send endpoint (JSON POST)
+		SMSSecret     string `yaml:"sms_secret"`     // signs the POST (Callbackd-Signature)
 	} `yaml:"webhooks"`
 	Auth struct {
 		// PINKey is the server key PINs are stored under

@@ -279,7 +279,7 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	s.svc = &callback.Service{Store: st, Policy: policy, Notify: func() { d.Notify(); m.Created() }, Check: newRequestChecker(c, biller)}
 	s.components = append(s.components, component{name: "dispatcher", run: d.Run},
 		component{name: "store-probe", run: newStoreProbe(st, m.Registry(), log.With("component", "probe")).run})
-	if c.Webhooks.Enabled {
+	if c.Webhooks.Enabled || c.Webhooks.ReplyEmail || c.Webhooks.ReplySMS {
 		comp, err := webhookComponent(c, st, d.Owner(), m, log)
 		if err != nil {
 			st.Close()

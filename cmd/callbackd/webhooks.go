@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +20,8 @@ import (
 // webhookPolicy is what the store writes to the outbox under c.
 func webhookPolicy(c *Config) webhook.Policy {
 	ev, _ := webhook.ParseEvents(c.Webhooks.Events)
-	return webhook.Policy{Enabled: c.Webhooks.Enabled, Global: c.Webhooks.URL != "", GlobalEvents: ev}
+	return webhook.Policy{Enabled: c.Webhooks.Enabled, Global: c.Webhooks.URL != "", GlobalEvents: ev,
+		ReplyEmail: c.Webhooks.ReplyEmail, ReplySMS: c.Webhooks.ReplySMS}
 }
 
 // setWebhookPolicy tells st which status changes write outbox rows, so
@@ -46,6 +49,10 @@ func webhookComponent(c *Config, st callback.Store, owner string, m *metrics.Met
 	if err != nil {
 		return component{}, fmt.Errorf("webhooks.events: %w", err)
 	}
+	reply, err := replyOptions(c)
+	if err != nil {
+		return component{}, err
+	}
 	prefix := ""
 	if i := strings.LastIndex(owner, "/"); i >= 0 {
 		prefix = owner[:i+1]
@@ -53,11 +60,44 @@ func webhookComponent(c *Config, st callback.Store, owner string, m *metrics.Met
 	s, err := webhook.NewSender(webhook.Options{Store: ws, URL: c.Webhooks.URL, Secret: c.Webhooks.Secret, Events: ev,
 		Owner: owner, OwnerPrefix: prefix, Workers: c.Webhooks.Workers, Timeout: c.Webhooks.Timeout, Poll: c.Webhooks.Poll,
 		RetryFor: c.Webhooks.RetryFor, BackoffMin: c.Webhooks.BackoffMin, BackoffMax: c.Webhooks.BackoffMax, Keep: c.Webhooks.Keep,
-		UserAgent: "callbackd/" + readBuildInfo().Version, Logger: log, Observer: m.WebhookObserver()})
+		UserAgent: "callbackd/" + readBuildInfo().Version, Logger: log, Observer: m.WebhookObserver(), Reply: reply})
 	if err != nil {
 		return component{}, err
 	}
 	return component{name: "webhooks", run: s.Run}, nil
+}
+
+// replyOptions checks the webhooks.reply_* keys and parses the templates.
+func replyOptions(c *Config) (webhook.ReplyOptions, error) {
+	w := c.Webhooks
+	o := webhook.ReplyOptions{SMTPRelay: w.SMTPRelay, From: w.ReplyFrom, SMSURL: w.SMSURL, SMSSecret: w.SMSSecret}
+	if w.ReplyEmail {
+		if w.SMTPRelay == "" || w.ReplyFrom == "" {
+			return o, errors.New("webhooks.reply_email needs webhooks.smtp_relay and webhooks.reply_from")
+		}
+		if _, _, err := net.SplitHostPort(w.SMTPRelay); err != nil {
+			return o, fmt.Errorf("webhooks.smtp_relay: want host:port: %w", err)
+		}
+		if _, err := mail.ParseAddress(w.ReplyFrom); err != nil {
+			return o, fmt.Errorf("webhooks.reply_from: %w", err)
+		}
+	}
+	if w.ReplySMS {
+		if err := webhook.CheckURL(w.SMSURL); err != nil {
+			return o, fmt.Errorf("webhooks.reply_sms needs webhooks.sms_url: %w", err)
+		}
+		if len(w.SMSSecret) < webhook.MinSecretBytes {
+			return o, fmt.Errorf("webhooks.sms_secret: at least %d bytes are needed to sign the replies to webhooks.sms_url", webhook.MinSecretBytes)
+		}
+	}
+	var err error
+	if o.Subject, err = webhook.ParseTemplate("webhooks.reply_subject", w.ReplySubject, webhook.DefaultReplySubject); err != nil {
+		return o, err
+	}
+	if o.Text, err = webhook.ParseTemplate("webhooks.reply_template", w.ReplyTemplate, webhook.DefaultReplyText); err != nil {
+		return o, err
+	}
+	return o, nil
 }
 
 // webhookCmd runs `callbackd webhook <verb>`.
@@ -133,12 +173,9 @@ func (e *env) webhookList(fs *flag.FlagSet) func(context.Context, *webhook.Servi
 			return err
 		}
 		w := e.table()
-		fmt.Fprintln(w, "ID\tREQUEST\tWEBHOOK\tSTATUS\tRESULT\tSTATE\tATTEMPTS\tCREATED\tNEXT ATTEMPT\tCODE\tLAST ERROR")
+		fmt.Fprintln(w, "ID\tREQUEST\tTO\tSTATUS\tRESULT\tSTATE\tATTEMPTS\tCREATED\tNEXT ATTEMPT\tCODE\tLAST ERROR")
 		for _, d := range ds {
-			target := "global"
-			if d.Account != "" {
-				target = "account " + d.Account
-			}
+			target := whTarget(d, false)
 			next := "-"
 			if d.State == webhook.StatePending {
 				next = whTime(d.NextAttempt)
@@ -152,6 +189,21 @@ func (e *env) webhookList(fs *flag.FlagSet) func(context.Context, *webhook.Servi
 		}
 		return w.Flush()
 	}
+}
+
+// whTarget says where a notification goes: a webhook, or a reply.
+func whTarget(d *webhook.Delivery, long bool) string {
+	switch {
+	case d.Channel == webhook.ChannelEmail || d.Channel == webhook.ChannelSMS:
+		return "reply " + string(d.Channel) + " " + d.Address
+	case d.Account != "" && long:
+		return "account " + d.Account + " (" + whDash(d.URL) + ")"
+	case d.Account != "":
+		return "account " + d.Account
+	case long:
+		return "global (webhooks.url)"
+	}
+	return "global"
 }
 
 func whCut(s string, n int) string {
@@ -172,10 +224,7 @@ func (e *env) webhookShow(fs *flag.FlagSet) func(context.Context, *webhook.Servi
 			return whNotFound(err, "notification %d not found", id)
 		}
 		w := e.table()
-		target := "global (webhooks.url)"
-		if d.Account != "" {
-			target = "account " + d.Account + " (" + whDash(d.URL) + ")"
-		}
+		target := whTarget(d, true)
 		for _, kv := range [][2]string{
 			{"id", strconv.FormatInt(d.ID, 10)}, {"request", strconv.FormatInt(d.RequestID, 10)}, {"event", strconv.FormatInt(d.EventID, 10)},
 			{"webhook", target}, {"status", string(d.Status)}, {"result", whDash(string(d.Result))}, {"state", string(d.State)},

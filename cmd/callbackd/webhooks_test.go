@@ -112,6 +112,10 @@ func TestServeRefusesBadWebhookConfig(t *testing.T) {
 		{[]string{"CALLBACKD_WEBHOOKS_ENABLED=true", "CALLBACKD_WEBHOOKS_URL=http://127.0.0.1:9/"}, "webhooks.secret"},
 		{[]string{"CALLBACKD_WEBHOOKS_ENABLED=true", "CALLBACKD_WEBHOOKS_URL=ftp://127.0.0.1/", "CALLBACKD_WEBHOOKS_SECRET=0123456789abcdef"}, "webhooks.url"},
 		{[]string{"CALLBACKD_WEBHOOKS_EVENTS=some"}, "webhooks.events"},
+		{[]string{"CALLBACKD_WEBHOOKS_REPLY_EMAIL=true", "CALLBACKD_WEBHOOKS_REPLY_FROM=cb@example.net"}, "webhooks.smtp_relay"},
+		{[]string{"CALLBACKD_WEBHOOKS_REPLY_SMS=true", "CALLBACKD_WEBHOOKS_SMS_URL=http://127.0.0.1:9/"}, "webhooks.sms_secret"},
+		{[]string{"CALLBACKD_WEBHOOKS_REPLY_SMS=true", "CALLBACKD_WEBHOOKS_SMS_URL=http://127.0.0.1:9/", "CALLBACKD_WEBHOOKS_SMS_SECRET=0123456789abcdef",
+			"CALLBACKD_WEBHOOKS_REPLY_TEMPLATE={{.Nope}}"}, "webhooks.reply_template"},
 	} {
 		env := append([]string{"CALLBACKD_DATABASE_SQLITE_PATH=" + filepath.Join(t.TempDir(), "callbackd.db"),
 			"CALLBACKD_AGI_LISTEN=", "CALLBACKD_HTTP_LISTEN="}, c.env...)

@@ -28,7 +28,7 @@ func (db *DB) SetWebhookPolicy(p webhook.Policy) { db.hooks.Store(&p) }
 // body is built here, from the request as the change left it.
 func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Result) error {
 	p := db.hooks.Load()
-	if p == nil || !p.Enabled {
+	if p == nil || !p.Enabled && !p.ReplyEmail && !p.ReplySMS {
 		return nil
 	}
 	eventID, err := res.LastInsertId()
@@ -51,11 +51,16 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 		}
 		r = nil // a row that cannot be read as a request: the body names its id only
 	}
-	var targets []any // account names; nil for the global webhook
-	if p.Global && p.GlobalEvents.Wants(e.status) {
-		targets = append(targets, nil)
+	type target struct {
+		channel webhook.Channel
+		account any // nil for the global webhook
+		address any
 	}
-	if r != nil {
+	var targets []target
+	if p.Enabled && p.Global && p.GlobalEvents.Wants(e.status) {
+		targets = append(targets, target{webhook.ChannelWebhook, nil, nil})
+	}
+	if p.Enabled && r != nil {
 		var events string
 		err := tx.GetContext(ctx, &events, "SELECT events FROM account_webhooks WHERE username = ?", r.Username)
 		switch {
@@ -63,7 +68,23 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 		case err != nil:
 			return fmt.Errorf("outbox: account webhook: %w", err)
 		case webhook.Events(events).Wants(e.status):
-			targets = append(targets, r.Username)
+			targets = append(targets, target{webhook.ChannelWebhook, r.Username, nil})
+		}
+	}
+	if r != nil && e.status == callback.StatusFinished {
+		switch {
+		case p.ReplySMS && r.Source == callback.SourceSMS && r.OriginalCLI != "":
+			targets = append(targets, target{webhook.ChannelSMS, nil, r.OriginalCLI})
+		case p.ReplyEmail && r.Source == callback.SourceEmail:
+			var addr string
+			err := tx.GetContext(ctx, &addr, "SELECT address FROM request_replies WHERE request_id = ?", r.ID)
+			switch {
+			case errors.Is(err, sql.ErrNoRows): // no From address was kept
+			case err != nil:
+				return fmt.Errorf("outbox: reply address: %w", err)
+			default:
+				targets = append(targets, target{webhook.ChannelEmail, nil, addr})
+			}
 		}
 	}
 	if len(targets) == 0 {
@@ -79,9 +100,10 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 		return fmt.Errorf("outbox: payload: %w", err)
 	}
 	now := db.ts(db.now())
-	for _, acct := range targets {
-		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_outbox (request_id, event_id, account, status, result, payload, created, queued, next_attempt)
-			VALUES `+placeholders(9), e.id, eventID, acct, string(e.status), str(string(e.result)), string(body), now, now, now)
+	for _, tg := range targets {
+		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_outbox (request_id, event_id, channel, account, address, status, result, payload,
+			created, queued, next_attempt) VALUES `+placeholders(11), e.id, eventID, string(tg.channel), tg.account, tg.address,
+			string(e.status), str(string(e.result)), string(body), now, now, now)
 		if err != nil {
 			return fmt.Errorf("outbox: insert: %w", err)
 		}
@@ -89,14 +111,16 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 	return nil
 }
 
-const deliveryColumns = `o.id, o.request_id, o.event_id, o.account, o.status, o.result, o.payload, o.created, o.queued, o.state,
+const deliveryColumns = `o.id, o.request_id, o.event_id, o.channel, o.account, o.address, o.status, o.result, o.payload, o.created, o.queued, o.state,
 	o.attempts, o.next_attempt, o.lease_owner, o.lease_expires, o.last_code, o.last_error, o.delivered`
 
 type deliveryRow struct {
 	ID           int64          `db:"id"`
 	RequestID    int64          `db:"request_id"`
 	EventID      int64          `db:"event_id"`
+	Channel      string         `db:"channel"`
 	Account      sql.NullString `db:"account"`
+	Address      sql.NullString `db:"address"`
 	Status       string         `db:"status"`
 	Result       sql.NullString `db:"result"`
 	Payload      string         `db:"payload"`
@@ -115,7 +139,8 @@ type deliveryRow struct {
 }
 
 func (r *deliveryRow) delivery() *webhook.Delivery {
-	return &webhook.Delivery{ID: r.ID, RequestID: r.RequestID, EventID: r.EventID, Account: r.Account.String,
+	return &webhook.Delivery{ID: r.ID, RequestID: r.RequestID, EventID: r.EventID, Channel: webhook.Channel(r.Channel),
+		Account: r.Account.String, Address: r.Address.String,
 		Status: callback.Status(r.Status), Result: callback.Result(r.Result.String), Payload: []byte(r.Payload),
 		Created: r.Created.Time, Queued: r.Queued.Time, State: webhook.State(r.State), Attempts: r.Attempts,
 		NextAttempt: r.NextAttempt.Time, LeaseOwner: r.LeaseOwner.String, LeaseExpires: r.LeaseExpires.Time,
@@ -474,4 +499,26 @@ func (db *DB) ListAccountWebhooks(ctx context.Context) ([]*webhook.AccountWebhoo
 		out[i] = &webhook.AccountWebhook{Username: r.Username, URL: r.URL, Secret: r.Secret, Events: webhook.Events(r.Events)}
 	}
 	return out, nil
+}
+
+// SetReplyAddress keeps the address an email request came from.
+func (db *DB) SetReplyAddress(ctx context.Context, requestID int64, address string) error {
+	if p := db.hooks.Load(); p == nil || !p.ReplyEmail || address == "" {
+		return nil
+	}
+	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE request_replies SET address = ? WHERE request_id = ?", address, requestID)
+		if err != nil {
+			return err
+		}
+		if n, err := rowsAffected(res); err != nil || n > 0 {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO request_replies (request_id, address) VALUES (?, ?)", requestID, address)
+		return err
+	})
+	if err != nil {
+		return db.fail(err, "keep the reply address of request %d", requestID)
+	}
+	return nil
 }

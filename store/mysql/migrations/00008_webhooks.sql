@@ -4,19 +4,23 @@
 -- A row of webhook_outbox is written in the transaction that changes a
 -- request's status (the one that appends the history line), one per
 -- webhook to notify: the global one (account NULL) and the request's
--- account's (account_webhooks). A change that rolls back leaves no row; a
--- committed one always has its rows, whatever happens to the process
--- afterwards. The sender claims due rows with a lease like the queue's
--- (FOR UPDATE SKIP LOCKED, so nodes pass over each other's rows), POSTs
--- payload and marks the row delivered, or due again later, or failed once
--- its retry window (webhooks.retry_for from queued) has passed.
+-- account's (account_webhooks); and, when an email or SMS request ends,
+-- one for the reply to its requester (channel email or sms). A change
+-- that rolls back leaves no row; a committed one always has its rows,
+-- whatever happens to the process afterwards. The sender claims due rows
+-- with a lease like the queue's (FOR UPDATE SKIP LOCKED, so nodes pass
+-- over each other's rows), sends it and marks the row delivered, or due
+-- again later, or failed once its retry window (webhooks.retry_for from
+-- queued) has passed.
 
 -- +goose Up
 CREATE TABLE webhook_outbox (
     id BIGINT NOT NULL AUTO_INCREMENT,
     request_id BIGINT NOT NULL COMMENT 'callback_requests.i_callback_request',
     event_id BIGINT NOT NULL COMMENT 'callback_request_events.id of the change: the same for every webhook told of it',
+    channel VARCHAR(8) NOT NULL DEFAULT 'webhook' COMMENT 'webhook, or a reply to the requester: email or sms',
     account VARCHAR(255) NULL COMMENT 'Whose webhook: NULL the global one (webhooks.url), else account_webhooks.username',
+    address VARCHAR(320) NULL COMMENT 'A reply''s recipient: the email address or the SMS number',
     status VARCHAR(64) NOT NULL COMMENT 'The request''s status after the change',
     result VARCHAR(64) NULL COMMENT 'Its result after the change',
     payload MEDIUMTEXT NOT NULL COMMENT 'The JSON body, as of the change',
@@ -33,7 +37,8 @@ CREATE TABLE webhook_outbox (
     PRIMARY KEY (id),
     KEY webhook_outbox_due (state, next_attempt),
     KEY webhook_outbox_request (request_id),
-    CONSTRAINT webhook_outbox_state CHECK (state IN ('pending', 'delivered', 'failed'))
+    CONSTRAINT webhook_outbox_state CHECK (state IN ('pending', 'delivered', 'failed')),
+    CONSTRAINT webhook_outbox_channel CHECK (channel IN ('webhook', 'email', 'sms'))
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 CREATE TABLE account_webhooks (
@@ -47,6 +52,17 @@ CREATE TABLE account_webhooks (
         REFERENCES accounts (username) ON DELETE CASCADE ON UPDATE CASCADE
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
+-- The address an email request came from, for the reply when it ends
+-- (webhooks.reply_email).
+CREATE TABLE request_replies (
+    request_id BIGINT NOT NULL,
+    address VARCHAR(320) NOT NULL,
+    PRIMARY KEY (request_id),
+    CONSTRAINT request_replies_request_fk FOREIGN KEY (request_id)
+        REFERENCES callback_requests (i_callback_request) ON DELETE CASCADE
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
 -- +goose Down
+DROP TABLE request_replies;
 DROP TABLE account_webhooks;
 DROP TABLE webhook_outbox;

@@ -4,9 +4,10 @@
 -- A row of webhook_outbox is written in the transaction that changes a
 -- request's status (the one that appends the history line), one per
 -- webhook to notify: the global one (account NULL) and the request's
--- account's (account_webhooks). A change that rolls back leaves no row; a
--- committed one always has its rows, whatever happens to the process
--- afterwards. The sender claims due rows with a lease like the queue's,
+-- account's (account_webhooks); and, when an email or SMS request ends,
+-- one for the reply to its requester (channel email or sms). A change
+-- that rolls back leaves no row; a committed one always has its rows,
+-- whatever happens to the process afterwards. The sender claims due rows with a lease like the queue's,
 -- POSTs payload and marks the row delivered, or due again later, or failed
 -- once its retry window (webhooks.retry_for from queued) has passed.
 
@@ -15,7 +16,9 @@ CREATE TABLE webhook_outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     request_id INTEGER NOT NULL,         -- callback_requests.i_callback_request
     event_id INTEGER NOT NULL,           -- callback_request_events.id of the change: the same for every webhook told of it
+    channel TEXT NOT NULL DEFAULT 'webhook' CHECK (channel IN ('webhook', 'email', 'sms')), -- webhook, or a reply to the requester
     account TEXT,                        -- Whose webhook: NULL the global one (webhooks.url), else account_webhooks.username
+    address TEXT,                        -- A reply's recipient: the email address or the SMS number
     status TEXT NOT NULL,                -- The request's status after the change
     result TEXT,                         -- Its result after the change
     payload TEXT NOT NULL,               -- The JSON body, as of the change
@@ -43,6 +46,14 @@ CREATE TABLE account_webhooks (
     events TEXT NOT NULL DEFAULT 'all' CHECK (events IN ('all', 'final')) -- all: every status change; final: only Finished
 ) STRICT;
 
+-- The address an email request came from, for the reply when it ends
+-- (webhooks.reply_email).
+CREATE TABLE request_replies (
+    request_id INTEGER PRIMARY KEY REFERENCES callback_requests (i_callback_request) ON DELETE CASCADE,
+    address TEXT NOT NULL
+) STRICT;
+
 -- +goose Down
+DROP TABLE request_replies;
 DROP TABLE account_webhooks;
 DROP TABLE webhook_outbox;
