@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
@@ -141,6 +142,10 @@ func (s *Sender) lease() time.Duration {
 	return time.Duration(s.inFlight()/s.o.Workers+1)*s.o.Timeout + 10*time.Second
 }
 
+// maxUnwritten bounds the outcomes waiting to be recorded: past it the
+// sender claims nothing more until the writer catches up.
+const maxUnwritten = 1024
+
 // depthEvery is how often the queue depth is counted.
 const depthEvery = 5 * time.Second
 
@@ -169,29 +174,43 @@ func (s *Sender) Run(ctx context.Context) error {
 		"timeout", s.o.Timeout, "retry_for", s.o.RetryFor)
 
 	jobs := make(chan *Delivery)
-	results := make(chan Outcome, s.o.Workers)
+	results := make(chan Outcome, maxUnwritten)
 	done := make(chan struct{}) // closed when every result is written
-	free := make(chan int, 1)   // results written since the claim loop last looked
+	// The claim loop counts rows claimed; workers count rows sent, the
+	// writer rows recorded. A worker frees its row's place for the next
+	// claim as soon as its POST is over, so the writes (on SQLite, queued
+	// behind the calls' own) do not pace the sending; up to maxUnwritten
+	// outcomes may wait for the writer.
+	var sent, written atomic.Int64
+	wake := make(chan struct{}, 1)
+	signal := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
 	var wg sync.WaitGroup
 	for range s.o.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for d := range jobs {
-				if out, ok := s.deliver(ctx, d); ok {
-					results <- out
-				} else {
-					results <- Outcome{ID: -1}
+				out, ok := s.deliver(ctx, d)
+				if !ok {
+					out = Outcome{ID: -1}
 				}
+				results <- out
+				sent.Add(1)
+				signal()
 			}
 		}()
 	}
 	go func() {
-		s.writeResults(ctx, results, free)
+		s.writeResults(ctx, results, func(n int) { written.Add(int64(n)); signal() })
 		close(done)
 	}()
 
-	inFlight := 0
+	var claimed int64
 	limit := s.inFlight()
 	poll := time.NewTicker(s.o.Poll)
 	defer poll.Stop()
@@ -206,7 +225,9 @@ func (s *Sender) Run(ctx context.Context) error {
 			lastPrune = now
 			s.prune(ctx, now)
 		}
-		room := limit - inFlight
+		inFlight := int(claimed - sent.Load())
+		unwritten := int(claimed - written.Load())
+		room := min(limit-inFlight, maxUnwritten-unwritten)
 		var ds []*Delivery
 		if room > 0 && s.due(ctx, now) {
 			var err error
@@ -214,17 +235,14 @@ func (s *Sender) Run(ctx context.Context) error {
 			if err != nil && ctx.Err() == nil {
 				s.log.Error("webhook: claiming due notifications failed; trying again", "err", err)
 			}
-			inFlight += len(ds)
+			claimed += int64(len(ds))
 		}
-		// Hand the claimed rows to the workers; meanwhile count the
-		// results written, which make room for the next claim. Rows not
-		// handed out when ctx ends stay leased and are sent again.
+		// Hand the claimed rows to the workers. Rows not handed out when
+		// ctx ends stay leased and are sent again.
 		for i := 0; i < len(ds) && ctx.Err() == nil; {
 			select {
 			case jobs <- ds[i]:
 				i++
-			case n := <-free:
-				inFlight -= n
 			case <-ctx.Done():
 			}
 		}
@@ -233,8 +251,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-		case n := <-free:
-			inFlight -= n
+		case <-wake:
 		case <-poll.C:
 		}
 	}
@@ -255,13 +272,12 @@ func (s *Sender) due(ctx context.Context, now time.Time) bool {
 }
 
 // writeResults records outcomes as they come, as many as have come in one
-// transaction, and tells the claim loop how many rows it has room for
-// again. A store that fails is tried again; on the way out (ctx done) what
-// remains is written with a short deadline of its own, and what cannot be
-// written is sent again later.
-func (s *Sender) writeResults(ctx context.Context, results <-chan Outcome, free chan int) {
+// transaction, and reports each batch written to wrote. A store that fails
+// is tried again; on the way out (ctx done) what remains is written with a
+// short deadline of its own, and what cannot be written is sent again
+// later.
+func (s *Sender) writeResults(ctx context.Context, results <-chan Outcome, wrote func(n int)) {
 	var batch []Outcome
-	slots := 0
 	flush := func() {
 		var outs []Outcome
 		for _, o := range batch {
@@ -289,17 +305,8 @@ func (s *Sender) writeResults(ctx context.Context, results <-chan Outcome, free 
 			case <-time.After(time.Duration(try+1) * 100 * time.Millisecond):
 			}
 		}
-		slots += len(batch)
+		wrote(len(batch))
 		batch = batch[:0]
-		// Tell the claim loop, adding to what it has not picked up yet.
-		for slots > 0 {
-			select {
-			case free <- slots:
-				slots = 0
-			case n := <-free:
-				slots += n
-			}
-		}
 	}
 	for o := range results {
 		batch = append(batch, o)

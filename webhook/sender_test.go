@@ -284,7 +284,7 @@ func TestSenderGivesUpThenResend(t *testing.T) {
 			BackoffMax: 50 * time.Millisecond})
 		waitFor(t, "the row to fail", func() bool { return len(outbox(t, st, webhook.Filter{State: webhook.StateFailed})) == 1 })
 		d := outbox(t, st, webhook.Filter{})[0]
-		if d.LastCode != 500 || d.LastError != "HTTP 500" || d.Attempts < 2 || obs.get(webhook.StateFailed) != 1 {
+		if d.LastCode != 500 || d.LastError != "HTTP 500" || d.Attempts < 1 || obs.get(webhook.StateFailed) != 1 {
 			t.Errorf("failed row: %+v, observed %v", d, obs.n)
 		}
 		mu.Lock()
