@@ -59,30 +59,28 @@ type Options struct {
 	Now      func() time.Time
 }
 
+// DefaultOptions returns the defaults of the sender's settings.
+func DefaultOptions() Options {
+	return Options{Events: EventsAll, Workers: 16, Timeout: 10 * time.Second, Poll: 100 * time.Millisecond,
+		RetryFor: 24 * time.Hour, BackoffMin: 5 * time.Second, BackoffMax: time.Hour, Keep: 7 * 24 * time.Hour}
+}
+
 func (o *Options) defaults() {
+	def := DefaultOptions()
+	for _, f := range []struct {
+		v *time.Duration
+		d time.Duration
+	}{{&o.Timeout, def.Timeout}, {&o.Poll, def.Poll}, {&o.RetryFor, def.RetryFor}, {&o.BackoffMin, def.BackoffMin},
+		{&o.BackoffMax, def.BackoffMax}, {&o.Keep, def.Keep}} {
+		if *f.v <= 0 {
+			*f.v = f.d
+		}
+	}
 	if o.Workers <= 0 {
-		o.Workers = 16
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 10 * time.Second
-	}
-	if o.Poll <= 0 {
-		o.Poll = 100 * time.Millisecond
-	}
-	if o.RetryFor <= 0 {
-		o.RetryFor = 24 * time.Hour
-	}
-	if o.BackoffMin <= 0 {
-		o.BackoffMin = 5 * time.Second
-	}
-	if o.BackoffMax <= 0 {
-		o.BackoffMax = time.Hour
+		o.Workers = def.Workers
 	}
 	if o.BackoffMax < o.BackoffMin {
 		o.BackoffMax = o.BackoffMin
-	}
-	if o.Keep <= 0 {
-		o.Keep = 7 * 24 * time.Hour
 	}
 	if o.UserAgent == "" {
 		o.UserAgent = "callbackd"

@@ -21,6 +21,7 @@ import (
 	"github.com/callbackd/callbackd/store/mysql"
 	"github.com/callbackd/callbackd/trigger"
 	"github.com/callbackd/callbackd/web"
+	"github.com/callbackd/callbackd/webhook"
 )
 
 // Config is callbackd's configuration: a YAML file, then CALLBACKD_*
@@ -271,13 +272,9 @@ func DefaultConfig() Config {
 	c.ARI.IVRWait = 20 * time.Second
 	c.ARI.LegACLI = "original"
 	c.ARI.CardLegBCLI = "source"
-	c.Webhooks.Events = "all"
-	c.Webhooks.Workers = 16
-	c.Webhooks.Timeout = 10 * time.Second
-	c.Webhooks.Poll = 100 * time.Millisecond
-	c.Webhooks.RetryFor = 24 * time.Hour
-	c.Webhooks.BackoffMin, c.Webhooks.BackoffMax = 5*time.Second, time.Hour
-	c.Webhooks.Keep = 7 * 24 * time.Hour
+	wh := webhook.DefaultOptions()
+	c.Webhooks.Events, c.Webhooks.Workers, c.Webhooks.Timeout, c.Webhooks.Poll = string(wh.Events), wh.Workers, wh.Timeout, wh.Poll
+	c.Webhooks.RetryFor, c.Webhooks.BackoffMin, c.Webhooks.BackoffMax, c.Webhooks.Keep = wh.RetryFor, wh.BackoffMin, wh.BackoffMax, wh.Keep
 	return c
 }
 
