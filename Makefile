@@ -10,6 +10,9 @@
 #                installed), then each fuzz target for FUZZTIME executions.
 #                Root (or sudo for apt-get) is needed for the installs.
 #   make bench   the benchmarks behind the README's figures
+#   make bench-peers  callbackd beside ding-dong, panoramisk, River, goqite and
+#                the A2Billing and FreePBX callback daemons' dispatch
+#                (bench/peers, its own Go module; not part of make test)
 #   make vet     go vet
 #   make deb     dist/callbackd_<version>_amd64.deb with nfpm: the binary, the
 #                systemd unit, the example configuration, the dialplan
@@ -75,6 +78,12 @@ bench:
 	$(BENCH) -bench OneAccountManyCalls -benchtime 1x ./ari/callingcard/
 	$(BENCH) -bench AdmitOneAccount -benchtime 1x ./billing/
 	$(GO) test -run '^$$' -bench 'Rating|Lookup|Quote' ./tariff/ ./billing/
+
+# bench-peers installs the peers (npm, apt-get, Go modules of bench/peers)
+# and prints the comparison table; about five minutes.
+.PHONY: bench-peers
+bench-peers:
+	GO=$(GO) bash bench/peers/run.sh
 
 vet:
 	$(GO) vet ./...

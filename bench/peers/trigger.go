@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/callbackd/callbackd/agi"
+	"github.com/callbackd/callbackd/agi/agitest"
+	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/store/mysql"
+	"github.com/callbackd/callbackd/tariff"
+	"github.com/callbackd/callbackd/trigger"
+	gomysql "github.com/go-sql-driver/mysql"
+)
+
+// envMySQLDSN names the DSN scripts/mariadb-test.sh sets.
+const envMySQLDSN = "CALLBACKD_TEST_MYSQL_DSN"
+
+// serveTrigger runs callbackd's ANI trigger on MariaDB as trigger's
+// BenchmarkTriggers sets it up: an access number with a default account
+// and anonymous accounting, every caller new, so every session looks the
+// caller up, checks for a pending request, inserts one and rejects the
+// call with PJSIPHangup.
+func serveTrigger(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("serve-trigger", flag.ContinueOnError)
+	dsn := fs.String("dsn", "", "MariaDB DSN of an empty database")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, err := mysql.Open(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	log := quietLogger()
+	p := callback.DefaultPolicy()
+	svc := &callback.Service{Store: st, Policy: p}
+	eng := trigger.NewEngine(st, svc, tariff.NewCache(st, time.Second), trigger.Limits{}, log)
+	if err := st.CreateAccount(ctx, &callback.Account{Username: "default", Currency: "USD", Balance: 100 * callback.MoneyScale}); err != nil {
+		return err
+	}
+	n := &callback.AccessNumber{Number: "18005550100", Trigger: callback.TriggerANI, SubApp: "callingcard",
+		DefaultAccountUsername: "default", AnonymousAccounting: true, ANumberHandling: 3}
+	n.ApplyDefaults()
+	if err := st.PutAccessNumber(ctx, n); err != nil {
+		return err
+	}
+	m := agi.NewMux()
+	(&trigger.AGIHandler{Engine: eng, Log: log}).Register(m)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopOnStdinEOF(cancel)
+	fmt.Fprintf(out, "READY %s\n", ln.Addr())
+	return agi.NewServer(m, agi.WithLogger(log)).Serve(ctx, ln)
+}
+
+func triggerLoad(ctx context.Context, addr string, first, n int) (agitest.LoadResult, error) {
+	return agitest.Load(ctx, addr, agitest.LoadOptions{Sessions: n, Concurrency: 16, Timeout: 5 * time.Minute,
+		CallFactory: func(i int) agitest.Call {
+			return agitest.Call{URL: "agi://" + addr + "/ani", Args: []string{"number=18005550100"},
+				CallerID: fmt.Sprintf("4930%07d", first+i), DNID: "18005550100"}
+		},
+		Check: func(tr *agitest.Transcript) error {
+			if tr.SIPCode != 603 || tr.Variables[trigger.VarAction] != "callback" {
+				return fmt.Errorf("SIP %d, %v", tr.SIPCode, tr.Variables)
+			}
+			return nil
+		}})
+}
+
+// benchTrigger measures the ANI trigger on MariaDB with callbackd, MariaDB
+// and the load generator (with the fake Asterisk) each in its own process,
+// and reports each one's CPU per session.
+func benchTrigger(ctx context.Context, r *report, sessions int) error {
+	base := os.Getenv(envMySQLDSN)
+	if base == "" {
+		r.printf("### ANI trigger on MariaDB\n\nLeft out: %s is not set (run through scripts/mariadb-test.sh, as make bench-peers does).\n\n", envMySQLDSN)
+		return nil
+	}
+	cfg, err := gomysql.ParseDSN(base)
+	if err != nil {
+		return err
+	}
+	_, port, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return err
+	}
+	dbPID := findProcess("mariadbd", "--port="+port)
+	if dbPID == 0 {
+		dbPID = findProcess("mysqld", "--port="+port)
+	}
+	if dbPID == 0 {
+		return errors.New("no mariadbd process listening on port " + port)
+	}
+	self, err := selfPath()
+	if err != nil {
+		return err
+	}
+	here, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	c, err := startChild("trigger server", here, nil, self, "serve-trigger", "-dsn", base)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	if _, err := triggerLoad(ctx, c.addr, 0, 500); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	var before, after [3]time.Duration
+	pids := [3]int{c.pid(), dbPID, os.Getpid()}
+	for i, p := range pids {
+		if before[i], err = cpuTime(p); err != nil {
+			return err
+		}
+	}
+	res, err := triggerLoad(ctx, c.addr, 500, sessions)
+	if err != nil {
+		return err
+	}
+	for i, p := range pids {
+		if after[i], err = cpuTime(p); err != nil {
+			return err
+		}
+	}
+	r.printf("### ANI trigger on MariaDB (lookup, pending check, insert, reject)\n\n")
+	r.printf("%d sessions, 16 at a time, a new caller each, after 500 warm-up sessions; callbackd, MariaDB and the load generator with the fake Asterisk each in its own process.\n\n", sessions)
+	r.printf("| sessions/s | p50 | p99 | callbackd CPU µs/session | MariaDB CPU µs/session | load generator + fake Asterisk CPU µs/session | load avg |\n|---|---|---|---|---|---|---|\n")
+	r.printf("| %.0f | %s | %s | %s | %s | %s | %s |\n\n", res.PerSecond(), ms(res.Latency.P50), ms(res.Latency.P99),
+		µs(after[0]-before[0], res.Succeeded), µs(after[1]-before[1], res.Succeeded), µs(after[2]-before[2], res.Succeeded), loadAverage())
+	return nil
+}
