@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) callback.Store) {
 		{"Reservations", reservationTests},
 		{"Poison", poisonTests},
 		{"Trunks", trunkTests},
+		{"Caller", callerTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
