@@ -613,6 +613,9 @@ func (c *channel) builtin(name, data string) int {
 		name, value, _ := strings.Cut(data, "=")
 		c.setVar(name, value)
 		return 0
+	case "mset":
+		c.mset(data)
+		return 0
 	case "hangup":
 		c.hangupBy("Hangup", parseCause(data))
 		return -1
