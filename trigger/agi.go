@@ -128,6 +128,17 @@ func (h *AGIHandler) setVars(ctx context.Context, s *agi.Session, d Decision) er
 	if d.Language != "" {
 		vars = append(vars, [2]string{VarLanguage, d.Language})
 	}
+	if len(vars) > 1 && msetSafe(vars) {
+		args := make([]string, len(vars))
+		for i, v := range vars {
+			args[i] = v[0] + "=" + msetEscape(v[1])
+		}
+		_, err := s.Exec(ctx, "MSet", args...)
+		if !errors.Is(err, agi.ErrNoApplication) {
+			return err
+		}
+		// No MSet in this Asterisk: one SET VARIABLE each.
+	}
 	for _, v := range vars {
 		if err := s.SetVariable(ctx, v[0], v[1]); err != nil {
 			return err
@@ -135,6 +146,44 @@ func (h *AGIHandler) setVars(ctx context.Context, s *agi.Session, d Decision) er
 	}
 	return nil
 }
+
+// MSet sets every variable in one round trip where SET VARIABLE takes one
+// each. Asterisk 22's res_agi hands EXEC's options word to the application
+// as it is (handle_exec), unless the channel sets AGIEXECFULL, which
+// substitutes ${...} first: a value with a '$' goes by SET VARIABLE, which
+// never substitutes. MSet (pbx_builtin_setvar_multiple in
+// main/pbx_variables.c) splits its data on ',' outside quotes, parentheses
+// and brackets, dropping quotes and making the character after a
+// backslash literal (__ast_app_separate_args), then each pair on its first
+// '=', leaving the value after it untouched: escaping every character that
+// split treats specially keeps any value exact.
+func msetSafe(vars [][2]string) bool {
+	for _, v := range vars {
+		if strings.ContainsRune(v[1], '$') {
+			return false
+		}
+	}
+	return true
+}
+
+// msetEscape escapes value for MSet's split (see msetSafe).
+func msetEscape(value string) string {
+	if !strings.ContainsAny(value, msetSpecial) {
+		return value
+	}
+	var b strings.Builder
+	b.Grow(len(value) + 8)
+	for i := 0; i < len(value); i++ {
+		if strings.IndexByte(msetSpecial, value[i]) >= 0 {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(value[i])
+	}
+	return b.String()
+}
+
+// msetSpecial are the characters __ast_app_separate_args acts on.
+const msetSpecial = `\",()[]`
 
 // ringback indicates ringing without answering, for the seed's Ringback
 // Time: "indicate" sends 180 Ringing, "earlymedia" 183 with a ring tone.

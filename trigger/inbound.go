@@ -165,7 +165,7 @@ func (e *Engine) Inbound(ctx context.Context, c Call) (*callback.Request, Decisi
 // below the number's Minimum Balance; why is set when the call must be
 // refused (a blocked account).
 func (e *Engine) identify(ctx context.Context, n *callback.AccessNumber, cli string) (known *callback.Account, lowBalance bool, why string, err error) {
-	if n.DisableCLIAuthentication || n.ANumberHandling == 0 || n.ANumberHandling == 1 || !n.IVRAuthentication.AcceptsANumber() {
+	if !identifiesCallers(n) {
 		return nil, false, "", nil
 	}
 	a, err := e.Store.AccountByCLI(ctx, cli)
@@ -174,7 +174,19 @@ func (e *Engine) identify(ctx context.Context, n *callback.AccessNumber, cli str
 		return nil, false, "", nil
 	case err != nil:
 		return nil, false, "account lookup failed", fmt.Errorf("look up CLI %s: %w", cli, err)
-	case a.Blocked:
+	}
+	return e.judge(ctx, n, a)
+}
+
+// identifiesCallers says whether n accepts a known caller ID as
+// authentication (see identify).
+func identifiesCallers(n *callback.AccessNumber) bool {
+	return !(n.DisableCLIAuthentication || n.ANumberHandling == 0 || n.ANumberHandling == 1 || !n.IVRAuthentication.AcceptsANumber())
+}
+
+// judge is identify's verdict on the account a caller ID found.
+func (e *Engine) judge(ctx context.Context, n *callback.AccessNumber, a *callback.Account) (known *callback.Account, lowBalance bool, why string, err error) {
+	if a.Blocked {
 		return nil, false, fmt.Sprintf("account %s is blocked", a.Username), nil
 	}
 	e.seen.put(a)

@@ -241,8 +241,9 @@ func (e *Engine) ani(ctx context.Context, c Call, n *callback.AccessNumber, rule
 	if err != nil || why != "" {
 		return reject(n, why), err
 	}
-	// Who is calling? Seed 000: accounts, then the CLI map.
-	known, lowBalance, why, err := e.identify(ctx, n, cli)
+	// Who is calling? Seed 000: accounts, then the CLI map. The store
+	// answers the "already pending" check in the same round trip.
+	known, lowBalance, pending, why, err := e.identifyCaller(ctx, n, cli)
 	if err != nil || why != "" {
 		return reject(n, why), err
 	}
@@ -327,7 +328,7 @@ func (e *Engine) ani(ctx context.Context, c Call, n *callback.AccessNumber, rule
 		// Default Account).
 		r.AskPIN = true
 	}
-	return e.queue(ctx, n, r, knownName(known))
+	return e.queue(ctx, n, r, knownName(known), pending)
 }
 
 func knownName(a *callback.Account) string {
@@ -373,7 +374,7 @@ func (e *Engine) dnis(ctx context.Context, c Call, n *callback.AccessNumber) (De
 	r.AnonAcctEnabled = n.AnonymousAccounting
 	r.AccessNumber = n.Number
 	r.Language = n.Language
-	return e.queue(ctx, n, r, a.Username)
+	return e.queue(ctx, n, r, a.Username, nil)
 }
 
 // pin is the PIN trigger (T3): the internal account pays leg A; the IVR
@@ -409,14 +410,24 @@ func (e *Engine) pin(ctx context.Context, c Call, n *callback.AccessNumber, rule
 	r.AnonAcctEnabled = false // nobody is identified until the PIN is entered
 	r.AccessNumber = n.Number
 	r.Language = n.Language
-	return e.queue(ctx, n, r, "")
+	return e.queue(ctx, n, r, "", nil)
 }
 
 // queue suppresses duplicates, applies the per-account limit, and inserts.
-func (e *Engine) queue(ctx context.Context, n *callback.AccessNumber, r *callback.Request, identified string) (Decision, error) {
+// checked is the pending check for r.OriginalCLI already made, or nil.
+func (e *Engine) queue(ctx context.Context, n *callback.AccessNumber, r *callback.Request, identified string, checked *pendingCheck) (Decision, error) {
 	// Passes over requests too old to be dialled and rows that will never
 	// call back.
-	pending, err := e.Service.Pending(ctx, r.OriginalCLI)
+	var pending *callback.Request
+	var err error
+	switch {
+	case checked == nil:
+		pending, err = e.Service.Pending(ctx, r.OriginalCLI)
+	case checked.req == nil:
+		err = callback.ErrNotFound
+	default:
+		pending = checked.req
+	}
 	switch {
 	case err == nil:
 		return Decision{Action: ActionCallback, Duplicate: true, Request: pending, Account: identified,

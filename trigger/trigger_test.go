@@ -131,8 +131,8 @@ func testTriggers(t *testing.T, open func(t *testing.T) callback.Store) {
 		f := newFixture(t, open(t), trigger.DefaultLimits())
 		f.number(ani("18005550100", func(n *callback.AccessNumber) { n.Region = "DE"; n.RingbackTime = 2 }))
 		tr := f.ring("ani", "18005550100", "030 111111")
-		if want := []string{"Ringing", "Wait 2", "PJSIPHangup 603"}; !slices.Equal(tr.Exec(), want) {
-			t.Fatalf("EXEC %q, want %q", tr.Exec(), want)
+		if want := []string{"Ringing", "Wait 2", "PJSIPHangup 603"}; !slices.Equal(apps(tr), want) {
+			t.Fatalf("EXEC %q, want %q", apps(tr), want)
 		}
 		if tr.SIPCode != 603 || tr.Answered {
 			t.Fatalf("caller got SIP %d answered=%v; want an unanswered 603", tr.SIPCode, tr.Answered)
@@ -251,8 +251,8 @@ func testTriggers(t *testing.T, open func(t *testing.T) callback.Store) {
 			n.HangupSIPCode = 480
 		}))
 		tr := f.ring("ani", "18005550100", "801")
-		if want := []string{"Progress", "Playtones ring", "Wait 1", "StopPlaytones", "PJSIPHangup 480"}; !slices.Equal(tr.Exec(), want) {
-			t.Fatalf("EXEC %q, want %q", tr.Exec(), want)
+		if want := []string{"Progress", "Playtones ring", "Wait 1", "StopPlaytones", "PJSIPHangup 480"}; !slices.Equal(apps(tr), want) {
+			t.Fatalf("EXEC %q, want %q", apps(tr), want)
 		}
 		if r := f.pending("801"); r == nil || r.OriginalSetCLI != "18005550199" {
 			t.Fatalf("queued %+v", r)
@@ -263,8 +263,8 @@ func testTriggers(t *testing.T, open func(t *testing.T) callback.Store) {
 		f := newFixture(t, open(t), trigger.DefaultLimits())
 		f.number(ani("18005550100", func(n *callback.AccessNumber) { n.HangupSIPCode = 486 }))
 		tr := f.ring("ani", "18005550100", "801", func(c *agitest.Call) { c.Type = "IAX2"; c.Channel = "IAX2/peer-1" })
-		if want := []string{"Hangup 17"}; !slices.Equal(tr.Exec(), want) {
-			t.Fatalf("EXEC %q, want %q", tr.Exec(), want)
+		if want := []string{"Hangup 17"}; !slices.Equal(apps(tr), want) {
+			t.Fatalf("EXEC %q, want %q", apps(tr), want)
 		}
 	})
 
@@ -376,8 +376,8 @@ func testTriggers(t *testing.T, open func(t *testing.T) callback.Store) {
 			if got := tr.Variables[trigger.VarAction]; got != tt.want {
 				t.Errorf("iscallback %d, CLI %s: %s (%s), want %s", tt.iscallback, tt.cli, got, tr.Variables[trigger.VarReason], tt.want)
 			}
-			if tt.want == "ivr" && (tr.HungUp || len(tr.Exec()) != 0) {
-				t.Errorf("iscallback %d: IVR call was hung up: %q", tt.iscallback, tr.Exec())
+			if tt.want == "ivr" && (tr.HungUp || len(apps(tr)) != 0) {
+				t.Errorf("iscallback %d: IVR call was hung up: %q", tt.iscallback, apps(tr))
 			}
 		}
 		// anumberhandling 1 (only add): a known A number does not authenticate.
@@ -416,7 +416,7 @@ func testTriggers(t *testing.T, open func(t *testing.T) callback.Store) {
 	t.Run("CallerHangsUpDuringRingback", func(t *testing.T) {
 		f := newFixture(t, open(t), trigger.DefaultLimits())
 		f.number(ani("18005550100", func(n *callback.AccessNumber) { n.RingbackTime = 1 }))
-		tr := f.ring("ani", "18005550100", "801", func(c *agitest.Call) { c.Hangup.BeforeReply = 8 }) // GET, 5 SETs, Ringing, then Wait
+		tr := f.ring("ani", "18005550100", "801", func(c *agitest.Call) { c.Hangup.BeforeReply = 4 }) // GET, MSet, Ringing, then Wait
 		if tr.HangupBy != "caller" {
 			t.Fatalf("hangup by %q", tr.HangupBy)
 		}
@@ -433,7 +433,7 @@ func testTriggers(t *testing.T, open func(t *testing.T) callback.Store) {
 		dry := f.ring("ani", "18005550100", "801")
 		ringing := slices.IndexFunc(dry.Commands, func(c agitest.Command) bool { return c.Line == "EXEC Ringing" }) + 1
 		if ringing == 0 {
-			t.Fatalf("no EXEC Ringing in %q", dry.Exec())
+			t.Fatalf("no EXEC Ringing in %q", apps(dry))
 		}
 		// On a hung-up channel Asterisk sleeps a whole Wait: the handler
 		// must not send one once it has seen the HANGUP. (The HANGUP line
@@ -441,8 +441,20 @@ func testTriggers(t *testing.T, open func(t *testing.T) callback.Store) {
 		// the reply arrives.)
 		f.number(ani("18005550100", func(n *callback.AccessNumber) { n.RingbackTime = 30 }))
 		tr := f.ring("ani", "18005550100", "4930111111", func(c *agitest.Call) { c.Hangup.BeforeReply = ringing })
-		if slices.Contains(tr.Exec(), "Wait 30") {
-			t.Fatalf("EXEC %q: Wait sent after the caller hung up", tr.Exec())
+		if slices.Contains(apps(tr), "Wait 30") {
+			t.Fatalf("EXEC %q: Wait sent after the caller hung up", apps(tr))
 		}
 	})
+}
+
+// apps lists the dialplan applications a call ran, but MSet: the
+// variables are checked on their own, the rest is what the caller hears.
+func apps(tr *agitest.Transcript) []string {
+	var out []string
+	for _, e := range tr.Exec() {
+		if !strings.HasPrefix(e, "MSet ") {
+			out = append(out, e)
+		}
+	}
+	return out
 }
