@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/callbackd/callbackd/agi"
@@ -30,8 +34,20 @@ const envMySQLDSN = "CALLBACKD_TEST_MYSQL_DSN"
 func serveTrigger(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("serve-trigger", flag.ContinueOnError)
 	dsn := fs.String("dsn", "", "MariaDB DSN of an empty database")
+	profile := fs.String("cpuprofile", os.Getenv("PEERS_TRIGGER_CPUPROFILE"), "write the server's CPU profile to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	st, err := mysql.Open(ctx, *dsn)
 	if err != nil {
@@ -110,7 +126,22 @@ func benchTrigger(ctx context.Context, r *report, sessions int) error {
 	if err != nil {
 		return err
 	}
-	c, err := startChild("trigger server", here, nil, self, "serve-trigger", "-dsn", base)
+	// A database of its own, dropped afterwards: the DSN's user may create
+	// and drop callbackd_* databases.
+	admin, err := gomysql.NewConnector(cfg)
+	if err != nil {
+		return err
+	}
+	adb := sql.OpenDB(admin)
+	defer adb.Close()
+	name := "callbackd_peers_" + strings.ToLower(rand.Text())
+	if _, err := adb.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		return err
+	}
+	defer adb.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE "+name)
+	own := cfg.Clone()
+	own.DBName = name
+	c, err := startChild("trigger server", here, nil, self, "serve-trigger", "-dsn", own.FormatDSN())
 	if err != nil {
 		return err
 	}
