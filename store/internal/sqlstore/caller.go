@@ -11,38 +11,36 @@ import (
 	"github.com/callbackd/callbackd/callback"
 )
 
-// callerColumns are accountColumns as a_<column>, then requestColumns as
-// they are: one row of CallerByCLI's answer carries the caller's account
-// (NULLs when there is none) beside one unfinished request of the CLI.
-var callerColumns = func() string {
-	var cols []string
+// callerByCLI is AccountByCLI's lookup and the first pendingScan rows of
+// PendingForCLISince's in one statement: the account's row (its columns as
+// a_<column>, i_callback_request 0) and the requests' rows (a_* NULL), so
+// a new caller with neither costs no row at all.
+var callerByCLI = func() string {
+	var acct, acctNull, req, reqNull []string
 	for c := range strings.SplitSeq(accountColumns, ",") {
 		c = strings.TrimSpace(c)
-		cols = append(cols, "a."+c+" AS a_"+c)
+		acct = append(acct, "a."+c+" AS a_"+c)
+		acctNull = append(acctNull, "NULL")
 	}
 	for c := range strings.SplitSeq(requestColumns, ",") {
 		c = strings.TrimSpace(c)
+		req = append(req, "r."+c)
 		if c == "i_callback_request" {
-			cols = append(cols, "COALESCE(r.i_callback_request, 0) AS i_callback_request")
-			continue
+			reqNull = append(reqNull, "0 AS i_callback_request")
+		} else {
+			reqNull = append(reqNull, "NULL AS "+c)
 		}
-		cols = append(cols, "r."+c)
 	}
-	return strings.Join(cols, ", ")
-}()
-
-// callerByCLI is AccountByCLI's lookup and the first pendingScan rows of
-// PendingForCLISince's in one statement: the one-row table keeps a row
-// when the caller has neither an account nor a request.
-var callerByCLI = "SELECT " + callerColumns + ` FROM (SELECT 1 AS one) one
-	LEFT JOIN accounts a ON a.username = COALESCE(
+	return "SELECT " + strings.Join(acct, ", ") + ", " + strings.Join(reqNull, ", ") + ` FROM accounts a
+	WHERE a.username = COALESCE(
 		(SELECT username FROM accounts WHERE username = ?),
 		(SELECT username FROM accounts WHERE associated_number IN (?, ?) ORDER BY username LIMIT 1),
 		(SELECT username FROM account_clis WHERE cli = ?))
-	LEFT JOIN (SELECT ` + requestColumns + ` FROM callback_requests
-		WHERE original_cli = ? AND finished = 0 AND canceled = 0
-		ORDER BY i_callback_request LIMIT ` + fmt.Sprint(pendingScan) + `) r ON 1 = 1
-	ORDER BY r.i_callback_request`
+	UNION ALL SELECT ` + strings.Join(acctNull, ", ") + ", " + strings.Join(req, ", ") + ` FROM (SELECT ` + requestColumns + `
+		FROM callback_requests WHERE original_cli = ? AND finished = 0 AND canceled = 0
+		ORDER BY i_callback_request LIMIT ` + fmt.Sprint(pendingScan) + `) r
+	ORDER BY i_callback_request`
+}()
 
 // callerRow is one row of callerByCLI.
 type callerRow struct {
@@ -89,14 +87,12 @@ func (db *DB) CallerByCLI(ctx context.Context, cli string, since time.Time) (*ca
 	if err := db.selectRows(ctx, db.r, &rows, callerByCLI, cli, cli, "+"+cli, cli, cli); err != nil {
 		return nil, nil, db.fail(err, "caller by CLI %s", cli)
 	}
-	if len(rows) == 0 {
-		return nil, nil, fmt.Errorf("caller by CLI %s: no row", cli)
-	}
-	a := rows[0].account()
+	var a *callback.Account
 	read := 0
 	for i := range rows {
 		if rows[i].ID == 0 {
-			continue // no request: the account alone
+			a = rows[i].account() // the account's row comes first
+			continue
 		}
 		read++
 		r := rows[i].request()
