@@ -270,12 +270,12 @@ func dispatchA2Billing(ctx context.Context, dir string, n int, spread time.Durat
 }
 
 // dispatchFreePBX starts, for each request, a process that sleeps the
-// whole seconds the callback destination asks for and reports when it
-// woke, as bin/callback does before it originates. The process here is
-// a small Go program, not PHP bootstrapping FreePBX and logging in to the
-// AMI: the figures are the module's best case.
+// whole seconds the callback destination asks for, as bin/callback does
+// before it originates; the request is dispatched when that process ends.
+// The process here is sleep(1), not PHP bootstrapping FreePBX and logging
+// in to the AMI: the figures are the module's best case.
 func dispatchFreePBX(ctx context.Context, n int, spread time.Duration) ([]time.Duration, error) {
-	self, err := selfPath()
+	sleep, err := exec.LookPath("sleep")
 	if err != nil {
 		return nil, err
 	}
@@ -285,19 +285,13 @@ func dispatchFreePBX(ctx context.Context, n int, spread time.Duration) ([]time.D
 	// The call arrives SLEEP seconds before it is due.
 	err = schedule(ctx, n, spread, freepbxSleep*time.Second, func(i int, due time.Time) error {
 		wg.Go(func() {
-			cmd := exec.CommandContext(ctx, self, "sleeper", strconv.Itoa(freepbxSleep))
+			cmd := exec.CommandContext(ctx, sleep, strconv.Itoa(freepbxSleep))
 			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-			out, err := cmd.Output()
-			if err != nil {
+			if err := cmd.Run(); err != nil {
 				errs <- err
 				return
 			}
-			woke, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
-			if err != nil {
-				errs <- err
-				return
-			}
-			l.add(time.Unix(0, woke).Sub(due))
+			l.add(time.Since(due))
 		})
 		return nil
 	})
@@ -310,21 +304,6 @@ func dispatchFreePBX(ctx context.Context, n int, spread time.Duration) ([]time.D
 		return nil, err
 	}
 	return l.wait(ctx)
-}
-
-// runSleeper is bin/callback's part before the originate: sleep whole
-// seconds, then (here) print the time it woke.
-func runSleeper(_ context.Context, args []string, out io.Writer) error {
-	if len(args) != 1 {
-		return errors.New("usage: sleeper SECONDS")
-	}
-	s, err := strconv.Atoi(args[0])
-	if err != nil || s < 0 || s > 60 {
-		return fmt.Errorf("sleeper: bad seconds %q", args[0])
-	}
-	time.Sleep(time.Duration(s) * time.Second)
-	_, err = fmt.Fprintln(out, time.Now().UnixNano())
-	return err
 }
 
 // cpuTimeWithChildren is cpuTime plus the CPU of the children the process

@@ -45,7 +45,6 @@ var subcommands = map[string]func(ctx context.Context, args []string, out io.Wri
 	"serve-trigger": serveTrigger,
 	"queue":         runQueue,
 	"dispatch":      runDispatch,
-	"sleeper":       runSleeper,
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
