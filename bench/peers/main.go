@@ -106,10 +106,12 @@ type report struct {
 }
 
 func (r *report) header(argv []string) {
-	host, _ := os.Hostname()
-	_ = host
-	fmt.Fprintf(r.out, "Measured %s (UTC) with `make bench-peers` (`%s`), %d cores, load average %s at the start.\n\n",
-		r.started.Format("2006-01-02 15:04"), strings.Join(argv[1:], " "), numCPU(), loadAverage())
+	args := ""
+	if len(argv) > 1 {
+		args = " (arguments `" + strings.Join(argv[1:], " ") + "`)"
+	}
+	fmt.Fprintf(r.out, "Measured %s (UTC) with `make bench-peers`%s, %d cores, load average %s at the start.\n\n",
+		r.started.Format("2006-01-02 15:04"), args, numCPU(), loadAverage())
 }
 
 func (r *report) printf(format string, a ...any) { fmt.Fprintf(r.out, format, a...) }
