@@ -620,6 +620,10 @@ func (c *call) finish(parent context.Context) {
 		e.A = now
 	}
 	_, e.ACause = c.s.Gone(a)
+	c.money.SetTrunk(callback.LegA, c.s.TrunkOf(a))
+	if c.b != "" {
+		c.money.SetTrunk(callback.LegB, c.s.TrunkOf(c.b))
+	}
 	if c.money.Dialled() {
 		e.B = c.bGone
 		if e.B.IsZero() {

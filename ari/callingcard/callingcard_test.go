@@ -109,6 +109,10 @@ func TestPINLoginPaysTheRest(t *testing.T) {
 			if c.Leg != w.leg || c.Account != w.account || c.ChannelID != w.channel || c.Charge <= 0 || c.Disposition != "ANSWERED" {
 				t.Errorf("CDR %d: %+v, want %+v", i, c, w)
 			}
+			// The controller's only trunk is the default one, "trunk".
+			if c.Trunk != "trunk" {
+				t.Errorf("CDR %d names trunk %q, want the trunk that carried the leg", i, c.Trunk)
+			}
 		}
 		checkMoney(t, e, cdrs, map[string]callback.Money{"default": money("100"), "carol": money("2.50")})
 	})
