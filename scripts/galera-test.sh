@@ -209,6 +209,7 @@ start_node() {
 		--wsrep-sst-method=rsync \
 		--wsrep-sst-receive-address="127.0.0.1:$sst" \
 		--wsrep-slave-threads=2 \
+		--log-bin-trust-function-creators=1 \
 		"$@" >>"$dir/stderr.log" 2>&1 &
 	PIDS[$i]=$!
 	PGIDS[$i]=$!
@@ -227,7 +228,7 @@ wait_synced() {
 	while ((SECONDS < deadline)); do
 		if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then
 			log "node $((i + 1)) exited during startup:"
-			tail -n 40 "$WORK/n$i/error.log" >&2 || true
+			tail -n 40 "$WORK/n$i/error.log" "$WORK/n$i/stderr.log" >&2 || true
 			return 1
 		fi
 		state=$(sql "$i" "SHOW STATUS LIKE 'wsrep_local_state_comment'" | cut -f2 || true)
@@ -246,9 +247,18 @@ started=$SECONDS
 start_node 0 --wsrep-new-cluster
 wait_synced 0 1
 # One joiner at a time: the donor serves one state transfer at once.
+# A joiner whose state transfer failed aborts; it gets one more try from
+# an empty data directory.
 for ((i = 1; i < NODES; i++)); do
 	start_node "$i"
-	wait_synced "$i" $((i + 1))
+	if ! wait_synced "$i" $((i + 1)); then
+		stop_node "$i"
+		log "node $((i + 1)): trying again from an empty data directory"
+		rm -rf "$WORK/n$i/data" && mkdir -p "$WORK/n$i/data"
+		[[ $(id -u) -ne 0 ]] || chown -R mysql: "$WORK/n$i"
+		start_node "$i"
+		wait_synced "$i" $((i + 1))
+	fi
 done
 for ((i = 0; i < NODES; i++)); do
 	wait_synced "$i" "$NODES"

@@ -40,9 +40,13 @@ var _ callback.Store = (*DB)(nil)
 // DSN ("user:pass@tcp(host:3306)/callbackd") with the settings the store
 // relies on forced on.
 func config(dsn string) (*mysql.Config, error) {
+	dsn, addrs := splitAddrs(dsn)
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse MySQL DSN: %w", err)
+	}
+	if len(addrs) > 1 {
+		cfg.DialFunc = newFailover(addrs).dial
 	}
 	if cfg.DBName == "" {
 		return nil, fmt.Errorf("parse MySQL DSN: no database name: %w", callback.ErrInvalid)
@@ -178,6 +182,18 @@ func migrateDSN(ctx context.Context, cfg *mysql.Config) error {
 	}
 	db := sql.OpenDB(conn)
 	defer db.Close()
+	if galera, err := isGalera(ctx, db); err != nil {
+		return err
+	} else if galera {
+		// Reads on a Galera node wait for what the cluster committed
+		// before them, or goose may miss the version row another node
+		// wrote and apply a migration twice.
+		db.Close()
+		if db, err = syncedDB(cfg); err != nil {
+			return err
+		}
+		defer db.Close()
+	}
 	return migrate(ctx, db)
 }
 
@@ -285,7 +301,7 @@ var dialect = sqlstore.Dialect{
 	IsUnique: func(err error) bool { return serverError(err) == errDupEntry },
 	IsRetryable: func(err error) bool {
 		n := serverError(err)
-		return n == errDeadlock || n == errLockWaitTimeout
+		return n == errDeadlock || n == errLockWaitTimeout || isAbortedTriggerLoad(err)
 	},
 	IsUnavailable: func(err error) bool {
 		if errors.Is(err, mysql.ErrInvalidConn) {
