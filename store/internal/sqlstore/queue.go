@@ -360,12 +360,12 @@ func (db *DB) Claim(ctx context.Context, p callback.ClaimParams) ([]*callback.Re
 	}
 	var out []*callback.Request
 	var bad []callback.InvalidRow
-	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+	lost, err := db.claimTx(ctx, func(tx *sqlx.Tx, lost []int64, tried *[]int64) error {
 		out, bad = nil, nil
 		q := `SELECT i_callback_request FROM callback_requests
 			WHERE finished = 0 AND lease_owner IS NULL AND next_call <= ? AND ` + claimable
 		args := []any{db.ts(p.Now)}
-		if skip := db.skipped.list(p.Now); len(skip) > 0 {
+		if skip := append(db.skipped.list(p.Now), lost...); len(skip) > 0 {
 			q += " AND i_callback_request NOT IN (?)"
 			args = append(args, skip)
 		}
@@ -381,6 +381,7 @@ func (db *DB) Claim(ctx context.Context, p callback.ClaimParams) ([]*callback.Re
 		if err := tx.SelectContext(ctx, &ids, q, args...); err != nil || len(ids) == 0 {
 			return err
 		}
+		*tried = ids
 		rows, err := db.readRows(ctx, tx, ids)
 		if err != nil {
 			return err
@@ -410,8 +411,14 @@ func (db *DB) Claim(ctx context.Context, p callback.ClaimParams) ([]*callback.Re
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
 			return err
+		}
+		if n, err := rowsAffected(res); err != nil {
+			return err
+		} else if n != int64(len(good)) {
+			return errLostClaim
 		}
 		for _, row := range goodRows {
 			r := row.request()
@@ -424,6 +431,10 @@ func (db *DB) Claim(ctx context.Context, p callback.ClaimParams) ([]*callback.Re
 	})
 	if err != nil {
 		return nil, db.fail(err, "claim requests for %s", p.Owner)
+	}
+	if lost {
+		// The last try was rolled back: nothing is leased to p.Owner.
+		return nil, nil
 	}
 	db.report(p.Now, bad, p.OnInvalid)
 	return out, nil

@@ -104,6 +104,9 @@ type DB struct {
 	// skipped are the rows claims pass over for a while: they could be
 	// neither read nor finished Invalid request.
 	skipped skipList
+	// claimConflicts counts claim transactions that lost their rows to
+	// another claimer (see claimTx).
+	claimConflicts atomic.Uint64
 	// pinKey hashes PINs (SetPINKey); nil: PINs can be neither set nor
 	// looked up.
 	pinKey atomic.Pointer[callback.PINKey]
