@@ -47,8 +47,14 @@ func (db *DB) claimTx(ctx context.Context, fn func(tx *sqlx.Tx, exclude []int64,
 		switch {
 		case err == nil:
 			return false, nil
-		case ctx.Err() != nil || !errors.Is(err, errLostClaim) && !db.d.IsRetryable(err):
+		case ctx.Err() != nil || !errors.Is(err, errLostClaim) && !db.d.IsRetryable(err) && !errors.Is(err, errConnLost):
 			return false, db.unavailable(err)
+		case errors.Is(err, errConnLost):
+			// Not a conflict: the next try runs on another connection.
+			if try == maxClaimTries {
+				return false, db.unavailable(err)
+			}
+			continue
 		}
 		db.claimConflicts.Add(1)
 		if try == maxClaimTries {

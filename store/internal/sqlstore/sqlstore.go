@@ -107,6 +107,8 @@ type DB struct {
 	// claimConflicts counts claim transactions that lost their rows to
 	// another claimer (see claimTx).
 	claimConflicts atomic.Uint64
+	// limitSweep is when rate_limits was last swept (see TakeToken).
+	limitSweep limitSweep
 	// pinKey hashes PINs (SetPINKey); nil: PINs can be neither set nor
 	// looked up.
 	pinKey atomic.Pointer[callback.PINKey]
@@ -186,7 +188,7 @@ func (db *DB) retry(ctx context.Context, fn func() error) error {
 	var err error
 	for try := 1; ; try++ {
 		err = fn()
-		if err == nil || try == maxTxTries || !db.d.IsRetryable(err) || ctx.Err() != nil {
+		if err == nil || try == maxTxTries || !db.d.IsRetryable(err) && !errors.Is(err, errConnLost) || ctx.Err() != nil {
 			return err
 		}
 		// A short, growing pause lets the transaction we collided with
@@ -212,7 +214,7 @@ func (db *DB) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error)
 		}
 	}()
 	if err = fn(tx); err != nil {
-		return err
+		return db.connLost(ctx, err)
 	}
 	return tx.Commit()
 }
