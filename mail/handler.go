@@ -71,6 +71,9 @@ type HandlerOptions struct {
 	// StatusURL, when set, returns the public status page of a request
 	// (see web.StatusPath); the SMTP reply and the log carry it.
 	StatusURL func(id int64) string
+	// SharedLimits, when set, keeps the limits in buckets every node
+	// shares (trigger.Keyed.Share: mail.account, mail.number).
+	SharedLimits trigger.SharedBuckets
 }
 
 // Handler carries out email commands. It is safe for concurrent use.
@@ -97,14 +100,17 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 	if o.Limits == (Limits{}) {
 		o.Limits = DefaultLimits()
 	}
-	return &Handler{
+	h := &Handler{
 		svc:        o.Service,
 		auth:       o.Auth.Surface(auth.SurfaceEmail),
 		log:        o.Logger.With("component", "mail"),
 		statusURL:  o.StatusURL,
 		perAccount: trigger.NewKeyed(o.Limits.PerAccount, nil),
 		perNumber:  trigger.NewKeyed(o.Limits.PerNumber, nil),
-	}, nil
+	}
+	h.perAccount.Share("mail.account", o.SharedLimits)
+	h.perNumber.Share("mail.number", o.SharedLimits)
+	return h, nil
 }
 
 // replyStore keeps the address a request came from, for the reply mailed

@@ -34,8 +34,9 @@ func DefaultLimits() Limits {
 // Keyed is a set of token buckets, one per key, that forgets keys idle for
 // long enough to have refilled, so memory stays bounded by active callers.
 type Keyed struct {
-	limit Limit
-	now   func() time.Time
+	limit  Limit
+	now    func() time.Time
+	shared *shared // nil: the buckets are this process's (see Share)
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
@@ -65,6 +66,11 @@ func (k *Keyed) Allow(key string) bool {
 		return true
 	}
 	now := k.now()
+	if k.shared != nil {
+		if ok, answered := k.allowShared(key, now); answered {
+			return ok
+		}
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	idle := k.limit.Every * time.Duration(max(k.limit.Burst, 1))

@@ -74,6 +74,9 @@ func DefaultLimits() Limits {
 
 // Options configures the page.
 type Options struct {
+	// SharedLimits, when set, keeps the limits in buckets every node
+	// shares (trigger.Keyed.Share: web.source, web.number, web.account).
+	SharedLimits trigger.SharedBuckets
 	// Service creates the requests; its Store is read for the status page
 	// and duplicates, its Policy for the number of attempts shown.
 	Service *callback.Service
@@ -220,6 +223,9 @@ func New(o Options) http.Handler {
 		perNumber:  trigger.NewKeyed(o.Limits.PerNumber, o.Now),
 		perAccount: trigger.NewKeyed(o.Limits.PerAccount, o.Now),
 	}
+	p.perSource.Share("web.source", o.SharedLimits)
+	p.perNumber.Share("web.number", o.SharedLimits)
+	p.perAccount.Share("web.account", o.SharedLimits)
 	if o.Simple.Enabled {
 		p.modes = append(p.modes, ModeSimple)
 		p.simple, _ = normalizeNumber(o.Simple.Destination, o.Region)

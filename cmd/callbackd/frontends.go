@@ -74,11 +74,13 @@ func webOptions(c *Config, svc *callback.Service, authn *auth.Authenticator, log
 	if o.TrustedProxies, err = prefixes("web.trusted_proxies", c.Web.TrustedProxies); err != nil {
 		return o, err
 	}
+	o.SharedLimits = sharedLimits(c, serviceStore(svc))
 	return o, o.Validate()
 }
 
 func mailHandler(c *Config, svc *callback.Service, authn *auth.Authenticator, log *slog.Logger) (*mail.Handler, error) {
 	ho := mail.HandlerOptions{Service: svc, Auth: authn, Logger: log, Limits: c.SMTP.Limits}
+	ho.SharedLimits = sharedLimits(c, serviceStore(svc))
 	if c.Web.PublicURL != "" && len(c.Web.HMACKey) >= web.MinKeyBytes {
 		base, key := strings.TrimRight(c.Web.PublicURL, "/"), []byte(c.Web.HMACKey)
 		ho.StatusURL = func(id int64) string { return base + web.StatusPath(key, id) }

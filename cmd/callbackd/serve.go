@@ -242,6 +242,7 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	}
 	s := &server{cfg: c, log: log, store: st}
 	m := metrics.New()
+	registerStoreMetrics(m, st)
 	s.metrics = m
 	var dialer callback.Dialer
 	waitingFor := "an ARI connection to Asterisk: set ari.url (CALLBACKD_ARI_URL), e.g. http://127.0.0.1:8088"
@@ -420,6 +421,9 @@ func (s *server) setEngine(c *Config) {
 	eng := trigger.NewEngine(s.store, s.svc, s.rates, c.Limits.Limits, s.log.With("component", "trigger"))
 	eng.Fallback.DefaultAccountUsername = c.AGI.CLDDefaultAccount
 	eng.PendingLookupFailed = s.metrics.PendingLookupFailed
+	if b := sharedLimits(c, s.store); b != nil {
+		eng.ShareLimits(b)
+	}
 	mux := agi.NewMux()
 	(&trigger.AGIHandler{Engine: eng, Log: s.log.With("component", "trigger")}).Register(mux)
 	s.engine.Store(&triggers{eng: eng, mux: mux})
