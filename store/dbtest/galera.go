@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
 
@@ -41,12 +42,34 @@ func GaleraDSNs(tb testing.TB) []string {
 		if err != nil {
 			tb.Fatalf("%s: %v", EnvGaleraDSNs, err)
 		}
-		// Schema statements replicate in total order: the database exists
-		// on every node once CREATE DATABASE has returned.
+		waitForDatabase(tb, cfg, first.DBName)
 		cfg.DBName = first.DBName
 		out = append(out, cfg.FormatDSN())
 	}
 	return out
+}
+
+// waitForDatabase waits until the node of cfg has the database name: the
+// other nodes apply CREATE DATABASE in the cluster's order, but after the
+// node that ran it has returned.
+func waitForDatabase(tb testing.TB, cfg *gomysql.Config, name string) {
+	tb.Helper()
+	cfg = cfg.Clone()
+	cfg.DBName = ""
+	db := adminDB(tb, cfg)
+	defer db.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		err := db.QueryRowContext(tb.Context(), "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", name).Scan(&n)
+		if err == nil && n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("database %s not on %s after 30 s: %v", name, cfg.Addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // GaleraPIDs returns the process ids of the cluster's nodes.
