@@ -13,6 +13,10 @@
 #   make bench-peers  callbackd beside ding-dong, panoramisk, River, goqite and
 #                the A2Billing and FreePBX callback daemons' dispatch
 #                (bench/peers, its own Go module; not part of make test)
+#   make test-galera  the store conformance suite, the dispatcher suite and
+#                the concurrent-claim and node-kill tests on a private
+#                3-node MariaDB Galera cluster (scripts/galera-test.sh)
+#   make bench-galera  the Galera claim and dispatch benchmarks
 #   make vet     go vet
 #   make deb     dist/callbackd_<version>_amd64.deb with nfpm: the binary, the
 #                systemd unit, the example configuration, the dialplan
@@ -37,7 +41,7 @@ VERSION ?= $(shell t=$$(git describe --tags --abbrev=0 2>/dev/null | sed 's/^v//
 LDFLAGS = -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 NFPM = $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 
-.PHONY: build test deps fuzz bench vet deb image
+.PHONY: build test deps fuzz bench vet deb image test-galera bench-galera
 
 build:
 	$(GO) build ./...
@@ -87,6 +91,17 @@ bench-peers:
 
 vet:
 	$(GO) vet ./...
+
+# test-galera runs on one cluster: the suites, then the test that kills
+# node 3 with SIGKILL (CALLBACKD_TEST_GALERA_KILL=1), last.
+GALERA_PKGS = ./store/... ./callback/
+test-galera:
+	bash scripts/galera-test.sh sh -c '$(GO) test -race -count=1 $(GALERA_PKGS) && \
+		CALLBACKD_TEST_GALERA_KILL=1 $(GO) test -race -count=1 -run "^TestGaleraNodeKilled$$" -v ./callback/'
+
+bench-galera:
+	bash scripts/galera-test.sh sh -c '$(GO) test -run "^$$" -bench GaleraClaims -benchtime 1x ./store/mysql/ && \
+		CALLBACKD_BENCH_SPREAD=$${CALLBACKD_BENCH_SPREAD:-20s} $(GO) test -run "^$$" -bench GaleraDispatch -benchtime 1x -timeout 30m ./callback/'
 
 # deb builds the package with nfpm (a Go program, run through the module
 # proxy: nothing to install). packaging/deb_test.go installs, starts and

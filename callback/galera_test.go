@@ -1,0 +1,227 @@
+package callback_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/store/dbtest"
+	"github.com/callbackd/callbackd/store/mysql"
+	gomysql "github.com/go-sql-driver/mysql"
+)
+
+// The dispatcher suite on a store whose server is a Galera node.
+func TestDispatcherGalera(t *testing.T) {
+	dbtest.GaleraDSNs(t) // skips without a cluster
+	// Node 2: the suite's rows are written there and replicated, while the
+	// databases are created and dropped through node 1.
+	testDispatcher(t, func(t *testing.T) callback.Store {
+		return dbtest.GaleraStores(t, dbtest.GaleraDSNs(t)[1:2])[0]
+	})
+}
+
+// listDSN returns a DSN naming the servers of dsns, in that order.
+func listDSN(t *testing.T, dsns ...string) string {
+	t.Helper()
+	var addrs []string
+	var cfg *gomysql.Config
+	for _, dsn := range dsns {
+		c, err := gomysql.ParseDSN(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, c.Addr)
+		cfg = c
+	}
+	cfg.Addr = addrs[0]
+	return strings.Replace(cfg.FormatDSN(), "tcp("+addrs[0]+")", "tcp("+strings.Join(addrs, ",")+")", 1)
+}
+
+// TestGaleraNodeKilled runs two callbackd nodes whose DSNs list the Galera
+// node 3 first and a survivor second, creates callbacks through node 3,
+// and kills node 3 with SIGKILL halfway: every request whose creation
+// succeeded is dialled exactly once and finishes Successful, and no
+// request is dialled twice. It kills a node of the cluster, so it runs
+// only when CALLBACKD_TEST_GALERA_KILL=1 (make test-galera runs it last).
+func TestGaleraNodeKilled(t *testing.T) {
+	if os.Getenv("CALLBACKD_TEST_GALERA_KILL") != "1" {
+		t.Skip("CALLBACKD_TEST_GALERA_KILL is not 1: this test kills a node of the cluster")
+	}
+	dsns := dbtest.GaleraDSNs(t)
+	victim := dbtest.GaleraPIDs(t)[2]
+	open := func(dsn string) callback.Store {
+		db, err := mysql.Open(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	stA := open(listDSN(t, dsns[2], dsns[1]))
+	stB := open(listDSN(t, dsns[2], dsns[0]))
+	addAccount(t, stA, "801", 0)
+	fd := newFakeDialer()
+	p := testPolicy()
+	p.LeaseFor = 10 * time.Second
+	startDispatcher(t, stA, p, "n1", fd)
+	startDispatcher(t, stB, p, "n2", fd)
+	svc := &callback.Service{Store: stA, Policy: p}
+
+	const n = 400
+	var accepted []int64
+	refused := 0
+	var killedAt, firstAfter time.Time
+	for i := range n {
+		if i == n/2 {
+			if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+				t.Fatalf("kill node 3 (pid %d): %v", victim, err)
+			}
+			killedAt = time.Now()
+		}
+		r := newRequest("801", fmt.Sprintf("49302%05d", i), "2way_12345")
+		if err := svc.Create(t.Context(), r); err != nil {
+			refused++
+			t.Logf("request %d refused: %v", i, err)
+			continue
+		}
+		if !killedAt.IsZero() && firstAfter.IsZero() {
+			firstAfter = time.Now()
+		}
+		accepted = append(accepted, r.ID)
+	}
+	for _, id := range accepted {
+		if got := waitFinished(t, stA, id); got.Result != callback.ResultSuccessful {
+			t.Errorf("request %d: %s/%s (%s)", id, got.Status, got.Result, got.LastError)
+		}
+		if c := fd.count(id); c != 1 {
+			t.Errorf("request %d dialled %d times", id, c)
+		}
+	}
+	fd.mu.Lock()
+	for id, c := range fd.dials {
+		if c > 1 {
+			t.Errorf("request %d dialled %d times", id, c)
+		}
+	}
+	fd.mu.Unlock()
+	t.Logf("node 3 killed after %d creations: %d accepted, %d refused, first creation after the kill %s later",
+		n/2, len(accepted), refused, firstAfter.Sub(killedAt).Round(time.Millisecond))
+}
+
+// BenchmarkGaleraDispatch measures next_call to Dial for 10,000 requests
+// scheduled over CALLBACKD_BENCH_SPREAD (default a minute) with 2 and 4
+// callbackd nodes on a 3-node Galera cluster, all on node 1 (single
+// writer) or each on its own node in turn (multi-writer). Each node takes
+// its share of the triggers. It reports the latency percentiles, the
+// requests dialled twice (must be 0) and the claims lost to another node
+// per 1,000 dials.
+func BenchmarkGaleraDispatch(b *testing.B) {
+	for _, topo := range []string{"SingleWriter", "MultiWriter"} {
+		for _, nodes := range []int{2, 4} {
+			b.Run(fmt.Sprintf("%s/%dnodes", topo, nodes), func(b *testing.B) {
+				benchGaleraDispatch(b, topo == "MultiWriter", nodes)
+			})
+		}
+	}
+}
+
+func benchGaleraDispatch(b *testing.B, multi bool, nodes int) {
+	const n = 10_000
+	spread := benchSpread(b)
+	for range b.N {
+		b.StopTimer()
+		dsns := dbtest.GaleraDSNs(b)
+		dbtest.GaleraStores(b, dsns[:1]) // migrates
+		d := &latencyDialer{done: make(chan struct{}), want: n}
+		dials := map[int64]int{}
+		var mu sync.Mutex
+		counting := countingDialer{latencyDialer: d, seen: func(id int64) { mu.Lock(); dials[id]++; mu.Unlock() }}
+		p := callback.DefaultPolicy()
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		var svcs []*callback.Service
+		var stores []callback.Store
+		for i := range nodes {
+			dsn := dsns[0]
+			if multi {
+				dsn = dsns[i%len(dsns)]
+			}
+			st := dbtest.GaleraStores(b, []string{dsn})[0]
+			stores = append(stores, st)
+			if i == 0 {
+				if err := st.CreateAccount(b.Context(), &callback.Account{Username: "801", Currency: "USD"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			disp, err := callback.NewDispatcher(callback.DispatcherOptions{Store: st, Dialer: counting, Policy: p,
+				Node: fmt.Sprintf("bench%d", i), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				b.Fatal(err)
+			}
+			wg.Go(func() { disp.Run(ctx) })
+			svcs = append(svcs, &callback.Service{Store: st, Policy: p, Notify: disp.Notify})
+		}
+		conflicts := func() (c uint64) {
+			for _, st := range stores {
+				c += st.(interface{ ClaimConflicts() uint64 }).ClaimConflicts()
+			}
+			return c
+		}
+		before := conflicts()
+		b.StartTimer()
+		start := time.Now().Add(time.Second)
+		for i := range n {
+			due := start.Add(time.Duration(i) * spread / n)
+			if w := time.Until(due.Add(-200 * time.Millisecond)); w > 0 {
+				time.Sleep(w)
+			}
+			r := callback.NewRequest(callback.SourceAPI)
+			r.Username, r.OriginalCLI, r.OriginalCLD, r.NextCall = "801", fmt.Sprint(4930000000+i), "2way_12345", due
+			if err := svcs[i%nodes].Create(b.Context(), r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		select {
+		case <-d.done:
+		case <-time.After(spread + time.Minute):
+			b.Fatalf("only %d of %d requests dialled", len(d.late), n)
+		}
+		b.StopTimer()
+		cancel()
+		wg.Wait()
+		twice := 0
+		for _, c := range dials {
+			if c > 1 {
+				twice++
+			}
+		}
+		b.ReportMetric(float64(percentile(d.late, 0.50).Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(percentile(d.late, 0.99).Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(percentile(d.late, 1).Microseconds())/1000, "max-ms")
+		b.ReportMetric(float64(twice), "dialled-twice")
+		b.ReportMetric(float64(conflicts()-before)*1000/n, "conflicts/1000")
+		if twice > 0 {
+			b.Errorf("%d requests dialled twice", twice)
+		}
+	}
+}
+
+// countingDialer is a latencyDialer that also reports each request dialled.
+type countingDialer struct {
+	*latencyDialer
+	seen func(id int64)
+}
+
+func (d countingDialer) Dial(ctx context.Context, c *callback.Call) callback.Outcome {
+	d.seen(c.Request.ID)
+	return d.latencyDialer.Dial(ctx, c)
+}
