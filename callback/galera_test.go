@@ -46,10 +46,47 @@ func listDSN(t *testing.T, dsns ...string) string {
 	return strings.Replace(cfg.FormatDSN(), "tcp("+addrs[0]+")", "tcp("+strings.Join(addrs, ",")+")", 1)
 }
 
+// ringDialer places calls as the ARI controller does: the first leg is
+// recorded (First leg initiated) before it is originated, and a call
+// whose record fails is not placed, so it counts as rung only once that
+// write succeeded.
+type ringDialer struct {
+	mu    sync.Mutex
+	rings map[int64]int
+}
+
+func (d *ringDialer) WaitReady(ctx context.Context) error { return ctx.Err() }
+
+func (d *ringDialer) Dial(ctx context.Context, c *callback.Call) callback.Outcome {
+	id := fmt.Sprintf("cbd-%d-%d-a", c.Request.ID, c.Request.CallCount+1)
+	if err := c.FirstLegInitiated(ctx, id); err != nil {
+		return callback.Outcome{Err: err}
+	}
+	d.mu.Lock()
+	d.rings[c.Request.ID]++
+	d.mu.Unlock()
+	for _, step := range []func() error{
+		func() error { return c.FirstLegConnected(ctx) },
+		func() error { return c.SecondLegInitiated(ctx, id[:len(id)-1]+"b") },
+		func() error { return c.SecondLegConnected(ctx) },
+	} {
+		if err := step(); err != nil {
+			return callback.Outcome{Result: callback.ResultFirstLegAborted, Reason: err.Error()}
+		}
+	}
+	return callback.Outcome{Result: callback.ResultSuccessful, Cause: callback.CauseNormalClearing}
+}
+
+func (d *ringDialer) count(id int64) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rings[id]
+}
+
 // TestGaleraNodeKilled runs two callbackd nodes whose DSNs list the Galera
 // node 3 first and a survivor second, creates callbacks through node 3,
 // and kills node 3 with SIGKILL halfway: every request whose creation
-// succeeded is dialled exactly once and finishes Successful, and no
+// succeeded is rung exactly once and finishes Successful, and no
 // request is dialled twice. It kills a node of the cluster, so it runs
 // only when CALLBACKD_TEST_GALERA_KILL=1 (make test-galera runs it last).
 func TestGaleraNodeKilled(t *testing.T) {
@@ -69,11 +106,20 @@ func TestGaleraNodeKilled(t *testing.T) {
 	stA := open(listDSN(t, dsns[2], dsns[1]))
 	stB := open(listDSN(t, dsns[2], dsns[0]))
 	addAccount(t, stA, "801", 0)
-	fd := newFakeDialer()
+	rd := &ringDialer{rings: map[int64]int{}}
 	p := testPolicy()
 	p.LeaseFor = 10 * time.Second
-	startDispatcher(t, stA, p, "n1", fd)
-	startDispatcher(t, stB, p, "n2", fd)
+	for i, st := range []callback.Store{stA, stB} {
+		d, err := callback.NewDispatcher(callback.DispatcherOptions{Store: st, Dialer: rd, Policy: p, Node: fmt.Sprintf("n%d", i+1),
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); d.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
 	svc := &callback.Service{Store: stA, Policy: p}
 
 	const n = 400
@@ -102,17 +148,17 @@ func TestGaleraNodeKilled(t *testing.T) {
 		if got := waitFinished(t, stA, id); got.Result != callback.ResultSuccessful {
 			t.Errorf("request %d: %s/%s (%s)", id, got.Status, got.Result, got.LastError)
 		}
-		if c := fd.count(id); c != 1 {
-			t.Errorf("request %d dialled %d times", id, c)
+		if c := rd.count(id); c != 1 {
+			t.Errorf("request %d rung %d times", id, c)
 		}
 	}
-	fd.mu.Lock()
-	for id, c := range fd.dials {
+	rd.mu.Lock()
+	for id, c := range rd.rings {
 		if c > 1 {
-			t.Errorf("request %d dialled %d times", id, c)
+			t.Errorf("request %d rung %d times", id, c)
 		}
 	}
-	fd.mu.Unlock()
+	rd.mu.Unlock()
 	t.Logf("node 3 killed after %d creations: %d accepted, %d refused, first creation after the kill %s later",
 		n/2, len(accepted), refused, firstAfter.Sub(killedAt).Round(time.Millisecond))
 }

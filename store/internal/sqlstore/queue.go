@@ -711,7 +711,7 @@ func (db *DB) Update(ctx context.Context, l callback.Lease, c callback.Change) (
 		note = c.Error
 	}
 	var got *callback.Request
-	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+	err := db.txResolving(ctx, func(tx *sqlx.Tx) error {
 		args := slices.Concat(s.args, leaseArgs(l), []any{string(c.From)})
 		if err := execMatched(ctx, tx, leaseLost(l), "UPDATE callback_requests SET "+s.String()+leaseGuard+" AND status = ?", args...); err != nil {
 			return err
@@ -723,6 +723,15 @@ func (db *DB) Update(ctx context.Context, l callback.Lease, c callback.Change) (
 		var err error
 		got, err = getRequest(ctx, tx, l.RequestID)
 		return err
+	}, func(tx *sqlx.Tx) (bool, error) {
+		// The change took effect when the attempt is at c.To: moves go
+		// forward only, and only this lease's holder moves it.
+		r, err := getRequest(ctx, tx, l.RequestID)
+		if err != nil {
+			return false, err
+		}
+		got = r
+		return r.Attempt == l.Attempt && r.Status == c.To && (r.LeaseOwner == l.Owner || r.LeaseOwner == ""), nil
 	})
 	if err != nil {
 		return nil, db.fail(err, "update request %d %q -> %q", l.RequestID, c.From, c.To)

@@ -206,7 +206,7 @@ func (db *DB) retry(ctx context.Context, fn func() error) error {
 func (db *DB) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
 	tx, err := db.w.BeginTxx(ctx, &sql.TxOptions{Isolation: db.d.Isolation})
 	if err != nil {
-		return err
+		return db.connLost(ctx, err)
 	}
 	defer func() {
 		if err != nil {
@@ -216,7 +216,7 @@ func (db *DB) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error)
 	if err = fn(tx); err != nil {
 		return db.connLost(ctx, err)
 	}
-	return tx.Commit()
+	return db.commitLost(ctx, tx.Commit())
 }
 
 // fail wraps err with what was being done, mapping a duplicate key to
