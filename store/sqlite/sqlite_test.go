@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/callbackd/callbackd/admin"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/store/dbtest"
 	"github.com/callbackd/callbackd/store/sqlite"
@@ -72,4 +73,8 @@ func TestOpenErrors(t *testing.T) {
 
 func BenchmarkClaims(b *testing.B) {
 	storetest.BenchClaims(b, func(b *testing.B) callback.Store { return dbtest.SQLite(b) })
+}
+
+func TestAdminConformance(t *testing.T) {
+	storetest.RunAdmin(t, func(t *testing.T) admin.Store { return dbtest.SQLite(t) })
 }

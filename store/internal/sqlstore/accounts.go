@@ -17,13 +17,32 @@ func (db *DB) CreateAccount(ctx context.Context, a *callback.Account) error {
 	if a.Username == "" {
 		return fmt.Errorf("create account: %w", &callback.ValidationError{Field: "username", Reason: "empty"})
 	}
+	c, err := db.accountInsert(a)
+	if err != nil {
+		return err
+	}
+	var got *callback.Account
+	err = db.tx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		got, err = insertAccount(ctx, tx, c, a.Username)
+		return err
+	})
+	if err != nil {
+		return db.fail(err, "create account %q", a.Username)
+	}
+	*a = *got
+	return nil
+}
+
+// accountInsert returns the columns of a new account a.
+func (db *DB) accountInsert(a *callback.Account) (*columns, error) {
 	var c columns
 	c.add("username", a.Username)
 	c.add("password_hash", str(a.PasswordHash))
 	c.add("ha1", str(a.HA1))
 	pinHash, pinKeyID, err := db.pinColumns(a)
 	if err != nil {
-		return fmt.Errorf("create account %q: %w", a.Username, err)
+		return nil, fmt.Errorf("create account %q: %w", a.Username, err)
 	}
 	c.add("pin_hash", pinHash)
 	c.add("pin_key_id", pinKeyID)
@@ -39,20 +58,15 @@ func (db *DB) CreateAccount(ctx context.Context, a *callback.Account) error {
 	if !a.Created.IsZero() {
 		c.add("created", db.ts(a.Created))
 	}
-	var got *callback.Account
-	err = db.tx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, c.insert("accounts"), c.args...); err != nil {
-			return err
-		}
-		var err error
-		got, err = getAccount(ctx, tx, "username = ?", a.Username)
-		return err
-	})
-	if err != nil {
-		return db.fail(err, "create account %q", a.Username)
+	return &c, nil
+}
+
+// insertAccount inserts the account of c in tx and reads it back.
+func insertAccount(ctx context.Context, tx *sqlx.Tx, c *columns, username string) (*callback.Account, error) {
+	if _, err := tx.ExecContext(ctx, c.insert("accounts"), c.args...); err != nil {
+		return nil, err
 	}
-	*a = *got
-	return nil
+	return getAccount(ctx, tx, "username = ?", username)
 }
 
 // UpdateAccount writes every field of the account named a.Username except
@@ -65,18 +79,8 @@ func (db *DB) UpdateAccount(ctx context.Context, a *callback.Account) error {
 	}
 	var got *callback.Account
 	err = db.tx(ctx, func(tx *sqlx.Tx) error {
-		// A PIN still in plain form (no PIN key yet) stays until one is
-		// set; a new one replaces it.
-		if err := execMatched(ctx, tx, callback.ErrNotFound, `UPDATE accounts SET password_hash = ?, ha1 = ?,
-			pin = CASE WHEN ? IS NULL THEN pin ELSE NULL END, pin_hash = ?, pin_key_id = ?, currency = ?,
-			credit_limit = ?, max_sessions = ?, associated_number = ?, language = ?, blocked = ?, tariff = ?,
-			daily_cap = ? WHERE username = ?`,
-			str(a.PasswordHash), str(a.HA1), pinHash, pinHash, pinKeyID, str(a.Currency), int64(a.CreditLimit), a.MaxSessions,
-			str(a.AssociatedNumber), str(a.Language), a.Blocked, str(a.Tariff), int64(a.DailyCap), a.Username); err != nil {
-			return err
-		}
 		var err error
-		got, err = getAccount(ctx, tx, "username = ?", a.Username)
+		got, err = updateAccount(ctx, tx, a, pinHash, pinKeyID)
 		return err
 	})
 	if err != nil {
@@ -84,6 +88,22 @@ func (db *DB) UpdateAccount(ctx context.Context, a *callback.Account) error {
 	}
 	*a = *got
 	return nil
+}
+
+// updateAccount writes the settings of a (not its balance) in tx and reads
+// the account back.
+func updateAccount(ctx context.Context, tx *sqlx.Tx, a *callback.Account, pinHash, pinKeyID any) (*callback.Account, error) {
+	// A PIN still in plain form (no PIN key yet) stays until one is set; a
+	// new one replaces it.
+	if err := execMatched(ctx, tx, callback.ErrNotFound, `UPDATE accounts SET password_hash = ?, ha1 = ?,
+		pin = CASE WHEN ? IS NULL THEN pin ELSE NULL END, pin_hash = ?, pin_key_id = ?, currency = ?,
+		credit_limit = ?, max_sessions = ?, associated_number = ?, language = ?, blocked = ?, tariff = ?,
+		daily_cap = ? WHERE username = ?`,
+		str(a.PasswordHash), str(a.HA1), pinHash, pinHash, pinKeyID, str(a.Currency), int64(a.CreditLimit), a.MaxSessions,
+		str(a.AssociatedNumber), str(a.Language), a.Blocked, str(a.Tariff), int64(a.DailyCap), a.Username); err != nil {
+		return nil, err
+	}
+	return getAccount(ctx, tx, "username = ?", a.Username)
 }
 
 func getAccount(ctx context.Context, q sqlx.QueryerContext, where string, arg any) (*callback.Account, error) {
@@ -308,6 +328,16 @@ func (db *DB) PutAccessNumber(ctx context.Context, n *callback.AccessNumber) err
 	if n.Number == "" {
 		return fmt.Errorf("put access number: %w", &callback.ValidationError{Field: "number", Reason: "empty"})
 	}
+	defer db.accessWrites.Add(1)
+	err := db.tx(ctx, func(tx *sqlx.Tx) error { return db.putAccessNumber(ctx, tx, n) })
+	if err != nil {
+		return db.fail(err, "put access number %s", n.Number)
+	}
+	return nil
+}
+
+// putAccessNumber inserts or replaces n in tx.
+func (db *DB) putAccessNumber(ctx context.Context, tx *sqlx.Tx, n *callback.AccessNumber) error {
 	args := []any{n.Number, string(n.Trigger), str(n.SubApp), str(n.Language), str(n.Region), str(n.AreaCode),
 		str(n.DefaultAccountUsername), n.DisableCLIAuthentication, n.ForceCLIAuthentication,
 		n.ForceDefaultAccount, str(n.MinimumBalance), str(n.FixedCLI), n.HangupSIPCode, n.RingbackTime,
@@ -315,15 +345,8 @@ func (db *DB) PutAccessNumber(ctx context.Context, n *callback.AccessNumber) err
 		n.ANumberHandling, str(n.InternalAccount), str(n.CallbackTariff), n.IVRAuthentication.Seed()}
 	q := "INSERT INTO access_numbers (" + accessNumberColumns + ") VALUES " + placeholders(len(accessNumberCols)) +
 		db.d.Upsert([]string{"number"}, accessNumberCols[1:])
-	defer db.accessWrites.Add(1)
-	err := db.tx(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, q, args...)
-		return err
-	})
-	if err != nil {
-		return db.fail(err, "put access number %s", n.Number)
-	}
-	return nil
+	_, err := tx.ExecContext(ctx, q, args...)
+	return err
 }
 
 // AccessNumberWrites counts the PutAccessNumber and DeleteAccessNumber

@@ -299,44 +299,48 @@ func (db *DB) addEvent(ctx context.Context, tx *sqlx.Tx, e event) error {
 func (db *DB) Cancel(ctx context.Context, id int64, now time.Time) (*callback.Request, error) {
 	var got *callback.Request
 	err := db.tx(ctx, func(tx *sqlx.Tx) error {
-		var row requestRow
-		if err := tx.GetContext(ctx, &row, selectRequest+" WHERE i_callback_request = ?"+db.d.LockRows, id); err != nil {
-			return err
-		}
-		r := row.request()
-		if r.Finished {
-			got = r
-			return nil
-		}
-		e := event{at: now, id: id, attempt: r.Attempt, status: r.Status}
-		if r.LeaseOwner == "" && callback.CheckTransition(r.Status, callback.StatusFinished, callback.ResultCanceled) == nil {
-			_, err := tx.ExecContext(ctx, `UPDATE callback_requests SET canceled = 1, finished = 1, status = ?, result = ?,
-				lease_expires = NULL WHERE i_callback_request = ? AND status = ? AND lease_owner IS NULL AND finished = 0`,
-				string(callback.StatusFinished), string(callback.ResultCanceled), id, string(r.Status))
-			if err != nil {
-				return err
-			}
-			e.status, e.result, e.note = callback.StatusFinished, callback.ResultCanceled, "canceled; no node held the request"
-		} else {
-			if _, err := tx.ExecContext(ctx, "UPDATE callback_requests SET canceled = 1 WHERE i_callback_request = ?", id); err != nil {
-				return err
-			}
-			e.note = "cancel requested"
-			if r.LeaseOwner != "" {
-				e.note += "; " + r.LeaseOwner + " holds the request and hangs up its legs"
-			}
-		}
-		if err := db.addEvent(ctx, tx, e); err != nil {
-			return err
-		}
 		var err error
-		got, err = getRequest(ctx, tx, id)
+		got, err = db.cancel(ctx, tx, id, now)
 		return err
 	})
 	if err != nil {
 		return nil, db.fail(err, "cancel request %d", id)
 	}
 	return got, nil
+}
+
+// cancel is Cancel in tx.
+func (db *DB) cancel(ctx context.Context, tx *sqlx.Tx, id int64, now time.Time) (*callback.Request, error) {
+	var row requestRow
+	if err := tx.GetContext(ctx, &row, selectRequest+" WHERE i_callback_request = ?"+db.d.LockRows, id); err != nil {
+		return nil, err
+	}
+	r := row.request()
+	if r.Finished {
+		return r, nil
+	}
+	e := event{at: now, id: id, attempt: r.Attempt, status: r.Status}
+	if r.LeaseOwner == "" && callback.CheckTransition(r.Status, callback.StatusFinished, callback.ResultCanceled) == nil {
+		_, err := tx.ExecContext(ctx, `UPDATE callback_requests SET canceled = 1, finished = 1, status = ?, result = ?,
+			lease_expires = NULL WHERE i_callback_request = ? AND status = ? AND lease_owner IS NULL AND finished = 0`,
+			string(callback.StatusFinished), string(callback.ResultCanceled), id, string(r.Status))
+		if err != nil {
+			return nil, err
+		}
+		e.status, e.result, e.note = callback.StatusFinished, callback.ResultCanceled, "canceled; no node held the request"
+	} else {
+		if _, err := tx.ExecContext(ctx, "UPDATE callback_requests SET canceled = 1 WHERE i_callback_request = ?", id); err != nil {
+			return nil, err
+		}
+		e.note = "cancel requested"
+		if r.LeaseOwner != "" {
+			e.note += "; " + r.LeaseOwner + " holds the request and hangs up its legs"
+		}
+	}
+	if err := db.addEvent(ctx, tx, e); err != nil {
+		return nil, err
+	}
+	return getRequest(ctx, tx, id)
 }
 
 // Claim leases due rows. On MySQL the locking read skips rows another
