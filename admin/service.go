@@ -101,6 +101,10 @@ func (s *Service) afterConflict(ctx context.Context, a Actor, action string, err
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
 
+// usernamePattern is what an account's username may be: a name or a
+// number (with its +), as the triggers look accounts up by either.
+var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9._@+-]{1,64}$`)
+
 // CreateOperator adds an operator; password may be empty (token only).
 func (s *Service) CreateOperator(ctx context.Context, a Actor, name string, role Role, password string) (*Operator, error) {
 	if err := a.Check(PermWrite); err != nil {
@@ -114,7 +118,7 @@ func (s *Service) CreateOperator(ctx context.Context, a Actor, name string, role
 	}
 	op := &Operator{Name: name, Role: role}
 	if password != "" {
-		h, err := s.hashPassword(password)
+		h, err := s.hashPassword(password, minOperatorPassword)
 		if err != nil {
 			return nil, err
 		}
@@ -126,9 +130,13 @@ func (s *Service) CreateOperator(ctx context.Context, a Actor, name string, role
 	return op, nil
 }
 
-func (s *Service) hashPassword(pw string) (string, error) {
-	if len(pw) < 8 || len(pw) > 72 {
-		return "", &callback.ValidationError{Field: "password", Reason: "8 to 72 bytes"}
+// minOperatorPassword is the shortest operator password: an operator
+// can change every account.
+const minOperatorPassword = 8
+
+func (s *Service) hashPassword(pw string, minLen int) (string, error) {
+	if len(pw) < minLen || len(pw) > 72 {
+		return "", &callback.ValidationError{Field: "password", Reason: fmt.Sprintf("%d to 72 bytes", max(minLen, 1))}
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(pw), s.cost())
 	if err != nil {
@@ -146,7 +154,7 @@ func (s *Service) SetOperator(ctx context.Context, a Actor, name, ifMatch string
 	var hash string
 	if password != nil && *password != "" {
 		var err error
-		if hash, err = s.hashPassword(*password); err != nil {
+		if hash, err = s.hashPassword(*password, minOperatorPassword); err != nil {
 			return nil, err
 		}
 	}
@@ -299,8 +307,8 @@ var tariffPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 func (s *Service) apply(st AccountSettings, acct *callback.Account, create bool) error {
 	bad := func(field, why string) error { return &callback.ValidationError{Field: field, Reason: why} }
 	if create {
-		if !namePattern.MatchString(st.Username) {
-			return bad("username", "1 to 64 letters, digits and ._@-")
+		if !usernamePattern.MatchString(st.Username) {
+			return bad("username", "1 to 64 letters, digits and ._@+-")
 		}
 		acct.Username = st.Username
 		c := strings.ToUpper(st.Currency)
@@ -347,7 +355,7 @@ func (s *Service) apply(st AccountSettings, acct *callback.Account, create bool)
 	if st.Password != nil {
 		acct.PasswordHash, acct.HA1 = "", ""
 		if *st.Password != "" {
-			if acct.PasswordHash, err = s.hashPassword(*st.Password); err != nil {
+			if acct.PasswordHash, err = s.hashPassword(*st.Password, 1); err != nil {
 				return err
 			}
 			if st.SIP {
@@ -629,7 +637,11 @@ func (s *Service) PutAccessNumber(ctx context.Context, a Actor, number string, c
 		if !create && ifMatch != "" && ifMatch != AccessNumberETag(n) {
 			return ErrPreconditionFailed
 		}
-		next, err := build(n)
+		cur := n
+		if create {
+			cur = nil
+		}
+		next, err := build(cur)
 		if err != nil {
 			return err
 		}

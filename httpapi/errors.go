@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/callbackd/callbackd/admin"
 	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/callback"
 )
@@ -23,6 +24,8 @@ const (
 	CodeNotFound             = "not_found"              // 404
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405
 	CodeConflict             = "conflict"               // 409
+	CodePreconditionFailed   = "precondition_failed"    // 412: If-Match names an old version
+	CodePreconditionRequired = "precondition_required"  // 428: an update without If-Match
 	CodeRequestTooLarge      = "request_too_large"      // 413
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415
 	CodeRateLimited          = "rate_limited"           // 429
@@ -111,6 +114,11 @@ func classify(err error) *Error {
 	case errors.As(err, &te):
 		return &Error{Status: http.StatusConflict, Code: CodeConflict,
 			Message: fmt.Sprintf("the request is %s and cannot move to %s", te.From, te.To), cause: err}
+	case errors.Is(err, admin.ErrPreconditionFailed):
+		return &Error{Status: http.StatusPreconditionFailed, Code: CodePreconditionFailed,
+			Message: "the object changed since it was read (ETag); read it again and redo the change", cause: err}
+	case errors.Is(err, admin.ErrForbidden):
+		return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: err.Error(), cause: err}
 	case errors.Is(err, auth.ErrTooManyAttempts):
 		return &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited,
 			Message: "too many failed attempts; try again later", RetryAfter: loginRetryAfter, cause: err}

@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/callbackd/callbackd/admin"
 	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/metrics"
@@ -67,6 +68,9 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// MaxBodyBytes bounds request bodies (default 64 KiB).
 	MaxBodyBytes int64
+	// Admin, when set, serves the admin API under /api/v1/admin/ to
+	// operators holding an API token of their own; nil: it answers 404.
+	Admin *admin.Service
 	// Fallback serves the paths no route here matches (the web callback
 	// page), behind the same request log, metrics and panic recovery.
 	// Unknown paths under /api/ stay JSON 404s. Nil: JSON 404 for all.
@@ -78,6 +82,7 @@ type Options struct {
 type api struct {
 	store   callback.Store
 	svc     *callback.Service
+	admin   *admin.Service
 	auth    *auth.Authenticator
 	log     *slog.Logger
 	metrics *metrics.Metrics
@@ -104,7 +109,7 @@ type route struct {
 }
 
 func (a *api) routes() []route {
-	return []route{
+	return append([]route{
 		{"POST /api/v1/requests", true, a.handleCreate},
 		{"GET /api/v1/requests", false, a.handleList},
 		{"GET /api/v1/requests/{id}", false, a.handleGet},
@@ -115,7 +120,7 @@ func (a *api) routes() []route {
 		{"GET /healthz", false, handleHealthz},
 		{"GET /readyz", false, a.handleReadyz},
 		{"GET /metrics", false, a.handleMetrics},
-	}
+	}, a.adminRoutes()...)
 }
 
 // New returns the handler of every HTTP route. It panics when a required
@@ -148,7 +153,7 @@ func newAPI(o Options) *api {
 	boot := make([]byte, 4)
 	_, _ = rand.Read(boot) // crypto/rand.Read never fails on supported platforms
 	a := &api{
-		store: o.Store, svc: o.Service, auth: o.Authenticator,
+		store: o.Store, svc: o.Service, auth: o.Authenticator, admin: o.Admin,
 		log: o.Logger.With("component", "http"), metrics: o.Metrics,
 		ready: o.Ready, readyTO: o.ReadyTimeout, sms: o.SMS, trusted: o.TrustedProxies,
 		maxBody: o.MaxBodyBytes, fallbk: o.Fallback, now: o.Now,
