@@ -69,6 +69,7 @@ type AccessNumberView struct {
 	ANumberHandling          int    `json:"anumberhandling"`
 	InternalAccount          string `json:"internal_account"`
 	CallbackTariff           string `json:"callback_tariff"`
+	IVRAuthentication        int    `json:"ivrauthentication"`
 }
 
 // ViewAccessNumber is n's view.
@@ -81,7 +82,7 @@ func ViewAccessNumber(n *callback.AccessNumber) AccessNumberView {
 		HangupSIPCode: n.HangupSIPCode, RingbackTime: n.RingbackTime, RingbackType: n.RingbackType,
 		DiversionReason: n.DiversionReason, AnonymousAccounting: n.AnonymousAccounting,
 		DelayBeforeCallback: n.DelayBeforeCallback, IsCallback: n.IsCallback, ANumberHandling: n.ANumberHandling,
-		InternalAccount: n.InternalAccount, CallbackTariff: n.CallbackTariff,
+		InternalAccount: n.InternalAccount, CallbackTariff: n.CallbackTariff, IVRAuthentication: n.IVRAuthentication.Seed(),
 	}
 }
 
@@ -95,8 +96,18 @@ func (v AccessNumberView) AccessNumber() *callback.AccessNumber {
 		HangupSIPCode: v.HangupSIPCode, RingbackTime: v.RingbackTime, RingbackType: v.RingbackType,
 		DiversionReason: v.DiversionReason, AnonymousAccounting: v.AnonymousAccounting,
 		DelayBeforeCallback: v.DelayBeforeCallback, IsCallback: v.IsCallback, ANumberHandling: v.ANumberHandling,
-		InternalAccount: v.InternalAccount, CallbackTariff: v.CallbackTariff,
+		InternalAccount: v.InternalAccount, CallbackTariff: v.CallbackTariff, IVRAuthentication: ivrAuth(v.IVRAuthentication),
 	}
+}
+
+// ivrAuth is the IVRAuth of a seed value; one out of range stays out of
+// range, so that Validate names it.
+func ivrAuth(seed int) callback.IVRAuth {
+	a, err := callback.ParseIVRAuth(seed)
+	if err != nil {
+		return -1
+	}
+	return a
 }
 
 // NewAccessNumberView is the view a new access number starts from: the

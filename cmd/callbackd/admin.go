@@ -12,8 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
+	"github.com/callbackd/callbackd/admin"
 	"github.com/callbackd/callbackd/callback"
 )
 
@@ -60,6 +59,18 @@ func (e *env) admin(noun, verb string, args []string) error {
 		run = e.currencySet(fs)
 	case "currency list":
 		run = e.currencyList(fs)
+	case "operator add":
+		run = e.operatorAdd(fs)
+	case "operator list":
+		run = e.operatorList(fs)
+	case "operator token":
+		run = e.operatorToken(fs)
+	case "operator set":
+		run = e.operatorSet(fs)
+	case "cdr export":
+		run = e.cdrExport(fs)
+	case "cdr report":
+		run = e.cdrReport(fs)
 	default:
 		fmt.Fprint(e.stderr, groupUsage(noun))
 		return usageError{fmt.Sprintf("%s: unknown subcommand %q (%s)", noun, verb, strings.Join(subcommandNames(noun), ", "))}
@@ -121,36 +132,21 @@ func (e *env) accountAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 		if err := required(fs, "username"); err != nil {
 			return err
 		}
-		a := &callback.Account{Username: *username, PIN: *pin, Currency: strings.ToUpper(*currency),
-			MaxSessions: *maxSessions, AssociatedNumber: *number, Language: *lang, Tariff: *tariff}
-		if err := a.CheckMaxSessions(); err != nil {
-			return usageError{"-max-sessions: " + err.Error()}
+		svc, err := adminService(c, st)
+		if err != nil {
+			return err
 		}
-		var err error
-		if a.Balance, err = callback.ParseMoney(*balance); err != nil {
-			return usageError{"-balance: " + err.Error()}
-		}
-		if a.CreditLimit, err = callback.ParseMoney(*creditLimit); err != nil {
-			return usageError{"-credit-limit: " + err.Error()}
-		}
-		if a.DailyCap, err = callback.ParseMoney(*dailyCap); err != nil {
-			return usageError{"-daily-cap: " + err.Error()}
-		}
-		if *sip && *password == "" {
-			return usageError{"-sip needs -password"}
-		}
+		in := admin.AccountSettings{Username: *username, Currency: *currency, CreditLimit: *creditLimit, DailyCap: *dailyCap,
+			MaxSessions: *maxSessions, AssociatedNumber: *number, Language: *lang, Tariff: *tariff, SIP: *sip, Balance: *balance}
 		if *password != "" {
-			h, err := bcrypt.GenerateFromPassword([]byte(*password), bcrypt.DefaultCost)
-			if err != nil {
-				return fmt.Errorf("hash password: %w", err)
-			}
-			a.PasswordHash = string(h)
+			in.Password = password
 		}
-		if *sip {
-			a.HA1 = callback.HA1(a.Username, c.ARI.Realm, *password)
+		if *pin != "" {
+			in.PIN = pin
 		}
-		if err := st.CreateAccount(e.ctx, a); err != nil {
-			return storeError(err, "account "+a.Username, "add account %s: %w", a.Username, err)
+		a, _, err := svc.CreateAccount(e.ctx, admin.CLIActor, in)
+		if err != nil {
+			return adminError(err, "account "+*username, "add account %s: %w", *username, err)
 		}
 		fmt.Fprintf(e.stdout, "account %s added (balance %s %s)\n", a.Username, a.Balance, a.Currency)
 		return nil
@@ -168,45 +164,37 @@ func (e *env) accountEdit(fs *flag.FlagSet) func(callback.Store, *Config) error 
 	creditLimit := fs.String("credit-limit", "", "lowest balance allowed (negative for postpaid)")
 	dailyCap := fs.String("daily-cap", "", "per-day spend cap, 0 for none")
 	blocked := fs.Bool("blocked", false, "refuse callbacks for the account")
-	return func(st callback.Store, _ *Config) error {
+	return func(st callback.Store, c *Config) error {
 		if err := required(fs, "username"); err != nil {
 			return err
 		}
-		a, err := st.GetAccount(e.ctx, *username)
+		svc, err := adminService(c, st)
 		if err != nil {
-			return fmt.Errorf("account %s: %w", *username, err)
+			return err
 		}
-		var ferr error
-		fs.Visit(func(f *flag.Flag) {
-			var err error
-			switch f.Name {
-			case "max-sessions":
-				a.MaxSessions = *maxSessions
-			case "number":
-				a.AssociatedNumber = *number
-			case "language":
-				a.Language = *lang
-			case "tariff":
-				a.Tariff = *tariff
-			case "blocked":
-				a.Blocked = *blocked
-			case "credit-limit":
-				a.CreditLimit, err = callback.ParseMoney(*creditLimit)
-			case "daily-cap":
-				a.DailyCap, err = callback.ParseMoney(*dailyCap)
-			}
-			if err != nil && ferr == nil {
-				ferr = usageError{"-" + f.Name + ": " + err.Error()}
-			}
+		a, err := svc.UpdateAccount(e.ctx, admin.CLIActor, *username, "", func(st *admin.AccountSettings) error {
+			fs.Visit(func(f *flag.Flag) {
+				switch f.Name {
+				case "max-sessions":
+					st.MaxSessions = *maxSessions
+				case "number":
+					st.AssociatedNumber = *number
+				case "language":
+					st.Language = *lang
+				case "tariff":
+					st.Tariff = *tariff
+				case "blocked":
+					st.Blocked = *blocked
+				case "credit-limit":
+					st.CreditLimit = *creditLimit
+				case "daily-cap":
+					st.DailyCap = *dailyCap
+				}
+			})
+			return nil
 		})
-		if ferr != nil {
-			return ferr
-		}
-		if err := a.CheckMaxSessions(); err != nil {
-			return usageError{"-max-sessions: " + err.Error()}
-		}
-		if err := st.UpdateAccount(e.ctx, a); err != nil {
-			return fmt.Errorf("edit account %s: %w", a.Username, err)
+		if err != nil {
+			return adminError(err, "account "+*username, "edit account %s: %w", *username, err)
 		}
 		fmt.Fprintf(e.stdout, "account %s updated (max sessions %d)\n", a.Username, a.MaxSessions)
 		return nil
@@ -274,20 +262,23 @@ func (e *env) accountPIN(fs *flag.FlagSet) func(callback.Store, *Config) error {
 	username := fs.String("username", "", "account username (required)")
 	set := fs.String("set", "", "the account's new PIN (stored as a keyed hash under auth.pin_key)")
 	clear := fs.Bool("clear", false, "remove the account's PIN")
-	return func(st callback.Store, _ *Config) error {
+	return func(st callback.Store, c *Config) error {
 		if err := required(fs, "username"); err != nil {
 			return err
 		}
 		if (*set == "") == !*clear {
 			return usageError{"give one of -set PIN and -clear"}
 		}
-		a, err := st.GetAccount(e.ctx, *username)
+		svc, err := adminService(c, st)
 		if err != nil {
-			return fmt.Errorf("account %s: %w", *username, err)
+			return err
 		}
-		a.PIN, a.PINHash, a.PINKeyID = *set, "", ""
-		if err := st.UpdateAccount(e.ctx, a); err != nil {
-			return fmt.Errorf("PIN of account %s: %w", *username, err)
+		a, err := svc.UpdateAccount(e.ctx, admin.CLIActor, *username, "", func(st *admin.AccountSettings) error {
+			st.PIN = set
+			return nil
+		})
+		if err != nil {
+			return adminError(err, "account "+*username, "PIN of account %s: %w", *username, err)
 		}
 		if *clear {
 			fmt.Fprintf(e.stdout, "account %s has no PIN now\n", a.Username)
@@ -298,20 +289,56 @@ func (e *env) accountPIN(fs *flag.FlagSet) func(callback.Store, *Config) error {
 	}
 }
 
+// accountBalance shows a balance or moves it by a ledger entry with its
+// reason: -add tops it up, -adjust corrects it either way, -set adjusts it
+// to an amount (the entry is what takes it there, computed under the
+// account's lock, so a call settled in between is not undone).
 func (e *env) accountBalance(fs *flag.FlagSet) func(callback.Store, *Config) error {
 	username := fs.String("username", "", "account username (required)")
-	set := fs.String("set", "", "set the balance to this amount, e.g. 25.00")
-	return func(st callback.Store, _ *Config) error {
+	set := fs.String("set", "", "adjust the balance to this amount, e.g. 25.00")
+	add := fs.String("add", "", "top up by this amount, e.g. 10.00")
+	adjust := fs.String("adjust", "", "adjust by this amount, e.g. -2.50")
+	reason := fs.String("reason", "", "why the balance moves (recorded in the ledger; default names the command)")
+	return func(st callback.Store, c *Config) error {
 		if err := required(fs, "username"); err != nil {
 			return err
 		}
-		if *set != "" {
-			m, err := callback.ParseMoney(*set)
-			if err != nil {
-				return usageError{"-set: " + err.Error()}
+		given := 0
+		for _, v := range []string{*set, *add, *adjust} {
+			if v != "" {
+				given++
 			}
-			if err := st.SetBalance(e.ctx, *username, m); err != nil {
-				return storeError(err, "account "+*username, "set balance of %s: %w", *username, err)
+		}
+		if given > 1 {
+			return usageError{"give one of -set, -add and -adjust"}
+		}
+		if given == 1 {
+			svc, err := adminService(c, st)
+			if err != nil {
+				return err
+			}
+			entry := &admin.LedgerEntry{Username: *username, Kind: admin.LedgerAdjustment, Reason: *reason}
+			flagName, value := "set", *set
+			switch {
+			case *add != "":
+				entry.Kind, flagName, value = admin.LedgerTopUp, "add", *add
+			case *adjust != "":
+				flagName, value = "adjust", *adjust
+			}
+			m, err := callback.ParseMoney(value)
+			if err != nil {
+				return usageError{"-" + flagName + ": " + err.Error()}
+			}
+			if flagName == "set" {
+				entry.SetTo = &m
+			} else {
+				entry.Amount = m
+			}
+			if entry.Reason == "" {
+				entry.Reason = "callbackd account balance -" + flagName + " " + value
+			}
+			if _, _, err := svc.PostLedger(e.ctx, admin.CLIActor, entry); err != nil {
+				return adminError(err, "account "+*username, "balance of %s: %w", *username, err)
 			}
 		}
 		a, err := st.GetAccount(e.ctx, *username)
@@ -326,20 +353,30 @@ func (e *env) accountBalance(fs *flag.FlagSet) func(callback.Store, *Config) err
 func (e *env) accountCLI(fs *flag.FlagSet) func(callback.Store, *Config) error {
 	username := fs.String("username", "", "account username (required)")
 	add := fs.String("add", "", "caller ID to map to the account (E.164 digits)")
-	return func(st callback.Store, _ *Config) error {
+	remove := fs.String("remove", "", "caller ID to unmap from the account")
+	return func(st callback.Store, c *Config) error {
 		if err := required(fs, "username"); err != nil {
 			return err
 		}
+		svc, err := adminService(c, st)
+		if err != nil {
+			return err
+		}
 		if *add != "" {
-			cli := strings.TrimPrefix(*add, "+")
-			if !callback.ValidDestination(cli) {
-				return usageError{fmt.Sprintf("-add %q is not a phone number", *add)}
-			}
-			if err := st.AddCLI(e.ctx, callback.AccountCLI{CLI: cli, Username: *username}); err != nil {
-				if errors.Is(err, callback.ErrNotFound) {
+			if _, err := svc.AddCLI(e.ctx, admin.CLIActor, *username, *add); err != nil {
+				var ve *callback.ValidationError
+				switch {
+				case errors.As(err, &ve):
+					return usageError{fmt.Sprintf("-add %q is not a phone number", *add)}
+				case errors.Is(err, callback.ErrNotFound):
 					return notFoundError{"account " + *username}
 				}
-				return storeError(err, "caller ID "+cli, "add CLI %s to %s: %w", cli, *username, err)
+				return storeError(err, "caller ID "+*add, "add CLI %s to %s: %w", *add, *username, err)
+			}
+		}
+		if *remove != "" {
+			if err := svc.RemoveCLI(e.ctx, admin.CLIActor, *username, *remove); err != nil {
+				return adminError(err, fmt.Sprintf("caller ID %s of account %s", *remove, *username), "remove CLI %s of %s: %w", *remove, *username, err)
 			}
 		}
 		clis, err := st.ListCLIs(e.ctx, *username)
@@ -379,7 +416,7 @@ func (e *env) accessAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 	fs.StringVar(&n.CallbackTariff, "callback-tariff", "", "tariff limiting where callbacks may go")
 	ivrAuth := fs.Int("ivrauthentication", callback.DefaultIVRAuthentication,
 		"Mizu ivrauthentication: 0 no, 1 A number or PIN, 2 only A number, 3 only PIN, 4 A number and PIN")
-	return func(st callback.Store, _ *Config) error {
+	return func(st callback.Store, c *Config) error {
 		if err := required(fs, "number"); err != nil {
 			return err
 		}
@@ -392,12 +429,22 @@ func (e *env) accessAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 			return usageError{err.Error()}
 		}
 		n.IVRAuthentication = a
-		if err := n.Validate(); err != nil {
-			return usageError{err.Error()}
+		svc, err := adminService(c, st)
+		if err != nil {
+			return err
 		}
-		n.ApplyDefaults()
-		if err := st.PutAccessNumber(e.ctx, n); err != nil {
+		// add replaces a number that exists with the options given.
+		_, err = st.GetAccessNumber(e.ctx, n.Number)
+		create := errors.Is(err, callback.ErrNotFound)
+		if err != nil && !create {
 			return fmt.Errorf("add access number %s: %w", n.Number, err)
+		}
+		n, _, err = svc.PutAccessNumber(e.ctx, admin.CLIActor, n.Number, create, "", func(v *admin.AccessNumberView) error {
+			*v = admin.ViewAccessNumber(n)
+			return nil
+		})
+		if err != nil {
+			return adminError(err, "access number", "add access number: %w", err)
 		}
 		fmt.Fprintf(e.stdout, "access number %s: %s trigger, sub-application %s\n", n.Number, n.Trigger, n.SubApp)
 		return nil
@@ -484,11 +531,15 @@ func (e *env) accessList(fs *flag.FlagSet) func(callback.Store, *Config) error {
 
 func (e *env) accessRemove(fs *flag.FlagSet) func(callback.Store, *Config) error {
 	number := fs.String("number", "", "the access number (required)")
-	return func(st callback.Store, _ *Config) error {
+	return func(st callback.Store, c *Config) error {
 		if err := required(fs, "number"); err != nil {
 			return err
 		}
-		if err := st.DeleteAccessNumber(e.ctx, *number); err != nil {
+		svc, err := adminService(c, st)
+		if err != nil {
+			return err
+		}
+		if err := svc.DeleteAccessNumber(e.ctx, admin.CLIActor, *number, ""); err != nil {
 			return storeError(err, "access number "+*number, "remove access number %s: %w", *number, err)
 		}
 		fmt.Fprintf(e.stdout, "access number %s removed\n", *number)
@@ -615,12 +666,16 @@ func (e *env) requestShow(fs *flag.FlagSet) func(callback.Store, *Config) error 
 }
 
 func (e *env) requestCancel(fs *flag.FlagSet) func(callback.Store, *Config) error {
-	return func(st callback.Store, _ *Config) error {
+	return func(st callback.Store, c *Config) error {
 		id, err := e.requestID(fs)
 		if err != nil {
 			return err
 		}
-		r, err := st.Cancel(e.ctx, id, time.Now())
+		svc, err := adminService(c, st)
+		if err != nil {
+			return err
+		}
+		r, err := svc.CancelRequest(e.ctx, admin.CLIActor, id)
 		if err != nil {
 			return storeError(err, fmt.Sprintf("request %d", id), "cancel request %d: %w", id, err)
 		}

@@ -14,9 +14,9 @@ var adminCommands = map[string][][2]string{
 		{"edit", "change an account's options (Max Sessions, number, language, tariff, limits, blocked)"},
 		{"list", "list the accounts"},
 		{"show", "one account: balance, caller IDs, recent callbacks and CDRs"},
-		{"balance", "show or set an account's balance"},
+		{"balance", "show an account's balance, or top it up or adjust it (a ledger entry with its reason)"},
 		{"pin", "set or clear an account's PIN (stored as a keyed hash under auth.pin_key)"},
-		{"cli", "list or add the caller IDs that identify an account"},
+		{"cli", "list, add or remove the caller IDs that identify an account"},
 	},
 	"access": {
 		{"add", "add or replace an access number and its options"},
@@ -43,6 +43,16 @@ var adminCommands = map[string][][2]string{
 		{"show", "one notification: its attempts, last answer and JSON body"},
 		{"resend", "send a notification again now (a failed one too), with a new retry window"},
 		{"account", "show, set (-url -secret -events) or remove (-delete) an account's webhook"},
+	},
+	"operator": {
+		{"add", "add an operator of the admin API and console (role admin, support or reporting)"},
+		{"list", "list the operators"},
+		{"token", "make an API token for an operator (printed once, stored hashed)"},
+		{"set", "change an operator's role or password, or disable them"},
+	},
+	"cdr": {
+		{"export", "write the CDRs of a time range as CSV, streamed (-from, -to, -account)"},
+		{"report", "attempts, ASR, ACD, minutes and revenue per day and account, access number or prefix"},
 	},
 	"sounds": {
 		{"check", "list the prompts missing per language in Asterisk's sounds directory (-dir)"},

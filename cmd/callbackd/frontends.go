@@ -96,7 +96,8 @@ func httpOptions(c *Config, st callback.Store, svc *callback.Service, authn *aut
 		return httpapi.Options{}, err
 	}
 	return httpapi.Options{Store: st, Service: svc, Authenticator: authn, Logger: log, Limits: &lim, TrustedProxies: proxies,
-		SMS: httpapi.SMSOptions{Secret: c.SMS.Secret, TwilioAuthToken: c.SMS.TwilioAuthToken, PublicURL: c.SMS.PublicURL}}, nil
+		SMS:   httpapi.SMSOptions{Secret: c.SMS.Secret, TwilioAuthToken: c.SMS.TwilioAuthToken, PublicURL: c.SMS.PublicURL},
+		Admin: newAdminService(c, st, svc.Notify)}, nil
 }
 
 // newController builds the ARI controller from the ari.* options.

@@ -67,6 +67,8 @@ commands:
   currency set|list          manage currencies and exchange rates
   sounds check               list the prompts missing per language in Asterisk's sounds directory
   webhook list|show|resend|account  status notifications: list, show, send again; an account's webhook
+  operator add|list|token|set  manage the operators of the admin API and their tokens
+  cdr export|report          export CDRs as CSV, traffic and revenue reports
 
 Every command takes -config FILE; CALLBACKD_* environment variables override
 the file (see 'callbackd config'). 'callbackd <command> -h' lists its flags.
@@ -116,7 +118,7 @@ func dispatch(ctx context.Context, args, environ []string, stdin io.Reader, stdo
 		return e.health(rest)
 	case "mail":
 		return e.mail(rest)
-	case "account", "access", "request", "tariff", "currency", "sounds", "webhook":
+	case "account", "access", "request", "tariff", "currency", "sounds", "webhook", "operator", "cdr":
 		if len(rest) == 0 {
 			fmt.Fprint(stderr, groupUsage(cmd))
 			return usageError{fmt.Sprintf("%s: which subcommand? (%s)", cmd, strings.Join(subcommandNames(cmd), ", "))}
