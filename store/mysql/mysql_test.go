@@ -71,3 +71,11 @@ func BenchmarkClaims(b *testing.B) {
 func TestAdminConformance(t *testing.T) {
 	storetest.RunAdmin(t, func(t *testing.T) admin.Store { return dbtest.MySQL(t) })
 }
+
+func BenchmarkExportCDRs(b *testing.B) {
+	storetest.BenchExportCDRs(b, func(b *testing.B) admin.Store { return dbtest.MySQL(b) })
+}
+
+func BenchmarkAdminLists(b *testing.B) {
+	storetest.BenchAdminLists(b, func(b *testing.B) admin.Store { return dbtest.MySQL(b) })
+}

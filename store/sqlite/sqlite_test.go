@@ -78,3 +78,11 @@ func BenchmarkClaims(b *testing.B) {
 func TestAdminConformance(t *testing.T) {
 	storetest.RunAdmin(t, func(t *testing.T) admin.Store { return dbtest.SQLite(t) })
 }
+
+func BenchmarkExportCDRs(b *testing.B) {
+	storetest.BenchExportCDRs(b, func(b *testing.B) admin.Store { return dbtest.SQLite(b) })
+}
+
+func BenchmarkAdminLists(b *testing.B) {
+	storetest.BenchAdminLists(b, func(b *testing.B) admin.Store { return dbtest.SQLite(b) })
+}

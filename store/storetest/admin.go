@@ -419,6 +419,26 @@ func testExportAllInOrder(t *testing.T, s admin.Store) {
 	if err != nil || len(page) != 2 || page[0].ID != 4999 {
 		t.Errorf("second page of 801 = %v, %v", page, err)
 	}
+	// With a time range, pages go by start time then id: 4999..5002
+	// share one start time (that of 4999), before 5003's and after 4998's.
+	var got []int64
+	var before int64
+	for range 10 {
+		page, err := s.ListCDRsPage(ctx, admin.CDRFilter{From: base.Add(4997 * time.Minute), To: base.Add(n * time.Minute), Limit: 2, BeforeID: before})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range page {
+			got = append(got, c.ID)
+		}
+		if len(page) < 2 {
+			break
+		}
+		before = page[len(page)-1].ID
+	}
+	if fmt.Sprint(got) != "[5003 5002 5001 5000 4999 4998]" {
+		t.Errorf("ranged pages: %v", got)
+	}
 }
 
 func testReport(t *testing.T, s admin.Store) {

@@ -29,17 +29,30 @@ func (db *DB) cdrWhere(f admin.CDRFilter) ([]string, []any) {
 	return where, args
 }
 
-// ListCDRsPage returns a page of CDRs, newest first.
+// ListCDRsPage returns a page of CDRs, newest first: by id, or, when f
+// has a time range, by start time then id, so the range is read from the
+// start time index whatever its age. The cursor is the id of the last row
+// of the previous page either way.
 func (db *DB) ListCDRsPage(ctx context.Context, f admin.CDRFilter) ([]*callback.CDR, error) {
 	where, args := db.cdrWhere(f)
-	if f.BeforeID > 0 {
+	order := " ORDER BY id DESC"
+	ranged := !f.From.IsZero() || !f.To.IsZero()
+	switch {
+	case ranged && f.BeforeID > 0:
+		const at = "(SELECT start_time FROM cdrs WHERE id = ?)"
+		where = append(where, "start_time <= "+at+" AND (start_time < "+at+" OR id < ?)")
+		args = append(args, f.BeforeID, f.BeforeID, f.BeforeID)
+	case f.BeforeID > 0:
 		where, args = append(where, "id < ?"), append(args, f.BeforeID)
+	}
+	if ranged {
+		order = " ORDER BY start_time DESC, id DESC"
 	}
 	q := "SELECT " + cdrColumns + " FROM cdrs"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY id DESC LIMIT ?"
+	q += order + " LIMIT ?"
 	var rows []cdrRow
 	if err := db.r.SelectContext(ctx, &rows, q, append(args, pageLimit(f.Limit))...); err != nil {
 		return nil, db.fail(err, "list CDRs")
@@ -73,7 +86,9 @@ func (db *DB) EachCDR(ctx context.Context, f admin.CDRFilter, fn func(*callback.
 	for {
 		w, a := where, args
 		if lastStart != nil {
-			w = append(w[:len(w):len(w)], "(start_time > ? OR (start_time = ? AND id > ?))")
+			// start_time >= first, so the range scan of the index starts
+			// at the last row sent.
+			w = append(w[:len(w):len(w)], "start_time >= ? AND (start_time > ? OR id > ?)")
 			a = append(a[:len(a):len(a)], lastStart, lastStart, lastID)
 		}
 		q := "SELECT " + cdrColumns + " FROM cdrs WHERE " + strings.Join(w, " AND ") +
