@@ -275,6 +275,11 @@ type Store interface {
 	// ListCDRsPage returns a page of the CDRs f selects, newest (highest
 	// id) first.
 	ListCDRsPage(ctx context.Context, f CDRFilter) ([]*callback.CDR, error)
+
+	// ImportRatesAudited is Tariffs.ImportRates with the audit entry.
+	ImportRatesAudited(ctx context.Context, tariff string, rates []callback.TariffRate, replace bool, audit *AuditEntry) (int, error)
+	// PutCurrencyAudited is Tariffs.PutCurrency with the audit entry.
+	PutCurrencyAudited(ctx context.Context, c callback.Currency, audit *AuditEntry) error
 	// EachCDR calls fn with each CDR f selects, by start time then id,
 	// reading them one at a time from the database; an error of fn stops
 	// it and is returned.

@@ -47,6 +47,11 @@ func (a *api) adminRoutes() []route {
 		{"POST /api/v1/admin/operators", false, a.handleAdminCreateOperator},
 		{"PATCH /api/v1/admin/operators/{name}", false, a.handleAdminUpdateOperator},
 		{"POST /api/v1/admin/operators/{name}/tokens", false, a.handleAdminNewToken},
+		{"GET /api/v1/admin/tariffs/{tariff}/rates", false, a.handleAdminListRates},
+		{"GET /api/v1/admin/tariffs/{tariff}/rates.csv", false, a.handleAdminExportRates},
+		{"POST /api/v1/admin/tariffs/{tariff}/rates.csv", false, a.handleAdminImportRates},
+		{"GET /api/v1/admin/currencies", false, a.handleAdminListCurrencies},
+		{"PUT /api/v1/admin/currencies/{code}", false, a.handleAdminPutCurrency},
 	}
 }
 

@@ -481,3 +481,48 @@ func TestAdminOperatorsAPI(t *testing.T) {
 		}
 	})
 }
+
+func TestAdminTariffsAndCurrencies(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) callback.Store) {
+		e := newAdminEnv(t, open(t))
+		good := "prefix,price_per_minute,connection_fee,first_increment,next_increment,description,blocked\n4930,0.0125,0,60,60,Berlin,false\n49,0.02,0.01,30,6,Germany,false\n"
+		if r := e.do("POST", "/api/v1/admin/tariffs/gold/rates.csv", "text/csv", good, e.asAnn); r.status != 200 || !strings.Contains(string(r.body), `"imported":2`) {
+			t.Fatalf("import: %d %s", r.status, r.body)
+		}
+		bad := "4931,0.01,0,60,60\n4932,cheap,0,60,60\n"
+		r := e.do("POST", "/api/v1/admin/tariffs/gold/rates.csv?replace=true", "text/csv", bad, e.asAnn)
+		if r.status != 400 || r.apiErr(t).Field != "csv" || !strings.Contains(r.apiErr(t).Message, "line 2") {
+			t.Errorf("bad line: %d %s", r.status, r.body)
+		}
+		if r := e.do("POST", "/api/v1/admin/tariffs/gold/rates.csv", "text/csv", good, e.asSam); r.status != 403 {
+			t.Errorf("support imports: %d", r.status)
+		}
+		r = e.get("/api/v1/admin/tariffs/gold/rates.csv", e.asRita)
+		if r.status != 200 || string(r.body) != "prefix,price_per_minute,connection_fee,first_increment,next_increment,description,blocked\n49,0.02,0.01,30,6,Germany,false\n4930,0.0125,0.00,60,60,Berlin,false\n" {
+			t.Errorf("export after the refused import: %d\n%s", r.status, r.body)
+		}
+		var rates struct {
+			Rates []RateView `json:"rates"`
+		}
+		e.get("/api/v1/admin/tariffs/gold/rates", e.asRita).json(t, &rates)
+		if len(rates.Rates) != 2 || rates.Rates[1].PricePerMinute != "0.0125" {
+			t.Errorf("rates %+v", rates)
+		}
+		if r := e.send("PUT", "/api/v1/admin/currencies/eur", `{"rate":"1.085"}`, e.asAnn); r.status != 200 || !strings.Contains(string(r.body), `"EUR"`) {
+			t.Errorf("put currency: %d %s", r.status, r.body)
+		}
+		if r := e.send("PUT", "/api/v1/admin/currencies/EUR", `{"rate":"-1"}`, e.asAnn); r.status != 400 || r.apiErr(t).Field != "rate" {
+			t.Errorf("bad rate: %d %s", r.status, r.body)
+		}
+		if r := e.get("/api/v1/admin/currencies", e.asRita); !strings.Contains(string(r.body), `{"code":"EUR","rate":"1.085"}`) {
+			t.Errorf("currencies: %s", r.body)
+		}
+		var audit struct {
+			Entries []AuditView `json:"entries"`
+		}
+		e.get("/api/v1/admin/audit?object=tariff/gold", e.asRita).json(t, &audit)
+		if len(audit.Entries) != 1 || audit.Entries[0].After["rates"] != float64(2) {
+			t.Errorf("audit of the import: %+v", audit.Entries)
+		}
+	})
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
@@ -695,7 +694,7 @@ func (e *env) tariffImport(fs *flag.FlagSet) func(callback.Store, *Config) error
 	tariff := fs.String("tariff", "default", "tariff name")
 	file := fs.String("file", "", "CSV file, - for standard input (required)")
 	replace := fs.Bool("replace", false, "replace the tariff's rates instead of adding to them")
-	return func(st callback.Store, _ *Config) error {
+	return func(st callback.Store, c *Config) error {
 		if err := required(fs, "file"); err != nil {
 			return err
 		}
@@ -708,12 +707,16 @@ func (e *env) tariffImport(fs *flag.FlagSet) func(callback.Store, *Config) error
 			defer f.Close()
 			in = f
 		}
-		rates, err := ParseRatesCSV(in, *tariff)
+		svc, err := adminService(c, st)
 		if err != nil {
-			return usageError{err.Error()}
+			return err
 		}
-		n, err := st.ImportRates(e.ctx, *tariff, rates, *replace)
+		n, err := svc.ImportRates(e.ctx, admin.CLIActor, *tariff, in, *replace)
 		if err != nil {
+			var ve *callback.ValidationError
+			if errors.As(err, &ve) {
+				return usageError{ve.Reason}
+			}
 			return fmt.Errorf("import tariff %s: %w", *tariff, err)
 		}
 		fmt.Fprintf(e.stdout, "tariff %s: %d rates imported\n", *tariff, n)
@@ -721,56 +724,10 @@ func (e *env) tariffImport(fs *flag.FlagSet) func(callback.Store, *Config) error
 	}
 }
 
-// ParseRatesCSV parses a rates CSV; every error names its line.
+// ParseRatesCSV parses a rates CSV (admin.ParseRatesCSV); every error
+// names its line.
 func ParseRatesCSV(in io.Reader, tariff string) ([]callback.TariffRate, error) {
-	r := csv.NewReader(in)
-	r.FieldsPerRecord = -1
-	r.TrimLeadingSpace = true
-	var out []callback.TariffRate
-	for line := 1; ; line++ {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("rates CSV: %w", err)
-		}
-		if line == 1 && len(rec) > 0 && strings.EqualFold(strings.TrimSpace(rec[0]), "prefix") {
-			continue
-		}
-		if len(rec) < 5 || len(rec) > 7 {
-			return nil, fmt.Errorf("rates CSV line %d: want prefix,price_per_minute,connection_fee,first_increment,next_increment[,description[,blocked]]", line)
-		}
-		tr := callback.TariffRate{Tariff: tariff, Prefix: strings.TrimPrefix(strings.TrimSpace(rec[0]), "+")}
-		if tr.Prefix == "" || strings.Trim(tr.Prefix, "0123456789") != "" {
-			return nil, fmt.Errorf("rates CSV line %d: prefix %q is not digits", line, rec[0])
-		}
-		if tr.PricePerMinute, err = callback.ParseMoney(rec[1]); err != nil {
-			return nil, fmt.Errorf("rates CSV line %d: price_per_minute: %w", line, err)
-		}
-		if tr.ConnectionFee, err = callback.ParseMoney(rec[2]); err != nil {
-			return nil, fmt.Errorf("rates CSV line %d: connection_fee: %w", line, err)
-		}
-		if tr.FirstIncrement, err = strconv.Atoi(strings.TrimSpace(rec[3])); err != nil || tr.FirstIncrement < 0 {
-			return nil, fmt.Errorf("rates CSV line %d: first_increment %q is not a number of seconds", line, rec[3])
-		}
-		if tr.NextIncrement, err = strconv.Atoi(strings.TrimSpace(rec[4])); err != nil || tr.NextIncrement < 1 {
-			return nil, fmt.Errorf("rates CSV line %d: next_increment %q is not a positive number of seconds", line, rec[4])
-		}
-		if len(rec) > 5 {
-			tr.Description = strings.TrimSpace(rec[5])
-		}
-		if len(rec) > 6 {
-			if tr.Blocked, err = strconv.ParseBool(strings.TrimSpace(rec[6])); err != nil {
-				return nil, fmt.Errorf("rates CSV line %d: blocked %q is not true/false", line, rec[6])
-			}
-		}
-		out = append(out, tr)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("rates CSV: no rates")
-	}
-	return out, nil
+	return admin.ParseRatesCSV(in, tariff)
 }
 
 func (e *env) tariffList(fs *flag.FlagSet) func(callback.Store, *Config) error {
@@ -792,22 +749,23 @@ func (e *env) tariffList(fs *flag.FlagSet) func(callback.Store, *Config) error {
 func (e *env) currencySet(fs *flag.FlagSet) func(callback.Store, *Config) error {
 	code := fs.String("code", "", "ISO 4217 code (required)")
 	rate := fs.String("rate", "", "units of this currency per one unit of the base currency (required)")
-	return func(st callback.Store, _ *Config) error {
+	return func(st callback.Store, c *Config) error {
 		if err := required(fs, "code", "rate"); err != nil {
 			return err
 		}
-		r, err := callback.ParseRate(*rate)
+		svc, err := adminService(c, st)
 		if err != nil {
-			return usageError{"-rate: " + err.Error()}
-		}
-		a, err := callback.ParseAmount("0 " + *code)
-		if err != nil {
-			return usageError{"-code: " + err.Error()}
-		}
-		if err := st.PutCurrency(e.ctx, callback.Currency{Code: a.Currency, Rate: r}); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "currency %s rate %s\n", a.Currency, r)
+		cur, err := svc.PutCurrency(e.ctx, admin.CLIActor, *code, *rate)
+		if err != nil {
+			var ve *callback.ValidationError
+			if errors.As(err, &ve) {
+				return usageError{"-" + ve.Field + ": " + ve.Reason}
+			}
+			return err
+		}
+		fmt.Fprintf(e.stdout, "currency %s rate %s\n", cur.Code, cur.Rate)
 		return nil
 	}
 }

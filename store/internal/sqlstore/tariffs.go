@@ -76,37 +76,44 @@ func (db *DB) ImportRates(ctx context.Context, tariff string, rates []callback.T
 		}
 	}
 	// The query timeout holds for each statement of a large import.
-	statements := 2 + (len(rates)+rateBatch-1)/rateBatch
-	err := db.bulkTx(ctx, statements, func(tx *sqlx.Tx) error {
-		if replace {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM tariff_rates WHERE tariff = ?", tariff); err != nil {
-				return err
-			}
-		}
-		for start := 0; start < len(rates); start += rateBatch {
-			batch := rates[start:min(start+rateBatch, len(rates))]
-			q := "INSERT INTO tariff_rates (" + rateColumns + ") VALUES "
-			args := make([]any, 0, len(batch)*len(rateCols))
-			for i, r := range batch {
-				if i > 0 {
-					q += ", "
-				}
-				q += placeholders(len(rateCols))
-				args = append(args, tariff, r.Prefix, str(r.Description), int64(r.PricePerMinute),
-					int64(r.ConnectionFee), r.FirstIncrement, r.NextIncrement, r.Blocked)
-			}
-			q += db.d.Upsert([]string{"tariff", "prefix"}, rateCols[2:])
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-				return err
-			}
-		}
-		_, err := tx.ExecContext(ctx, "UPDATE tariffs_version SET version = version + 1 WHERE id = 1")
-		return err
+	err := db.bulkTx(ctx, importStatements(rates), func(tx *sqlx.Tx) error {
+		return db.importRates(ctx, tx, tariff, rates, replace)
 	})
 	if err != nil {
 		return 0, db.fail(err, "import %d rates into %q", len(rates), tariff)
 	}
 	return len(rates), nil
+}
+
+// importStatements is how many statements an import of rates runs.
+func importStatements(rates []callback.TariffRate) int { return 2 + (len(rates)+rateBatch-1)/rateBatch }
+
+// importRates is ImportRates in tx.
+func (db *DB) importRates(ctx context.Context, tx *sqlx.Tx, tariff string, rates []callback.TariffRate, replace bool) error {
+	if replace {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM tariff_rates WHERE tariff = ?", tariff); err != nil {
+			return err
+		}
+	}
+	for start := 0; start < len(rates); start += rateBatch {
+		batch := rates[start:min(start+rateBatch, len(rates))]
+		q := "INSERT INTO tariff_rates (" + rateColumns + ") VALUES "
+		args := make([]any, 0, len(batch)*len(rateCols))
+		for i, r := range batch {
+			if i > 0 {
+				q += ", "
+			}
+			q += placeholders(len(rateCols))
+			args = append(args, tariff, r.Prefix, str(r.Description), int64(r.PricePerMinute),
+				int64(r.ConnectionFee), r.FirstIncrement, r.NextIncrement, r.Blocked)
+		}
+		q += db.d.Upsert([]string{"tariff", "prefix"}, rateCols[2:])
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, "UPDATE tariffs_version SET version = version + 1 WHERE id = 1")
+	return err
 }
 
 // ListRates returns the rates of tariff by prefix.
