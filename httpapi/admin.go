@@ -50,6 +50,8 @@ func (a *api) adminRoutes() []route {
 		{"GET /api/v1/admin/tariffs/{tariff}/rates", false, a.handleAdminListRates},
 		{"GET /api/v1/admin/tariffs/{tariff}/rates.csv", false, a.handleAdminExportRates},
 		{"POST /api/v1/admin/tariffs/{tariff}/rates.csv", false, a.handleAdminImportRates},
+		{"GET /api/v1/admin/calls", false, a.handleAdminLiveCalls},
+		{"POST /api/v1/admin/calls/{id}/hangup", false, a.handleAdminHangUp},
 		{"GET /api/v1/admin/currencies", false, a.handleAdminListCurrencies},
 		{"PUT /api/v1/admin/currencies/{code}", false, a.handleAdminPutCurrency},
 	}

@@ -526,3 +526,45 @@ func TestAdminTariffsAndCurrencies(t *testing.T) {
 		}
 	})
 }
+
+func TestAdminLiveCalls(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) callback.Store) {
+		e := newAdminEnv(t, open(t))
+		ctx := t.Context()
+		req := e.create(`{"original_cli":"4930111222","destination":"4930999"}`, asAlice)
+		e.create(`{"original_cli":"4930111223","destination":"4930999"}`, asAlice) // waits: not live
+		claimed, err := e.store.Claim(ctx, callback.ClaimParams{Owner: "node-1/boot", Now: time.Now().Add(time.Second), Limit: 1, LeaseFor: time.Minute})
+		if err != nil || len(claimed) != 1 || claimed[0].ID != req.ID {
+			t.Fatalf("claim: %v %v", claimed, err)
+		}
+		l := callback.Lease{RequestID: req.ID, Attempt: claimed[0].Attempt, Owner: "node-1/boot"}
+		if _, err := e.store.Update(ctx, l, callback.Change{From: callback.StatusRequestReceived, To: callback.StatusFirstLegInitiated,
+			SetupTime: time.Now().Add(-5 * time.Second), CountCall: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.Reserve(ctx, &callback.Reservation{RequestID: req.ID, Leg: callback.LegA, ChannelID: "ch-a", Username: "alice", Number: "4930111222", Amount: 500}); err != nil {
+			t.Fatal(err)
+		}
+		var calls struct {
+			Calls []LiveCallView `json:"calls"`
+		}
+		e.get("/api/v1/admin/calls", e.asRita).json(t, &calls)
+		if len(calls.Calls) != 1 {
+			t.Fatalf("calls: %+v", calls)
+		}
+		c := calls.Calls[0]
+		if c.Request.ID != req.ID || c.Node != "node-1/boot" || c.Duration < 5 || len(c.Legs) != 1 || c.Legs[0].Held != "0.05" || c.Request.Status != "First leg initiated" {
+			t.Errorf("call %+v", c)
+		}
+		if r := e.send("POST", fmt.Sprintf("/api/v1/admin/calls/%d/hangup", req.ID), "", e.asRita); r.status != 403 {
+			t.Errorf("reporting hangs up: %d", r.status)
+		}
+		if r := e.send("POST", fmt.Sprintf("/api/v1/admin/calls/%d/hangup", req.ID), "", e.asSam); r.status != 202 {
+			t.Errorf("hangup: %d %s", r.status, r.body)
+		}
+		held, err := e.store.CanceledHeld(ctx, "node-1/boot")
+		if err != nil || len(held) != 1 || held[0] != req.ID {
+			t.Errorf("the holding node is not told: %v %v", held, err)
+		}
+	})
+}
