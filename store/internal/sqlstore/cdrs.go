@@ -74,27 +74,33 @@ const exportBatch = 5000
 // memory does not grow with the export. CDRs without a start time are
 // only exported when f has no range.
 func (db *DB) EachCDR(ctx context.Context, f admin.CDRFilter, fn func(*callback.CDR) error) error {
-	where, args := db.cdrWhere(f)
-	if f.From.IsZero() && f.To.IsZero() {
-		where = append(where, "start_time IS NOT NULL")
-	}
+	unranged := f.From.IsZero() && f.To.IsZero()
+	var row cdrRow
 	var (
-		lastStart any
-		lastID    int64
-		row       cdrRow
+		resumed bool
+		lastID  int64
 	)
 	for {
-		w, a := where, args
-		if lastStart != nil {
-			// start_time >= first, so the range scan of the index starts
-			// at the last row sent.
-			w = append(w[:len(w):len(w)], "start_time >= ? AND (start_time > ? OR id > ?)")
-			a = append(a[:len(a):len(a)], lastStart, lastStart, lastID)
+		// A batch after the first starts its range at the last row's start
+		// time instead of f.From: one lower bound, which SQLite too reads
+		// as the start of the index range (with two it may take the
+		// looser, and scan every row sent so far again).
+		bf := f
+		if resumed {
+			bf.From = row.Start.Time
+		}
+		w, a := db.cdrWhere(bf)
+		if unranged && !resumed {
+			w = append(w, "start_time IS NOT NULL")
+		}
+		if resumed {
+			w = append(w, "(start_time > ? OR id > ?)")
+			a = append(a, db.ts(bf.From), lastID)
 		}
 		q := "SELECT " + cdrColumns + " FROM cdrs WHERE " + strings.Join(w, " AND ") +
 			fmt.Sprintf(" ORDER BY start_time, id LIMIT %d", exportBatch)
 		n, err := db.eachRow(ctx, q, a, &row, func() error {
-			lastStart, lastID = db.ts(row.Start.Time), row.ID
+			lastID = row.ID
 			return fn(row.cdr())
 		})
 		if err != nil {
@@ -103,14 +109,16 @@ func (db *DB) EachCDR(ctx context.Context, f admin.CDRFilter, fn func(*callback.
 		if n < exportBatch {
 			break
 		}
+		resumed = true
 	}
-	if f.From.IsZero() && f.To.IsZero() {
+	if unranged {
 		// The CDRs that never started (a leg that failed before its
-		// channel existed) by id.
-		w := append(where[:len(where)-1:len(where)-1], "start_time IS NULL")
+		// channel existed), by id.
+		where, args := db.cdrWhere(f)
+		where = append(where, "start_time IS NULL", "id > ?")
 		lastID = 0
 		for {
-			q := "SELECT " + cdrColumns + " FROM cdrs WHERE " + strings.Join(append(w[:len(w):len(w)], "id > ?"), " AND ") +
+			q := "SELECT " + cdrColumns + " FROM cdrs WHERE " + strings.Join(where, " AND ") +
 				fmt.Sprintf(" ORDER BY id LIMIT %d", exportBatch)
 			n, err := db.eachRow(ctx, q, append(args[:len(args):len(args)], lastID), &row, func() error {
 				lastID = row.ID
