@@ -59,7 +59,7 @@ func CheckRange(from, to time.Time) error {
 // ExportCDRs writes the CDRs of f as CSV (a header row of CDRColumns, then
 // one row per CDR by start time) to w as they are read, flushing every
 // exportFlushRows rows (and through flush, when not nil, to the client),
-// so an export of any size holds a batch at most. It returns the number
+// so an export of any size holds a batch at most (1,000 rows). It returns the number
 // of rows written.
 func (s *Service) ExportCDRs(ctx context.Context, a Actor, f CDRFilter, w io.Writer, flush func()) (int64, error) {
 	if err := a.Check(PermRead); err != nil {

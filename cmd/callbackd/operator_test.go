@@ -106,8 +106,10 @@ func TestCDRExportCommand(t *testing.T) {
 		cdrs = append(cdrs, &callback.CDR{RequestID: int64(i + 1), Leg: callback.LegB, Account: acct, Number: "4930999",
 			Start: start.Add(time.Duration(i) * time.Second), Currency: "USD", Disposition: "NO ANSWER"})
 	}
-	if err := st.Settle(context.Background(), cdrs); err != nil {
-		t.Fatal(err)
+	for lo := 0; lo < len(cdrs); lo += 200 {
+		if err := st.Settle(context.Background(), cdrs[lo:lo+200]); err != nil {
+			t.Fatal(err)
+		}
 	}
 	st.Close()
 	out := mustRun(t, db, "cdr", "export", "-from", "2030-01-02", "-to", "2030-01-03", "-account", "802")

@@ -373,8 +373,8 @@ func testExportAllInOrder(t *testing.T, s admin.Store) {
 	ctx := t.Context()
 	createAccount(t, s, callback.Account{Username: "801", Currency: "USD"})
 	createAccount(t, s, callback.Account{Username: "802", Currency: "USD"})
-	// More than one batch of the export, with rows sharing a start time
-	// across the batch boundary.
+	// More than one batch of the export (1000 rows), with rows sharing a
+	// start time across a batch boundary.
 	const n = 5003
 	insertCDRs(t, s, base, n)
 	if _, err := raw(t, s).ExecContext(ctx, "UPDATE cdrs SET start_time = (SELECT start_time FROM (SELECT start_time FROM cdrs WHERE id = 4999) x) WHERE id BETWEEN 4999 AND 5002"); err != nil {

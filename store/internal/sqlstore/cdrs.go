@@ -64,10 +64,11 @@ func (db *DB) ListCDRsPage(ctx context.Context, f admin.CDRFilter) ([]*callback.
 	return out, nil
 }
 
-// exportBatch is how many CDRs EachCDR reads per query. Each query has the
-// query timeout, so an export of any size is a series of short reads,
-// resumed after the (start_time, id) of the last row sent.
-const exportBatch = 5000
+// exportBatch is how many CDRs EachCDR reads per query. Each query, with
+// the writing of its rows, has the query timeout, so an export of any
+// size is a series of short reads, resumed after the (start_time, id) of
+// the last row sent.
+const exportBatch = 1000
 
 // EachCDR calls fn with each CDR of f's range by start time then id,
 // reading them from the database a batch at a time through rows.Next, so
