@@ -32,7 +32,7 @@ FUZZTIME ?= 20000x
 # package:FuzzTarget pairs run by make fuzz (and make test).
 FUZZ_TARGETS = ./agi:FuzzEnvReader ./agi:FuzzParseReply ./agi:FuzzArgs \
 	./ari:FuzzDecodeEvent ./mail:FuzzParse ./mail:FuzzFindCommand \
-	./trigger:FuzzNormalizeCLI ./httpapi:FuzzDecodeCreate ./httpapi:FuzzDecodeXMLRPC
+	./callback:FuzzNormalizeCLI ./httpapi:FuzzDecodeCreate ./httpapi:FuzzDecodeXMLRPC
 
 # The version stamped into the binary and the package: the nearest tag, or
 # 0.0.0 before the first, plus the commit.

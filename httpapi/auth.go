@@ -35,12 +35,12 @@ func (a *api) authenticate(r *http.Request) (principal, error) {
 	scheme, rest, _ := strings.Cut(h, " ")
 	switch {
 	case strings.EqualFold(scheme, "Bearer"):
-		if !a.tokenFailures.has(src) {
+		if !a.tokenFailures.Has(src) {
 			return principal{}, &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited,
-				Message: "too many failed attempts; try again later", RetryAfter: a.tokenFailures.limit.Every}
+				Message: "too many failed attempts; try again later", RetryAfter: a.tokenFailures.Limit().Every}
 		}
 		if !a.auth.Token(strings.TrimSpace(rest)) {
-			a.tokenFailures.take(src)
+			a.tokenFailures.Take(src)
 			a.log.Warn("API token refused", "source", src)
 			return principal{}, newError(http.StatusUnauthorized, CodeUnauthenticated, badCredentials)
 		}

@@ -31,6 +31,7 @@ import (
 	"github.com/callbackd/callbackd/admin"
 	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/limiter"
 	"github.com/callbackd/callbackd/metrics"
 )
 
@@ -95,7 +96,7 @@ type api struct {
 	fallbk  http.Handler
 	now     func() time.Time
 
-	perSource, perAccount, perSender, tokenFailures *keyed
+	perSource, perAccount, perSender, tokenFailures *limiter.Keyed
 
 	idPrefix string
 	idSeq    atomic.Uint64
@@ -157,10 +158,10 @@ func newAPI(o Options) *api {
 		log: o.Logger.With("component", "http"), metrics: o.Metrics,
 		ready: o.Ready, readyTO: o.ReadyTimeout, sms: o.SMS, trusted: o.TrustedProxies,
 		maxBody: o.MaxBodyBytes, fallbk: o.Fallback, now: o.Now,
-		perSource:     newKeyed(lim.PerSource, lim.MaxKeys, o.Now),
-		perAccount:    newKeyed(lim.PerAccount, lim.MaxKeys, o.Now),
-		perSender:     newKeyed(lim.PerSender, lim.MaxKeys, o.Now),
-		tokenFailures: newKeyed(lim.TokenFailures, lim.MaxKeys, o.Now),
+		perSource:     limiter.New(lim.PerSource, lim.MaxKeys, o.Now),
+		perAccount:    limiter.New(lim.PerAccount, lim.MaxKeys, o.Now),
+		perSender:     limiter.New(lim.PerSender, lim.MaxKeys, o.Now),
+		tokenFailures: limiter.New(lim.TokenFailures, lim.MaxKeys, o.Now),
 		idPrefix:      hex.EncodeToString(boot),
 	}
 	if o.Metrics != nil {
@@ -290,7 +291,7 @@ func (a *api) observe(next http.Handler) http.Handler {
 // other work, password hashing included.
 func (a *api) limitSource(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if ok, wait := a.perSource.take(clientAddrOf(r)); !ok {
+		if ok, wait := a.perSource.Take(clientAddrOf(r)); !ok {
 			a.writeError(w, r, &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited,
 				Message: "too many requests from this address; slow down", RetryAfter: wait})
 			return

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -99,41 +98,6 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 			if !served[method+" "+path] {
 				t.Errorf("openapi.yaml documents %s %s, which no route serves", method, path)
 			}
-		}
-	}
-}
-
-func TestKeyedLimiterIsBounded(t *testing.T) {
-	now := time.Unix(1e9, 0)
-	k := newKeyed(Limit{Every: time.Minute, Burst: 2}, 10, func() time.Time { return now })
-	for i := range 10 {
-		if ok, _ := k.take("addr" + strconv.Itoa(i)); !ok {
-			t.Fatalf("key %d refused", i)
-		}
-	}
-	if ok, wait := k.take("newcomer"); ok || wait <= 0 {
-		t.Errorf("a key beyond the bound was admitted while all are active")
-	}
-	if k.len() > 10 {
-		t.Errorf("%d keys tracked", k.len())
-	}
-	// Once the buckets have refilled they are forgotten and room is made.
-	now = now.Add(5 * time.Minute)
-	if ok, _ := k.take("newcomer"); !ok {
-		t.Error("refused after the others refilled")
-	}
-	if k.len() != 1 {
-		t.Errorf("%d keys after the sweep", k.len())
-	}
-	// The bucket itself: 2 at once, then wait.
-	k.take("newcomer")
-	if ok, wait := k.take("newcomer"); ok || wait <= 0 || wait > time.Minute {
-		t.Errorf("third take: %v %s", ok, wait)
-	}
-	off := newKeyed(Limit{}, 1, time.Now)
-	for range 5 {
-		if ok, _ := off.take("x"); !ok {
-			t.Fatal("a zero limit limits")
 		}
 	}
 }

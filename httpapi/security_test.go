@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/limiter"
 )
 
 func TestAuthentication(t *testing.T) {
@@ -155,7 +156,7 @@ func TestMethodsAndUnknownPaths(t *testing.T) {
 
 func TestRateLimitPerSource(t *testing.T) {
 	e := newEnv(t, stores[0].open(t), func(o *Options) {
-		o.Limits = &Limits{PerSource: Limit{Every: time.Hour, Burst: 2}}
+		o.Limits = &Limits{PerSource: limiter.Limit{Every: time.Hour, Burst: 2}}
 	})
 	body := `{"username":"alice","original_cli":"4930111222"}`
 	for i := range 2 {
@@ -175,7 +176,7 @@ func TestRateLimitPerSource(t *testing.T) {
 
 func TestRateLimitPerAccount(t *testing.T) {
 	e := newEnv(t, stores[0].open(t), func(o *Options) {
-		o.Limits = &Limits{PerAccount: Limit{Every: time.Hour, Burst: 1}}
+		o.Limits = &Limits{PerAccount: limiter.Limit{Every: time.Hour, Burst: 1}}
 	})
 	e.create(`{"original_cli":"4930111222"}`, asAlice)
 	if r := e.postJSON("/api/v1/requests", `{"original_cli":"4930111222"}`, asAlice); r.status != http.StatusTooManyRequests {

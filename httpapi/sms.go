@@ -156,27 +156,12 @@ func twilioSignature(token, fullURL string, form url.Values) string {
 }
 
 // normalizeSender turns a sender number into the form accounts are looked
-// up by: digits without a leading + or 00. Alphanumeric sender ids are
-// refused: nobody can be called back there.
+// up by (callback.NormalizeCLI without a region: digits without a leading
+// + or 00). Alphanumeric sender ids are refused: nobody can be called back
+// there.
 func normalizeSender(s string) (string, bool) {
-	s = strings.Map(func(r rune) rune {
-		switch r {
-		case ' ', '-', '(', ')', '.':
-			return -1
-		}
-		return r
-	}, strings.TrimSpace(s))
-	s = strings.TrimPrefix(s, "+")
-	s = strings.TrimPrefix(s, "00")
-	if len(s) < 2 || len(s) > 15 {
-		return "", false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return "", false
-		}
-	}
-	return s, true
+	n, err := callback.NormalizeCLI(s, "", "", "")
+	return n, err == nil
 }
 
 // smsDestination finds the number to connect to in the text ("call
@@ -286,7 +271,7 @@ func (a *api) handleSMS(w http.ResponseWriter, r *http.Request) {
 		reply()
 		return
 	}
-	if ok, _ := a.perSender.take(sender); !ok {
+	if ok, _ := a.perSender.Take(sender); !ok {
 		log.Warn("SMS refused: rate limit per sender exceeded; nothing created")
 		reply()
 		return

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/limiter"
 )
 
 const formType = "application/x-www-form-urlencoded"
@@ -96,7 +97,7 @@ func TestSMSGateways(t *testing.T) {
 
 func TestSMSRefusals(t *testing.T) {
 	e := newEnv(t, stores[0].open(t), func(o *Options) {
-		o.Limits = &Limits{PerSender: Limit{Every: time.Hour, Burst: 1}}
+		o.Limits = &Limits{PerSender: limiter.Limit{Every: time.Hour, Burst: 1}}
 	})
 	secret := header("X-Callbackd-Secret", smsSecret)
 	tests := []struct {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/callback"
-	"github.com/callbackd/callbackd/trigger"
+	"github.com/callbackd/callbackd/limiter"
 )
 
 // The errors of a command that was read but not carried out, besides
@@ -50,15 +50,15 @@ func (e *unavailableError) Unwrap() error        { return e.err }
 // requests (F1), on top of the Authenticator's limits on failed passwords.
 // Within a set Limits, a Limit with a zero Every is off.
 type Limits struct {
-	PerAccount trigger.Limit `yaml:"per_account"` // requests per account: 10, then 1 every 30 s
-	PerNumber  trigger.Limit `yaml:"per_number"`  // requests per callback number: 5, then 1 a minute
+	PerAccount limiter.Limit `yaml:"per_account"` // requests per account: 10, then 1 every 30 s
+	PerNumber  limiter.Limit `yaml:"per_number"`  // requests per callback number: 5, then 1 a minute
 }
 
 // DefaultLimits returns the defaults above.
 func DefaultLimits() Limits {
 	return Limits{
-		PerAccount: trigger.Limit{Every: 30 * time.Second, Burst: 10},
-		PerNumber:  trigger.Limit{Every: time.Minute, Burst: 5},
+		PerAccount: limiter.Limit{Every: 30 * time.Second, Burst: 10},
+		PerNumber:  limiter.Limit{Every: time.Minute, Burst: 5},
 	}
 }
 
@@ -72,8 +72,8 @@ type HandlerOptions struct {
 	// (see web.StatusPath); the SMTP reply and the log carry it.
 	StatusURL func(id int64) string
 	// SharedLimits, when set, keeps the limits in buckets every node
-	// shares (trigger.Keyed.Share: mail.account, mail.number).
-	SharedLimits trigger.SharedBuckets
+	// shares (limiter.Keyed.Share: mail.account, mail.number).
+	SharedLimits limiter.SharedBuckets
 }
 
 // Handler carries out email commands. It is safe for concurrent use.
@@ -82,8 +82,8 @@ type Handler struct {
 	auth       *auth.Surface
 	log        *slog.Logger
 	statusURL  func(int64) string
-	perAccount *trigger.Keyed
-	perNumber  *trigger.Keyed
+	perAccount *limiter.Keyed
+	perNumber  *limiter.Keyed
 }
 
 // NewHandler checks o and returns a Handler.
@@ -105,8 +105,8 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 		auth:       o.Auth.Surface(auth.SurfaceEmail),
 		log:        o.Logger.With("component", "mail"),
 		statusURL:  o.StatusURL,
-		perAccount: trigger.NewKeyed(o.Limits.PerAccount, nil),
-		perNumber:  trigger.NewKeyed(o.Limits.PerNumber, nil),
+		perAccount: limiter.New(o.Limits.PerAccount, 0, nil),
+		perNumber:  limiter.New(o.Limits.PerNumber, 0, nil),
 	}
 	h.perAccount.Share("mail.account", o.SharedLimits)
 	h.perNumber.Share("mail.number", o.SharedLimits)

@@ -19,7 +19,6 @@ import (
 	"golang.org/x/text/encoding/charmap"
 
 	"github.com/callbackd/callbackd/callback"
-	"github.com/callbackd/callbackd/trigger"
 )
 
 // MaxMessageBytes is the largest message Parse reads. A command is one line
@@ -492,9 +491,9 @@ func numberish(s string) bool {
 // normalizeNumber returns the digits of a number without its international
 // prefix, as the rest of callbackd stores numbers.
 func normalizeNumber(raw string) (string, error) {
-	n, err := trigger.NormalizeCLI(raw, "", "", "")
+	n, err := callback.NormalizeCLI(raw, "", "", "")
 	if err != nil {
-		var ce *trigger.CLIError
+		var ce *callback.CLIError
 		if errors.As(err, &ce) {
 			return "", errors.New(ce.Reason + ": use digits, optionally starting with + or 00")
 		}

@@ -16,8 +16,8 @@ import (
 
 	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/limiter"
 	"github.com/callbackd/callbackd/store/dbtest"
-	"github.com/callbackd/callbackd/trigger"
 )
 
 // env is a Handler over a fresh SQLite store with the seed's account
@@ -356,8 +356,8 @@ func TestSMTPMaxRecipients(t *testing.T) {
 	}
 }
 
-var limitOne = trigger.Limit{Every: time.Hour, Burst: 1}
+var limitOne = limiter.Limit{Every: time.Hour, Burst: 1}
 
 // noLimits turns both limits off (a zero Every), where a test is not
 // about them.
-var noLimits = Limits{PerAccount: trigger.Limit{Burst: 1}, PerNumber: trigger.Limit{Burst: 1}}
+var noLimits = Limits{PerAccount: limiter.Limit{Burst: 1}, PerNumber: limiter.Limit{Burst: 1}}

@@ -26,8 +26,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/callbackd/callbackd/agi"
-	"github.com/callbackd/callbackd/ari"
 	"github.com/callbackd/callbackd/callback"
 )
 
@@ -272,20 +270,30 @@ func causeLabel(c callback.Cause) string {
 	return "OTHER"
 }
 
-// AGIObserver returns the agi.Observer to pass with agi.WithObserver.
-func (m *Metrics) AGIObserver() agi.Observer { return agiObserver{m} }
+// AGIObserver returns the observer of the FastAGI server (agi.Observer,
+// passed with agi.WithObserver). Sessions that end with an error matching
+// sessionTimeout (agi.ErrSessionTimeout) count as timeouts.
+func (m *Metrics) AGIObserver(sessionTimeout error) AGIObserver {
+	return AGIObserver{m: m, timeout: sessionTimeout}
+}
 
-type agiObserver struct{ m *Metrics }
+// AGIObserver counts FastAGI sessions by script and outcome.
+type AGIObserver struct {
+	m       *Metrics
+	timeout error
+}
 
-func (o agiObserver) SessionStarted(string) { o.m.agiActive.Inc() }
+// SessionStarted counts one session in progress.
+func (o AGIObserver) SessionStarted(string) { o.m.agiActive.Inc() }
 
-func (o agiObserver) SessionEnded(script string, d time.Duration, err error) {
+// SessionEnded counts one session by script and outcome, with its length.
+func (o AGIObserver) SessionEnded(script string, d time.Duration, err error) {
 	o.m.agiActive.Dec()
 	label := o.m.scripts.label(script)
 	outcome := "ok"
 	if err != nil {
 		outcome = "error"
-		if errors.Is(err, agi.ErrSessionTimeout) {
+		if o.timeout != nil && errors.Is(err, o.timeout) {
 			outcome = "timeout"
 		}
 	}
@@ -293,10 +301,12 @@ func (o agiObserver) SessionEnded(script string, d time.Duration, err error) {
 	o.m.agiLength.WithLabelValues(label).Observe(d.Seconds())
 }
 
-// ARIObserver returns the ari.Observer to pass with ari.WithObserver.
-func (m *Metrics) ARIObserver() ari.Observer { return ariObserver{m} }
+// ARIObserver returns the observer of the ARI controller (ari.Observer,
+// passed with ari.WithObserver).
+func (m *Metrics) ARIObserver() ARIObserver { return ARIObserver{m} }
 
-type ariObserver struct{ m *Metrics }
+// ARIObserver counts legs, live calls, events and the events WebSocket.
+type ARIObserver struct{ m *Metrics }
 
 // legLabel keeps the leg label to the two legs there are.
 func legLabel(l callback.Leg) string {
@@ -306,28 +316,34 @@ func legLabel(l callback.Leg) string {
 	return "other"
 }
 
-func (o ariObserver) LegAnswered(leg callback.Leg) {
+// LegAnswered counts a leg answered.
+func (o ARIObserver) LegAnswered(leg callback.Leg) {
 	o.m.legAnswers.WithLabelValues(legLabel(leg)).Inc()
 }
 
-func (o ariObserver) LegEnded(leg callback.Leg, cause callback.Cause) {
+// LegEnded counts a leg ended, by cause.
+func (o ARIObserver) LegEnded(leg callback.Leg, cause callback.Cause) {
 	o.m.legEnds.WithLabelValues(legLabel(leg), causeLabel(cause)).Inc()
 }
 
-func (o ariObserver) LiveCalls(n int) { o.m.ariCalls.Set(float64(n)) }
+// LiveCalls sets the calls in progress.
+func (o ARIObserver) LiveCalls(n int) { o.m.ariCalls.Set(float64(n)) }
 
-func (o ariObserver) EventRouted(eventType string, latency time.Duration) {
+// EventRouted counts an event routed to its call, with its latency.
+func (o ARIObserver) EventRouted(eventType string, latency time.Duration) {
 	o.m.ariEvents.WithLabelValues(o.m.events.label(eventType)).Inc()
 	// Clocks of Asterisk and callbackd may differ slightly; a negative
 	// latency is a skew, not an event from the future.
 	o.m.ariLatency.Observe(max(latency, 0).Seconds())
 }
 
-func (o ariObserver) EventDropped(eventType string) {
+// EventDropped counts an event dropped.
+func (o ARIObserver) EventDropped(eventType string) {
 	o.m.ariDropped.WithLabelValues(o.m.events.label(eventType)).Inc()
 }
 
-func (o ariObserver) Connected(up bool) {
+// Connected sets whether the events WebSocket is up.
+func (o ARIObserver) Connected(up bool) {
 	if up {
 		o.m.ariUp.Set(1)
 		return

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callbackd/callbackd/agi"
-	"github.com/callbackd/callbackd/ari"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/metrics"
 )
@@ -68,12 +66,13 @@ func TestDispatchObserver(t *testing.T) {
 
 func TestAGIObserver(t *testing.T) {
 	m := metrics.New()
-	var o agi.Observer = m.AGIObserver()
+	errTimeout := errors.New("session timeout")
+	o := m.AGIObserver(errTimeout)
 	o.SessionStarted("ani")
 	o.SessionStarted("ani")
 	o.SessionEnded("ani", 20*time.Millisecond, nil)
 	wantLines(t, scrape(t, m), `callbackd_agi_sessions_active 1`)
-	o.SessionEnded("ani", 2*time.Second, fmt.Errorf("read: %w", agi.ErrSessionTimeout))
+	o.SessionEnded("ani", 2*time.Second, fmt.Errorf("read: %w", errTimeout))
 	o.SessionStarted("")
 	o.SessionEnded("", time.Millisecond, errors.New("bad environment"))
 	// A peer inventing script names adds at most a bounded number of series.
@@ -135,7 +134,7 @@ func TestHTTPMiddleware(t *testing.T) {
 
 func TestARIObserver(t *testing.T) {
 	m := metrics.New()
-	var o ari.Observer = m.ARIObserver()
+	o := m.ARIObserver()
 	o.LegAnswered(callback.LegA)
 	o.LegAnswered(callback.LegB)
 	o.LegEnded(callback.LegB, callback.CauseUserBusy)

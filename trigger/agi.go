@@ -50,7 +50,7 @@ func (h *AGIHandler) Register(m *agi.Mux) {
 func (h *AGIHandler) ServeAGI(ctx context.Context, s *agi.Session) {
 	log := h.Log.With("channel", s.Env.Channel, "uniqueid", s.Env.UniqueID, "script", s.Env.Script, "cli", s.Env.CallerID)
 	call := callFromEnv(&s.Env)
-	if s.Env.Type == "PJSIP" && h.Engine.perSource.enabled() {
+	if s.Env.Type == "PJSIP" && h.Engine.perSource.Enabled() {
 		// The SIP peer, so one abusive source is limited as a whole. The
 		// source serves that limit only: without it the round trip to
 		// Asterisk is saved.

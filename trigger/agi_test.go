@@ -8,6 +8,7 @@ import (
 
 	"github.com/callbackd/callbackd/agi/agitest"
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/limiter"
 	"github.com/callbackd/callbackd/store/dbtest"
 	"github.com/callbackd/callbackd/trigger"
 )
@@ -32,7 +33,7 @@ func TestSourceAskedOnlyForTheLimit(t *testing.T) {
 		t.Fatalf("without a per-source limit: %q, %v, SIP %d", tr.CommandLines(), tr.Variables, tr.SIPCode)
 	}
 
-	f = newFixture(t, dbtest.SQLite(t), trigger.Limits{PerSource: trigger.Limit{Every: time.Hour, Burst: 1}})
+	f = newFixture(t, dbtest.SQLite(t), trigger.Limits{PerSource: limiter.Limit{Every: time.Hour, Burst: 1}})
 	f.number(ani("18005550100", func(n *callback.AccessNumber) { n.DefaultAccountUsername = "default" }))
 	var actions []string
 	for _, cli := range []string{"4930777777", "4930888888"} {

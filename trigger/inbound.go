@@ -93,7 +93,7 @@ func (e *Engine) Inbound(ctx context.Context, c Call) (*callback.Request, Decisi
 	if c.Channel == "" {
 		return refuse("no channel id for the inbound call", nil)
 	}
-	cli, err := NormalizeCLI(c.CLI, c.CallingPres, n.Region, n.AreaCode)
+	cli, err := callback.NormalizeCLI(c.CLI, c.CallingPres, n.Region, n.AreaCode)
 	if err != nil {
 		return refuse(err.Error(), nil)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callbackd/callbackd/limiter"
 	"github.com/callbackd/callbackd/store/dbtest"
 	"github.com/callbackd/callbackd/trigger"
 )
@@ -28,7 +29,7 @@ func TestSharedLimitHoldsAcrossNodes(t *testing.T) {
 			now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 			clock := func() time.Time { return now }
 			lim := trigger.DefaultLimits().PerCLI
-			nodes := []*trigger.Keyed{trigger.NewKeyed(lim, clock), trigger.NewKeyed(lim, clock)}
+			nodes := []*limiter.Keyed{limiter.New(lim, 0, clock), limiter.New(lim, 0, clock)}
 			for _, k := range nodes {
 				k.Share("trigger.cli", st)
 			}
@@ -47,8 +48,8 @@ func TestSharedLimitHoldsAcrossNodes(t *testing.T) {
 
 // A shared bucket that cannot answer leaves the decision to the node's own.
 func TestSharedLimitFallsBackWhenTheStoreFails(t *testing.T) {
-	lim := trigger.Limit{Every: time.Minute, Burst: 2}
-	k := trigger.NewKeyed(lim, nil)
+	lim := limiter.Limit{Every: time.Minute, Burst: 2}
+	k := limiter.New(lim, 0, nil)
 	k.Share("trigger.cli", failing{})
 	got := []bool{k.Allow("1"), k.Allow("1"), k.Allow("1")}
 	if fmt.Sprint(got) != "[true true false]" {
@@ -66,9 +67,9 @@ func (failing) TakeToken(context.Context, string, string, time.Duration, int, ti
 // node's own bucket, and the database's on each store (a trigger checks
 // three: per source, per CLI, per account).
 func BenchmarkSharedLimit(b *testing.B) {
-	lim := trigger.Limit{Every: time.Nanosecond, Burst: 1 << 30}
+	lim := limiter.Limit{Every: time.Nanosecond, Burst: 1 << 30}
 	run := func(b *testing.B, s trigger.SharedBuckets) {
-		k := trigger.NewKeyed(lim, nil)
+		k := limiter.New(lim, 0, nil)
 		if s != nil {
 			k.Share("bench", s)
 		}

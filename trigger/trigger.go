@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/limiter"
 	"github.com/callbackd/callbackd/tariff"
 )
 
@@ -80,7 +81,7 @@ type Engine struct {
 	// request lookup failed"), and the operator counts it.
 	PendingLookupFailed func(err error)
 
-	perCLI, perAccount, perSource *Keyed
+	perCLI, perAccount, perSource *limiter.Keyed
 	access                        *accessCache  // nil: no cache
 	seen                          *seenAccounts // nil: none remembered
 }
@@ -96,9 +97,9 @@ func NewEngine(st callback.Store, svc *callback.Service, rates *tariff.Cache, li
 		Store: st, Service: svc, Rates: rates, Log: log, Fallback: fb,
 		AccessNumberTTL: DefaultAccessNumberTTL,
 		AccountTTL:      DefaultAccountTTL,
-		perCLI:          NewKeyed(limits.PerCLI, nil),
-		perAccount:      NewKeyed(limits.PerAccount, nil),
-		perSource:       NewKeyed(limits.PerSource, nil),
+		perCLI:          limiter.New(limits.PerCLI, 0, nil),
+		perAccount:      limiter.New(limits.PerAccount, 0, nil),
+		perSource:       limiter.New(limits.PerSource, 0, nil),
 		access:          newAccessCache(st),
 		seen:            newSeenAccounts(),
 	}
@@ -213,7 +214,7 @@ func (e *Engine) accessNumber(ctx context.Context, c Call) (*callback.AccessNumb
 // tariff (MOR: "this tariff decides from which destinations you allow users
 // to initiate callback") and the per-CLI limit.
 func (e *Engine) callbackCLI(ctx context.Context, c Call, n *callback.AccessNumber) (string, string, error) {
-	cli, err := NormalizeCLI(c.CLI, c.CallingPres, n.Region, n.AreaCode)
+	cli, err := callback.NormalizeCLI(c.CLI, c.CallingPres, n.Region, n.AreaCode)
 	if err != nil {
 		return "", err.Error(), nil
 	}

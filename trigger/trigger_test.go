@@ -14,6 +14,7 @@ import (
 	"github.com/callbackd/callbackd/agi"
 	"github.com/callbackd/callbackd/agi/agitest"
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/limiter"
 	"github.com/callbackd/callbackd/tariff"
 	"github.com/callbackd/callbackd/trigger"
 )
@@ -388,7 +389,7 @@ func testTriggers(t *testing.T, open func(t *testing.T) callback.Store) {
 	})
 
 	t.Run("RateLimitPerCLI", func(t *testing.T) {
-		f := newFixture(t, open(t), trigger.Limits{PerCLI: trigger.Limit{Every: time.Hour, Burst: 2}})
+		f := newFixture(t, open(t), trigger.Limits{PerCLI: limiter.Limit{Every: time.Hour, Burst: 2}})
 		f.number(ani("18005550100"))
 		var actions []string
 		for range 3 {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/callback"
-	"github.com/callbackd/callbackd/trigger"
 )
 
 // maxFormBytes bounds a form submission: four short fields and a token.
@@ -448,9 +447,9 @@ func (p *page) refuse(s *submission, reason, account string) {
 // normalizeNumber returns the digits of a number as callbackd stores them:
 // international, without + or 00.
 func normalizeNumber(s, region string) (string, error) {
-	n, err := trigger.NormalizeCLI(s, "", region, "")
+	n, err := callback.NormalizeCLI(s, "", region, "")
 	if err != nil {
-		var ce *trigger.CLIError
+		var ce *callback.CLIError
 		if errors.As(err, &ce) {
 			return "", errors.New(ce.Reason)
 		}

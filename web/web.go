@@ -13,7 +13,7 @@ import (
 
 	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/callback"
-	"github.com/callbackd/callbackd/trigger"
+	"github.com/callbackd/callbackd/limiter"
 )
 
 // The modes, as they appear in paths and in the configuration.
@@ -58,25 +58,25 @@ type Hosted struct {
 // takes DefaultLimits; within a set Limits, a Limit with a zero Every is
 // off.
 type Limits struct {
-	PerSource  trigger.Limit `yaml:"per_source"`  // form submissions per client address: 10, then 1 a minute
-	PerNumber  trigger.Limit `yaml:"per_number"`  // callbacks per number called back: 3, then 1 every 10 minutes
-	PerAccount trigger.Limit `yaml:"per_account"` // callbacks per account (simple, extended): 10, then 1 every 30 s
+	PerSource  limiter.Limit `yaml:"per_source"`  // form submissions per client address: 10, then 1 a minute
+	PerNumber  limiter.Limit `yaml:"per_number"`  // callbacks per number called back: 3, then 1 every 10 minutes
+	PerAccount limiter.Limit `yaml:"per_account"` // callbacks per account (simple, extended): 10, then 1 every 30 s
 }
 
 // DefaultLimits returns the defaults above.
 func DefaultLimits() Limits {
 	return Limits{
-		PerSource:  trigger.Limit{Every: time.Minute, Burst: 10},
-		PerNumber:  trigger.Limit{Every: 10 * time.Minute, Burst: 3},
-		PerAccount: trigger.Limit{Every: 30 * time.Second, Burst: 10},
+		PerSource:  limiter.Limit{Every: time.Minute, Burst: 10},
+		PerNumber:  limiter.Limit{Every: 10 * time.Minute, Burst: 3},
+		PerAccount: limiter.Limit{Every: 30 * time.Second, Burst: 10},
 	}
 }
 
 // Options configures the page.
 type Options struct {
 	// SharedLimits, when set, keeps the limits in buckets every node
-	// shares (trigger.Keyed.Share: web.source, web.number, web.account).
-	SharedLimits trigger.SharedBuckets
+	// shares (limiter.Keyed.Share: web.source, web.number, web.account).
+	SharedLimits limiter.SharedBuckets
 	// Service creates the requests; its Store is read for the status page
 	// and duplicates, its Policy for the number of attempts shown.
 	Service *callback.Service
@@ -174,7 +174,7 @@ type page struct {
 	hosted   string   // normalised hosted destination
 	prefixes []string
 
-	perSource, perNumber, perAccount *trigger.Keyed
+	perSource, perNumber, perAccount *limiter.Keyed
 }
 
 // DefaultOptions returns the defaults New fills in for options left
@@ -219,9 +219,9 @@ func New(o Options) http.Handler {
 		csrf:       newCSRF(k.csrf, o.FormTTL, o.Now),
 		log:        o.Logger.With("component", "web"),
 		now:        o.Now,
-		perSource:  trigger.NewKeyed(o.Limits.PerSource, o.Now),
-		perNumber:  trigger.NewKeyed(o.Limits.PerNumber, o.Now),
-		perAccount: trigger.NewKeyed(o.Limits.PerAccount, o.Now),
+		perSource:  limiter.New(o.Limits.PerSource, 0, o.Now),
+		perNumber:  limiter.New(o.Limits.PerNumber, 0, o.Now),
+		perAccount: limiter.New(o.Limits.PerAccount, 0, o.Now),
 	}
 	p.perSource.Share("web.source", o.SharedLimits)
 	p.perNumber.Share("web.number", o.SharedLimits)

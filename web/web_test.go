@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/limiter"
 	"github.com/callbackd/callbackd/store/dbtest"
-	"github.com/callbackd/callbackd/trigger"
 )
 
 func TestSecurityHeaders(t *testing.T) {
@@ -230,8 +230,8 @@ func TestHostedAbuseLimits(t *testing.T) {
 	seedAccounts(t, st)
 	tp := newTestPage(t, st, nil, func(o *Options) {
 		o.Limits = Limits{
-			PerSource: trigger.Limit{Every: time.Hour, Burst: 5},
-			PerNumber: trigger.Limit{Every: time.Hour, Burst: 1},
+			PerSource: limiter.Limit{Every: time.Hour, Burst: 5},
+			PerNumber: limiter.Limit{Every: time.Hour, Burst: 1},
 		}
 	})
 	u := tp.user()

@@ -17,6 +17,7 @@ import (
 	"github.com/callbackd/callbackd/billing"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/httpapi"
+	"github.com/callbackd/callbackd/limiter"
 	"github.com/callbackd/callbackd/mail"
 	"github.com/callbackd/callbackd/store/mysql"
 	"github.com/callbackd/callbackd/trigger"
@@ -85,8 +86,8 @@ type Config struct {
 		Login auth.Limit `yaml:"login"`
 		// TrustedProxies are CIDRs whose X-Forwarded-For is believed.
 		TrustedProxies string        `yaml:"trusted_proxies"`
-		PerSource      httpapi.Limit `yaml:"per_source"`  // API writes per client address: 100, then one per 50ms
-		PerAccount     httpapi.Limit `yaml:"per_account"` // API creates per account (password logins): 20, then one per 3s
+		PerSource      limiter.Limit `yaml:"per_source"`  // API writes per client address: 100, then one per 50ms
+		PerAccount     limiter.Limit `yaml:"per_account"` // API creates per account (password logins): 20, then one per 3s
 	} `yaml:"http"`
 	SMS struct {
 		// Secret authenticates the SMS gateway (X-Callbackd-Secret header or
@@ -94,7 +95,7 @@ type Config struct {
 		Secret          string        `yaml:"secret"`
 		TwilioAuthToken string        `yaml:"twilio_auth_token"` // checks X-Twilio-Signature
 		PublicURL       string        `yaml:"public_url"`        // the webhook URL as the gateway sees it, for the signature
-		PerSender       httpapi.Limit `yaml:"per_sender"`        // 3, then 1m
+		PerSender       limiter.Limit `yaml:"per_sender"`        // 3, then 1m
 	} `yaml:"sms"`
 	Web struct {
 		Modes                 string           `yaml:"modes"`                   // "simple,extended,hosted"; "" = page off

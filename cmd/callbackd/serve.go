@@ -292,7 +292,7 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	s.setEngine(c)
 	if c.AGI.Listen != "" {
 		srv := agi.NewServer(agi.HandlerFunc(s.serveAGI), agi.WithLogger(log.With("component", "agi")), agi.WithSessionTimeout(c.AGI.SessionTimeout),
-			agi.WithObserver(m.AGIObserver()))
+			agi.WithObserver(m.AGIObserver(agi.ErrSessionTimeout)))
 		s.components = append(s.components, component{name: "fastagi", addr: c.AGI.Listen, serve: func(ctx context.Context, ln net.Listener) error {
 			log.Info("FastAGI server listening", "component", "agi", "addr", ln.Addr().String(), "scripts", "ani dnis pin callback cld")
 			return srv.Serve(ctx, ln)
@@ -432,3 +432,10 @@ func (s *server) setEngine(c *Config) {
 func (s *server) serveAGI(ctx context.Context, sess *agi.Session) {
 	s.engine.Load().mux.ServeAGI(ctx, sess)
 }
+
+// The metrics observers satisfy the interfaces of the packages they
+// observe without importing them.
+var (
+	_ agi.Observer = metrics.AGIObserver{}
+	_ ari.Observer = metrics.ARIObserver{}
+)

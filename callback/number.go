@@ -1,4 +1,4 @@
-package trigger
+package callback
 
 import (
 	"fmt"
@@ -34,6 +34,10 @@ func presentationRestricted(callingPres string) bool {
 	return n&0x60 != 0
 }
 
+// NormalizeCLI is the one place a phone number a caller gave (caller ID,
+// SMS sender, web form, email) becomes the digits accounts are keyed by;
+// ValidDestination is the check of a number callbackd dials.
+//
 // NormalizeCLI turns a caller ID into the number callbackd calls back and
 // looks up accounts by: E.164 digits without the leading + when region is
 // set (national "030 1234567", international "0049 30 1234567" or
