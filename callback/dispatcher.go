@@ -580,31 +580,15 @@ func (d *Dispatcher) outcome(ctx context.Context, log *slog.Logger, lease Lease,
 		d.release(ctx, log, lease, d.now().Add(min(d.policy.BackoffInterval, 2*d.policy.ScanInterval)), why)
 		return
 	}
-	res := out.Result
-	if res == ResultNone && errors.Is(cause, ErrCanceled) {
-		res = ResultCanceled
-	}
 	sip := out.SIPCode
-	if sip == 0 && out.Cause != CauseUnknown && res != ResultSuccessful {
+	if sip == 0 && out.Cause != CauseUnknown && out.Result != ResultSuccessful {
 		sip = out.Cause.SIPCode()
 	}
-	ch := Change{From: status, Cause: int(out.Cause), SIPCode: sip, Error: out.Reason, DisconnectTime: d.now()}
-	switch {
-	case res != ResultNone:
-		ch.To, ch.Result = StatusFinished, res
-	case status == StatusFirstLegInitiated && cur.Inbound():
-		// The caller's own call ended before the IVR answered it: the
-		// caller gave up (a SIP CANCEL). Nobody is called back.
-		ch.To, ch.Result = StatusFinished, ResultCanceled
-	case status == StatusFirstLegInitiated && cur.CallCount >= d.policy.MaxAttempts:
-		ch.To, ch.Result = StatusFinished, ResultOutOfRetries
-	case status == StatusFirstLegInitiated:
-		ch.To, ch.NextCall = StatusWaitingForRetry, d.now().Add(d.policy.BackoffInterval)
-	case status == StatusSecondLegConnected:
-		ch.To, ch.Result = StatusFinished, ResultSuccessful
-	default:
-		ch.To, ch.Result = StatusFinished, ResultFirstLegAborted
-	}
+	now := d.now()
+	end := EndAttempt(AttemptEnd{From: status, Result: out.Result, Canceled: errors.Is(cause, ErrCanceled), Inbound: cur.Inbound(),
+		CallCount: cur.CallCount, MaxAttempts: d.policy.MaxAttempts, Now: now, Backoff: d.policy.BackoffInterval})
+	ch := Change{From: status, To: end.Status, Result: end.Result, NextCall: end.NextCall,
+		Cause: int(out.Cause), SIPCode: sip, Error: out.Reason, DisconnectTime: now}
 	if out.Cause != CauseUnknown {
 		log = log.With("cause", int(out.Cause), "cause_name", out.Cause.String(), "sip_code", sip)
 	}

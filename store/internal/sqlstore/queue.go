@@ -958,30 +958,17 @@ func (db *DB) rescueOne(ctx context.Context, tx *sqlx.Tx, p callback.RescueParam
 		why = fmt.Sprintf("lease of %s taken back: a previous run of this node held it", h.LeaseOwner)
 	}
 	from := callback.Status(h.Status)
-	to, result := from, callback.ResultNone
+	// Nobody heard how the call ended: the status it reached decides.
+	end := callback.EndAttempt(callback.AttemptEnd{From: from, CallCount: int(h.CallCount.Int64),
+		MaxAttempts: p.MaxAttempts, Now: p.Now, Backoff: p.Backoff})
+	to, result := end.Status, end.Result
+	why += "; " + end.Why
 	var s sets
 	s.set("lease_owner = NULL")
 	s.set("lease_expires = NULL")
-	switch from {
-	case callback.StatusFirstLegInitiated:
-		if int(h.CallCount.Int64) >= p.MaxAttempts {
-			to, result = callback.StatusFinished, callback.ResultOutOfRetries
-			why += "; the attempt was dialled and no attempts are left"
-		} else {
-			to = callback.StatusWaitingForRetry
-			next := p.Now.Add(p.Backoff)
-			s.set("next_call = ?", db.ts(next))
-			s.set("due_since = NULL")
-			why += "; the attempt was dialled, retry at " + next.UTC().Format(time.RFC3339)
-		}
-	case callback.StatusFirstLegConnected, callback.StatusSecondLegInitiated:
-		to, result = callback.StatusFinished, callback.ResultFirstLegAborted
-		why += "; the first leg was up but never connected"
-	case callback.StatusSecondLegConnected:
-		to, result = callback.StatusFinished, callback.ResultSuccessful
-		why += "; the legs were connected"
-	default:
-		why += "; nothing was dialled, the request is back in the queue"
+	if !end.NextCall.IsZero() {
+		s.set("next_call = ?", db.ts(end.NextCall))
+		s.set("due_since = NULL")
 	}
 	if to != from {
 		if err := callback.CheckTransition(from, to, result); err != nil {
