@@ -467,7 +467,7 @@ func (d *Dispatcher) Start(ctx context.Context, r *Request) error {
 		starting()
 		return fmt.Errorf("start request for %s: %w", r.Username, err)
 	}
-	log := d.log.With("request_id", r.ID, "attempt", r.Attempt, "cli", r.OriginalCLI, "username", r.Username, "source", r.Source)
+	log := d.log.With("request_id", r.ID, "attempt", r.Attempt, "cli", r.OriginalCLI, "account", r.Username, "source", r.Source)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.callCtx == nil {
@@ -489,7 +489,7 @@ func (d *Dispatcher) Start(ctx context.Context, r *Request) error {
 // is to be dialled, with the func that ends its count against Max
 // Sessions; otherwise handle has finished or released it.
 func (d *Dispatcher) handle(ctx context.Context, lease Lease, r *Request) (log *slog.Logger, starting func(), ok bool) {
-	log = d.log.With("request_id", r.ID, "attempt", r.Attempt, "cli", r.OriginalCLI, "username", r.Username)
+	log = d.log.With("request_id", r.ID, "attempt", r.Attempt, "cli", r.OriginalCLI, "account", r.Username)
 	now := d.now()
 	finish := func(res Result, why string) {
 		d.conclude(ctx, log, lease, r, Change{From: r.Status, To: StatusFinished, Result: res, Error: why}, Outcome{Result: res, Reason: why})

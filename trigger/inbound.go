@@ -30,19 +30,19 @@ func (e *Engine) ServeInbound(ctx context.Context, c Call, start func(context.Co
 	err = start(ctx, r)
 	switch {
 	case err == nil:
-		log.Info("inbound IVR call started", "request_id", r.ID, "username", r.Username, "account", d.Account, "ask_pin", r.AskPIN)
+		log.Info("inbound IVR call started", "request_id", r.ID, "account", r.Username, "caller_account", d.Account, "ask_pin", r.AskPIN)
 		return nil
 	case errors.Is(err, callback.ErrMaxSessions):
-		log.Info("inbound IVR call refused: Max Sessions reached", "username", r.Username, "err", err)
+		log.Info("inbound IVR call refused: Max Sessions reached", "account", r.Username, "err", err)
 		return &callback.RejectError{SIPCode: 486, Reason: err.Error()}
 	case errors.Is(err, callback.ErrNoCapacity):
 		log.Warn("inbound IVR call refused: this node runs as many calls as callback.max_live_calls allows", "err", err)
 		return &callback.RejectError{SIPCode: 503, Reason: err.Error()}
 	case errors.Is(err, callback.ErrInvalid):
-		log.Warn("inbound IVR call refused", "username", r.Username, "err", err)
+		log.Warn("inbound IVR call refused", "account", r.Username, "err", err)
 		return &callback.RejectError{SIPCode: d.SIPCode, Reason: err.Error()}
 	}
-	log.Error("inbound IVR call could not be started", "username", r.Username, "err", err)
+	log.Error("inbound IVR call could not be started", "account", r.Username, "err", err)
 	return fmt.Errorf("start the inbound IVR call: %w", err)
 }
 

@@ -691,7 +691,7 @@ func (e *env) requestCancel(fs *flag.FlagSet) func(callback.Store, *Config) erro
 // first_increment,next_increment[,description[,blocked]] with an optional
 // header row.
 func (e *env) tariffImport(fs *flag.FlagSet) func(callback.Store, *Config) error {
-	tariff := fs.String("tariff", "default", "tariff name")
+	name := fs.String("tariff", "default", "tariff name")
 	file := fs.String("file", "", "CSV file, - for standard input (required)")
 	replace := fs.Bool("replace", false, "replace the tariff's rates instead of adding to them")
 	return func(st callback.Store, c *Config) error {
@@ -711,23 +711,17 @@ func (e *env) tariffImport(fs *flag.FlagSet) func(callback.Store, *Config) error
 		if err != nil {
 			return err
 		}
-		n, err := svc.ImportRates(e.ctx, admin.CLIActor, *tariff, in, *replace)
+		n, err := svc.ImportRates(e.ctx, admin.CLIActor, *name, in, *replace)
 		if err != nil {
 			var ve *callback.ValidationError
 			if errors.As(err, &ve) {
 				return usageError{ve.Reason}
 			}
-			return fmt.Errorf("import tariff %s: %w", *tariff, err)
+			return fmt.Errorf("import tariff %s: %w", *name, err)
 		}
-		fmt.Fprintf(e.stdout, "tariff %s: %d rates imported\n", *tariff, n)
+		fmt.Fprintf(e.stdout, "tariff %s: %d rates imported\n", *name, n)
 		return nil
 	}
-}
-
-// ParseRatesCSV parses a rates CSV (admin.ParseRatesCSV); every error
-// names its line.
-func ParseRatesCSV(in io.Reader, tariff string) ([]callback.TariffRate, error) {
-	return admin.ParseRatesCSV(in, tariff)
 }
 
 func (e *env) tariffList(fs *flag.FlagSet) func(callback.Store, *Config) error {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/store/dbtest"
+	"github.com/callbackd/callbackd/tariff"
 )
 
 // Errors name the thing in the operator's words, on both stores.
@@ -173,7 +174,7 @@ func TestExamplesLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if rs, err := ParseRatesCSV(f, "default"); err != nil || len(rs) < 5 {
+	if rs, err := tariff.ParseRatesCSV(f, "default"); err != nil || len(rs) < 5 {
 		t.Fatalf("rates.csv: %d rates, %v", len(rs), err)
 	}
 }

@@ -143,26 +143,6 @@ func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *bil
 	)...)
 }
 
-// recoverReservations settles, once a minute, the calls whose end no
-// process saw (a node killed mid-call): their reservations are charged from
-// the answer to the request's disconnect time.
-func recoverReservations(ctx context.Context, biller *billing.Biller, log *slog.Logger) error {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if n, err := biller.RecoverAll(ctx); err != nil {
-				log.Error("settling calls whose end was not seen failed", "err", err)
-			} else if n > 0 {
-				log.Info("settled calls whose end was not seen", "count", n)
-			}
-		}
-	}
-}
-
 // smtpComponent is the built-in SMTP listener of the email trigger.
 func smtpComponent(c *Config, svc *callback.Service, authn *auth.Authenticator, log *slog.Logger) (component, error) {
 	mh, err := mailHandler(c, svc, authn, log)

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/tariff"
 )
 
 // initSetup seeds a first setup that completes a call: the schema, a
@@ -27,7 +28,7 @@ func (e *env) init(args []string) error {
 	cli := fs.String("cli", "", "the caller's number that identifies the account on the ANI trigger; default: none, the access number's Default Account pays for any caller")
 	number := fs.String("number", "18005550100", "the access number (DID) as it reaches Asterisk")
 	subapp := fs.String("subapp", "callingcard", "what runs when the user answers: callingcard or 2way_<number>")
-	tariff := fs.String("tariff", "default", "tariff name")
+	tariffName := fs.String("tariff", "default", "tariff name")
 	rates := fs.String("rates", "", "rates CSV to import (see examples/rates.csv); default: a flat rate for every destination")
 	flat := fs.String("flat-rate", "0.02", "price per minute of the flat tariff")
 	if err := e.parse(fs, args); err != nil {
@@ -47,9 +48,9 @@ func (e *env) init(args []string) error {
 
 	// Tariff: a call to a destination without a rate fails ("destination
 	// has no rate"), so a first setup needs one for every destination.
-	existing, err := st.ListRates(e.ctx, *tariff)
+	existing, err := st.ListRates(e.ctx, *tariffName)
 	if err != nil {
-		return fmt.Errorf("tariff %s: %w", *tariff, err)
+		return fmt.Errorf("tariff %s: %w", *tariffName, err)
 	}
 	switch {
 	case *rates != "":
@@ -57,18 +58,18 @@ func (e *env) init(args []string) error {
 		if err != nil {
 			return fmt.Errorf("rates: %w", err)
 		}
-		rs, err := ParseRatesCSV(f, *tariff)
+		rs, err := tariff.ParseRatesCSV(f, *tariffName)
 		f.Close()
 		if err != nil {
 			return usageError{fmt.Sprintf("%s: %v", *rates, err)}
 		}
-		n, err := st.ImportRates(e.ctx, *tariff, rs, false)
+		n, err := st.ImportRates(e.ctx, *tariffName, rs, false)
 		if err != nil {
-			return fmt.Errorf("import tariff %s: %w", *tariff, err)
+			return fmt.Errorf("import tariff %s: %w", *tariffName, err)
 		}
-		fmt.Fprintf(out, "tariff:         %s, %d rates imported from %s\n", *tariff, n, *rates)
+		fmt.Fprintf(out, "tariff:         %s, %d rates imported from %s\n", *tariffName, n, *rates)
 	case len(existing) > 0:
-		fmt.Fprintf(out, "tariff:         %s has %d rates already; left as it is\n", *tariff, len(existing))
+		fmt.Fprintf(out, "tariff:         %s has %d rates already; left as it is\n", *tariffName, len(existing))
 	default:
 		price, err := callback.ParseMoney(*flat)
 		if err != nil || price < 0 {
@@ -76,17 +77,17 @@ func (e *env) init(args []string) error {
 		}
 		var rs []callback.TariffRate
 		for d := '0'; d <= '9'; d++ {
-			rs = append(rs, callback.TariffRate{Tariff: *tariff, Prefix: string(d), PricePerMinute: price,
+			rs = append(rs, callback.TariffRate{Tariff: *tariffName, Prefix: string(d), PricePerMinute: price,
 				FirstIncrement: 60, NextIncrement: 60, Description: "flat"})
 		}
-		if _, err := st.ImportRates(e.ctx, *tariff, rs, false); err != nil {
-			return fmt.Errorf("import tariff %s: %w", *tariff, err)
+		if _, err := st.ImportRates(e.ctx, *tariffName, rs, false); err != nil {
+			return fmt.Errorf("import tariff %s: %w", *tariffName, err)
 		}
-		fmt.Fprintf(out, "tariff:         %s, flat %s per minute to every destination (prefixes 0-9, 60/60 s)\n", *tariff, price)
+		fmt.Fprintf(out, "tariff:         %s, flat %s per minute to every destination (prefixes 0-9, 60/60 s)\n", *tariffName, price)
 	}
 
 	// Account.
-	a := &callback.Account{Username: *username, Currency: strings.ToUpper(*currency), MaxSessions: 2, Language: "en", Tariff: *tariff}
+	a := &callback.Account{Username: *username, Currency: strings.ToUpper(*currency), MaxSessions: 2, Language: "en", Tariff: *tariffName}
 	if a.Balance, err = callback.ParseMoney(*balance); err != nil {
 		return usageError{"-balance: " + err.Error()}
 	}

@@ -258,7 +258,7 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 		}
 		dialer = ctrl
 		s.components = append(s.components, component{name: "ari", run: ctrl.Run},
-			component{name: "billing-recovery", run: func(ctx context.Context) error { return recoverReservations(ctx, biller, log) }})
+			component{name: "billing-recovery", run: func(ctx context.Context) error { return biller.Sweep(ctx, billing.SweepInterval) }})
 		s.ready = append(s.ready, httpapi.ReadyCheck{Name: "ari", Check: func(context.Context) error {
 			if ctrl.Ready() {
 				return nil
