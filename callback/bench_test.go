@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/callback/callbacktest"
 	"github.com/callbackd/callbackd/store/dbtest"
 )
 
@@ -35,7 +36,7 @@ func (d *latencyDialer) Dial(ctx context.Context, c *callback.Call) callback.Out
 		close(d.done)
 	}
 	d.mu.Unlock()
-	return answerTwoWay(ctx, c)
+	return callbacktest.AnswerBoth(ctx, c)
 }
 
 func percentile(ds []time.Duration, p float64) time.Duration {

@@ -7,62 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/callback/callbacktest"
 	"github.com/callbackd/callbackd/store/dbtest"
 )
-
-// fakeDialer is a Dialer scripted by the number it calls. It lives in test
-// code only: the real Dialer is the ARI controller.
-type fakeDialer struct {
-	mu      sync.Mutex
-	dials   map[int64]int // dials per request
-	dialed  chan int64
-	scripts map[string]func(ctx context.Context, c *callback.Call) callback.Outcome
-}
-
-func newFakeDialer() *fakeDialer {
-	return &fakeDialer{dials: map[int64]int{}, dialed: make(chan int64, 100000), scripts: map[string]func(context.Context, *callback.Call) callback.Outcome{}}
-}
-
-func (f *fakeDialer) WaitReady(ctx context.Context) error { return ctx.Err() }
-
-func (f *fakeDialer) Dial(ctx context.Context, c *callback.Call) callback.Outcome {
-	r := c.Request
-	f.mu.Lock()
-	f.dials[r.ID]++
-	script := f.scripts[r.OriginalCLI]
-	f.mu.Unlock()
-	f.dialed <- r.ID
-	if script == nil {
-		script = answerTwoWay
-	}
-	return script(ctx, c)
-}
-
-func (f *fakeDialer) count(id int64) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.dials[id]
-}
-
-func answerTwoWay(ctx context.Context, c *callback.Call) callback.Outcome {
-	id := fmt.Sprintf("cbd-%d-%d-a", c.Request.ID, c.Request.CallCount+1)
-	for _, step := range []func() error{
-		func() error { return c.FirstLegInitiated(ctx, id) },
-		func() error { return c.FirstLegConnected(ctx) },
-		func() error { return c.SecondLegInitiated(ctx, id[:len(id)-1]+"b") },
-		func() error { return c.SecondLegConnected(ctx) },
-	} {
-		if err := step(); err != nil {
-			return callback.Outcome{Result: callback.ResultFirstLegAborted, Reason: err.Error()}
-		}
-	}
-	return callback.Outcome{Result: callback.ResultSuccessful, Cause: callback.CauseNormalClearing}
-}
 
 func busy(ctx context.Context, c *callback.Call) callback.Outcome {
 	if err := c.FirstLegInitiated(ctx, fmt.Sprintf("cbd-%d-%d-a", c.Request.ID, c.Request.CallCount+1)); err != nil {
@@ -100,20 +51,20 @@ func testPolicy() callback.Policy {
 type harness struct {
 	t      *testing.T
 	store  callback.Store
-	dialer *fakeDialer
+	dialer *callbacktest.Dialer
 	disp   *callback.Dispatcher
 	svc    *callback.Service
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func startDispatcher(t *testing.T, st callback.Store, p callback.Policy, node string, dialer *fakeDialer) *harness {
+func startDispatcher(t *testing.T, st callback.Store, p callback.Policy, node string, dialer *callbacktest.Dialer) *harness {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	d, err := callback.NewDispatcher(callback.DispatcherOptions{Store: st, Dialer: dialer, Policy: p, Node: node, Logger: log})
+	d, err := callback.NewDispatcher(callback.DispatcherOptions{Store: st, Dialer: dialer, Policy: p, Node: node, Logger: log, Observer: concluded})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,43 +97,15 @@ func addAccount(t *testing.T, st callback.Store, username string, maxSessions in
 	}
 }
 
-// waitFinished polls the row (the store is the only shared truth between the
-// test and the dispatcher) until it is finished or the deadline passes.
+// concluded hears every attempt the tests' dispatchers conclude, so that
+// waitFinished wakes when a row may have finished instead of polling.
+var concluded = callbacktest.NewConcluded()
+
+// waitFinished returns the request once its row is finished (the store is
+// the only shared truth between the test and the dispatcher).
 func waitFinished(t *testing.T, st callback.Store, id int64) *callback.Request {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r, err := st.GetRequest(t.Context(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Finished {
-			return r
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("request %d not finished: status %q", id, r.Status)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func statuses(t *testing.T, st callback.Store, id int64) []string {
-	t.Helper()
-	hist, err := st.History(t.Context(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, ev := range hist {
-		s := string(ev.Status)
-		if ev.Result != "" {
-			s += "/" + string(ev.Result)
-		}
-		if len(out) == 0 || out[len(out)-1] != s {
-			out = append(out, s)
-		}
-	}
-	return out
+	return concluded.WaitFinished(t, st, id)
 }
 
 func newRequest(username, cli, cld string) *callback.Request {
@@ -195,7 +118,7 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 	t.Run("TwoWaySuccess", func(t *testing.T) {
 		st := open(t)
 		addAccount(t, st, "801", 2)
-		h := startDispatcher(t, st, testPolicy(), "n1", newFakeDialer())
+		h := startDispatcher(t, st, testPolicy(), "n1", callbacktest.NewDialer(100000))
 		r := newRequest("801", "87654321", "2way_12345")
 		if err := h.svc.Create(t.Context(), r); err != nil {
 			t.Fatal(err)
@@ -208,7 +131,7 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 			t.Fatalf("statistics not filled: %+v", got)
 		}
 		want := []string{"Request received", "First leg initiated", "First leg connected", "Second leg initiated", "Second leg connected", "Finished/Successful"}
-		if s := statuses(t, st, r.ID); !slices.Equal(s, want) {
+		if s := callbacktest.History(t, st, r.ID); !slices.Equal(s, want) {
 			t.Fatalf("history %q, want %q", s, want)
 		}
 	})
@@ -216,22 +139,22 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 	t.Run("BusyRetriesThenOutOfRetries", func(t *testing.T) {
 		st := open(t)
 		addAccount(t, st, "801", 2)
-		fd := newFakeDialer()
-		fd.scripts["111"] = busy
+		fd := callbacktest.NewDialer(100000)
+		fd.Script("111", busy)
 		h := startDispatcher(t, st, testPolicy(), "n1", fd)
 		r := newRequest("801", "111", "2way_12345")
 		if err := h.svc.Create(t.Context(), r); err != nil {
 			t.Fatal(err)
 		}
 		got := waitFinished(t, st, r.ID)
-		if got.Result != callback.ResultOutOfRetries || got.CallCount != 3 || fd.count(r.ID) != 3 {
-			t.Fatalf("got %s/%s after %d calls (%d dials)", got.Status, got.Result, got.CallCount, fd.count(r.ID))
+		if got.Result != callback.ResultOutOfRetries || got.CallCount != 3 || fd.Count(r.ID) != 3 {
+			t.Fatalf("got %s/%s after %d calls (%d dials)", got.Status, got.Result, got.CallCount, fd.Count(r.ID))
 		}
 		if got.LastCause != 17 || got.LastSIPCode != 486 {
 			t.Fatalf("last cause %d sip %d, want 17/486", got.LastCause, got.LastSIPCode)
 		}
 		want := []string{"Request received", "First leg initiated", "Waiting for retry", "First leg initiated", "Waiting for retry", "First leg initiated", "Finished/Out of retries"}
-		if s := statuses(t, st, r.ID); !slices.Equal(s, want) {
+		if s := callbacktest.History(t, st, r.ID); !slices.Equal(s, want) {
 			t.Fatalf("history %q, want %q", s, want)
 		}
 	})
@@ -245,7 +168,7 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 			"empty original_cli": `INSERT INTO callback_requests (username, original_cli, original_cld, next_call) VALUES ('801', '', '2way_12345', CURRENT_TIMESTAMP)`,
 			"malformed cld":      `INSERT INTO callback_requests (username, original_cli, original_cld, next_call) VALUES ('801', '87654321', '2way_', CURRENT_TIMESTAMP)`,
 		}
-		fd := newFakeDialer()
+		fd := callbacktest.NewDialer(100000)
 		startDispatcher(t, st, testPolicy(), "n1", fd)
 		for name, q := range cases {
 			res, err := raw.ExecContext(t.Context(), q)
@@ -254,8 +177,8 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 			}
 			id, _ := res.LastInsertId()
 			got := waitFinished(t, st, id)
-			if got.Result != callback.ResultInvalid || got.LastError == "" || fd.count(id) != 0 {
-				t.Errorf("%s: %s/%s (%q), %d dials", name, got.Status, got.Result, got.LastError, fd.count(id))
+			if got.Result != callback.ResultInvalid || got.LastError == "" || fd.Count(id) != 0 {
+				t.Errorf("%s: %s/%s (%q), %d dials", name, got.Status, got.Result, got.LastError, fd.Count(id))
 			}
 		}
 	})
@@ -263,7 +186,7 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 	t.Run("SeedInsertVerbatimIsDialled", func(t *testing.T) {
 		st := open(t)
 		addAccount(t, st, "801", 2)
-		fd := newFakeDialer()
+		fd := callbacktest.NewDialer(100000)
 		p := testPolicy()
 		p.ScanInterval = 200 * time.Millisecond
 		startDispatcher(t, st, p, "n1", fd)
@@ -281,14 +204,14 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 	t.Run("CancelLiveCall", func(t *testing.T) {
 		st := open(t)
 		addAccount(t, st, "801", 2)
-		fd := newFakeDialer()
-		fd.scripts["222"] = hold
+		fd := callbacktest.NewDialer(100000)
+		fd.Script("222", hold)
 		h := startDispatcher(t, st, testPolicy(), "n1", fd)
 		r := newRequest("801", "222", "2way_12345")
 		if err := h.svc.Create(t.Context(), r); err != nil {
 			t.Fatal(err)
 		}
-		<-fd.dialed
+		<-fd.Dialed
 		if _, err := st.Cancel(t.Context(), r.ID, time.Now()); err != nil {
 			t.Fatal(err)
 		}
@@ -301,7 +224,7 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 	t.Run("CancelQueuedRequest", func(t *testing.T) {
 		st := open(t)
 		addAccount(t, st, "801", 2)
-		fd := newFakeDialer()
+		fd := callbacktest.NewDialer(100000)
 		h := startDispatcher(t, st, testPolicy(), "n1", fd)
 		r := newRequest("801", "333", "2way_12345")
 		r.NextCall = time.Now().Add(time.Hour)
@@ -312,15 +235,15 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !got.Finished || got.Result != callback.ResultCanceled || fd.count(r.ID) != 0 {
-			t.Fatalf("got %s/%s, %d dials", got.Status, got.Result, fd.count(r.ID))
+		if !got.Finished || got.Result != callback.ResultCanceled || fd.Count(r.ID) != 0 {
+			t.Fatalf("got %s/%s, %d dials", got.Status, got.Result, fd.Count(r.ID))
 		}
 	})
 
 	t.Run("Expired", func(t *testing.T) {
 		st := open(t)
 		addAccount(t, st, "801", 2)
-		fd := newFakeDialer()
+		fd := callbacktest.NewDialer(100000)
 		startDispatcher(t, st, testPolicy(), "n1", fd) // max age 1 h
 		// Created and due two hours ago: callbackd was down all that time.
 		old := time.Now().UTC().Add(-2 * time.Hour).Format("2006-01-02 15:04:05.000")
@@ -331,15 +254,15 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 		}
 		id, _ := res.LastInsertId()
 		got := waitFinished(t, st, id)
-		if got.Result != callback.ResultExpired || fd.count(id) != 0 {
-			t.Fatalf("got %s/%s, %d dials", got.Status, got.Result, fd.count(id))
+		if got.Result != callback.ResultExpired || fd.Count(id) != 0 {
+			t.Fatalf("got %s/%s, %d dials", got.Status, got.Result, fd.Count(id))
 		}
 	})
 
 	t.Run("ScheduledFarAheadIsNotExpired", func(t *testing.T) {
 		st := open(t)
 		addAccount(t, st, "801", 2)
-		fd := newFakeDialer()
+		fd := callbacktest.NewDialer(100000)
 		startDispatcher(t, st, testPolicy(), "n1", fd) // max age 1 h
 		// Created two hours ago for now: age counts from next_call.
 		old := time.Now().UTC().Add(-2 * time.Hour).Format("2006-01-02 15:04:05.000")
@@ -358,8 +281,9 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 	t.Run("MaxSessions", func(t *testing.T) {
 		st := open(t)
 		addAccount(t, st, "801", 2) // room for one callback (two legs)
-		fd := newFakeDialer()
-		fd.scripts["555"], fd.scripts["556"] = hold, hold
+		fd := callbacktest.NewDialer(100000)
+		fd.Script("555", hold)
+		fd.Script("556", hold)
 		h := startDispatcher(t, st, testPolicy(), "n1", fd)
 		a := newRequest("801", "555", "2way_12345")
 		b := newRequest("801", "556", "2way_12345")
@@ -371,16 +295,16 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 		// Whichever is dialled first holds both sessions; the other waits
 		// until canceling the first frees them.
 		first, second := a, b
-		if id := <-fd.dialed; id == b.ID {
+		if id := <-fd.Dialed; id == b.ID {
 			first, second = b, a
 		}
-		if n := fd.count(second.ID); n != 0 {
+		if n := fd.Count(second.ID); n != 0 {
 			t.Fatalf("second request dialled %d times while Max Sessions was reached", n)
 		}
 		if _, err := st.Cancel(t.Context(), first.ID, time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		if id := <-fd.dialed; id != second.ID {
+		if id := <-fd.Dialed; id != second.ID {
 			t.Fatalf("dialled %d, want %d", id, second.ID)
 		}
 		if _, err := st.Cancel(t.Context(), second.ID, time.Now()); err != nil {
@@ -415,18 +339,18 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 		if err := call.FirstLegInitiated(t.Context(), "cbd-x-1-a"); err != nil {
 			t.Fatal(err)
 		}
-		fd := newFakeDialer()
+		fd := callbacktest.NewDialer(100000)
 		startDispatcher(t, st, testPolicy(), "n1", fd)
 		got := waitFinished(t, st, r.ID)
-		if got.Result != callback.ResultSuccessful || got.CallCount != 2 || fd.count(r.ID) != 1 {
-			t.Fatalf("got %s/%s call_count %d, %d dials", got.Status, got.Result, got.CallCount, fd.count(r.ID))
+		if got.Result != callback.ResultSuccessful || got.CallCount != 2 || fd.Count(r.ID) != 1 {
+			t.Fatalf("got %s/%s call_count %d, %d dials", got.Status, got.Result, got.CallCount, fd.Count(r.ID))
 		}
 	})
 
 	t.Run("TwoNodesNeverDialTwice", func(t *testing.T) {
 		st := open(t)
 		addAccount(t, st, "801", 0)
-		fd := newFakeDialer()
+		fd := callbacktest.NewDialer(100000)
 		p := testPolicy()
 		// What is under test is the claim, not lease expiry: a lease long
 		// enough that a slow machine's renewals never lapse mid-call.
@@ -447,7 +371,7 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 			if got := waitFinished(t, st, id); got.Result != callback.ResultSuccessful {
 				t.Fatalf("request %d: %s/%s (%s)", id, got.Status, got.Result, got.LastError)
 			}
-			if c := fd.count(id); c != 1 {
+			if c := fd.Count(id); c != 1 {
 				t.Fatalf("request %d dialled %d times", id, c)
 			}
 		}
@@ -460,7 +384,7 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 		addAccount(t, st, "801", 2)
 		p := testPolicy()
 		p.ScanInterval = time.Hour // nothing but Start can run it soon
-		mine, other := newFakeDialer(), newFakeDialer()
+		mine, other := callbacktest.NewDialer(100000), callbacktest.NewDialer(100000)
 		h := startDispatcher(t, st, p, "n1", mine)
 		startDispatcher(t, st, p, "n2", other)
 		r := inbound("801", "4930111111", "1763900000.1")
@@ -471,16 +395,16 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 		if got := waitFinished(t, st, r.ID); got.Result != callback.ResultSuccessful || got.Source != callback.SourceIVR {
 			t.Fatalf("got %s/%s source %s", got.Status, got.Result, got.Source)
 		}
-		if mine.count(r.ID) != 1 || other.count(r.ID) != 0 {
-			t.Fatalf("dialled %d times here, %d times on the other node", mine.count(r.ID), other.count(r.ID))
+		if mine.Count(r.ID) != 1 || other.Count(r.ID) != 0 {
+			t.Fatalf("dialled %d times here, %d times on the other node", mine.Count(r.ID), other.Count(r.ID))
 		}
 	})
 
 	t.Run("StartedInboundCallIsNeverRetried", func(t *testing.T) {
 		st := open(t)
 		addAccount(t, st, "801", 2)
-		fd := newFakeDialer()
-		fd.scripts["4930111112"] = busy // leg A ends before it is answered
+		fd := callbacktest.NewDialer(100000)
+		fd.Script("4930111112", busy) // leg A ends before it is answered
 		h := startDispatcher(t, st, testPolicy(), "n1", fd)
 		r := inbound("801", "4930111112", "1763900000.2")
 		start(t, h.disp, r)
@@ -489,7 +413,7 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 			t.Fatalf("got %s/%s call_count %d; want Finished/Canceled after one attempt", got.Status, got.Result, got.CallCount)
 		}
 		time.Sleep(100 * time.Millisecond) // longer than the backoff: a retry would have come
-		if n := fd.count(r.ID); n != 1 {
+		if n := fd.Count(r.ID); n != 1 {
 			t.Fatalf("inbound request dialled %d times", n)
 		}
 	})
@@ -500,8 +424,8 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 		if err := st.CreateAccount(t.Context(), &callback.Account{Username: "blocked", Currency: "USD", Blocked: true}); err != nil {
 			t.Fatal(err)
 		}
-		fd := newFakeDialer()
-		fd.scripts["4930111113"] = hold
+		fd := callbacktest.NewDialer(100000)
+		fd.Script("4930111113", hold)
 		d, err := callback.NewDispatcher(callback.DispatcherOptions{Store: st, Dialer: fd, Policy: testPolicy(), Node: "n0"})
 		if err != nil {
 			t.Fatal(err)
@@ -514,7 +438,7 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 		h := startDispatcher(t, st, testPolicy(), "n1", fd)
 		live := inbound("801", "4930111113", "1.2")
 		start(t, h.disp, live)
-		<-fd.dialed
+		<-fd.Dialed
 		for _, tc := range []struct {
 			name string
 			r    *callback.Request
@@ -549,13 +473,13 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 func TestStartAtCapacity(t *testing.T) {
 	st := dbtest.SQLite(t)
 	addAccount(t, st, "801", 0)
-	fd := newFakeDialer()
-	fd.scripts["4930111113"] = hold
+	fd := callbacktest.NewDialer(100000)
+	fd.Script("4930111113", hold)
 	p := testPolicy()
 	p.MaxLiveCalls = 1
 	h := startDispatcher(t, st, p, "n1", fd)
 	start(t, h.disp, inbound("801", "4930111113", "1.1"))
-	<-fd.dialed
+	<-fd.Dialed
 	if err := h.disp.Start(t.Context(), inbound("801", "4930111114", "1.2")); !errors.Is(err, callback.ErrNoCapacity) {
 		t.Fatalf("Start with max_live_calls taken: %v, want ErrNoCapacity", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/callback/callbacktest"
 	"github.com/callbackd/callbackd/store/dbtest"
 )
 
@@ -81,16 +82,16 @@ func testLeaseEndsWithItsCall(t *testing.T, st callback.Store) {
 		t.Fatal(err)
 	}
 	race := &renewRace{Store: st, renewing: make(chan struct{}), concluded: make(chan struct{}), renewed: make(chan struct{})}
-	dialer := newFakeDialer()
-	dialer.scripts["87654321"] = func(ctx context.Context, c *callback.Call) callback.Outcome {
-		out := answerTwoWay(ctx, c)
+	dialer := callbacktest.NewDialer(100000)
+	dialer.Script("87654321", func(ctx context.Context, c *callback.Call) callback.Outcome {
+		out := callbacktest.AnswerBoth(ctx, c)
 		// The conversation ends while a renewal pass is under way.
 		select {
 		case <-race.renewing:
 		case <-ctx.Done():
 		}
 		return out
-	}
+	})
 	warn := &warnings{}
 	d, err := callback.NewDispatcher(callback.DispatcherOptions{Store: race, Dialer: dialer, Policy: testPolicy(), Node: "n1", Logger: slog.New(warn)})
 	if err != nil {

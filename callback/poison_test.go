@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/callback/callbacktest"
 	"github.com/callbackd/callbackd/store/dbtest"
 )
 
@@ -119,7 +120,7 @@ func (o *queueObserver) counts() ([]int64, int) {
 	return ids, o.claimErrors
 }
 
-func startObserved(t *testing.T, st callback.Store, p callback.Policy, fd *fakeDialer) (*harness, *queueObserver) {
+func startObserved(t *testing.T, st callback.Store, p callback.Policy, fd *callbacktest.Dialer) (*harness, *queueObserver) {
 	t.Helper()
 	obs := &queueObserver{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -160,7 +161,7 @@ func testPoison(t *testing.T, open func(t *testing.T) callback.Store) {
 		// not a time, on MariaDB canceled = 7. Every claim failed on them.
 		st := open(t)
 		addAccount(t, st, "801", 20)
-		fd := newFakeDialer()
+		fd := callbacktest.NewDialer(100000)
 		bad := `next_call = "2000-01-01 garbage"`
 		q := `INSERT INTO callback_requests (username, original_cli, original_cld, next_call) VALUES ('801', '4930999', '2way_12345', '2000-01-01 garbage')`
 		if isMySQL(rawDB(t, st)) {
@@ -183,8 +184,8 @@ func testPoison(t *testing.T, open func(t *testing.T) callback.Store) {
 			}
 		}
 		got := waitFinished(t, st, badID)
-		if got.Result != callback.ResultInvalid || !strings.Contains(got.LastError, bad) || fd.count(badID) != 0 {
-			t.Errorf("the bad row: %s/%s %q, %d dials", got.Status, got.Result, got.LastError, fd.count(badID))
+		if got.Result != callback.ResultInvalid || !strings.Contains(got.LastError, bad) || fd.Count(badID) != 0 {
+			t.Errorf("the bad row: %s/%s %q, %d dials", got.Status, got.Result, got.LastError, fd.Count(badID))
 		}
 		ids, claimErrors := obs.counts()
 		if !slices.Equal(ids, []int64{badID}) || claimErrors != 0 {
@@ -198,7 +199,7 @@ func testPoison(t *testing.T, open func(t *testing.T) callback.Store) {
 	t.Run("CreditTimeAboveMaxIsInvalid", func(t *testing.T) {
 		st := open(t)
 		addAccount(t, st, "801", 2)
-		fd := newFakeDialer()
+		fd := callbacktest.NewDialer(100000)
 		startDispatcher(t, st, testPolicy(), "n1", fd)
 		// The largest an INT column holds: 68 years, far above 24 h.
 		res, err := rawDB(t, st).ExecContext(t.Context(), `INSERT INTO callback_requests
@@ -208,8 +209,8 @@ func testPoison(t *testing.T, open func(t *testing.T) callback.Store) {
 		}
 		id, _ := res.LastInsertId()
 		got := waitFinished(t, st, id)
-		if got.Result != callback.ResultInvalid || !strings.Contains(got.LastError, "credit_time") || fd.count(id) != 0 {
-			t.Fatalf("got %s/%s %q, %d dials", got.Status, got.Result, got.LastError, fd.count(id))
+		if got.Result != callback.ResultInvalid || !strings.Contains(got.LastError, "credit_time") || fd.Count(id) != 0 {
+			t.Fatalf("got %s/%s %q, %d dials", got.Status, got.Result, got.LastError, fd.Count(id))
 		}
 	})
 
@@ -218,7 +219,7 @@ func testPoison(t *testing.T, open func(t *testing.T) callback.Store) {
 		// calls nobody back.
 		st := open(t)
 		addAccount(t, st, "801", 2)
-		fd := newFakeDialer()
+		fd := callbacktest.NewDialer(100000)
 		startDispatcher(t, st, testPolicy(), "n1", fd)
 		res, err := rawDB(t, st).ExecContext(t.Context(), `INSERT INTO callback_requests
 			(username, original_cli, original_cld, next_call) VALUES ('801', NULL, '2way_12345', CURRENT_TIMESTAMP)`)
@@ -227,8 +228,8 @@ func testPoison(t *testing.T, open func(t *testing.T) callback.Store) {
 		}
 		id, _ := res.LastInsertId()
 		got := waitFinished(t, st, id)
-		if got.Result != callback.ResultInvalid || got.LastError != "original_cli: empty" || fd.count(id) != 0 {
-			t.Fatalf("got %s/%s %q, %d dials", got.Status, got.Result, got.LastError, fd.count(id))
+		if got.Result != callback.ResultInvalid || got.LastError != "original_cli: empty" || fd.Count(id) != 0 {
+			t.Fatalf("got %s/%s %q, %d dials", got.Status, got.Result, got.LastError, fd.Count(id))
 		}
 	})
 
@@ -238,7 +239,7 @@ func testPoison(t *testing.T, open func(t *testing.T) callback.Store) {
 		// request stayed Request received for ever.
 		st := open(t)
 		addAccount(t, st, "801", 1)
-		fd := newFakeDialer()
+		fd := callbacktest.NewDialer(100000)
 		p := testPolicy()
 		p.MaxAge = 500 * time.Millisecond
 		h := startDispatcher(t, st, p, "n1", fd)
@@ -247,8 +248,8 @@ func testPoison(t *testing.T, open func(t *testing.T) callback.Store) {
 			t.Fatal(err)
 		}
 		got := waitFinished(t, st, r.ID)
-		if got.Result != callback.ResultExpired || fd.count(r.ID) != 0 {
-			t.Fatalf("got %s/%s %q, %d dials", got.Status, got.Result, got.LastError, fd.count(r.ID))
+		if got.Result != callback.ResultExpired || fd.Count(r.ID) != 0 {
+			t.Fatalf("got %s/%s %q, %d dials", got.Status, got.Result, got.LastError, fd.Count(r.ID))
 		}
 		hist, err := st.History(t.Context(), r.ID)
 		if err != nil {
@@ -262,7 +263,7 @@ func testPoison(t *testing.T, open func(t *testing.T) callback.Store) {
 	t.Run("QueueNotReadyWhileClaimsFail", func(t *testing.T) {
 		st := open(t)
 		addAccount(t, st, "801", 2)
-		h, obs := startObserved(t, st, testPolicy(), newFakeDialer())
+		h, obs := startObserved(t, st, testPolicy(), callbacktest.NewDialer(100000))
 		waitFor(t, "claiming", func() bool { return h.disp.QueueReady(t.Context()) == nil })
 		db := rawDB(t, st)
 		if _, err := db.ExecContext(t.Context(), "ALTER TABLE callback_requests RENAME TO callback_requests_away"); err != nil {

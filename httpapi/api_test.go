@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/callback/callbacktest"
 )
 
 func TestCreateAndGet(t *testing.T) {
@@ -292,44 +293,16 @@ func TestCancel(t *testing.T) {
 	})
 }
 
-// testDialer plays both legs and answers them: it stands in for the ARI
-// controller, which is tested against the simulated Asterisk in ari/.
-type testDialer struct{}
-
-func (testDialer) WaitReady(ctx context.Context) error { return nil }
-
-func (testDialer) Dial(ctx context.Context, c *callback.Call) callback.Outcome {
-	id := fmt.Sprintf("cbd-%d-%d-a", c.Request.ID, c.Request.Attempt)
-	for _, step := range []func() error{
-		func() error { return c.FirstLegInitiated(ctx, id) },
-		func() error { return c.FirstLegConnected(ctx) },
-		func() error { return c.SecondLegInitiated(ctx, id[:len(id)-1]+"b") },
-		func() error { return c.SecondLegConnected(ctx) },
-	} {
-		if err := step(); err != nil {
-			return callback.Outcome{Result: callback.ResultFirstLegAborted, Reason: err.Error()}
-		}
-	}
-	return callback.Outcome{Result: callback.ResultSuccessful, Cause: callback.CauseNormalClearing}
-}
-
-// concluded hands the dispatcher's outcomes to the test.
-type concluded chan *callback.Request
-
-func (concluded) Dispatched(*callback.Request, time.Duration) {}
-
-func (c concluded) Concluded(r *callback.Request, _ callback.Outcome) { c <- r }
-
 func TestEndToEndDispatch(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open func(testing.TB) callback.Store) {
 		st := open(t)
-		done := make(concluded, 4)
+		done := callbacktest.NewConcluded()
 		p := callback.DefaultPolicy()
 		p.DelayBeforeCallback = 0
 		p.ScanInterval = 50 * time.Millisecond
 		p.LeaseFor = 3 * time.Second
 		p.ShutdownGrace = time.Second
-		d, err := callback.NewDispatcher(callback.DispatcherOptions{Store: st, Dialer: testDialer{}, Policy: p, Node: "e2e", Observer: done,
+		d, err := callback.NewDispatcher(callback.DispatcherOptions{Store: st, Dialer: callbacktest.NewDialer(4), Policy: p, Node: "e2e", Observer: done,
 			Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
@@ -346,13 +319,8 @@ func TestEndToEndDispatch(t *testing.T) {
 		t.Cleanup(func() { cancel(); <-stopped })
 
 		v := e.create(`{"original_cli":"4930111222","destination":"4420123456"}`, asAlice)
-		select {
-		case r := <-done:
-			if r.ID != v.ID {
-				t.Fatalf("concluded %d, created %d", r.ID, v.ID)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("the dispatcher did not conclude the request")
+		if r := done.WaitConcluded(t, 1)[0]; r.ID != v.ID {
+			t.Fatalf("concluded %d, created %d", r.ID, v.ID)
 		}
 		g := e.get(fmt.Sprintf("/api/v1/requests/%d", v.ID), asAlice).view(t)
 		if !g.Finished || g.Status != string(callback.StatusFinished) || g.Result != string(callback.ResultSuccessful) || g.CallCount != 1 {

@@ -1,14 +1,12 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/callback/callbacktest"
 	"github.com/callbackd/callbackd/metrics"
 	"github.com/callbackd/callbackd/store/dbtest"
 )
@@ -47,24 +46,6 @@ const (
 	twilioToken   = "twilio-auth-token-55e1"
 )
 
-// syncBuffer collects log output from handler goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is a callbackd HTTP front end on a real listener over a real store,
 // with accounts alice (associated number +4930111222) and bob (CLI
 // 4917012345 in the CLI map).
@@ -73,7 +54,7 @@ type env struct {
 	store   callback.Store
 	svc     *callback.Service
 	srv     *httptest.Server
-	logs    *syncBuffer
+	logs    *callbacktest.LogBuffer
 	metrics *metrics.Metrics
 	opts    Options
 }
@@ -104,7 +85,7 @@ func newEnv(t testing.TB, st callback.Store, opts ...envOption) *env {
 	}
 	p := callback.DefaultPolicy()
 	p.DelayBeforeCallback = 0
-	e := &env{t: t, store: st, logs: &syncBuffer{}, metrics: metrics.New()}
+	e := &env{t: t, store: st, logs: &callbacktest.LogBuffer{}, metrics: metrics.New()}
 	e.svc = &callback.Service{Store: st, Policy: p, Notify: e.metrics.Created}
 	e.opts = Options{
 		Store:         st,

@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/callback/callbacktest"
 	"github.com/callbackd/callbackd/store/sqlite"
 	"github.com/callbackd/callbackd/tariff"
 )
@@ -36,30 +36,12 @@ func (s *countingStore) GetAccount(ctx context.Context, username string) (*callb
 	return s.DB.GetAccount(ctx, username)
 }
 
-// clock is a settable time for the caches.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type cacheFixture struct {
 	t     *testing.T
 	path  string
 	store *countingStore
 	eng   *Engine
-	clock *clock
+	clock *callbacktest.Clock
 	calls int
 }
 
@@ -87,9 +69,9 @@ func newCacheFixture(t *testing.T) *cacheFixture {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := &callback.Service{Store: st, Policy: callback.DefaultPolicy()}
 	eng := NewEngine(st, svc, tariff.NewCache(st, time.Second), Limits{}, log)
-	c := &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
-	eng.access.now = c.now
-	eng.seen.now = c.now
+	c := callbacktest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	eng.access.now = c.Now
+	eng.seen.now = c.Now
 	f := &cacheFixture{t: t, path: path, store: st, eng: eng, clock: c}
 	f.put(callback.AccessNumber{Number: "18005550100", DefaultAccountUsername: "default", HangupSIPCode: 486})
 	return f
@@ -138,7 +120,7 @@ func TestAccessNumberCache(t *testing.T) {
 	f.reads(1, 1)
 
 	// Past the TTL the number is read again.
-	f.clock.add(DefaultAccessNumberTTL)
+	f.clock.Add(DefaultAccessNumberTTL)
 	f.ring("18005550100")
 	f.reads(2, 2)
 
@@ -165,7 +147,7 @@ func TestAccessNumberCache(t *testing.T) {
 	if d := f.ring("18005550100"); d.SIPCode != 480 {
 		t.Errorf("within the TTL: SIP %d, want the cached 480", d.SIPCode)
 	}
-	f.clock.add(DefaultAccessNumberTTL)
+	f.clock.Add(DefaultAccessNumberTTL)
 	if d := f.ring("18005550100"); d.SIPCode != 403 {
 		t.Errorf("after the TTL: SIP %d, want 403", d.SIPCode)
 	}
@@ -210,7 +192,7 @@ func TestSeenAccounts(t *testing.T) {
 	f.ring("18005550100")
 	f.ring("18005550100")
 	f.reads(1, 1)
-	f.clock.add(max(DefaultAccountTTL, DefaultAccessNumberTTL))
+	f.clock.Add(max(DefaultAccountTTL, DefaultAccessNumberTTL))
 	f.ring("18005550100")
 	f.reads(2, 2)
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/callback/callbacktest"
 	"github.com/callbackd/callbackd/mail"
 )
 
@@ -72,23 +73,12 @@ func (f *fakeDialer) Dial(ctx context.Context, c *callback.Call) callback.Outcom
 	return callback.Outcome{Result: callback.ResultSuccessful, Cause: callback.CauseNormalClearing}
 }
 
-// concluded tells the test each request whose attempt has been written.
-type concluded chan int64
-
-func (c concluded) Dispatched(*callback.Request, time.Duration) {}
-func (c concluded) Concluded(r *callback.Request, _ callback.Outcome) {
-	select {
-	case c <- r.ID:
-	default:
-	}
-}
-
 // system is the page and the email trigger over one store, with a real
 // Dispatcher placing calls through the fake Dialer.
 type system struct {
 	*testPage
 	dialer    *fakeDialer
-	concluded concluded
+	concluded *callbacktest.Concluded
 	mail      *mail.Handler
 	smtpAddr  string
 }
@@ -99,7 +89,7 @@ func newSystem(t *testing.T, st callback.Store, opts ...func(*Options)) *system 
 	policy := callback.DefaultPolicy()
 	policy.DelayBeforeCallback = 0
 	policy.ShutdownGrace = time.Second
-	s := &system{dialer: &fakeDialer{}, concluded: make(concluded, 100)}
+	s := &system{dialer: &fakeDialer{}, concluded: callbacktest.NewConcluded()}
 	d, err := callback.NewDispatcher(callback.DispatcherOptions{
 		Store: st, Dialer: s.dialer, Policy: policy, Node: "web-test",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: s.concluded,
@@ -155,24 +145,7 @@ func newSystem(t *testing.T, st callback.Store, opts ...func(*Options)) *system 
 // of request id and returns the request.
 func (s *system) waitFinished(t testing.TB, id int64) *callback.Request {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	for range 1000 {
-		r, err := s.store.GetRequest(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Finished {
-			return r
-		}
-		select {
-		case <-s.concluded:
-		case <-ctx.Done():
-			t.Fatalf("request %d never finished; it is %s", id, r.Status)
-		}
-	}
-	t.Fatalf("request %d never finished", id)
-	return nil
+	return s.concluded.WaitFinished(t, s.store, id)
 }
 
 // TestEndToEnd places a request made on the page and one made by email

@@ -17,6 +17,7 @@ import (
 	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/billing"
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/callback/callbacktest"
 	"github.com/callbackd/callbackd/tariff"
 )
 
@@ -70,7 +71,7 @@ func TestExtendedAnnouncesBalanceAndTalkTime(t *testing.T) {
 			p.ShutdownGrace = 2 * time.Second
 			p.AnswerTimeout = 2 * time.Second
 			p.MaxAttempts = 1
-			done := make(concluded, 100)
+			done := callbacktest.NewConcluded()
 			d, err := callback.NewDispatcher(callback.DispatcherOptions{Store: st, Dialer: ctl, Policy: p, Node: "web-ari-test",
 				Logger: log, Observer: done})
 			if err != nil {
@@ -87,7 +88,7 @@ func TestExtendedAnnouncesBalanceAndTalkTime(t *testing.T) {
 				t.Fatalf("submit: %d\n%s", r.code, r.body)
 			}
 			id := tp.requests()[0].ID
-			got := waitDone(t, st, done, id)
+			got := done.WaitFinished(t, st, id)
 			if got.Result != callback.ResultSuccessful {
 				t.Fatalf("request finished %s/%s %q", got.Status, got.Result, got.LastError)
 			}
@@ -123,27 +124,4 @@ func TestExtendedAnnouncesBalanceAndTalkTime(t *testing.T) {
 			}
 		})
 	}
-}
-
-// waitDone waits until the dispatcher has finished request id.
-func waitDone(t *testing.T, st callback.Store, done concluded, id int64) *callback.Request {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	for range 1000 {
-		r, err := st.GetRequest(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Finished {
-			return r
-		}
-		select {
-		case <-done:
-		case <-ctx.Done():
-			t.Fatalf("request %d never finished; it is %s", id, r.Status)
-		}
-	}
-	t.Fatalf("request %d never finished", id)
-	return nil
 }

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,12 +9,12 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/callback/callbacktest"
 	"github.com/callbackd/callbackd/store/dbtest"
 )
 
@@ -41,42 +40,6 @@ const (
 
 var testKey = []byte("0123456789abcdef0123456789abcdef-test-key")
 
-// syncBuffer collects log output from handler goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // testPage is the page on a real listener on 127.0.0.1 over a real store
 // with the seed's account, a broke account and the hosted mode's internal
 // account.
@@ -85,8 +48,8 @@ type testPage struct {
 	store callback.Store
 	svc   *callback.Service
 	srv   *httptest.Server
-	logs  *syncBuffer
-	clock *clock
+	logs  *callbacktest.LogBuffer
+	clock *callbacktest.Clock
 	opts  Options
 }
 
@@ -118,7 +81,7 @@ func newTestPage(t testing.TB, st callback.Store, svc *callback.Service, opts ..
 	if svc == nil {
 		svc = &callback.Service{Store: st, Policy: callback.DefaultPolicy()}
 	}
-	tp := &testPage{t: t, store: st, svc: svc, logs: &syncBuffer{}, clock: &clock{t: time.Now()}}
+	tp := &testPage{t: t, store: st, svc: svc, logs: &callbacktest.LogBuffer{}, clock: callbacktest.NewClock(time.Now())}
 	o := Options{
 		Service: svc,
 		Auth:    auth.New(st, nil, time.Minute, 5),
