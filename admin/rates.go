@@ -69,7 +69,7 @@ func (s *Service) PutCurrency(ctx context.Context, a Actor, code, rate string) (
 	if am, err := callback.ParseAmount("0 " + c); err != nil || am.Currency != c {
 		return callback.Currency{}, &callback.ValidationError{Field: "code", Reason: fmt.Sprintf("%q is not a 3-letter ISO 4217 code", code)}
 	}
-	r, err := callback.ParseRate(rate)
+	r, err := callback.ParseExchangeRate(rate)
 	if err != nil {
 		return callback.Currency{}, &callback.ValidationError{Field: "rate", Reason: err.Error()}
 	}

@@ -152,8 +152,8 @@ func (n *AccessNumber) ApplyDefaults() {
 
 // Currency is a currency with its exchange rate against the base currency.
 type Currency struct {
-	Code string // ISO 4217
-	Rate Rate   // units of this currency per one unit of the base currency
+	Code string       // ISO 4217
+	Rate ExchangeRate // units of this currency per one unit of the base currency
 }
 
 // TariffRate is one prefix of a tariff (MOR "rate"): the longest matching

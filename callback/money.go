@@ -87,29 +87,32 @@ func (m Money) Units() (whole, cents int64) {
 	return v / MoneyScale, (v % MoneyScale) / (MoneyScale / 100)
 }
 
-// Rate is an exact exchange rate: how many units of a currency one unit of
-// the base currency buys, in millionths (1.085 is Rate(1085000)).
-type Rate int64
+// ExchangeRate is an exact exchange rate between currencies (not a
+// tariff's price, which is a TariffRate): how many units of a currency one
+// unit of the base currency buys, in millionths (1.085 is
+// ExchangeRate(1085000)).
+type ExchangeRate int64
 
-// RateScale is how many Rate units make 1.
-const RateScale = 1_000_000
+// ExchangeRateScale is how many ExchangeRate units make 1.
+const ExchangeRateScale = 1_000_000
 
-// ParseRate parses an exchange rate such as "1.085" (at most six decimals).
-func ParseRate(s string) (Rate, error) {
+// ParseExchangeRate parses an exchange rate such as "1.085" (at most six
+// decimals).
+func ParseExchangeRate(s string) (ExchangeRate, error) {
 	r, ok := new(big.Rat).SetString(strings.TrimSpace(s))
 	if !ok || r.Sign() <= 0 {
 		return 0, fmt.Errorf("parse rate %q: not a positive decimal", s)
 	}
-	r.Mul(r, big.NewRat(RateScale, 1))
+	r.Mul(r, big.NewRat(ExchangeRateScale, 1))
 	if !r.IsInt() || !r.Num().IsInt64() {
 		return 0, fmt.Errorf("parse rate %q: more than 6 decimal places or out of range", s)
 	}
-	return Rate(r.Num().Int64()), nil
+	return ExchangeRate(r.Num().Int64()), nil
 }
 
-func (r Rate) String() string {
-	whole := int64(r) / RateScale
-	frac := strings.TrimRight(fmt.Sprintf("%06d", int64(r)%RateScale), "0")
+func (r ExchangeRate) String() string {
+	whole := int64(r) / ExchangeRateScale
+	frac := strings.TrimRight(fmt.Sprintf("%06d", int64(r)%ExchangeRateScale), "0")
 	if frac == "" {
 		return strconv.FormatInt(whole, 10)
 	}
@@ -119,7 +122,7 @@ func (r Rate) String() string {
 // Convert converts m from a currency whose rate is from to one whose rate is
 // to (both against the same base), rounding half away from zero to the
 // nearest Money unit. It works in big.Int so no product can overflow.
-func Convert(m Money, from, to Rate) (Money, error) {
+func Convert(m Money, from, to ExchangeRate) (Money, error) {
 	if from <= 0 || to <= 0 {
 		return 0, fmt.Errorf("convert %s: non-positive rate: %w", m, ErrInvalid)
 	}

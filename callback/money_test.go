@@ -44,12 +44,12 @@ func TestMoneyString(t *testing.T) {
 }
 
 func TestConvert(t *testing.T) {
-	usd, _ := ParseRate("1")
-	eur, _ := ParseRate("0.92")
-	gbp, _ := ParseRate("0.785")
+	usd, _ := ParseExchangeRate("1")
+	eur, _ := ParseExchangeRate("0.92")
+	gbp, _ := ParseExchangeRate("0.785")
 	tests := []struct {
 		m        Money
-		from, to Rate
+		from, to ExchangeRate
 		want     Money
 	}{
 		{20000, usd, eur, 18400},  // 2 USD = 1.84 EUR
@@ -85,12 +85,12 @@ func TestParseAmount(t *testing.T) {
 }
 
 func TestParseRate(t *testing.T) {
-	if r, err := ParseRate("1.085"); err != nil || r != 1085000 || r.String() != "1.085" {
-		t.Fatalf("ParseRate(1.085) = %d (%s), %v", int64(r), r, err)
+	if r, err := ParseExchangeRate("1.085"); err != nil || r != 1085000 || r.String() != "1.085" {
+		t.Fatalf("ParseExchangeRate(1.085) = %d (%s), %v", int64(r), r, err)
 	}
 	for _, bad := range []string{"0", "-1", "abc", "0.0000001"} {
-		if _, err := ParseRate(bad); err == nil {
-			t.Errorf("ParseRate(%q) succeeded", bad)
+		if _, err := ParseExchangeRate(bad); err == nil {
+			t.Errorf("ParseExchangeRate(%q) succeeded", bad)
 		}
 	}
 }

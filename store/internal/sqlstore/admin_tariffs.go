@@ -58,7 +58,7 @@ func (db *DB) PutCurrencyAudited(ctx context.Context, c callback.Currency, audit
 		err := tx.GetContext(ctx, &row, "SELECT code, rate FROM currencies WHERE code = ?"+db.d.LockRows, c.Code)
 		switch {
 		case err == nil:
-			before = view(callback.Currency{Code: row.Code, Rate: callback.Rate(row.Rate)})
+			before = view(callback.Currency{Code: row.Code, Rate: callback.ExchangeRate(row.Rate)})
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}

@@ -38,7 +38,7 @@ func (db *DB) GetCurrency(ctx context.Context, code string) (callback.Currency, 
 	if err := db.r.GetContext(ctx, &row, "SELECT code, rate FROM currencies WHERE code = ?", code); err != nil {
 		return callback.Currency{}, db.fail(err, "get currency %s", code)
 	}
-	return callback.Currency{Code: row.Code, Rate: callback.Rate(row.Rate)}, nil
+	return callback.Currency{Code: row.Code, Rate: callback.ExchangeRate(row.Rate)}, nil
 }
 
 // ListCurrencies returns every currency by code.
@@ -49,7 +49,7 @@ func (db *DB) ListCurrencies(ctx context.Context) ([]callback.Currency, error) {
 	}
 	out := make([]callback.Currency, len(rows))
 	for i, r := range rows {
-		out[i] = callback.Currency{Code: r.Code, Rate: callback.Rate(r.Rate)}
+		out[i] = callback.Currency{Code: r.Code, Rate: callback.ExchangeRate(r.Rate)}
 	}
 	return out, nil
 }
