@@ -62,6 +62,14 @@ func DefaultOptions() Options {
 		ReadTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second, HandleTimeout: 30 * time.Second}
 }
 
+// positiveOr returns v when it is positive, else def.
+func positiveOr[T int | int64 | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
 // NewServer checks o, fills in the defaults and returns a Server.
 func NewServer(o Options) (*Server, error) {
 	if o.Handler == nil {
@@ -71,21 +79,11 @@ func NewServer(o Options) (*Server, error) {
 	if o.Domain == "" {
 		o.Domain = d.Domain
 	}
-	if o.MaxMessageBytes <= 0 {
-		o.MaxMessageBytes = d.MaxMessageBytes
-	}
-	if o.MaxRecipients <= 0 {
-		o.MaxRecipients = d.MaxRecipients
-	}
-	if o.ReadTimeout <= 0 {
-		o.ReadTimeout = d.ReadTimeout
-	}
-	if o.WriteTimeout <= 0 {
-		o.WriteTimeout = d.WriteTimeout
-	}
-	if o.HandleTimeout <= 0 {
-		o.HandleTimeout = d.HandleTimeout
-	}
+	o.MaxMessageBytes = positiveOr(o.MaxMessageBytes, d.MaxMessageBytes)
+	o.MaxRecipients = positiveOr(o.MaxRecipients, d.MaxRecipients)
+	o.ReadTimeout = positiveOr(o.ReadTimeout, d.ReadTimeout)
+	o.WriteTimeout = positiveOr(o.WriteTimeout, d.WriteTimeout)
+	o.HandleTimeout = positiveOr(o.HandleTimeout, d.HandleTimeout)
 	if o.ShutdownGrace <= 0 {
 		o.ShutdownGrace = 10 * time.Second
 	}

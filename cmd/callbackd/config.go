@@ -354,34 +354,19 @@ func decodeConfig(b []byte, c *Config) error {
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return err
 	}
-	if len(doc.Content) == 0 {
-		return nil
-	}
 	fields := map[string]reflect.Value{}
 	walkConfig(reflect.ValueOf(c).Elem(), "", func(key string, f reflect.Value) { fields[key] = f })
+	isField := func(key string) bool { _, ok := fields[key]; return ok }
 	var errs []error
-	var walk func(n *yaml.Node, prefix string)
-	walk = func(n *yaml.Node, prefix string) {
-		if n.Kind != yaml.MappingNode {
-			return
+	eachYAMLKey(&doc, isField, func(key string, _, v *yaml.Node) {
+		f, ok := fields[key]
+		if !ok {
+			return // reported by checkConfigFile
 		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			key := k.Value
-			if prefix != "" {
-				key = prefix + "." + k.Value
-			}
-			f, ok := fields[key]
-			if !ok {
-				walk(v, key)
-				continue
-			}
-			if err := v.Decode(f.Addr().Interface()); err != nil {
-				errs = append(errs, fmt.Errorf("line %d: %s: %w", v.Line, key, err))
-			}
+		if err := v.Decode(f.Addr().Interface()); err != nil {
+			errs = append(errs, fmt.Errorf("line %d: %s: %w", v.Line, key, err))
 		}
-	}
-	walk(doc.Content[0], "")
+	})
 	return errors.Join(errs...)
 }
 

@@ -257,6 +257,34 @@ func (cf *configFlags) apply(c *Config) (map[string]string, error) {
 	return set, err
 }
 
+// eachYAMLKey calls fn with the dotted key ("callback.max_attempts"), the
+// key node and the value node of every setting in a YAML document: an
+// entry whose value is a mapping is a section and is descended into,
+// unless isLeaf (when not nil) says its key is a setting.
+func eachYAMLKey(doc *yaml.Node, isLeaf func(key string) bool, fn func(key string, k, v *yaml.Node)) {
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			key := k.Value
+			if prefix != "" {
+				key = prefix + "." + k.Value
+			}
+			if v.Kind == yaml.MappingNode && (isLeaf == nil || !isLeaf(key)) {
+				walk(v, key)
+				continue
+			}
+			fn(key, k, v)
+		}
+	}
+	if len(doc.Content) > 0 {
+		walk(doc.Content[0], "")
+	}
+}
+
 // configSources says where each key's value comes from: a flag, then the
 // environment, then the file (with its line), else the default.
 func configSources(path string, environ []string, flagged map[string]string) (map[string]string, error) {
@@ -270,27 +298,9 @@ func configSources(path string, environ []string, flagged map[string]string) (ma
 		if err := yaml.Unmarshal(b, &doc); err != nil {
 			return nil, fmt.Errorf("parse config %s: %w", path, err)
 		}
-		var walk func(n *yaml.Node, prefix string)
-		walk = func(n *yaml.Node, prefix string) {
-			if n.Kind != yaml.MappingNode {
-				return
-			}
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				key := k.Value
-				if prefix != "" {
-					key = prefix + "." + k.Value
-				}
-				if v.Kind == yaml.MappingNode {
-					walk(v, key)
-					continue
-				}
-				out[key] = fmt.Sprintf("%s %s:%d", srcFile, path, k.Line)
-			}
-		}
-		if len(doc.Content) > 0 {
-			walk(doc.Content[0], "")
-		}
+		eachYAMLKey(&doc, nil, func(key string, k, _ *yaml.Node) {
+			out[key] = fmt.Sprintf("%s %s:%d", srcFile, path, k.Line)
+		})
 	}
 	leaves, _ := knownKeys()
 	set := map[string]bool{}
