@@ -20,9 +20,28 @@ func TestBinaryCarriesNoTestCode(t *testing.T) {
 		t.Fatalf("go list -deps: %v", err)
 	}
 	deps := strings.Fields(string(out))
-	for _, banned := range []string{"testing", "github.com/callbackd/callbackd/store/storetest", "github.com/callbackd/callbackd/store/dbtest"} {
+	for _, banned := range []string{"testing", "github.com/callbackd/callbackd/store/storetest", "github.com/callbackd/callbackd/store/dbtest",
+		"github.com/callbackd/callbackd/callback/callbacktest"} {
 		if slices.Contains(deps, banned) {
 			t.Errorf("callbackd links %s", banned)
+		}
+	}
+}
+
+// TestHTTPSurfacesLinkNoTelephony keeps the API, the web page and the email
+// trigger free of the telephony packages: they reach the queue through
+// callback, their limits through limiter, and metrics names no observer
+// type of agi or ari.
+func TestHTTPSurfacesLinkNoTelephony(t *testing.T) {
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(gobin, "list", "-deps", "../../httpapi", "../../web", "../../mail").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	for _, banned := range []string{"agi", "ari", "billing", "trigger"} {
+		if slices.Contains(deps, "github.com/callbackd/callbackd/"+banned) {
+			t.Errorf("httpapi, web or mail links %s", banned)
 		}
 	}
 }
