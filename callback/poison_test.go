@@ -97,12 +97,18 @@ type queueObserver struct {
 	claimErrors int
 }
 
-func (o *queueObserver) Dispatched(*callback.Request, time.Duration)   {}
-func (o *queueObserver) Concluded(*callback.Request, callback.Outcome) {}
+func (o *queueObserver) Dispatched(*callback.Request, time.Duration) {}
+
+// Concluded wakes waitFinished.
+func (o *queueObserver) Concluded(r *callback.Request, out callback.Outcome) {
+	concluded.Concluded(r, out)
+}
+
 func (o *queueObserver) InvalidRow(r callback.InvalidRow) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	o.invalid = append(o.invalid, r)
+	o.mu.Unlock()
+	concluded.InvalidRow(r)
 }
 func (o *queueObserver) ClaimFailed(error) {
 	o.mu.Lock()
