@@ -177,10 +177,13 @@ type page struct {
 	perSource, perNumber, perAccount *limiter.Keyed
 }
 
-// DefaultOptions returns the defaults New fills in for options left
-// zero: the title, the limits, the form lifetime and the refresh period.
+// DefaultOptions returns the defaults of the options: the title, the
+// limits, the form lifetime and the refresh period, which New fills in
+// when left zero, and the simple mode's way of identifying ("pin", which
+// an empty Simple.Auth means too).
 func DefaultOptions() Options {
-	return Options{Title: "Callback", Limits: DefaultLimits(), FormTTL: time.Hour, Refresh: 3 * time.Second}
+	return Options{Title: "Callback", Limits: DefaultLimits(), FormTTL: time.Hour, Refresh: 3 * time.Second,
+		Simple: Simple{Auth: "pin"}}
 }
 
 // New returns the page's handler for "/" and "/callback/...". It panics

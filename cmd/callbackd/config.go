@@ -250,7 +250,7 @@ func DefaultConfig() Config {
 	c.SMS.PerSender = httpLimits.PerSender
 	wo := web.DefaultOptions()
 	c.Web.Title = wo.Title
-	c.Web.SimpleAuth = "pin"
+	c.Web.SimpleAuth = wo.Simple.Auth
 	c.Web.FormTTL = wo.FormTTL
 	c.Web.Refresh = wo.Refresh
 	c.Web.Limits = wo.Limits
