@@ -59,6 +59,10 @@ type Cache struct {
 	tables  map[string]*Table
 }
 
+// DefaultCheckInterval is how often a Cache looks for rate changes unless
+// told otherwise (limits.tariff_cache_check).
+const DefaultCheckInterval = 5 * time.Second
+
 // NewCache returns a cache over store that rechecks the version every maxAge.
 func NewCache(store callback.Tariffs, maxAge time.Duration) *Cache {
 	return &Cache{store: store, maxAge: maxAge, tables: map[string]*Table{}}

@@ -20,6 +20,7 @@ import (
 	"github.com/callbackd/callbackd/limiter"
 	"github.com/callbackd/callbackd/mail"
 	"github.com/callbackd/callbackd/store/mysql"
+	"github.com/callbackd/callbackd/tariff"
 	"github.com/callbackd/callbackd/trigger"
 	"github.com/callbackd/callbackd/web"
 	"github.com/callbackd/callbackd/webhook"
@@ -242,7 +243,7 @@ func DefaultConfig() Config {
 	c.AGI.Listen = "127.0.0.1:4573"
 	c.AGI.SessionTimeout = agi.DefaultSessionTimeout
 	c.Limits.Limits = trigger.DefaultLimits()
-	c.Limits.TariffCacheCheck = 5 * time.Second
+	c.Limits.TariffCacheCheck = tariff.DefaultCheckInterval
 	c.HTTP.Listen = "127.0.0.1:8080"
 	c.HTTP.Login = auth.DefaultLogin()
 	httpLimits := httpapi.DefaultLimits()
