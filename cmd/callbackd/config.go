@@ -74,6 +74,11 @@ type Config struct {
 		// (trigger.DefaultLimits: 5/1m, 10/30s, 60/1s).
 		trigger.Limits   `yaml:",inline"`
 		TariffCacheCheck time.Duration `yaml:"tariff_cache_check"` // how often rate changes are looked for: 5s
+		// Shared counts the trigger, web and email limits in the
+		// MariaDB/MySQL database, so every node sharing it shares each
+		// budget; false: each node counts alone (no effect on the
+		// embedded store, which serves one node).
+		Shared bool `yaml:"shared"` // true
 	} `yaml:"limits"`
 	HTTP struct {
 		// Listen is the address of the HTTP server: the API, XML-RPC, the
@@ -244,6 +249,7 @@ func DefaultConfig() Config {
 	c.AGI.SessionTimeout = agi.DefaultSessionTimeout
 	c.Limits.Limits = trigger.DefaultLimits()
 	c.Limits.TariffCacheCheck = tariff.DefaultCheckInterval
+	c.Limits.Shared = true
 	c.HTTP.Listen = "127.0.0.1:8080"
 	c.HTTP.Login = auth.DefaultLogin()
 	httpLimits := httpapi.DefaultLimits()

@@ -12,9 +12,10 @@ import (
 // page and email keep their buckets: the database when it is MariaDB/MySQL
 // (database.mysql_dsn), which every node of a cluster shares, so N nodes
 // allow one burst per caller and not N; nil (each process counts alone)
-// on the embedded store, which serves one node.
+// on the embedded store, which serves one node, and with limits.shared
+// off.
 func sharedLimits(c *Config, st callback.Store) trigger.SharedBuckets {
-	if c.Database.MySQLDSN == "" {
+	if c.Database.MySQLDSN == "" || !c.Limits.Shared {
 		return nil
 	}
 	if b, ok := st.(trigger.SharedBuckets); ok {
