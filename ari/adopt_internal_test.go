@@ -77,7 +77,7 @@ func TestAdoptInboundDrainDoesNotBlockOnSetAsideEvent(t *testing.T) {
 		t.Fatalf("claim: %v %d", err, len(claimed))
 	}
 	cr := claimed[0]
-	call := callback.NewCall(st, callback.Lease{RequestID: cr.ID, Attempt: cr.Attempt, Owner: "t"}, *cr, 30*time.Second, nil)
+	call := callback.NewAttempt(st, callback.Lease{RequestID: cr.ID, Attempt: cr.Attempt, Owner: "t"}, *cr, 30*time.Second, nil)
 	out := c.Dial(ctx, call)
 	select {
 	case <-app.ran:

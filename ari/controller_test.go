@@ -626,7 +626,7 @@ func TestIdentityRefusedIsNotAnAttempt(t *testing.T) {
 	if err != nil || len(claimed) != 1 {
 		t.Fatalf("claim: %v, %d", err, len(claimed))
 	}
-	call := callback.NewCall(e.st, callback.Lease{RequestID: r.ID, Attempt: claimed[0].Attempt, Owner: "t/1"}, *claimed[0], time.Second, nil)
+	call := callback.NewAttempt(e.st, callback.Lease{RequestID: r.ID, Attempt: claimed[0].Attempt, Owner: "t/1"}, *claimed[0], time.Second, nil)
 	out := e.ctl.Dial(context.Background(), call)
 	if !errors.Is(out.Err, ari.ErrForbidden) || call.Status() != callback.StatusRequestReceived {
 		t.Fatalf("outcome %+v, status %q", out, call.Status())
@@ -669,7 +669,7 @@ func TestRescuedRequestHangsUpEarlierAttempt(t *testing.T) {
 		t.Fatalf("claim: %v", err)
 	}
 	old := legID(r.ID, 1, "a")
-	call := callback.NewCall(e.st, callback.Lease{RequestID: r.ID, Attempt: claimed[0].Attempt, Owner: "test/dead"}, *claimed[0], time.Hour, nil)
+	call := callback.NewAttempt(e.st, callback.Lease{RequestID: r.ID, Attempt: claimed[0].Attempt, Owner: "test/dead"}, *claimed[0], time.Hour, nil)
 	if err := call.FirstLegInitiated(context.Background(), old); err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 // Dial places leg A of one attempt, runs the request's sub-application once
 // it is answered, and returns how the attempt ended. Everything it placed
 // is hung up before it returns.
-func (c *Controller) Dial(ctx context.Context, call *callback.Call) callback.Outcome {
+func (c *Controller) Dial(ctx context.Context, call *callback.Attempt) callback.Outcome {
 	n := call.Request.CallCount + 1
 	log := c.log.With("request_id", call.Request.ID, "attempt", n)
 	c.obs.LiveCalls(int(c.liveCalls.Add(1)))

@@ -167,7 +167,7 @@ func TestRealAsteriskInboundIVR(t *testing.T) {
 		ari.WithTrunk(ari.Trunk{Name: "test", Dial: "Local/{number}@" + ra.context}), ari.WithDefaultTrunk("test"),
 		ari.WithChannelPrefix(appName), ari.WithApp(callback.SubAppCallingCard, cc), ari.WithLogger(testLogger(t)),
 		ari.WithInbound(func(ctx context.Context, in ari.Inbound) error {
-			return eng.ServeInbound(ctx, trigger.Call{CLI: in.CallerID, Number: in.Number, Channel: in.Channel}, d.Start)
+			return eng.ServeInbound(ctx, trigger.InboundCall{CLI: in.CallerID, Number: in.Number, Channel: in.Channel}, d.Start)
 		}, 10*time.Second),
 	)
 	if err != nil {

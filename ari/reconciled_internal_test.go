@@ -15,7 +15,7 @@ import (
 // instead of waiting for a StasisStart that will never come.
 func TestReconciledInStasisEndsTheWaitForStasisStart(t *testing.T) {
 	c := &Controller{inboxSize: 4, routes: map[string]*route{}, obs: nopObserver{}}
-	s := c.newSession(&callback.Call{}, 1, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := c.newSession(&callback.Attempt{}, 1, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	s.a = &leg{id: "a", name: callback.LegA, placed: true, answered: true, inStasis: true}
 	s.legs["a"] = s.a
 	b := &leg{id: "b", name: callback.LegB, placed: true}

@@ -104,7 +104,7 @@ type identityKey struct {
 // goroutine that runs the call; its methods must not be called from others.
 type Session struct {
 	c       *Controller
-	call    *callback.Call
+	call    *callback.Attempt
 	log     *slog.Logger
 	attempt int
 	inbox   chan *Event // pointers: a call's buffer costs 8 bytes a slot while idle
@@ -129,7 +129,7 @@ type Session struct {
 	kept      any      // what the admission kept for Run
 }
 
-func (c *Controller) newSession(call *callback.Call, attempt int, log *slog.Logger) *Session {
+func (c *Controller) newSession(call *callback.Attempt, attempt int, log *slog.Logger) *Session {
 	return &Session{
 		c:         c,
 		call:      call,
@@ -171,7 +171,7 @@ func (s *Session) admit(ctx context.Context) (out callback.Outcome, ok bool) {
 }
 
 // Call is the attempt as the dispatcher handed it over.
-func (s *Session) Call() *callback.Call { return s.call }
+func (s *Session) Call() *callback.Attempt { return s.call }
 
 // LegA is the channel id of the callback leg.
 func (s *Session) LegA() string { return s.a.id }

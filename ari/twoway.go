@@ -98,7 +98,7 @@ func AdmitOutcome(ctx context.Context, s *Session, err error, doing string) *cal
 // Unadmit implements Admitter: the money held for a leg A that was never
 // answered is given back.
 func (t TwoWay) Unadmit(ctx context.Context, s *Session) {
-	if money, ok := s.Kept().(*billing.Call); ok {
+	if money, ok := s.Kept().(*billing.Bill); ok {
 		if err := money.Release(ctx); err != nil {
 			s.Logger().Error("could not release the money held for the call; the sweep will", "err", err)
 		}
@@ -111,7 +111,7 @@ var _ App = TwoWay{}
 type twoWayCall struct {
 	s     *Session
 	log   *slog.Logger
-	money *billing.Call // nil: unbilled
+	money *billing.Bill // nil: unbilled
 
 	bID     string // leg B's channel id
 	bPlaced bool   // DialB was called
@@ -135,7 +135,7 @@ func (t TwoWay) Run(ctx context.Context, s *Session) callback.Outcome {
 	if c.warning <= 0 {
 		c.warning = time.Minute
 	}
-	if money, ok := s.Kept().(*billing.Call); ok && t.Biller != nil {
+	if money, ok := s.Kept().(*billing.Bill); ok && t.Biller != nil {
 		c.money, c.bID = money, money.LegBChannel()
 		defer c.settle(ctx)
 		at := r.ConnectTime
@@ -236,7 +236,7 @@ func (c *twoWayCall) connect(ctx context.Context, number string) callback.Outcom
 // be reserved it calls warn Warning before the end, unless the call was
 // never granted more than that. cut reports that the money ran out with
 // both legs up: the caller cuts the call.
-func Talk(ctx context.Context, s *Session, money *billing.Call, b string, warning time.Duration, warn func(context.Context)) (first string, cut bool, err error) {
+func Talk(ctx context.Context, s *Session, money *billing.Bill, b string, warning time.Duration, warn func(context.Context)) (first string, cut bool, err error) {
 	final := false
 	warned := time.Until(money.QuotedEnd()) <= warning
 	// The next slice is asked for well before the warning would be due,

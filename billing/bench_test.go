@@ -40,7 +40,7 @@ func admitOneAccount(b *testing.B, st callback.Store) {
 	bl := billing.New(st, tariff.NewCache(st, time.Minute), billing.Options{})
 	for i := range b.N {
 		lat := make([]time.Duration, n)
-		calls := make([]*billing.Call, n)
+		calls := make([]*billing.Bill, n)
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		start := make(chan struct{})

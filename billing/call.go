@@ -11,7 +11,7 @@ import (
 	"github.com/callbackd/callbackd/tariff"
 )
 
-// Call is the money of one callback attempt, from its admission (before
+// Bill is the money of one callback attempt, from its admission (before
 // leg A is placed) or leg A's answer to its settlement. It belongs to the
 // goroutine that runs the call.
 //
@@ -19,7 +19,7 @@ import (
 // call: Reserve (or Admit) holds the first slice of the talk time
 // (Options.ReserveSlice, or the whole talk time if shorter), Extend the
 // next ones while the call lasts. End is when the money held runs out.
-type Call struct {
+type Bill struct {
 	b         *Biller
 	req       callback.Request
 	aChannel  string
@@ -42,7 +42,7 @@ type Call struct {
 
 // SetTrunk names the trunk that carried leg, for its CDRs; the last one
 // set counts (a leg that failed over names the trunk it ended on).
-func (c *Call) SetTrunk(leg callback.Leg, name string) {
+func (c *Bill) SetTrunk(leg callback.Leg, name string) {
 	if c.trunks == nil {
 		c.trunks = make(map[callback.Leg]string, 2)
 	}
@@ -52,11 +52,11 @@ func (c *Call) SetTrunk(leg callback.Leg, name string) {
 // Open starts the money of a call whose leg A (channel aChannel) answered
 // at r.ConnectTime. What earlier calls of the payers left behind is
 // settled when their holds stand in the way of this one (see Reserve).
-func (b *Biller) Open(ctx context.Context, r callback.Request, aChannel string, log *slog.Logger) *Call {
+func (b *Biller) Open(ctx context.Context, r callback.Request, aChannel string, log *slog.Logger) *Bill {
 	if log == nil {
 		log = b.log.With("request_id", r.ID, "channel", aChannel)
 	}
-	c := &Call{b: b, req: r, aChannel: aChannel, aAnswered: r.ConnectTime, log: log}
+	c := &Bill{b: b, req: r, aChannel: aChannel, aAnswered: r.ConnectTime, log: log}
 	if c.aAnswered.IsZero() {
 		c.aAnswered = b.now()
 	}
@@ -66,7 +66,7 @@ func (b *Biller) Open(ctx context.Context, r callback.Request, aChannel string, 
 
 // recover settles what earlier calls of the payers left behind and
 // reports whether it freed anything.
-func (c *Call) recover(ctx context.Context) bool {
+func (c *Bill) recover(ctx context.Context) bool {
 	seen := map[string]bool{}
 	freed := false
 	for _, u := range []string{c.payers.A, c.payers.ABind, c.payers.B} {
@@ -94,11 +94,11 @@ func (c *Call) recover(ctx context.Context) bool {
 // is checked when it is entered. The error is a *RefusedError when the
 // request is refused.
 func (b *Biller) Check(ctx context.Context, r *callback.Request) (*Quote, error) {
-	c := &Call{b: b, req: *r, payers: WhoPays(r, ""), log: b.log}
+	c := &Bill{b: b, req: *r, payers: WhoPays(r, ""), log: b.log}
 	return c.check(ctx)
 }
 
-func (c *Call) check(ctx context.Context) (*Quote, error) {
+func (c *Bill) check(ctx context.Context) (*Quote, error) {
 	var number string
 	if cld, err := callback.ParseCLD(c.req.OriginalCLD); err == nil && cld.App == callback.SubAppTwoWay {
 		number = cld.Destination
@@ -125,7 +125,7 @@ func (c *Call) check(ctx context.Context) (*Quote, error) {
 // be connected for want of money. The talk time counts from leg A's
 // answer (LegAAnswered). A refusal is a *RefusedError; Release gives the
 // money back if leg A is never answered.
-func (b *Biller) Admit(ctx context.Context, r callback.Request, aChannel, bChannel string, log *slog.Logger) (*Call, error) {
+func (b *Biller) Admit(ctx context.Context, r callback.Request, aChannel, bChannel string, log *slog.Logger) (*Bill, error) {
 	c := b.Open(ctx, r, aChannel, log)
 	c.aAnswered, c.admitted = time.Time{}, true
 	recovered := false
@@ -157,18 +157,18 @@ func (b *Biller) Admit(ctx context.Context, r callback.Request, aChannel, bChann
 // Login makes the account of a PIN entered in the IVR the payer of leg B
 // and the rest (T3), and, with anonymous accounting, charges it for leg A
 // too.
-func (c *Call) Login(ctx context.Context, username string) {
+func (c *Bill) Login(ctx context.Context, username string) {
 	c.pin = username
 	c.payers = WhoPays(&c.req, username)
 	c.log.Info("PIN accepted: payers changed", "account", username, "payer_a", c.payers.A, "payer_a_bind", c.payers.ABind, "payer_b", c.payers.B)
 }
 
 // Payers returns who pays each leg now.
-func (c *Call) Payers() Payers { return c.payers }
+func (c *Bill) Payers() Payers { return c.payers }
 
 // Account returns the account that pays for what the user dials (leg B's
 // payer): its balance and currency are the ones announced.
-func (c *Call) Account(ctx context.Context) (*callback.Account, error) {
+func (c *Bill) Account(ctx context.Context) (*callback.Account, error) {
 	a, err := c.b.store.GetAccount(ctx, c.payers.B)
 	if err != nil {
 		return nil, fmt.Errorf("account %s: %w", c.payers.B, err)
@@ -191,7 +191,7 @@ type AnswerMarker interface {
 	MarkAnswered(ctx context.Context, rs ...*callback.Reservation) error
 }
 
-func (c *Call) held(ctx context.Context, u string) (callback.Money, error) {
+func (c *Bill) held(ctx context.Context, u string) (callback.Money, error) {
 	if h, ok := c.b.store.(HeldBy); ok {
 		return h.HeldBy(ctx, u, c.req.ID)
 	}
@@ -210,7 +210,7 @@ func (c *Call) held(ctx context.Context, u string) (callback.Money, error) {
 
 // Funds reads what each payer may spend now: balance, holds of other
 // calls, and the spend since the start of the day (UTC) for the daily cap.
-func (c *Call) Funds(ctx context.Context) ([]Funds, error) {
+func (c *Bill) Funds(ctx context.Context) ([]Funds, error) {
 	var out []Funds
 	day := c.b.now().UTC().Truncate(24 * time.Hour)
 	for _, u := range []string{c.payers.A, c.payers.ABind, c.payers.B} {
@@ -246,7 +246,7 @@ func containsAccount(fs []Funds, u string) bool {
 
 // Quote checks destination number and says how long the call may last:
 // see Price. credit_time counts from leg A's answer.
-func (c *Call) Quote(ctx context.Context, number string) (*Quote, error) {
+func (c *Bill) Quote(ctx context.Context, number string) (*Quote, error) {
 	funds, err := c.Funds(ctx)
 	if err != nil {
 		return nil, err
@@ -273,7 +273,7 @@ func (c *Call) Quote(ctx context.Context, number string) (*Quote, error) {
 // ErrInsufficientFunds means another call of the account took the money
 // since the quote; when that happens the reservations left behind by dead
 // calls of the payers are settled and the reservation tried once more.
-func (c *Call) Reserve(ctx context.Context, q *Quote, bChannel string) error {
+func (c *Bill) Reserve(ctx context.Context, q *Quote, bChannel string) error {
 	c.limit = c.b.maxTalk
 	if c.req.CreditTime > 0 {
 		c.limit = min(c.limit, time.Duration(c.req.CreditTime)*time.Second-q.Legs[0].Up)
@@ -313,14 +313,14 @@ func (c *Call) Reserve(ctx context.Context, q *Quote, bChannel string) error {
 }
 
 // LegBChannel is the channel leg B's money was reserved for; "" before.
-func (c *Call) LegBChannel() string { return c.bChannel }
+func (c *Bill) LegBChannel() string { return c.bChannel }
 
 // Dialled reports whether leg B's money was reserved: leg B was, or was
 // about to be, dialled, and gets a CDR.
-func (c *Call) Dialled() bool { return c.bChannel != "" }
+func (c *Bill) Dialled() bool { return c.bChannel != "" }
 
 // TalkTime is the talk time the money allowed when the call was quoted.
-func (c *Call) TalkTime() time.Duration {
+func (c *Bill) TalkTime() time.Duration {
 	if c.quote == nil {
 		return 0
 	}
@@ -329,7 +329,7 @@ func (c *Call) TalkTime() time.Duration {
 
 // QuotedEnd is when the money the payers had at the quote would run out:
 // the end of the talk time announced.
-func (c *Call) QuotedEnd() time.Time {
+func (c *Bill) QuotedEnd() time.Time {
 	if c.quote == nil {
 		return time.Time{}
 	}
@@ -338,7 +338,7 @@ func (c *Call) QuotedEnd() time.Time {
 
 // End is when the money held so far runs out; zero before anything is
 // held.
-func (c *Call) End() time.Time {
+func (c *Bill) End() time.Time {
 	if c.quote == nil {
 		return time.Time{}
 	}
@@ -346,7 +346,7 @@ func (c *Call) End() time.Time {
 }
 
 // mark records answers in the reservations rs.
-func (c *Call) mark(ctx context.Context, rs []*callback.Reservation) {
+func (c *Bill) mark(ctx context.Context, rs []*callback.Reservation) {
 	if len(rs) == 0 {
 		return
 	}
@@ -365,7 +365,7 @@ func (c *Call) mark(ctx context.Context, rs []*callback.Reservation) {
 // talk time counts from here. Nothing is written: a process taking over a
 // call whose end it never saw bills leg A from the request's
 // connect_time.
-func (c *Call) LegAAnswered(at time.Time) {
+func (c *Bill) LegAAnswered(at time.Time) {
 	c.aAnswered = at
 	if c.quote == nil {
 		return
@@ -384,7 +384,7 @@ func (c *Call) LegAAnswered(at time.Time) {
 // last on the money held now (see End): the slice less the time since the
 // quote, in which leg A was up too. The reservation learns the answer, so
 // that a process taking over a call whose end it never saw can bill leg B.
-func (c *Call) Answered(ctx context.Context, at time.Time) time.Duration {
+func (c *Bill) Answered(ctx context.Context, at time.Time) time.Duration {
 	c.bAnswered = at
 	if c.quote == nil {
 		return 0
@@ -403,7 +403,7 @@ func (c *Call) Answered(ctx context.Context, at time.Time) time.Duration {
 // Extend holds the money of the next slice of talk time, as much of it as
 // the payers' money and daily caps allow, and returns the new End. ok is
 // false when nothing more could be held: the call must end at End.
-func (c *Call) Extend(ctx context.Context) (end time.Time, ok bool, err error) {
+func (c *Bill) Extend(ctx context.Context) (end time.Time, ok bool, err error) {
 	if c.quote == nil || c.settled || c.granted >= c.limit {
 		return c.End(), false, nil
 	}
@@ -444,7 +444,7 @@ func (c *Call) Extend(ctx context.Context) (end time.Time, ok bool, err error) {
 
 // Release gives back what an admitted call holds when its leg A was never
 // answered: nothing was used, no CDR is written.
-func (c *Call) Release(ctx context.Context) error {
+func (c *Bill) Release(ctx context.Context) error {
 	if c.settled {
 		return nil
 	}
@@ -473,7 +473,7 @@ type End struct {
 // Settle writes one CDR per leg (and one for the real account's share of
 // leg A), charges them and drops the call's reservations, in one
 // transaction. Settling twice writes nothing more.
-func (c *Call) Settle(ctx context.Context, e End) ([]*callback.CDR, error) {
+func (c *Bill) Settle(ctx context.Context, e End) ([]*callback.CDR, error) {
 	if c.settled {
 		return nil, nil
 	}
@@ -523,7 +523,7 @@ func (c *Call) Settle(ctx context.Context, e End) ([]*callback.CDR, error) {
 
 // legs are the legs to settle: the quote's when leg B was dialled, else
 // leg A alone, rated now.
-func (c *Call) legs(ctx context.Context) ([]PricedLeg, error) {
+func (c *Bill) legs(ctx context.Context) ([]PricedLeg, error) {
 	if c.quote != nil && c.bChannel != "" {
 		return c.quote.Legs, nil
 	}

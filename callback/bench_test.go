@@ -28,7 +28,7 @@ type latencyDialer struct {
 
 func (d *latencyDialer) WaitReady(ctx context.Context) error { return ctx.Err() }
 
-func (d *latencyDialer) Dial(ctx context.Context, c *callback.Call) callback.Outcome {
+func (d *latencyDialer) Dial(ctx context.Context, c *callback.Attempt) callback.Outcome {
 	l := time.Since(c.Request.NextCall)
 	d.mu.Lock()
 	d.late = append(d.late, l)

@@ -9,7 +9,7 @@ import (
 
 // Dialer places the legs of a callback. The ARI controller implements it.
 //
-// Dial owns the call until it returns: it reports progress through the Call
+// Dial owns the call until it returns: it reports progress through the Attempt
 // (each report is a guarded store update), and returns an Outcome. ctx is
 // canceled with context.Cause ErrCanceled when the request was canceled
 // from outside, or ErrLeaseLost when this node lost the request: in both
@@ -18,7 +18,7 @@ type Dialer interface {
 	// WaitReady blocks until calls can be placed (Asterisk connected and
 	// reconciled) or ctx is done.
 	WaitReady(ctx context.Context) error
-	Dial(ctx context.Context, call *Call) Outcome
+	Dial(ctx context.Context, call *Attempt) Outcome
 }
 
 // ErrCanceled is the context cause of a call whose request was canceled.
@@ -45,8 +45,8 @@ type Outcome struct {
 	Err error
 }
 
-// Call is one claimed attempt handed to a Dialer.
-type Call struct {
+// Attempt is one claimed attempt handed to a Dialer.
+type Attempt struct {
 	// Request is the row as claimed; Status is kept current as the call
 	// advances.
 	Request Request
@@ -67,30 +67,30 @@ type Call struct {
 // call runs outside a dispatcher. A Dialer that waits through a store
 // outage does so only until then: past it, another node may take the
 // request back.
-func (c *Call) LeaseUntil() time.Time {
+func (c *Attempt) LeaseUntil() time.Time {
 	if n := c.leaseUntil.Load(); n != 0 {
 		return time.Unix(0, n)
 	}
 	return time.Time{}
 }
 
-func (c *Call) setLeaseUntil(t time.Time) {
+func (c *Attempt) setLeaseUntil(t time.Time) {
 	if !t.IsZero() {
 		c.leaseUntil.Store(t.UnixNano())
 	}
 }
 
 // Lease returns the lease the call runs under.
-func (c *Call) Lease() Lease { return c.lease }
+func (c *Attempt) Lease() Lease { return c.lease }
 
 // Status returns the request's current status.
-func (c *Call) Status() Status {
+func (c *Attempt) Status() Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.Request.Status
 }
 
-func (c *Call) advance(ctx context.Context, ch Change) error {
+func (c *Attempt) advance(ctx context.Context, ch Change) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ch.From = c.Request.Status
@@ -109,22 +109,22 @@ func (c *Call) advance(ctx context.Context, ch Change) error {
 // channel id callID: status First leg initiated, call_count+1, setup_time.
 // The Dialer calls it before the originate, so that a crash between the two
 // is seen as a dialled attempt and never as a request not yet tried.
-func (c *Call) FirstLegInitiated(ctx context.Context, callID string) error {
+func (c *Attempt) FirstLegInitiated(ctx context.Context, callID string) error {
 	return c.advance(ctx, Change{To: StatusFirstLegInitiated, CallID: callID, CountCall: true, SetupTime: c.now()})
 }
 
 // FirstLegConnected records that leg A answered: connect_time.
-func (c *Call) FirstLegConnected(ctx context.Context) error {
+func (c *Attempt) FirstLegConnected(ctx context.Context) error {
 	return c.advance(ctx, Change{To: StatusFirstLegConnected, ConnectTime: c.now()})
 }
 
 // SecondLegInitiated records that leg B is being dialled.
-func (c *Call) SecondLegInitiated(ctx context.Context, twowayCallID string) error {
+func (c *Attempt) SecondLegInitiated(ctx context.Context, twowayCallID string) error {
 	return c.advance(ctx, Change{To: StatusSecondLegInitiated, TwowayCallID: twowayCallID})
 }
 
 // SecondLegConnected records that leg B answered and the legs are bridged.
-func (c *Call) SecondLegConnected(ctx context.Context) error {
+func (c *Attempt) SecondLegConnected(ctx context.Context) error {
 	return c.advance(ctx, Change{To: StatusSecondLegConnected})
 }
 
@@ -138,7 +138,7 @@ type Noter interface {
 // Note appends a line to the request's history, in its current status,
 // without changing it: what happened within a step, such as a leg tried
 // again on another trunk. A Queue that is no Noter records nothing.
-func (c *Call) Note(ctx context.Context, cause, sipCode int, note string) error {
+func (c *Attempt) Note(ctx context.Context, cause, sipCode int, note string) error {
 	n, ok := c.queue.(Noter)
 	if !ok {
 		return nil
@@ -146,13 +146,13 @@ func (c *Call) Note(ctx context.Context, cause, sipCode int, note string) error 
 	return n.Note(ctx, c.lease, cause, sipCode, note)
 }
 
-// NewCall builds a Call for code outside the dispatcher that drives a
+// NewAttempt builds an Attempt for code outside the dispatcher that drives a
 // claimed request itself (tests, the demo).
-func NewCall(q Queue, l Lease, r Request, answerTimeout time.Duration, now func() time.Time) *Call {
+func NewAttempt(q Queue, l Lease, r Request, answerTimeout time.Duration, now func() time.Time) *Attempt {
 	if now == nil {
 		now = time.Now
 	}
-	c := &Call{Request: r, AnswerTimeout: answerTimeout, lease: l, queue: q, now: now}
+	c := &Attempt{Request: r, AnswerTimeout: answerTimeout, lease: l, queue: q, now: now}
 	c.setLeaseUntil(r.LeaseExpires)
 	return c
 }

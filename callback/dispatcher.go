@@ -96,7 +96,7 @@ type liveCall struct {
 	// release to the queue), which gives the lease up: a renewal that
 	// then finds the lease gone is not a loss.
 	settling atomic.Bool
-	call     *Call // once handed to the Dialer; guarded by Dispatcher.mu
+	call     *Attempt // once handed to the Dialer; guarded by Dispatcher.mu
 }
 
 // NewDispatcher checks the options and builds a Dispatcher.
@@ -543,7 +543,7 @@ func (d *Dispatcher) handle(ctx context.Context, lease Lease, r *Request) (log *
 // dial hands r to the Dialer and writes the outcome. starting ends the
 // call's count against Max Sessions once the store counts it as live.
 func (d *Dispatcher) dial(ctx context.Context, log *slog.Logger, lease Lease, r *Request, starting func()) {
-	call := NewCall(d.store, lease, *r, d.policy.AnswerTimeout, d.now)
+	call := NewAttempt(d.store, lease, *r, d.policy.AnswerTimeout, d.now)
 	d.mu.Lock()
 	if lc, ok := d.live[r.ID]; ok && lc.lease == lease {
 		lc.call = call
@@ -562,7 +562,7 @@ func (d *Dispatcher) dial(ctx context.Context, log *slog.Logger, lease Lease, r 
 }
 
 // outcome applies the retry policy to how an attempt ended and writes it.
-func (d *Dispatcher) outcome(ctx context.Context, log *slog.Logger, lease Lease, call *Call, out Outcome) {
+func (d *Dispatcher) outcome(ctx context.Context, log *slog.Logger, lease Lease, call *Attempt, out Outcome) {
 	cause := context.Cause(ctx)
 	status := call.Status()
 	cur := call.Request

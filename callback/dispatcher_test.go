@@ -15,7 +15,7 @@ import (
 	"github.com/callbackd/callbackd/store/dbtest"
 )
 
-func busy(ctx context.Context, c *callback.Call) callback.Outcome {
+func busy(ctx context.Context, c *callback.Attempt) callback.Outcome {
 	if err := c.FirstLegInitiated(ctx, fmt.Sprintf("cbd-%d-%d-a", c.Request.ID, c.Request.CallCount+1)); err != nil {
 		return callback.Outcome{Err: err}
 	}
@@ -23,7 +23,7 @@ func busy(ctx context.Context, c *callback.Call) callback.Outcome {
 }
 
 // hold answers and keeps the call up until ctx ends (cancel, lease lost).
-func hold(ctx context.Context, c *callback.Call) callback.Outcome {
+func hold(ctx context.Context, c *callback.Attempt) callback.Outcome {
 	if err := c.FirstLegInitiated(ctx, fmt.Sprintf("cbd-%d-%d-a", c.Request.ID, c.Request.CallCount+1)); err != nil {
 		return callback.Outcome{Err: err}
 	}
@@ -335,7 +335,7 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 		if err != nil || len(claimed) != 1 {
 			t.Fatalf("claim: %v, %d rows", err, len(claimed))
 		}
-		call := callback.NewCall(st, callback.Lease{RequestID: r.ID, Attempt: claimed[0].Attempt, Owner: "n1/deadbeef"}, *claimed[0], time.Minute, nil)
+		call := callback.NewAttempt(st, callback.Lease{RequestID: r.ID, Attempt: claimed[0].Attempt, Owner: "n1/deadbeef"}, *claimed[0], time.Minute, nil)
 		if err := call.FirstLegInitiated(t.Context(), "cbd-x-1-a"); err != nil {
 			t.Fatal(err)
 		}

@@ -57,7 +57,7 @@ type ringDialer struct {
 
 func (d *ringDialer) WaitReady(ctx context.Context) error { return ctx.Err() }
 
-func (d *ringDialer) Dial(ctx context.Context, c *callback.Call) callback.Outcome {
+func (d *ringDialer) Dial(ctx context.Context, c *callback.Attempt) callback.Outcome {
 	id := fmt.Sprintf("cbd-%d-%d-a", c.Request.ID, c.Request.CallCount+1)
 	if err := c.FirstLegInitiated(ctx, id); err != nil {
 		return callback.Outcome{Err: err}
@@ -267,7 +267,7 @@ type countingDialer struct {
 	seen func(id int64)
 }
 
-func (d countingDialer) Dial(ctx context.Context, c *callback.Call) callback.Outcome {
+func (d countingDialer) Dial(ctx context.Context, c *callback.Attempt) callback.Outcome {
 	d.seen(c.Request.ID)
 	return d.latencyDialer.Dial(ctx, c)
 }

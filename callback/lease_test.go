@@ -83,7 +83,7 @@ func testLeaseEndsWithItsCall(t *testing.T, st callback.Store) {
 	}
 	race := &renewRace{Store: st, renewing: make(chan struct{}), concluded: make(chan struct{}), renewed: make(chan struct{})}
 	dialer := callbacktest.NewDialer(100000)
-	dialer.Script("87654321", func(ctx context.Context, c *callback.Call) callback.Outcome {
+	dialer.Script("87654321", func(ctx context.Context, c *callback.Attempt) callback.Outcome {
 		out := callbacktest.AnswerBoth(ctx, c)
 		// The conversation ends while a renewal pass is under way.
 		select {

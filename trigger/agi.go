@@ -88,8 +88,8 @@ func (h *AGIHandler) ServeAGI(ctx context.Context, s *agi.Session) {
 	h.ended(log, h.reject(ctx, s, d.SIPCode))
 }
 
-func callFromEnv(env *agi.Env) Call {
-	c := Call{CLI: env.CallerID, CallingPres: strconv.Itoa(env.CallingPres), Channel: env.Channel}
+func callFromEnv(env *agi.Env) InboundCall {
+	c := InboundCall{CLI: env.CallerID, CallingPres: strconv.Itoa(env.CallingPres), Channel: env.Channel}
 	switch env.Script {
 	case "ani":
 		c.Kind = callback.TriggerANI

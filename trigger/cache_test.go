@@ -90,7 +90,7 @@ func (f *cacheFixture) put(n callback.AccessNumber) {
 func (f *cacheFixture) ring(number string, cli ...string) Decision {
 	f.t.Helper()
 	f.calls++
-	c := Call{Kind: callback.TriggerANI, CLI: fmt.Sprintf("49400%06d", f.calls), Number: number}
+	c := InboundCall{Kind: callback.TriggerANI, CLI: fmt.Sprintf("49400%06d", f.calls), Number: number}
 	if len(cli) > 0 {
 		c.CLI = cli[0]
 	}
@@ -168,12 +168,12 @@ func TestAccessNumberCache(t *testing.T) {
 	f.reads(6, 3)
 
 	// What the cache hands out is a copy.
-	n1, _, err := f.eng.accessNumber(t.Context(), Call{Number: "18005550111"})
+	n1, _, err := f.eng.accessNumber(t.Context(), InboundCall{Number: "18005550111"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	n1.HangupSIPCode = 410
-	n2, _, err := f.eng.accessNumber(t.Context(), Call{Number: "18005550111"})
+	n2, _, err := f.eng.accessNumber(t.Context(), InboundCall{Number: "18005550111"})
 	if err != nil || n2.HangupSIPCode != callback.DefaultHangupSIPCode {
 		t.Errorf("cached number changed through a copy: %+v %v", n2, err)
 	}

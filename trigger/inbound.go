@@ -16,7 +16,7 @@ import (
 // Sessions are taken, 503 when this node is at callback.max_live_calls.
 // Other errors are failures (the caller is released
 // with 503).
-func (e *Engine) ServeInbound(ctx context.Context, c Call, start func(context.Context, *callback.Request) error) error {
+func (e *Engine) ServeInbound(ctx context.Context, c InboundCall, start func(context.Context, *callback.Request) error) error {
 	log := e.Log.With("channel", c.Channel, "access_number", c.Number, "cli", c.CLI)
 	r, d, err := e.Inbound(ctx, c)
 	if err != nil {
@@ -77,8 +77,8 @@ func (e *Engine) ServeInbound(ctx context.Context, c Call, start func(context.Co
 // (with its languages), else plain "callingcard". A refusal is a
 // reject Decision with the number's SIP code and a nil request; errors are
 // store failures (the caller is refused too).
-func (e *Engine) Inbound(ctx context.Context, c Call) (*callback.Request, Decision, error) {
-	n, _, err := e.accessNumber(ctx, Call{Number: c.Number})
+func (e *Engine) Inbound(ctx context.Context, c InboundCall) (*callback.Request, Decision, error) {
+	n, _, err := e.accessNumber(ctx, InboundCall{Number: c.Number})
 	switch {
 	case err != nil && n != nil:
 		return nil, storeDown(reject(n, "access number lookup failed"), err), err

@@ -58,7 +58,7 @@ func testInbound(t *testing.T, open func(t *testing.T) callback.Store) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, open(t), trigger.DefaultLimits())
 			f.number(tc.number)
-			r, d, err := f.engine.Inbound(t.Context(), trigger.Call{CLI: tc.cli, Number: "18005550100", Channel: "1763900000.7"})
+			r, d, err := f.engine.Inbound(t.Context(), trigger.InboundCall{CLI: tc.cli, Number: "18005550100", Channel: "1763900000.7"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,7 +91,7 @@ func testInbound(t *testing.T, open func(t *testing.T) callback.Store) {
 
 	t.Run("NotAnAccessNumber", func(t *testing.T) {
 		f := newFixture(t, open(t), trigger.DefaultLimits())
-		r, d, err := f.engine.Inbound(t.Context(), trigger.Call{CLI: "4930111111", Number: "555", Channel: "1.1"})
+		r, d, err := f.engine.Inbound(t.Context(), trigger.InboundCall{CLI: "4930111111", Number: "555", Channel: "1.1"})
 		if err != nil || r != nil || d.SIPCode != 404 {
 			t.Fatalf("request %+v decision %+v err %v", r, d, err)
 		}
@@ -100,7 +100,7 @@ func testInbound(t *testing.T, open func(t *testing.T) callback.Store) {
 	t.Run("SubApplicationNotACallingCard", func(t *testing.T) {
 		f := newFixture(t, open(t), trigger.DefaultLimits())
 		f.number(ivr(func(n *callback.AccessNumber) { n.SubApp = "2way_12345" }))
-		r, _, err := f.engine.Inbound(t.Context(), trigger.Call{CLI: "4930111111", Number: "18005550100", Channel: "1.1"})
+		r, _, err := f.engine.Inbound(t.Context(), trigger.InboundCall{CLI: "4930111111", Number: "18005550100", Channel: "1.1"})
 		if err != nil || r == nil || r.OriginalCLD != "callingcard" {
 			t.Fatalf("request %+v err %v", r, err)
 		}

@@ -73,7 +73,7 @@ func testIVRAuthentication(t *testing.T, open func(t *testing.T) callback.Store)
 			t.Run(tc.name, func(t *testing.T) {
 				f := newFixture(t, open(t), trigger.DefaultLimits())
 				f.number(tc.number)
-				r, d, err := f.engine.Inbound(t.Context(), trigger.Call{CLI: tc.cli, Number: "18005550100", Channel: "1763900000.7"})
+				r, d, err := f.engine.Inbound(t.Context(), trigger.InboundCall{CLI: tc.cli, Number: "18005550100", Channel: "1763900000.7"})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -65,11 +65,11 @@ func testIsCallbackIVRID(t *testing.T, open func(t *testing.T) callback.Store) {
 	}
 
 	// The inbound IVR of such a number runs the IVR of that id.
-	r, d, err := f.engine.Inbound(t.Context(), trigger.Call{CLI: "030 111111", Number: "18005550800", Channel: "1763900000.8"})
+	r, d, err := f.engine.Inbound(t.Context(), trigger.InboundCall{CLI: "030 111111", Number: "18005550800", Channel: "1763900000.8"})
 	if err != nil || r == nil || r.OriginalCLD != "callingcard_es" {
 		t.Fatalf("inbound: request %+v, decision %+v, %v", r, d, err)
 	}
-	if r, d, _ := f.engine.Inbound(t.Context(), trigger.Call{CLI: "030 111111", Number: "18005550809", Channel: "1763900000.9"}); r != nil || d.Action != trigger.ActionReject {
+	if r, d, _ := f.engine.Inbound(t.Context(), trigger.InboundCall{CLI: "030 111111", Number: "18005550809", Channel: "1763900000.9"}); r != nil || d.Action != trigger.ActionReject {
 		t.Errorf("inbound through an unconfigured IVR: request %+v, decision %+v", r, d)
 	}
 }

@@ -67,7 +67,7 @@ func testPendingCheck(t *testing.T, open func(t *testing.T) callback.Store) {
 		if _, err := rawDB(t, f.store).ExecContext(t.Context(), "ALTER TABLE callback_requests RENAME TO callback_requests_away"); err != nil {
 			t.Fatal(err)
 		}
-		d, err := f.engine.Handle(t.Context(), trigger.Call{CLI: "801", Number: "18005550100"})
+		d, err := f.engine.Handle(t.Context(), trigger.InboundCall{CLI: "801", Number: "18005550100"})
 		if err == nil || d.Action != trigger.ActionReject || d.Reason != "pending request lookup failed" || failed.Load() != 1 {
 			t.Fatalf("decision %+v, err %v, %d counted", d, err, failed.Load())
 		}

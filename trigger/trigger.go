@@ -20,8 +20,8 @@ import (
 	"github.com/callbackd/callbackd/tariff"
 )
 
-// Call is an inbound call to an access number as the trigger sees it.
-type Call struct {
+// InboundCall is an inbound call to an access number as the trigger sees it.
+type InboundCall struct {
 	Kind        callback.Trigger // ani, dnis or pin; "" takes the access number's
 	CLI         string           // caller ID as received (agi_callerid)
 	CallingPres string           // agi_callingpres
@@ -114,7 +114,7 @@ func reject(n *callback.AccessNumber, why string) Decision {
 // Handle decides on c and, when the decision is a callback, queues it.
 // Errors are store failures: the caller rejects the call with the number's
 // code (nothing was queued half-way: the insert is one statement).
-func (e *Engine) Handle(ctx context.Context, c Call) (Decision, error) {
+func (e *Engine) Handle(ctx context.Context, c InboundCall) (Decision, error) {
 	n, rule, err := e.accessNumber(ctx, c)
 	var ve *callback.ValidationError
 	switch {
@@ -176,7 +176,7 @@ func storeDown(d Decision, err error) Decision {
 // accessNumber finds the access number and the CLD rule of the call. With
 // the store unavailable it returns the error and, when the number was read
 // before, its options as last read.
-func (e *Engine) accessNumber(ctx context.Context, c Call) (*callback.AccessNumber, *callback.CLDRule, error) {
+func (e *Engine) accessNumber(ctx context.Context, c InboundCall) (*callback.AccessNumber, *callback.CLDRule, error) {
 	var rule *callback.CLDRule
 	ruleText := c.CLDRule
 	if ruleText == "" && strings.HasPrefix(c.Number, "ani_") {
@@ -213,7 +213,7 @@ func (e *Engine) accessNumber(ctx context.Context, c Call) (*callback.AccessNumb
 // callbackCLI normalises the caller ID and checks it against the callback
 // tariff (MOR: "this tariff decides from which destinations you allow users
 // to initiate callback") and the per-CLI limit.
-func (e *Engine) callbackCLI(ctx context.Context, c Call, n *callback.AccessNumber) (string, string, error) {
+func (e *Engine) callbackCLI(ctx context.Context, c InboundCall, n *callback.AccessNumber) (string, string, error) {
 	cli, err := callback.NormalizeCLI(c.CLI, c.CallingPres, n.Region, n.AreaCode)
 	if err != nil {
 		return "", err.Error(), nil
@@ -237,7 +237,7 @@ func (e *Engine) callbackCLI(ctx context.Context, c Call, n *callback.AccessNumb
 }
 
 // ani is the missed-call trigger (T1) with Mizu's modes (T4).
-func (e *Engine) ani(ctx context.Context, c Call, n *callback.AccessNumber, rule *callback.CLDRule) (Decision, error) {
+func (e *Engine) ani(ctx context.Context, c InboundCall, n *callback.AccessNumber, rule *callback.CLDRule) (Decision, error) {
 	cli, why, err := e.callbackCLI(ctx, c, n)
 	if err != nil || why != "" {
 		return reject(n, why), err
@@ -341,7 +341,7 @@ func knownName(a *callback.Account) string {
 
 // dnis is the DNIS trigger (T2): the dialled number is the account, the
 // callback goes to its associated number whatever the caller ID.
-func (e *Engine) dnis(ctx context.Context, c Call, n *callback.AccessNumber) (Decision, error) {
+func (e *Engine) dnis(ctx context.Context, c InboundCall, n *callback.AccessNumber) (Decision, error) {
 	username := n.DefaultAccountUsername
 	if username == "" {
 		username = n.Number // PortaSIP: the account ID equals the access number
@@ -380,7 +380,7 @@ func (e *Engine) dnis(ctx context.Context, c Call, n *callback.AccessNumber) (De
 
 // pin is the PIN trigger (T3): the internal account pays leg A; the IVR
 // asks for a PIN after answer and the PIN's account pays from then on.
-func (e *Engine) pin(ctx context.Context, c Call, n *callback.AccessNumber, rule *callback.CLDRule) (Decision, error) {
+func (e *Engine) pin(ctx context.Context, c InboundCall, n *callback.AccessNumber, rule *callback.CLDRule) (Decision, error) {
 	cli, why, err := e.callbackCLI(ctx, c, n)
 	if err != nil || why != "" {
 		return reject(n, why), err

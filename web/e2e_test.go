@@ -46,7 +46,7 @@ func (f *fakeDialer) holdAt(number string, before int) *hold {
 
 func (f *fakeDialer) WaitReady(ctx context.Context) error { return ctx.Err() }
 
-func (f *fakeDialer) Dial(ctx context.Context, c *callback.Call) callback.Outcome {
+func (f *fakeDialer) Dial(ctx context.Context, c *callback.Attempt) callback.Outcome {
 	f.mu.Lock()
 	h := f.holds[c.Request.OriginalCLI]
 	f.mu.Unlock()

@@ -282,7 +282,7 @@ func finish(t testing.TB, st callback.Store, id int64) {
 			continue
 		}
 		l := callback.Lease{RequestID: r.ID, Attempt: r.Attempt, Owner: "test/1"}
-		c := callback.NewCall(st, l, *r, time.Minute, nil)
+		c := callback.NewAttempt(st, l, *r, time.Minute, nil)
 		for _, step := range []func() error{
 			func() error { return c.FirstLegInitiated(ctx, "a") },
 			func() error { return c.FirstLegConnected(ctx) },

@@ -335,7 +335,7 @@ func TestSenderAccountWebhookGone(t *testing.T) {
 type fastDialer struct{}
 
 func (fastDialer) WaitReady(ctx context.Context) error { return nil }
-func (fastDialer) Dial(ctx context.Context, c *callback.Call) callback.Outcome {
+func (fastDialer) Dial(ctx context.Context, c *callback.Attempt) callback.Outcome {
 	id := fmt.Sprintf("cbd-%d-%d-a", c.Request.ID, c.Request.CallCount+1)
 	for _, step := range []func() error{
 		func() error { return c.FirstLegInitiated(ctx, id) },

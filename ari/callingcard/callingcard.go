@@ -168,7 +168,7 @@ type call struct {
 	req   callback.Request
 	lang  string   // the language of the call's words (currency names)
 	langs []string // the languages asked for, in order of preference
-	money *billing.Call
+	money *billing.Bill
 	acct  *callback.Account // the paying account, once read
 
 	b       string    // leg B's channel once DialB returned

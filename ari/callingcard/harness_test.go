@@ -200,7 +200,7 @@ func newEnv(t *testing.T, st callback.Store, o envOptions) *env {
 					return ctx.Err()
 				}
 			}
-			return eng.ServeInbound(ctx, trigger.Call{CLI: in.CallerID, Number: in.Number, Channel: in.Channel}, d.Start)
+			return eng.ServeInbound(ctx, trigger.InboundCall{CLI: in.CallerID, Number: in.Number, Channel: in.Channel}, d.Start)
 		}, 5*time.Second))
 	}
 	ctl, err := ari.New(copts...)

@@ -9,11 +9,11 @@ import (
 )
 
 // Script plays one attempt of a call.
-type Script func(ctx context.Context, c *callback.Call) callback.Outcome
+type Script func(ctx context.Context, c *callback.Attempt) callback.Outcome
 
 // AnswerBoth walks the call through both legs, answering each: a
 // successful callback.
-func AnswerBoth(ctx context.Context, c *callback.Call) callback.Outcome {
+func AnswerBoth(ctx context.Context, c *callback.Attempt) callback.Outcome {
 	id := fmt.Sprintf("cbd-%d-%d", c.Request.ID, c.Request.CallCount+1)
 	for _, step := range []func() error{
 		func() error { return c.FirstLegInitiated(ctx, id+"-a") },
@@ -55,7 +55,7 @@ func (d *Dialer) Script(cli string, s Script) {
 func (d *Dialer) WaitReady(ctx context.Context) error { return ctx.Err() }
 
 // Dial implements callback.Dialer.
-func (d *Dialer) Dial(ctx context.Context, c *callback.Call) callback.Outcome {
+func (d *Dialer) Dial(ctx context.Context, c *callback.Attempt) callback.Outcome {
 	d.mu.Lock()
 	d.dials[c.Request.ID]++
 	s := d.scripts[c.Request.OriginalCLI]

@@ -398,7 +398,7 @@ func (s *server) close() {
 // this node at once; the ARI controller then takes the waiting channel
 // over as leg A.
 func (s *server) startInbound(ctx context.Context, in ari.Inbound) error {
-	return s.engine.Load().eng.ServeInbound(ctx, trigger.Call{CLI: in.CallerID, Number: in.Number, Channel: in.Channel}, s.dispatcher.Start)
+	return s.engine.Load().eng.ServeInbound(ctx, trigger.InboundCall{CLI: in.CallerID, Number: in.Number, Channel: in.Channel}, s.dispatcher.Start)
 }
 
 // pinLogin runs Mizu anumberhandling "add" after a PIN login in the
