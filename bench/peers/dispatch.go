@@ -144,7 +144,7 @@ type latencyDialer struct{ l *lateness }
 
 func (d latencyDialer) WaitReady(ctx context.Context) error { return ctx.Err() }
 
-func (d latencyDialer) Dial(ctx context.Context, c *callback.Call) callback.Outcome {
+func (d latencyDialer) Dial(ctx context.Context, c *callback.Attempt) callback.Outcome {
 	d.l.add(time.Since(c.Request.NextCall))
 	if err := c.FirstLegInitiated(ctx, fmt.Sprintf("cbd-%d-%d-a", c.Request.ID, c.Request.CallCount+1)); err != nil {
 		return callback.Outcome{Err: err}
