@@ -38,7 +38,7 @@ func dispatchToOriginate(b *testing.B, window time.Duration) {
 		p := testPolicy()
 		p.MaxAttempts = 1
 		p.MaxLiveCalls = 2000
-		p.LeaseFor = 30 * time.Second
+		p.Lease = 30 * time.Second
 		p.ScanInterval = time.Second
 		e := newEnv(b, sim, withPolicy(p), withCtl(ari.WithMaxChannels(0)))
 		e.ready()
@@ -132,8 +132,8 @@ func BenchmarkMemoryPerLiveCall(b *testing.B) {
 		sim := aritest.NewT(b, aritest.WithDefaultPhone(answerNoRing()))
 		p := testPolicy()
 		p.MaxLiveCalls = n
-		p.LeaseFor = time.Minute
-		p.AnswerTimeout = time.Minute
+		p.Lease = time.Minute
+		p.Timeout = time.Minute
 		e := newEnv(b, sim, withPolicy(p), withCtl(ari.WithMaxChannels(2*n)))
 		e.ready()
 		e.start()
@@ -329,8 +329,8 @@ func BenchmarkBurst(b *testing.B) {
 		p := testPolicy()
 		p.MaxAttempts = 3
 		p.MaxLiveCalls = 2 * n
-		p.LeaseFor = 30 * time.Second
-		p.AnswerTimeout = time.Minute
+		p.Lease = 30 * time.Second
+		p.Timeout = time.Minute
 		p.ScanInterval = time.Second
 		e := newEnv(b, sim, withPolicy(p), withCtl(ari.WithMaxChannels(2*n)))
 		e.ready()

@@ -168,8 +168,8 @@ func TestBurstStaysUnderSessionLimit(t *testing.T) {
 	p := testPolicy()
 	p.MaxAttempts = 1
 	p.MaxLiveCalls = n
-	p.AnswerTimeout = time.Minute // the phones answer at once; no leg rings out on a loaded machine
-	p.LeaseFor = time.Minute      // nor does a lease run out between two renewals
+	p.Timeout = time.Minute // the phones answer at once; no leg rings out on a loaded machine
+	p.Lease = time.Minute   // nor does a lease run out between two renewals
 	e := newEnv(t, sim, withPolicy(p), withCtl(ari.WithMaxRequests(limit-3)))
 	e.ready()
 	ids := make([]int64, n)

@@ -239,7 +239,7 @@ func TestCancelWhileRinging(t *testing.T) {
 	sim := aritest.NewT(t)
 	sim.Phone("556", aritest.RingOut())
 	p := testPolicy()
-	p.AnswerTimeout = time.Hour
+	p.Timeout = time.Hour
 	e := newEnv(t, sim, withPolicy(p))
 	e.start()
 	r := e.create(twoWay("556", "997"))
@@ -318,7 +318,7 @@ func TestResentOriginateAttaches(t *testing.T) {
 	sim.Phone("888", aritest.RingOut())
 	p := testPolicy()
 	p.MaxAttempts = 1
-	p.AnswerTimeout = time.Hour
+	p.Timeout = time.Hour
 	e := newEnv(t, sim, withPolicy(p))
 	e.ready() // connected and reconciled: the channel below is not an orphan to it
 	r := e.create(twoWay("888", "12345"))
@@ -415,7 +415,7 @@ func TestAsteriskRestartWhileRinging(t *testing.T) {
 	sim.Phone("202", aritest.RingOut())
 	sim.Phone("993", aritest.Answer(5*time.Millisecond).ThenHangup(10*time.Millisecond, 0))
 	p := testPolicy()
-	p.AnswerTimeout = time.Hour
+	p.Timeout = time.Hour
 	e := newEnv(t, sim, withPolicy(p))
 	e.start()
 	r := e.create(twoWay("202", "993"))
@@ -658,7 +658,7 @@ func TestRescuedRequestHangsUpEarlierAttempt(t *testing.T) {
 	sim := aritest.NewT(t)
 	sim.Phone("121", aritest.RingOut())
 	p := testPolicy()
-	p.AnswerTimeout = time.Hour
+	p.Timeout = time.Hour
 	e := newEnv(t, sim, withPolicy(p))
 	e.ready() // so that the channel below is left to attempt 2, not to the connect's reconciliation
 	r := e.create(twoWay("121", "12345"))

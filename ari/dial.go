@@ -152,7 +152,7 @@ func (s *Session) originateA(ctx context.Context, an *callback.AccessNumber, t *
 	endpoint := t.endpoint(r.OriginalCLI, ep)
 	timeout := s.call.AnswerTimeout
 	if timeout <= 0 {
-		timeout = callback.DefaultPolicy().AnswerTimeout
+		timeout = callback.DefaultPolicy().Timeout
 	}
 	q := url.Values{
 		"endpoint":  {endpoint},
@@ -282,7 +282,7 @@ func (s *Session) recordAnswer(ctx context.Context) error {
 		until := s.call.LeaseUntil()
 		if until.IsZero() {
 			if giveUp.IsZero() {
-				giveUp = time.Now().Add(callback.DefaultPolicy().LeaseFor)
+				giveUp = time.Now().Add(callback.DefaultPolicy().Lease)
 			}
 			until = giveUp
 		}

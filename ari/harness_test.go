@@ -27,9 +27,9 @@ func testPolicy() callback.Policy {
 	p.BackoffInterval = 20 * time.Millisecond
 	p.ScanInterval = 50 * time.Millisecond
 	p.RescueInterval = 100 * time.Millisecond
-	p.LeaseFor = 3 * time.Second
+	p.Lease = 3 * time.Second
 	p.ShutdownGrace = 2 * time.Second
-	p.AnswerTimeout = time.Second
+	p.Timeout = time.Second
 	return p
 }
 

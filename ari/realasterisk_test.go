@@ -629,7 +629,7 @@ func startRealCallbackd(t *testing.T, ra realAsterisk, ariURL string, extra ...a
 	}
 	policy := testPolicy()
 	policy.MaxAttempts = 2
-	policy.AnswerTimeout = 5 * time.Second
+	policy.Timeout = 5 * time.Second
 	done := newConcluded()
 	disp, err := callback.NewDispatcher(callback.DispatcherOptions{
 		Store: st, Dialer: ctl, Policy: policy, Node: "test", Logger: testLogger(t), Observer: done,

@@ -180,7 +180,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 	d.log.Info("dispatcher started", "owner", d.owner, "scan_interval", d.policy.ScanInterval,
 		"max_live_calls", d.policy.MaxLiveCalls, "max_attempts", d.policy.MaxAttempts,
-		"backoff", d.policy.BackoffInterval, "answer_timeout", d.policy.AnswerTimeout)
+		"backoff", d.policy.BackoffInterval, "answer_timeout", d.policy.Timeout)
 	if n, err := d.store.Rescue(ctx, d.rescueParams(true)); err != nil {
 		d.log.Error("startup rescue failed; expired leases will be rescued later", "err", err)
 	} else if n > 0 {
@@ -239,7 +239,7 @@ func (d *Dispatcher) loop(ctx, callCtx context.Context, wg *sync.WaitGroup) {
 		free := d.policy.MaxLiveCalls - d.Live()
 		if free > 0 {
 			reqs, err := d.store.Claim(ctx, ClaimParams{Owner: d.owner, Now: d.now(), Limit: min(free, claimBatch),
-				LeaseFor: d.policy.LeaseFor, OnInvalid: d.invalidRow})
+				LeaseFor: d.policy.Lease, OnInvalid: d.invalidRow})
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -462,7 +462,7 @@ func (d *Dispatcher) Start(ctx context.Context, r *Request) error {
 	if r.Source == "" {
 		r.Source = SourceAdmin
 	}
-	r.NextCall, r.Attempt, r.LeaseOwner, r.LeaseExpires = now, 1, d.owner, now.Add(d.policy.LeaseFor)
+	r.NextCall, r.Attempt, r.LeaseOwner, r.LeaseExpires = now, 1, d.owner, now.Add(d.policy.Lease)
 	if err := d.store.CreateRequest(ctx, r); err != nil {
 		starting()
 		return fmt.Errorf("start request for %s: %w", r.Username, err)
@@ -543,7 +543,7 @@ func (d *Dispatcher) handle(ctx context.Context, lease Lease, r *Request) (log *
 // dial hands r to the Dialer and writes the outcome. starting ends the
 // call's count against Max Sessions once the store counts it as live.
 func (d *Dispatcher) dial(ctx context.Context, log *slog.Logger, lease Lease, r *Request, starting func()) {
-	call := NewAttempt(d.store, lease, *r, d.policy.AnswerTimeout, d.now)
+	call := NewAttempt(d.store, lease, *r, d.policy.Timeout, d.now)
 	d.mu.Lock()
 	if lc, ok := d.live[r.ID]; ok && lc.lease == lease {
 		lc.call = call
@@ -661,7 +661,7 @@ func (d *Dispatcher) reserveSession(ctx context.Context, payer string, maxSessio
 // would for a node that died.
 func (d *Dispatcher) conclude(ctx context.Context, log *slog.Logger, lease Lease, r *Request, ch Change, out Outcome) {
 	d.settling(lease)
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.policy.LeaseFor)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.policy.Lease)
 	defer cancel()
 	delay := 100 * time.Millisecond
 	for {
@@ -702,7 +702,7 @@ func (d *Dispatcher) release(ctx context.Context, log *slog.Logger, lease Lease,
 // housekeeping renews the leases of live calls, hangs up calls canceled
 // from outside, and returns expired leases of other nodes to the queue.
 func (d *Dispatcher) housekeeping(ctx context.Context) {
-	renew := time.NewTicker(d.policy.LeaseFor / 3)
+	renew := time.NewTicker(d.policy.Lease / 3)
 	defer renew.Stop()
 	cancelScan := time.NewTicker(d.policy.ScanInterval)
 	defer cancelScan.Stop()
@@ -750,7 +750,7 @@ func (d *Dispatcher) settling(lease Lease) {
 }
 
 func (d *Dispatcher) renewAll(ctx context.Context) {
-	until := d.now().Add(d.policy.LeaseFor)
+	until := d.now().Add(d.policy.Lease)
 	for _, lc := range d.snapshot() {
 		err := d.store.Renew(ctx, lc.lease, until)
 		if ctx.Err() != nil {

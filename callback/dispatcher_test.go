@@ -43,7 +43,7 @@ func testPolicy() callback.Policy {
 	p.BackoffInterval = 20 * time.Millisecond
 	p.ScanInterval = 50 * time.Millisecond
 	p.RescueInterval = 100 * time.Millisecond
-	p.LeaseFor = 3 * time.Second
+	p.Lease = 3 * time.Second
 	p.ShutdownGrace = 2 * time.Second
 	return p
 }
@@ -354,7 +354,7 @@ func testDispatcher(t *testing.T, open func(t *testing.T) callback.Store) {
 		p := testPolicy()
 		// What is under test is the claim, not lease expiry: a lease long
 		// enough that a slow machine's renewals never lapse mid-call.
-		p.LeaseFor = 30 * time.Second
+		p.Lease = 30 * time.Second
 		startDispatcher(t, st, p, "n1", fd)
 		startDispatcher(t, st, p, "n2", fd)
 		svc := &callback.Service{Store: st, Policy: p}

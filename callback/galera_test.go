@@ -108,7 +108,7 @@ func TestGaleraNodeKilled(t *testing.T) {
 	addAccount(t, stA, "801", 0)
 	rd := &ringDialer{rings: map[int64]int{}}
 	p := testPolicy()
-	p.LeaseFor = 10 * time.Second
+	p.Lease = 10 * time.Second
 	for i, st := range []callback.Store{stA, stB} {
 		d, err := callback.NewDispatcher(callback.DispatcherOptions{Store: st, Dialer: rd, Policy: p, Node: fmt.Sprintf("n%d", i+1),
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})

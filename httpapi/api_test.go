@@ -300,7 +300,7 @@ func TestEndToEndDispatch(t *testing.T) {
 		p := callback.DefaultPolicy()
 		p.DelayBeforeCallback = 0
 		p.ScanInterval = 50 * time.Millisecond
-		p.LeaseFor = 3 * time.Second
+		p.Lease = 3 * time.Second
 		p.ShutdownGrace = time.Second
 		d, err := callback.NewDispatcher(callback.DispatcherOptions{Store: st, Dialer: callbacktest.NewDialer(4), Policy: p, Node: "e2e", Observer: done,
 			Logger: slog.New(slog.DiscardHandler)})

@@ -69,7 +69,7 @@ func TestExtendedAnnouncesBalanceAndTalkTime(t *testing.T) {
 			p.DelayBeforeCallback = 0
 			p.ScanInterval = 50 * time.Millisecond
 			p.ShutdownGrace = 2 * time.Second
-			p.AnswerTimeout = 2 * time.Second
+			p.Timeout = 2 * time.Second
 			p.MaxAttempts = 1
 			done := callbacktest.NewConcluded()
 			d, err := callback.NewDispatcher(callback.DispatcherOptions{Store: st, Dialer: ctl, Policy: p, Node: "web-ari-test",

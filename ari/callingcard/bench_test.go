@@ -156,9 +156,9 @@ func oneAccountManyCalls[S interface {
 		p.DelayBeforeCallback = 0
 		p.MaxAttempts = 1
 		p.MaxLiveCalls = 2 * n
-		p.LeaseFor = time.Minute
+		p.Lease = time.Minute
 		p.ScanInterval = time.Second
-		p.AnswerTimeout = 10 * time.Second
+		p.Timeout = 10 * time.Second
 		p.ShutdownGrace = 5 * time.Second
 		var nodes []*node
 		var wg sync.WaitGroup

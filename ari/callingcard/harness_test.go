@@ -212,9 +212,9 @@ func newEnv(t *testing.T, st callback.Store, o envOptions) *env {
 	p.BackoffInterval = 20 * time.Millisecond
 	p.ScanInterval = 50 * time.Millisecond
 	p.RescueInterval = 100 * time.Millisecond
-	p.LeaseFor = 5 * time.Second
+	p.Lease = 5 * time.Second
 	p.ShutdownGrace = 2 * time.Second
-	p.AnswerTimeout = 2 * time.Second
+	p.Timeout = 2 * time.Second
 	p.MaxAttempts = 1
 	e := &env{t: t, sim: sim, st: st, ctl: ctl, done: &concluded{final: map[int64]*callback.Request{}, notify: make(chan struct{})}}
 	d, err = callback.NewDispatcher(callback.DispatcherOptions{Store: st, Dialer: ctl, Policy: p, Node: "test", Logger: testLogger(t), Observer: e.done})

@@ -11,7 +11,7 @@ import (
 func TestConfigDefaultsAreTheSeeds(t *testing.T) {
 	c := DefaultConfig()
 	if c.Callback.DelayBeforeCallback != 5*time.Second || c.Callback.BackoffInterval != 10*time.Second ||
-		c.Callback.MaxAttempts != 3 || c.Callback.AnswerTimeout != 300*time.Second {
+		c.Callback.MaxAttempts != 3 || c.Callback.Timeout != 300*time.Second {
 		t.Fatalf("seed defaults changed: %+v", c.Callback)
 	}
 	if err := c.Policy().Validate(); err != nil {
@@ -32,8 +32,8 @@ func TestConfigFileThenEnv(t *testing.T) {
 	if c.Callback.MaxAttempts != 5 || c.Callback.BackoffInterval != 30*time.Second {
 		t.Fatalf("file not applied: %+v", c.Callback)
 	}
-	if c.ARI.URL != "http://127.0.0.1:8088" || c.Callback.AnswerTimeout != 45*time.Second {
-		t.Fatalf("env did not override: %q %s", c.ARI.URL, c.Callback.AnswerTimeout)
+	if c.ARI.URL != "http://127.0.0.1:8088" || c.Callback.Timeout != 45*time.Second {
+		t.Fatalf("env did not override: %q %s", c.ARI.URL, c.Callback.Timeout)
 	}
 }
 
