@@ -324,6 +324,10 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 		ho.Metrics = m
 		ho.Ready = s.ready
 		ho.Fallback = page // the web page, behind the same logs, metrics and recovery
+		if ho.Fallback, err = withConsole(c, ho.Admin, page, log); err != nil { // the console at /admin/
+			st.Close()
+			return nil, fmt.Errorf("configuration: %w", err)
+		}
 		s.components = append(s.components, httpComponent(c.HTTP.Listen, withIndex(httpapi.New(ho), c), log.With("component", "http")))
 	}
 	return s, nil

@@ -1,0 +1,515 @@
+package console
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callbackd/callbackd/admin"
+	"github.com/callbackd/callbackd/callback"
+)
+
+// pageSize is the number of rows of a list page.
+const pageSize = 50
+
+// Dashboard.
+
+type currencyDay struct {
+	Currency string
+	admin.ReportRow
+}
+
+type dashboard struct {
+	Live  int
+	Today []currencyDay // per currency: legs, answered, ASR, ACD, revenue
+	Day   string
+}
+
+func (c *console) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
+	act := s.actor()
+	live, err := c.svc.LiveCalls(r.Context(), act)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	day := c.now().UTC().Truncate(24 * time.Hour)
+	rows, err := c.svc.Report(r.Context(), act, admin.ReportFilter{From: day, To: day.Add(24 * time.Hour), By: admin.ByAccount, Leg: callback.LegA})
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	sums := map[string]*currencyDay{}
+	for _, row := range rows {
+		d := sums[row.Currency]
+		if d == nil {
+			d = &currencyDay{Currency: row.Currency}
+			sums[row.Currency] = d
+		}
+		d.Attempts += row.Attempts
+		d.Answered += row.Answered
+		d.BillSec += row.BillSec
+		d.Revenue += row.Revenue
+	}
+	out := dashboard{Live: len(live), Day: day.Format("2006-01-02")}
+	for _, d := range sums {
+		out.Today = append(out.Today, *d)
+	}
+	sort.Slice(out.Today, func(i, j int) bool { return out.Today[i].Currency < out.Today[j].Currency })
+	c.render(w, r, http.StatusOK, "dashboard", s, pageData{Title: "Dashboard", Nav: "dashboard", Data: out})
+}
+
+// Accounts.
+
+type accountsPage struct {
+	Accounts []*callback.Account
+	Prefix   string
+	Blocked  string
+	Next     string
+}
+
+var accountFields = []string{"username", "currency", "credit_limit", "daily_cap", "max_sessions", "language", "tariff", "balance", "password"}
+
+func (c *console) accounts(w http.ResponseWriter, r *http.Request, s *session) {
+	c.accountsWith(w, r, s, http.StatusOK, nil, nil)
+}
+
+func (c *console) accountsWith(w http.ResponseWriter, r *http.Request, s *session, code int, form, errs map[string]string) {
+	q := r.URL.Query()
+	f := admin.AccountFilter{UsernamePrefix: strings.TrimSpace(q.Get("prefix")), After: q.Get("after"), Limit: pageSize + 1}
+	switch q.Get("blocked") {
+	case "true", "false":
+		b := q.Get("blocked") == "true"
+		f.Blocked = &b
+	}
+	list, err := c.svc.ListAccounts(r.Context(), s.actor(), f)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	p := accountsPage{Accounts: list, Prefix: f.UsernamePrefix, Blocked: q.Get("blocked")}
+	if len(list) > pageSize {
+		p.Accounts = list[:pageSize]
+		p.Next = "?" + url.Values{"prefix": {p.Prefix}, "blocked": {p.Blocked}, "after": {list[pageSize-1].Username}}.Encode()
+	}
+	if form == nil {
+		d := admin.NewAccountSettings()
+		form = map[string]string{"currency": d.Currency, "credit_limit": d.CreditLimit, "daily_cap": d.DailyCap,
+			"max_sessions": strconv.Itoa(d.MaxSessions), "language": d.Language, "tariff": d.Tariff, "balance": "0"}
+	}
+	c.render(w, r, code, "accounts", s, pageData{Title: "Accounts", Nav: "accounts", Data: p, Form: form, Errors: errs})
+}
+
+func (c *console) createAccount(w http.ResponseWriter, r *http.Request, s *session) {
+	form := formValues(r, accountFields...)
+	st := admin.NewAccountSettings()
+	st.Username, st.Currency, st.CreditLimit, st.DailyCap = form["username"], form["currency"], form["credit_limit"], form["daily_cap"]
+	st.Language, st.Tariff, st.Balance = form["language"], form["tariff"], form["balance"]
+	if pw := r.PostForm.Get("password"); pw != "" {
+		st.Password = &pw
+	}
+	form["password"] = ""
+	var errs map[string]string
+	if n, err := strconv.Atoi(form["max_sessions"]); err != nil {
+		errs = map[string]string{"max_sessions": "a whole number"}
+	} else {
+		st.MaxSessions = n
+	}
+	if errs == nil {
+		_, _, err := c.svc.CreateAccount(r.Context(), s.actor(), st)
+		switch {
+		case err == nil:
+			done(w, r, Prefix+"accounts/"+url.PathEscape(st.Username), "created")
+			return
+		case fieldErrors(err) != nil:
+			errs = fieldErrors(err)
+		case isConflict(err):
+			errs = map[string]string{"username": "an account with this username exists already"}
+		default:
+			c.fail(w, r, s, err)
+			return
+		}
+	}
+	c.accountsWith(w, r, s, http.StatusUnprocessableEntity, form, errs)
+}
+
+type accountPage struct {
+	Account *callback.Account
+	CLIs    []callback.AccountCLI
+	Ledger  []*admin.LedgerEntry
+}
+
+func (c *console) account(w http.ResponseWriter, r *http.Request, s *session) {
+	c.accountWith(w, r, s, http.StatusOK, nil, nil)
+}
+
+func (c *console) accountWith(w http.ResponseWriter, r *http.Request, s *session, code int, form, errs map[string]string) {
+	name := r.PathValue("username")
+	acct, clis, err := c.svc.GetAccount(r.Context(), s.actor(), name)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	ledger, err := c.svc.ListLedger(r.Context(), s.actor(), name, 0, 20)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	c.render(w, r, code, "account", s, pageData{Title: "Account " + acct.Username, Nav: "accounts",
+		Data: accountPage{Account: acct, CLIs: clis, Ledger: ledger}, Form: form, Errors: errs})
+}
+
+func (c *console) topUp(w http.ResponseWriter, r *http.Request, s *session) {
+	name := r.PathValue("username")
+	form := formValues(r, "amount", "reason")
+	amount, err := callback.ParseMoney(form["amount"])
+	if err != nil {
+		c.accountWith(w, r, s, http.StatusUnprocessableEntity, form, map[string]string{"amount": "a decimal amount, such as 10.50"})
+		return
+	}
+	_, _, err = c.svc.PostLedger(r.Context(), s.actor(), &admin.LedgerEntry{Username: name, Kind: admin.LedgerTopUp, Amount: amount, Reason: form["reason"]})
+	if errs := fieldErrors(err); errs != nil {
+		c.accountWith(w, r, s, http.StatusUnprocessableEntity, form, errs)
+		return
+	}
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	done(w, r, Prefix+"accounts/"+url.PathEscape(name), "topup")
+}
+
+func (c *console) block(blocked bool) func(http.ResponseWriter, *http.Request, *session) {
+	return func(w http.ResponseWriter, r *http.Request, s *session) {
+		name := r.PathValue("username")
+		if _, err := c.svc.SetBlocked(r.Context(), s.actor(), name, "", blocked); err != nil {
+			c.fail(w, r, s, err)
+			return
+		}
+		what := "unblocked"
+		if blocked {
+			what = "blocked"
+		}
+		done(w, r, Prefix+"accounts/"+url.PathEscape(name), what)
+	}
+}
+
+// Requests.
+
+type requestsPage struct {
+	Requests []*callback.Request
+	Statuses []callback.Status
+	Status   string
+	Username string
+	Next     string
+}
+
+func (c *console) requests(w http.ResponseWriter, r *http.Request, s *session) {
+	if err := s.actor().Check(admin.PermRead); err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	q := r.URL.Query()
+	f := callback.RequestFilter{Status: callback.Status(q.Get("status")), Username: strings.TrimSpace(q.Get("username")), Limit: pageSize + 1}
+	var errs map[string]string
+	if f.Status != "" && !f.Status.Valid() {
+		errs = map[string]string{"status": "not a status"}
+		f.Status = ""
+	}
+	if a := q.Get("after"); a != "" {
+		n, err := strconv.ParseInt(a, 10, 64)
+		if err != nil || n < 0 {
+			errs = map[string]string{"after": "not a cursor"}
+		}
+		f.AfterID = n
+	}
+	list, err := c.svc.Store.ListRequests(r.Context(), f)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	p := requestsPage{Requests: list, Statuses: callback.Statuses, Status: string(f.Status), Username: f.Username}
+	if len(list) > pageSize {
+		p.Requests = list[:pageSize]
+		p.Next = "?" + url.Values{"status": {p.Status}, "username": {p.Username}, "after": {strconv.FormatInt(list[pageSize-1].ID, 10)}}.Encode()
+	}
+	code := http.StatusOK
+	if errs != nil {
+		code = http.StatusUnprocessableEntity
+	}
+	c.render(w, r, code, "requests", s, pageData{Title: "Callback requests", Nav: "requests", Data: p, Errors: errs})
+}
+
+type requestPage struct {
+	Request *callback.Request
+	History []callback.Event
+}
+
+func pathID(r *http.Request) (int64, bool) {
+	n, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	return n, err == nil && n > 0
+}
+
+func (c *console) request(w http.ResponseWriter, r *http.Request, s *session) {
+	if err := s.actor().Check(admin.PermRead); err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	id, ok := pathID(r)
+	if !ok {
+		c.fail(w, r, s, callback.ErrNotFound)
+		return
+	}
+	req, err := c.svc.Store.GetRequest(r.Context(), id)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	h, err := c.svc.Store.History(r.Context(), id)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "request", s, pageData{Title: fmt.Sprintf("Request %d", id), Nav: "requests", Data: requestPage{req, h}})
+}
+
+func (c *console) requestAction(w http.ResponseWriter, r *http.Request, s *session,
+	do func(id int64) (*callback.Request, error), back, what string) {
+	id, ok := pathID(r)
+	if !ok {
+		c.fail(w, r, s, callback.ErrNotFound)
+		return
+	}
+	if _, err := do(id); err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	if back == "" {
+		back = fmt.Sprintf("%srequests/%d", Prefix, id)
+	}
+	done(w, r, back, what)
+}
+
+func (c *console) cancel(w http.ResponseWriter, r *http.Request, s *session) {
+	c.requestAction(w, r, s, func(id int64) (*callback.Request, error) { return c.svc.CancelRequest(r.Context(), s.actor(), id) }, "", "canceled")
+}
+
+func (c *console) retry(w http.ResponseWriter, r *http.Request, s *session) {
+	c.requestAction(w, r, s, func(id int64) (*callback.Request, error) { return c.svc.RetryRequest(r.Context(), s.actor(), id) }, "", "retried")
+}
+
+// Live calls.
+
+func (c *console) calls(w http.ResponseWriter, r *http.Request, s *session) {
+	live, err := c.svc.LiveCalls(r.Context(), s.actor())
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "calls", s, pageData{Title: "Live calls", Nav: "calls", Data: live})
+}
+
+func (c *console) hangUp(w http.ResponseWriter, r *http.Request, s *session) {
+	c.requestAction(w, r, s, func(id int64) (*callback.Request, error) { return c.svc.HangUp(r.Context(), s.actor(), id) }, Prefix+"calls", "hungup")
+}
+
+// CDRs.
+
+type cdrsPage struct {
+	CDRs   []*callback.CDR
+	Next   string
+	Export string
+}
+
+// cdrFilter reads from and to (YYYY-MM-DD, UTC days, to inclusive) and
+// account; the form's defaults are the last 7 days.
+func (c *console) cdrFilter(q url.Values) (admin.CDRFilter, map[string]string, map[string]string) {
+	today := c.now().UTC().Truncate(24 * time.Hour)
+	form := map[string]string{"from": q.Get("from"), "to": q.Get("to"), "account": strings.TrimSpace(q.Get("account"))}
+	if form["from"] == "" {
+		form["from"] = today.AddDate(0, 0, -6).Format("2006-01-02")
+	}
+	if form["to"] == "" {
+		form["to"] = today.Format("2006-01-02")
+	}
+	f := admin.CDRFilter{Account: form["account"]}
+	errs := map[string]string{}
+	from, err := time.Parse("2006-01-02", form["from"])
+	if err != nil {
+		errs["from"] = "a date, YYYY-MM-DD"
+	}
+	to, err := time.Parse("2006-01-02", form["to"])
+	if err != nil {
+		errs["to"] = "a date, YYYY-MM-DD"
+	}
+	f.From, f.To = from, to.Add(24*time.Hour)
+	if len(errs) == 0 {
+		if err := admin.CheckRange(f.From, f.To); err != nil {
+			errs = fieldErrors(err)
+		}
+	}
+	if len(errs) == 0 {
+		errs = nil
+	}
+	return f, form, errs
+}
+
+func (c *console) cdrs(w http.ResponseWriter, r *http.Request, s *session) {
+	q := r.URL.Query()
+	f, form, errs := c.cdrFilter(q)
+	p := cdrsPage{}
+	code := http.StatusOK
+	if errs != nil {
+		code = http.StatusUnprocessableEntity
+	} else {
+		if b := q.Get("before"); b != "" {
+			n, err := strconv.ParseInt(b, 10, 64)
+			if err != nil || n <= 0 {
+				c.fail(w, r, s, &callback.ValidationError{Field: "before", Reason: "not a cursor"})
+				return
+			}
+			f.BeforeID = n
+		}
+		f.Limit = pageSize + 1
+		list, err := c.svc.ListCDRs(r.Context(), s.actor(), f)
+		if err != nil {
+			c.fail(w, r, s, err)
+			return
+		}
+		p.CDRs = list
+		base := url.Values{"from": {form["from"]}, "to": {form["to"]}, "account": {form["account"]}}
+		p.Export = Prefix + "cdrs.csv?" + base.Encode()
+		if len(list) > pageSize {
+			p.CDRs = list[:pageSize]
+			base.Set("before", strconv.FormatInt(list[pageSize-1].ID, 10))
+			p.Next = "?" + base.Encode()
+		}
+	}
+	c.render(w, r, code, "cdrs", s, pageData{Title: "CDRs", Nav: "cdrs", Data: p, Form: form, Errors: errs})
+}
+
+func (c *console) exportCDRs(w http.ResponseWriter, r *http.Request, s *session) {
+	f, _, errs := c.cdrFilter(r.URL.Query())
+	if errs != nil {
+		for k, v := range errs {
+			c.fail(w, r, s, &callback.ValidationError{Field: k, Reason: v})
+			return
+		}
+	}
+	if err := s.actor().Check(admin.PermRead); err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="cdrs-%s-%s.csv"`,
+		f.From.Format("20060102"), f.To.Add(-time.Hour).Format("20060102")))
+	w.WriteHeader(http.StatusOK)
+	n, err := c.svc.ExportCDRs(r.Context(), s.actor(), f, w, func() { _ = rc.Flush() })
+	if err != nil {
+		c.log.Error("console: CDR export failed", "operator", s.op.Name, "rows", n, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	c.log.Info("console: CDR export", "operator", s.op.Name, "rows", n, "from", f.From, "to", f.To, "account", f.Account)
+}
+
+// Access numbers.
+
+var accessFields = []string{"number", "trigger", "sub_app", "language", "default_account_username", "iscallback", "ivrauthentication"}
+
+func (c *console) accessNumbers(w http.ResponseWriter, r *http.Request, s *session) {
+	c.accessNumbersWith(w, r, s, http.StatusOK, nil, nil)
+}
+
+func (c *console) accessNumbersWith(w http.ResponseWriter, r *http.Request, s *session, code int, form, errs map[string]string) {
+	if err := s.actor().Check(admin.PermRead); err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	list, err := c.svc.Store.ListAccessNumbers(r.Context())
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	if form == nil {
+		v := admin.NewAccessNumberView()
+		form = map[string]string{"trigger": v.Trigger, "sub_app": v.SubApp, "language": v.Language,
+			"iscallback": strconv.Itoa(v.IsCallback), "ivrauthentication": strconv.Itoa(v.IVRAuthentication)}
+	}
+	c.render(w, r, code, "access_numbers", s, pageData{Title: "Access numbers", Nav: "access", Data: list, Form: form, Errors: errs})
+}
+
+func (c *console) createAccessNumber(w http.ResponseWriter, r *http.Request, s *session) {
+	form := formValues(r, accessFields...)
+	ints := map[string]int{}
+	errs := map[string]string{}
+	for _, k := range []string{"iscallback", "ivrauthentication"} {
+		n, err := strconv.Atoi(form[k])
+		if err != nil {
+			errs[k] = "a whole number"
+		}
+		ints[k] = n
+	}
+	if form["number"] == "" {
+		errs["number"] = "required"
+	}
+	if len(errs) == 0 {
+		_, _, err := c.svc.PutAccessNumber(r.Context(), s.actor(), form["number"], true, "", func(v *admin.AccessNumberView) error {
+			v.Number, v.Trigger, v.SubApp, v.Language = form["number"], form["trigger"], form["sub_app"], form["language"]
+			v.DefaultAccountUsername, v.IsCallback, v.IVRAuthentication = form["default_account_username"], ints["iscallback"], ints["ivrauthentication"]
+			return nil
+		})
+		switch {
+		case err == nil:
+			done(w, r, Prefix+"access-numbers", "created")
+			return
+		case fieldErrors(err) != nil:
+			errs = fieldErrors(err)
+		case isConflict(err):
+			errs = map[string]string{"number": "this access number exists already"}
+		default:
+			c.fail(w, r, s, err)
+			return
+		}
+	}
+	c.accessNumbersWith(w, r, s, http.StatusUnprocessableEntity, form, errs)
+}
+
+// Audit log.
+
+type auditPage struct {
+	Entries  []*admin.AuditEntry
+	Operator string
+	Object   string
+	Next     string
+}
+
+func (c *console) audit(w http.ResponseWriter, r *http.Request, s *session) {
+	q := r.URL.Query()
+	f := admin.AuditFilter{Operator: strings.TrimSpace(q.Get("operator")), Object: strings.TrimSpace(q.Get("object")), Limit: pageSize + 1}
+	if b := q.Get("before"); b != "" {
+		n, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || n <= 0 {
+			c.fail(w, r, s, &callback.ValidationError{Field: "before", Reason: "not a cursor"})
+			return
+		}
+		f.BeforeID = n
+	}
+	list, err := c.svc.ListAudit(r.Context(), s.actor(), f)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	p := auditPage{Entries: list, Operator: f.Operator, Object: f.Object}
+	if len(list) > pageSize {
+		p.Entries = list[:pageSize]
+		p.Next = "?" + url.Values{"operator": {f.Operator}, "object": {f.Object}, "before": {strconv.FormatInt(list[pageSize-1].ID, 10)}}.Encode()
+	}
+	c.render(w, r, http.StatusOK, "audit", s, pageData{Title: "Audit log", Nav: "audit", Data: p})
+}
+
+// Unanswered is the legs that were not answered.
+func (d currencyDay) Unanswered() int64 { return d.Attempts - d.Answered }
