@@ -104,6 +104,10 @@ func (c *console) accountsWith(w http.ResponseWriter, r *http.Request, s *sessio
 }
 
 func (c *console) createAccount(w http.ResponseWriter, r *http.Request, s *session) {
+	if err := s.actor().Check(admin.PermWrite); err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
 	form := formValues(r, accountFields...)
 	st := admin.NewAccountSettings()
 	st.Username, st.Currency, st.CreditLimit, st.DailyCap = form["username"], form["currency"], form["credit_limit"], form["daily_cap"]
@@ -163,6 +167,10 @@ func (c *console) accountWith(w http.ResponseWriter, r *http.Request, s *session
 }
 
 func (c *console) topUp(w http.ResponseWriter, r *http.Request, s *session) {
+	if err := s.actor().Check(admin.PermWrite); err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
 	name := r.PathValue("username")
 	form := formValues(r, "amount", "reason")
 	amount, err := callback.ParseMoney(form["amount"])
@@ -443,6 +451,10 @@ func (c *console) accessNumbersWith(w http.ResponseWriter, r *http.Request, s *s
 }
 
 func (c *console) createAccessNumber(w http.ResponseWriter, r *http.Request, s *session) {
+	if err := s.actor().Check(admin.PermWrite); err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
 	form := formValues(r, accessFields...)
 	ints := map[string]int{}
 	errs := map[string]string{}

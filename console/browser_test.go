@@ -1,0 +1,127 @@
+//go:build unix
+
+package console
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callbackd/callbackd/store/dbtest"
+)
+
+// screenshotPath is where a screenshot goes: docs/screenshots when
+// CALLBACKD_SCREENSHOTS=1, the test's temporary directory otherwise.
+func screenshotPath(t *testing.T, dir, name string) string {
+	if os.Getenv("CALLBACKD_SCREENSHOTS") == "1" {
+		return filepath.Join("..", "docs", "screenshots", name+".png")
+	}
+	return filepath.Join(dir, name+".png")
+}
+
+// a11yScript returns the accessibility faults of the page: form controls
+// without a label, not exactly one h1, a heading level skipped, and text
+// whose contrast with its background is below 4.5:1 (WCAG AA).
+const a11yScript = `(() => {
+  const faults = [];
+  for (const e of document.querySelectorAll('input, select, textarea')) {
+    if (e.type === 'hidden') continue;
+    const labelled = (e.id && document.querySelector('label[for="' + e.id + '"]')) || e.closest('label') || e.getAttribute('aria-label');
+    if (!labelled) faults.push('no label: ' + (e.name || e.outerHTML));
+  }
+  const hs = [...document.querySelectorAll('h1, h2, h3, h4, h5, h6')].map(h => +h.tagName[1]);
+  if (hs.filter(l => l === 1).length !== 1) faults.push('h1 count ' + hs.filter(l => l === 1).length);
+  if (hs[0] !== 1) faults.push('the first heading is not the h1');
+  for (let i = 1; i < hs.length; i++) if (hs[i] > hs[i-1] + 1) faults.push('heading h' + hs[i] + ' after h' + hs[i-1]);
+  const rgb = s => (s.match(/[\d.]+/g) || []).map(Number);
+  const lum = c => { const v = c.slice(0, 3).map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); }); return 0.2126*v[0] + 0.7152*v[1] + 0.0722*v[2]; };
+  const bg = e => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c.length === 3 || c[3] > 0) return c; } return [255, 255, 255]; };
+  for (const e of document.querySelectorAll('body *')) {
+    if (![...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    const a = lum(rgb(getComputedStyle(e).color)), b = lum(bg(e));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) faults.push('contrast ' + ratio.toFixed(2) + ': ' + e.textContent.trim().slice(0, 40));
+  }
+  return faults;
+})()`
+
+// TestBrowser signs in with headless Chromium, creates an account, tops
+// it up and finds the new balance on the accounts page, checking every
+// page for accessibility on the way.
+func TestBrowser(t *testing.T) {
+	ch := startChrome(t)
+	s := newSystem(t, dbtest.SQLite(t))
+	r := s.newRequest(t, "4930111222")
+	s.liveCall(t, r)
+	s.newRequest(t, "4930111333")
+	s.settle(t, time.Now().UTC().Truncate(24*time.Hour), 6)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	shots := t.TempDir()
+	tb := ch.newTab(ctx, 1280, 900)
+	check := func(page string) {
+		t.Helper()
+		var faults []string
+		tb.eval(ctx, a11yScript, &faults)
+		if len(faults) > 0 {
+			t.Errorf("%s: accessibility: %s", page, strings.Join(faults, "; "))
+		}
+		var styled bool
+		tb.eval(ctx, `getComputedStyle(document.body).fontFamily.includes('system-ui')`, &styled)
+		if !styled {
+			t.Errorf("%s: the stylesheet did not load", page)
+		}
+		tb.screenshot(ctx, screenshotPath(t, shots, "console-"+page))
+	}
+
+	tb.navigate(ctx, s.srv.URL+"/admin/")
+	if got := tb.text(ctx, `location.pathname`); got != "/admin/login" {
+		t.Fatalf("signed out, the console opens %s", got)
+	}
+	check("login")
+	tb.typeInto(ctx, "f-name", "admin")
+	tb.typeInto(ctx, "f-password", opPassword)
+	tb.submit(ctx, "login")
+	if h1 := tb.text(ctx, `document.querySelector('h1').textContent`); h1 != "Dashboard" {
+		t.Fatalf("after login: %q\n%s", h1, tb.text(ctx, "document.body.innerText"))
+	}
+	if live := tb.text(ctx, `document.getElementById('live').textContent`); live != "1" {
+		t.Errorf("calls now: %q", live)
+	}
+	check("dashboard")
+
+	tb.navigate(ctx, s.srv.URL+"/admin/accounts")
+	check("accounts")
+	tb.typeInto(ctx, "f-username", "carol")
+	tb.typeInto(ctx, "f-balance", "2.00")
+	tb.submit(ctx, "create-account")
+	if got := tb.text(ctx, `document.getElementById('balance').textContent`); got != "2 USD" && got != "2.00 USD" {
+		t.Fatalf("new account's balance: %q\n%s", got, tb.text(ctx, "document.body.innerText"))
+	}
+	tb.typeInto(ctx, "f-amount", "12.50")
+	tb.typeInto(ctx, "f-reason", "paid at the counter")
+	tb.submit(ctx, "topup")
+	if msg := tb.text(ctx, `document.querySelector('.notice').textContent`); msg != "Top-up posted." {
+		t.Errorf("after the top-up: %q", msg)
+	}
+	check("account")
+	tb.navigate(ctx, s.srv.URL+"/admin/accounts")
+	if got := tb.text(ctx, `document.querySelector('[data-account="carol"]').textContent`); got != "14.5 USD" && got != "14.50 USD" {
+		t.Errorf("the accounts page shows carol's balance as %q", got)
+	}
+
+	for _, p := range []struct{ name, path string }{
+		{"requests", "/admin/requests"}, {"request", "/admin/requests/" + itoa64(r.ID)}, {"calls", "/admin/calls"},
+		{"cdrs", "/admin/cdrs"}, {"access-numbers", "/admin/access-numbers"}, {"audit", "/admin/audit"},
+	} {
+		tb.navigate(ctx, s.srv.URL+p.path)
+		check(p.name)
+	}
+	if !strings.Contains(tb.text(ctx, "document.body.innerText"), "account.topup") {
+		t.Error("the audit log does not show the top-up")
+	}
+}
