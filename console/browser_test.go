@@ -4,6 +4,9 @@ package console
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,5 +126,21 @@ func TestBrowser(t *testing.T) {
 	}
 	if !strings.Contains(tb.text(ctx, "document.body.innerText"), "account.topup") {
 		t.Error("the audit log does not show the top-up")
+	}
+
+	// The check finds each fault it looks for.
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, `<!doctype html><html lang="en"><body><h1>A</h1><h1>B</h1><h4>C</h4><input name="unlabelled"><p style="color:#bbb">faint</p></body></html>`)
+	}))
+	defer bad.Close()
+	tb.navigate(ctx, bad.URL)
+	var faults []string
+	tb.eval(ctx, a11yScript, &faults)
+	got := strings.Join(faults, "; ")
+	for _, want := range []string{"no label: unlabelled", "h1 count 2", "heading h4 after h1", "contrast"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the accessibility check misses %q: %s", want, got)
+		}
 	}
 }

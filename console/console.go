@@ -274,7 +274,7 @@ func (c *console) signedIn(h func(http.ResponseWriter, *http.Request, *session))
 		}
 		if s == nil {
 			if r.Method != http.MethodGet {
-				c.render(w, r, http.StatusUnauthorized, "message", nil, pageData{Title: "Signed out", Message: "Your session ended. Sign in again."})
+				c.render(w, r, http.StatusUnauthorized, "message", nil, pageData{Title: "Signed out", Alert: "Your session ended. Sign in again."})
 				return
 			}
 			http.Redirect(w, r, Prefix+"login", http.StatusSeeOther)
@@ -283,12 +283,12 @@ func (c *console) signedIn(h func(http.ResponseWriter, *http.Request, *session))
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 			if err := r.ParseForm(); err != nil {
-				c.render(w, r, http.StatusBadRequest, "message", s, pageData{Title: "Bad request", Message: "The form could not be read."})
+				c.render(w, r, http.StatusBadRequest, "message", s, pageData{Title: "Bad request", Alert: "The form could not be read."})
 				return
 			}
 			if !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(s.csrf)) {
 				c.log.Warn("console: CSRF token refused", "operator", s.op.Name, "path", r.URL.Path)
-				c.render(w, r, http.StatusForbidden, "message", s, pageData{Title: "Form expired", Message: "The form expired or did not come from this console. Reload the page and send it again."})
+				c.render(w, r, http.StatusForbidden, "message", s, pageData{Title: "Form expired", Alert: "The form expired or did not come from this console. Reload the page and send it again."})
 				return
 			}
 			if !strings.HasSuffix(r.URL.Path, "/logout") && !s.op.Role.Allows(admin.PermCancel) {
@@ -349,7 +349,7 @@ func (c *console) renderLogin(w http.ResponseWriter, r *http.Request, code int, 
 	id := newID()
 	http.SetCookie(w, c.cookie(loginCookie, id, 3600))
 	c.render(w, r, code, "login", nil, pageData{Title: "Sign in", CSRF: hex.EncodeToString(c.mac("login", id)[:16]),
-		Form: map[string]string{"name": name}, Message: msg})
+		Form: map[string]string{"name": name}, Alert: msg})
 }
 
 func (c *console) login(w http.ResponseWriter, r *http.Request) {
@@ -411,6 +411,7 @@ type pageData struct {
 	Op      *admin.Operator
 	CSRF    string
 	Message string // a notice on top of the page
+	Alert   string // what went wrong, on top of the page
 	Errors  map[string]string
 	Form    map[string]string
 	Data    any
@@ -462,7 +463,7 @@ func (c *console) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 	default:
 		c.log.Error("console: request failed", "path", r.URL.Path, "err", err)
 	}
-	c.render(w, r, code, "message", s, pageData{Title: http.StatusText(code), Message: msg})
+	c.render(w, r, code, "message", s, pageData{Title: http.StatusText(code), Alert: msg})
 }
 
 // fieldErrors is the form error of a ValidationError, or nil for others.

@@ -132,6 +132,19 @@ func TestServeUnderSystemd(t *testing.T) {
 		t.Errorf("GET /: %d %s", code, b)
 	}
 
+	// The console is served at /admin/ next to the web page.
+	for path, want := range map[string]string{"/admin/login": "<h1>Sign in</h1>", "/callback/extended": "<form"} {
+		resp, err := http.Get("http://" + httpAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(page), want) {
+			t.Errorf("GET %s: %d\n%s", path, resp.StatusCode, page)
+		}
+	}
+
 	// A missed call from a caller ID spends the burst of 1; the next is refused.
 	missed := func(cli string) string {
 		tr, err := agitest.Dial(ctx, agiAddr, agitest.Call{URL: "agi://" + agiAddr + "/ani", Args: []string{"number=18005550100"},
