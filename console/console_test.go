@@ -323,3 +323,30 @@ func TestAccountsPaging(t *testing.T) {
 		}
 	})
 }
+
+// TestSecureCookies: with SecureCookies (web.secure_cookies) the session
+// and login cookies are Secure.
+func TestSecureCookies(t *testing.T) {
+	svc := &admin.Service{Store: dbtest.SQLite(t), BcryptCost: bcrypt.MinCost}
+	if _, err := svc.CreateOperator(t.Context(), admin.CLIActor, "admin", admin.RoleAdmin, opPassword); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(Options{Admin: svc, Key: testKey, SecureCookies: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	defer srv.Close()
+	s := &system{t: t, svc: svc, srv: srv}
+	b := s.browser()
+	page := b.get("/admin/login")
+	res := b.post("/admin/login", url.Values{"csrf": {csrfOf(t, page.body)}, "name": {"admin"}, "password": {opPassword}})
+	session := false
+	for _, h := range []http.Header{page.header, res.header} {
+		for _, c := range (&http.Response{Header: h}).Cookies() {
+			session = session || (c.Name == sessionCookie && c.Value != "")
+			if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+				t.Errorf("cookie %s: Secure %v HttpOnly %v SameSite %v", c.Name, c.Secure, c.HttpOnly, c.SameSite)
+			}
+		}
+	}
+	if !session {
+		t.Fatalf("no session cookie: %d %v", res.code, res.header)
+	}
+}
