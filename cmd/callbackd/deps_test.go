@@ -34,14 +34,14 @@ func TestBinaryCarriesNoTestCode(t *testing.T) {
 // type of agi or ari.
 func TestHTTPSurfacesLinkNoTelephony(t *testing.T) {
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(gobin, "list", "-deps", "../../httpapi", "../../web", "../../mail").Output()
+	out, err := exec.Command(gobin, "list", "-deps", "../../httpapi", "../../web", "../../mail", "../../console").Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)
 	}
 	deps := strings.Fields(string(out))
 	for _, banned := range []string{"agi", "ari", "billing", "trigger"} {
 		if slices.Contains(deps, "github.com/callbackd/callbackd/"+banned) {
-			t.Errorf("httpapi, web or mail links %s", banned)
+			t.Errorf("httpapi, web, mail or console links %s", banned)
 		}
 	}
 }

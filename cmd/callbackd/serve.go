@@ -324,7 +324,8 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 		ho.Metrics = m
 		ho.Ready = s.ready
 		ho.Fallback = page // the web page, behind the same logs, metrics and recovery
-		if ho.Fallback, err = withConsole(c, ho.Admin, page, log); err != nil { // the console at /admin/
+		// The console at /admin/, then the web page.
+		if ho.Fallback, err = withConsole(c, ho.Admin, page, log); err != nil {
 			st.Close()
 			return nil, fmt.Errorf("configuration: %w", err)
 		}
