@@ -210,7 +210,9 @@ func (c *console) block(blocked bool) func(http.ResponseWriter, *http.Request, *
 type requestsPage struct {
 	Requests []*callback.Request
 	Statuses []callback.Status
+	Results  []callback.Result
 	Status   string
+	Result   string
 	Username string
 	Next     string
 }
@@ -221,11 +223,16 @@ func (c *console) requests(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	q := r.URL.Query()
-	f := callback.RequestFilter{Status: callback.Status(q.Get("status")), Username: strings.TrimSpace(q.Get("username")), Limit: pageSize + 1}
+	f := callback.RequestFilter{Status: callback.Status(q.Get("status")), Result: callback.Result(q.Get("result")),
+		Username: strings.TrimSpace(q.Get("username")), Limit: pageSize + 1}
 	var errs map[string]string
 	if f.Status != "" && !f.Status.Valid() {
 		errs = map[string]string{"status": "not a status"}
 		f.Status = ""
+	}
+	if f.Result != "" && !f.Result.Valid() {
+		errs = map[string]string{"result": "not a result"}
+		f.Result = ""
 	}
 	if a := q.Get("after"); a != "" {
 		n, err := strconv.ParseInt(a, 10, 64)
@@ -239,10 +246,11 @@ func (c *console) requests(w http.ResponseWriter, r *http.Request, s *session) {
 		c.fail(w, r, s, err)
 		return
 	}
-	p := requestsPage{Requests: list, Statuses: callback.Statuses, Status: string(f.Status), Username: f.Username}
+	p := requestsPage{Requests: list, Statuses: callback.Statuses, Results: callback.Results, Status: string(f.Status),
+		Result: string(f.Result), Username: f.Username}
 	if len(list) > pageSize {
 		p.Requests = list[:pageSize]
-		p.Next = "?" + url.Values{"status": {p.Status}, "username": {p.Username}, "after": {strconv.FormatInt(list[pageSize-1].ID, 10)}}.Encode()
+		p.Next = "?" + url.Values{"status": {p.Status}, "result": {p.Result}, "username": {p.Username}, "after": {strconv.FormatInt(list[pageSize-1].ID, 10)}}.Encode()
 	}
 	code := http.StatusOK
 	if errs != nil {

@@ -102,6 +102,13 @@ func TestRequests(t *testing.T) {
 		if res := b.post(fmt.Sprintf("/admin/requests/%d/cancel", r1.ID), url.Values{"csrf": {token}}); res.code != http.StatusSeeOther {
 			t.Fatalf("cancel: %d\n%s", res.code, res.body)
 		}
+		canceled := b.get("/admin/requests?result=Canceled").body
+		if !strings.Contains(canceled, "4930111222") || strings.Contains(canceled, "4930111333") {
+			t.Fatalf("the result filter:\n%s", canceled)
+		}
+		if res := b.get("/admin/requests?result=Nonsense"); res.code != http.StatusUnprocessableEntity || !strings.Contains(res.body, `href="#f-result"`) {
+			t.Fatalf("bad result: %d", res.code)
+		}
 		page := b.get(fmt.Sprintf("/admin/requests/%d", r1.ID)).body
 		if !strings.Contains(page, `<dd id="result">Canceled</dd>`) || !strings.Contains(page, "Request received") {
 			t.Fatalf("detail with history:\n%s", page)
