@@ -582,7 +582,30 @@ func (s *Service) checkAccessNumber(ctx context.Context, n *callback.AccessNumbe
 			return err
 		}
 	}
+	if err := s.checkIVRID(ctx, n.IsCallback); err != nil {
+		return err
+	}
 	n.ApplyDefaults()
+	return nil
+}
+
+// checkIVRID refuses an iscallback that names an IVR (8 or more, Mizu's
+// "other=ivr id to use") which the store does not have.
+func (s *Service) checkIVRID(ctx context.Context, iscallback int) error {
+	if iscallback < callback.FirstIVRID {
+		return nil
+	}
+	is, ok := s.Store.(callback.IVRStore)
+	if !ok {
+		return &callback.ValidationError{Field: "iscallback", Reason: "this store keeps no IVRs"}
+	}
+	if _, err := is.GetIVR(ctx, iscallback); err != nil {
+		if errors.Is(err, callback.ErrNotFound) {
+			return &callback.ValidationError{Field: "iscallback", Reason: fmt.Sprintf(
+				"no IVR %d: add it first (callbackd access ivr -id %d -subapp callingcard)", iscallback, iscallback)}
+		}
+		return fmt.Errorf("look up IVR %d: %w", iscallback, err)
+	}
 	return nil
 }
 

@@ -326,6 +326,7 @@ func TestAdminCLIsAndAccessNumbers(t *testing.T) {
 			`{"number":"4930124","hangup_sip_code":200}`:               "Hangup SIP Response Code",
 			`{"number":"4930124","default_account_username":"nobody"}`: "default_account_username",
 			`{"number":"4930124","iscallback":-1}`:                     "iscallback",
+			`{"number":"4930124","iscallback":9}`:                      "iscallback", // no IVR 9
 			`{"number":"x"}`:                                           "number",
 		} {
 			if r := e.send("POST", "/api/v1/admin/access-numbers", body, e.asAnn); r.status != 400 || r.apiErr(t).Field != field {

@@ -420,9 +420,6 @@ func (e *env) accessAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 			return err
 		}
 		n.Trigger = callback.Trigger(*trigger)
-		if err := e.checkIVRID(st, n.IsCallback); err != nil {
-			return err
-		}
 		a, err := callback.ParseIVRAuth(*ivrAuth)
 		if err != nil {
 			return usageError{err.Error()}
@@ -448,25 +445,6 @@ func (e *env) accessAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 		fmt.Fprintf(e.stdout, "access number %s: %s trigger, sub-application %s\n", n.Number, n.Trigger, n.SubApp)
 		return nil
 	}
-}
-
-// checkIVRID refuses an iscallback that names an IVR (8 or more) which
-// the store does not have.
-func (e *env) checkIVRID(st callback.Store, iscallback int) error {
-	if iscallback < callback.FirstIVRID {
-		return nil
-	}
-	is, ok := st.(callback.IVRStore)
-	if !ok {
-		return errors.New("this store keeps no IVRs")
-	}
-	if _, err := is.GetIVR(e.ctx, iscallback); err != nil {
-		if errors.Is(err, callback.ErrNotFound) {
-			return usageError{fmt.Sprintf("iscallback %d: no IVR %d: add it first (callbackd access ivr -id %d -subapp callingcard)", iscallback, iscallback, iscallback)}
-		}
-		return fmt.Errorf("look up IVR %d: %w", iscallback, err)
-	}
-	return nil
 }
 
 // accessIVR sets, removes or lists the IVRs by id that an access number's
