@@ -61,7 +61,7 @@ commands:
   health                     ask a running server's /readyz (container healthchecks)
   mail                       read one message on stdin (MTA pipe) and queue its callback
   account add|edit|list|show|balance|pin|cli  manage accounts
-  access add|list|remove     manage access numbers and their options
+  access add|list|remove|ivr manage access numbers and their options, and IVRs by id
   request add|list|show|cancel           manage callback requests
   tariff import|list         manage tariff rates (CSV import)
   currency set|list          manage currencies and exchange rates
