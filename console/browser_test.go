@@ -4,6 +4,7 @@ package console
 
 import (
 	"context"
+	"github.com/callbackd/callbackd/internal/cdptest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -55,7 +56,7 @@ const a11yScript = `(() => {
 // it up and finds the new balance on the accounts page, checking every
 // page for accessibility on the way.
 func TestBrowser(t *testing.T) {
-	ch := startChrome(t)
+	ch := cdptest.Start(t)
 	s := newSystem(t, dbtest.SQLite(t))
 	r := s.newRequest(t, "4930111222")
 	s.liveCall(t, r)
@@ -65,55 +66,55 @@ func TestBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	shots := t.TempDir()
-	tb := ch.newTab(ctx, 1280, 900)
+	tb := ch.NewDesktopTab(ctx, 1280, 900)
 	check := func(page string) {
 		t.Helper()
 		var faults []string
-		tb.eval(ctx, a11yScript, &faults)
+		tb.Eval(ctx, a11yScript, &faults)
 		if len(faults) > 0 {
 			t.Errorf("%s: accessibility: %s", page, strings.Join(faults, "; "))
 		}
 		var styled bool
-		tb.eval(ctx, `getComputedStyle(document.body).fontFamily.includes('system-ui')`, &styled)
+		tb.Eval(ctx, `getComputedStyle(document.body).fontFamily.includes('system-ui')`, &styled)
 		if !styled {
 			t.Errorf("%s: the stylesheet did not load", page)
 		}
-		tb.screenshot(ctx, screenshotPath(t, shots, "console-"+page))
+		tb.Screenshot(ctx, screenshotPath(t, shots, "console-"+page))
 	}
 
-	tb.navigate(ctx, s.srv.URL+"/admin/")
-	if got := tb.text(ctx, `location.pathname`); got != "/admin/login" {
+	tb.Navigate(ctx, s.srv.URL+"/admin/")
+	if got := tb.Text(ctx, `location.pathname`); got != "/admin/login" {
 		t.Fatalf("signed out, the console opens %s", got)
 	}
 	check("login")
-	tb.typeInto(ctx, "f-name", "admin")
-	tb.typeInto(ctx, "f-password", opPassword)
-	tb.submit(ctx, "login")
-	if h1 := tb.text(ctx, `document.querySelector('h1').textContent`); h1 != "Dashboard" {
-		t.Fatalf("after login: %q\n%s", h1, tb.text(ctx, "document.body.innerText"))
+	tb.TypeInto(ctx, "f-name", "admin")
+	tb.TypeInto(ctx, "f-password", opPassword)
+	tb.SubmitForm(ctx, "login")
+	if h1 := tb.Text(ctx, `document.querySelector('h1').textContent`); h1 != "Dashboard" {
+		t.Fatalf("after login: %q\n%s", h1, tb.Text(ctx, "document.body.innerText"))
 	}
-	if live := tb.text(ctx, `document.getElementById('live').textContent`); live != "1" {
+	if live := tb.Text(ctx, `document.getElementById('live').textContent`); live != "1" {
 		t.Errorf("calls now: %q", live)
 	}
 	check("dashboard")
 
-	tb.navigate(ctx, s.srv.URL+"/admin/accounts")
+	tb.Navigate(ctx, s.srv.URL+"/admin/accounts")
 	check("accounts")
-	tb.typeInto(ctx, "f-username", "carol")
-	tb.typeInto(ctx, "f-balance", "2.00")
-	tb.submit(ctx, "create-account")
-	if got := tb.text(ctx, `document.getElementById('balance').textContent`); got != "2 USD" && got != "2.00 USD" {
-		t.Fatalf("new account's balance: %q\n%s", got, tb.text(ctx, "document.body.innerText"))
+	tb.TypeInto(ctx, "f-username", "carol")
+	tb.TypeInto(ctx, "f-balance", "2.00")
+	tb.SubmitForm(ctx, "create-account")
+	if got := tb.Text(ctx, `document.getElementById('balance').textContent`); got != "2 USD" && got != "2.00 USD" {
+		t.Fatalf("new account's balance: %q\n%s", got, tb.Text(ctx, "document.body.innerText"))
 	}
-	tb.typeInto(ctx, "f-amount", "12.50")
-	tb.typeInto(ctx, "f-reason", "paid at the counter")
-	tb.submit(ctx, "topup")
-	if msg := tb.text(ctx, `document.querySelector('.notice').textContent`); msg != "Top-up posted." {
+	tb.TypeInto(ctx, "f-amount", "12.50")
+	tb.TypeInto(ctx, "f-reason", "paid at the counter")
+	tb.SubmitForm(ctx, "topup")
+	if msg := tb.Text(ctx, `document.querySelector('.notice').textContent`); msg != "Top-up posted." {
 		t.Errorf("after the top-up: %q", msg)
 	}
 	check("account")
-	tb.navigate(ctx, s.srv.URL+"/admin/accounts")
-	if got := tb.text(ctx, `document.querySelector('[data-account="carol"]').textContent`); got != "14.5 USD" && got != "14.50 USD" {
+	tb.Navigate(ctx, s.srv.URL+"/admin/accounts")
+	if got := tb.Text(ctx, `document.querySelector('[data-account="carol"]').textContent`); got != "14.5 USD" && got != "14.50 USD" {
 		t.Errorf("the accounts page shows carol's balance as %q", got)
 	}
 
@@ -121,10 +122,10 @@ func TestBrowser(t *testing.T) {
 		{"requests", "/admin/requests"}, {"request", "/admin/requests/" + itoa64(r.ID)}, {"calls", "/admin/calls"},
 		{"cdrs", "/admin/cdrs"}, {"access-numbers", "/admin/access-numbers"}, {"audit", "/admin/audit"},
 	} {
-		tb.navigate(ctx, s.srv.URL+p.path)
+		tb.Navigate(ctx, s.srv.URL+p.path)
 		check(p.name)
 	}
-	if !strings.Contains(tb.text(ctx, "document.body.innerText"), "account.topup") {
+	if !strings.Contains(tb.Text(ctx, "document.body.innerText"), "account.topup") {
 		t.Error("the audit log does not show the top-up")
 	}
 
@@ -134,9 +135,9 @@ func TestBrowser(t *testing.T) {
 		io.WriteString(w, `<!doctype html><html lang="en"><body><h1>A</h1><h1>B</h1><h4>C</h4><input name="unlabelled"><p style="color:#bbb">faint</p></body></html>`)
 	}))
 	defer bad.Close()
-	tb.navigate(ctx, bad.URL)
+	tb.Navigate(ctx, bad.URL)
 	var faults []string
-	tb.eval(ctx, a11yScript, &faults)
+	tb.Eval(ctx, a11yScript, &faults)
 	got := strings.Join(faults, "; ")
 	for _, want := range []string{"no label: unlabelled", "h1 count 2", "heading h4 after h1", "contrast"} {
 		if !strings.Contains(got, want) {

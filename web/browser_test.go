@@ -4,6 +4,7 @@ package web
 
 import (
 	"context"
+	"github.com/callbackd/callbackd/internal/cdptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,35 +33,35 @@ func screenshotPath(t *testing.T, dir, name string) string {
 // screen, sends it, and follows the status page as the callback is placed
 // by a real Dispatcher, checking what a user sees.
 func TestBrowser(t *testing.T) {
-	b := startBrowser(t)
+	b := cdptest.Start(t)
 	s := newSystem(t, dbtest.SQLite(t), func(o *Options) { o.Refresh = time.Second })
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	shots := t.TempDir()
-	shot := func(tb *tab, name string) { tb.screenshot(ctx, screenshotPath(t, shots, name)) }
+	shot := func(tb *cdptest.Tab, name string) { tb.Screenshot(ctx, screenshotPath(t, shots, name)) }
 
 	// layoutOK checks what a phone user needs of every page.
-	layoutOK := func(t *testing.T, tb *tab, page string) {
+	layoutOK := func(t *testing.T, tb *cdptest.Tab, page string) {
 		t.Helper()
 		var fits bool
-		tb.eval(ctx, `document.documentElement.scrollWidth <= window.innerWidth`, &fits)
+		tb.Eval(ctx, `document.documentElement.scrollWidth <= window.innerWidth`, &fits)
 		if !fits {
 			t.Errorf("%s: the page is wider than the screen", page)
 		}
-		if lang := tb.text(ctx, `document.documentElement.lang`); lang != "en" {
+		if lang := tb.Text(ctx, `document.documentElement.lang`); lang != "en" {
 			t.Errorf("%s: lang %q", page, lang)
 		}
 		var styled bool
-		tb.eval(ctx, `getComputedStyle(document.body).fontFamily.includes('system-ui')`, &styled)
+		tb.Eval(ctx, `getComputedStyle(document.body).fontFamily.includes('system-ui')`, &styled)
 		if !styled {
 			t.Errorf("%s: the stylesheet did not load", page)
 		}
 	}
 	// formOK checks the inputs of a form page.
-	formOK := func(t *testing.T, tb *tab, page string) {
+	formOK := func(t *testing.T, tb *cdptest.Tab, page string) {
 		t.Helper()
 		var bad []string
-		tb.eval(ctx, `[...document.querySelectorAll('input:not([type=hidden])')].filter(e => {
+		tb.Eval(ctx, `[...document.querySelectorAll('input:not([type=hidden])')].filter(e => {
 			const l = document.querySelector('label[for="' + e.id + '"]');
 			const r = e.getBoundingClientRect();
 			return !l || !e.labels.length || parseFloat(getComputedStyle(e).fontSize) < 16 || r.height < 44 || r.right > window.innerWidth;
@@ -69,22 +70,22 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("%s: inputs without a bound label, too small or off screen: %v", page, bad)
 		}
 		var h float64
-		tb.eval(ctx, `document.querySelector('button[type=submit]').getBoundingClientRect().height`, &h)
+		tb.Eval(ctx, `document.querySelector('button[type=submit]').getBoundingClientRect().height`, &h)
 		if h < 44 {
 			t.Errorf("%s: button %vpx high, want at least 44", page, h)
 		}
 	}
-	headline := func(tb *tab) string { return tb.text(ctx, `document.querySelector('h1').textContent`) }
+	headline := func(tb *cdptest.Tab) string { return tb.Text(ctx, `document.querySelector('h1').textContent`) }
 	showing := func(text string) string {
 		return `document.querySelector('h1') && document.querySelector('h1').textContent === ` + strconv.Quote(text)
 	}
 
 	t.Run("index", func(t *testing.T) {
-		tb := b.newTab(ctx, phoneWidth, phoneHeight)
-		tb.navigate(ctx, s.srv.URL+"/")
+		tb := b.NewTab(ctx, phoneWidth, phoneHeight)
+		tb.Navigate(ctx, s.srv.URL+"/")
 		layoutOK(t, tb, "index")
 		var links int
-		tb.eval(ctx, `document.querySelectorAll('ul.modes a').length`, &links)
+		tb.Eval(ctx, `document.querySelectorAll('ul.modes a').length`, &links)
 		if links != 3 {
 			t.Fatalf("index shows %d modes", links)
 		}
@@ -92,39 +93,39 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("extended", func(t *testing.T) {
-		tb := b.newTab(ctx, phoneWidth, phoneHeight)
-		tb.navigate(ctx, s.srv.URL+"/callback/extended")
+		tb := b.NewTab(ctx, phoneWidth, phoneHeight)
+		tb.Navigate(ctx, s.srv.URL+"/callback/extended")
 		layoutOK(t, tb, "extended form")
 		formOK(t, tb, "extended form")
 		// Keyboard focus is visible.
 		for _, typ := range []string{"keyDown", "keyUp"} {
-			tb.do(ctx, "Input.dispatchKeyEvent", map[string]any{"type": typ, "key": "Tab", "code": "Tab", "windowsVirtualKeyCode": 9}, nil)
+			tb.Do(ctx, "Input.dispatchKeyEvent", map[string]any{"type": typ, "key": "Tab", "code": "Tab", "windowsVirtualKeyCode": 9}, nil)
 		}
 		var outline string
-		tb.eval(ctx, `(() => { const s = getComputedStyle(document.activeElement); return document.activeElement.tagName + ' ' + s.outlineStyle + ' ' + s.outlineWidth; })()`, &outline)
+		tb.Eval(ctx, `(() => { const s = getComputedStyle(document.activeElement); return document.activeElement.tagName + ' ' + s.outlineStyle + ' ' + s.outlineWidth; })()`, &outline)
 		if !strings.HasSuffix(outline, "solid 3px") {
 			t.Errorf("focused element: %q, want a 3px solid outline", outline)
 		}
-		tb.eval(ctx, `document.activeElement.blur(); true`, nil)
+		tb.Eval(ctx, `document.activeElement.blur(); true`, nil)
 		shot(tb, "extended-form")
 
 		// A wrong password first: the form comes back with the error next
 		// to the field, and what the user typed except the password.
-		tb.typeInto(ctx, "f-account", testAccount)
-		tb.typeInto(ctx, "f-password", "wrong")
-		tb.typeInto(ctx, "f-number", "+420 777 100 200")
-		tb.typeInto(ctx, "f-destination", "+44 20 7946 0958")
-		tb.submit(ctx)
-		if got := tb.text(ctx, `document.getElementById('f-password-error').textContent`); !strings.Contains(got, "not correct") {
+		tb.TypeInto(ctx, "f-account", testAccount)
+		tb.TypeInto(ctx, "f-password", "wrong")
+		tb.TypeInto(ctx, "f-number", "+420 777 100 200")
+		tb.TypeInto(ctx, "f-destination", "+44 20 7946 0958")
+		tb.Submit(ctx)
+		if got := tb.Text(ctx, `document.getElementById('f-password-error').textContent`); !strings.Contains(got, "not correct") {
 			t.Fatalf("password error %q", got)
 		}
-		if got := tb.text(ctx, `document.getElementById('f-password').getAttribute('aria-describedby')`); got != "f-password-error" {
+		if got := tb.Text(ctx, `document.getElementById('f-password').getAttribute('aria-describedby')`); got != "f-password-error" {
 			t.Fatalf("password aria-describedby %q", got)
 		}
-		if got := tb.text(ctx, `document.getElementById('f-number').value`); got != "+420 777 100 200" {
+		if got := tb.Text(ctx, `document.getElementById('f-number').value`); got != "+420 777 100 200" {
 			t.Fatalf("number not kept: %q", got)
 		}
-		if got := tb.text(ctx, `document.getElementById('f-password').value`); got != "" {
+		if got := tb.Text(ctx, `document.getElementById('f-password').value`); got != "" {
 			t.Fatal("password echoed back")
 		}
 		formOK(t, tb, "extended form with an error")
@@ -132,28 +133,28 @@ func TestBrowser(t *testing.T) {
 
 		// The right password: the status page follows the call.
 		wait := s.dialer.holdAt("420777100200", 3)
-		tb.typeInto(ctx, "f-password", testPassword)
-		tb.submit(ctx)
-		if !strings.Contains(tb.text(ctx, `location.pathname`), "/callback/status/") {
-			t.Fatalf("after submit the browser is at %s", tb.text(ctx, `location.href`))
+		tb.TypeInto(ctx, "f-password", testPassword)
+		tb.Submit(ctx)
+		if !strings.Contains(tb.Text(ctx, `location.pathname`), "/callback/status/") {
+			t.Fatalf("after submit the browser is at %s", tb.Text(ctx, `location.href`))
 		}
 		<-wait.reached
-		tb.waitUntil(ctx, showing("Calling the other party"))
+		tb.WaitUntil(ctx, showing("Calling the other party"))
 		layoutOK(t, tb, "extended status")
 		var current string
-		tb.eval(ctx, `document.querySelector('[aria-current=step]').firstChild.textContent`, &current)
+		tb.Eval(ctx, `document.querySelector('[aria-current=step]').firstChild.textContent`, &current)
 		if current != "Calling the other party" {
 			t.Fatalf("current step %q", current)
 		}
-		if tb.text(ctx, `document.querySelector('meta[http-equiv=refresh]').content`) != "1" {
+		if tb.Text(ctx, `document.querySelector('meta[http-equiv=refresh]').content`) != "1" {
 			t.Fatal("no meta refresh while the call is in progress")
 		}
 		shot(tb, "extended-status-calling")
 		close(wait.release)
 		// No navigation from here: the page must refresh itself.
-		tb.waitUntil(ctx, showing("Finished: successful"))
+		tb.WaitUntil(ctx, showing("Finished: successful"))
 		var refresh bool
-		tb.eval(ctx, `document.querySelector('meta[http-equiv=refresh]') !== null`, &refresh)
+		tb.Eval(ctx, `document.querySelector('meta[http-equiv=refresh]') !== null`, &refresh)
 		if refresh {
 			t.Fatal("the finished page still refreshes")
 		}
@@ -161,23 +162,23 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("simple", func(t *testing.T) {
-		tb := b.newTab(ctx, phoneWidth, phoneHeight)
-		tb.navigate(ctx, s.srv.URL+"/callback/simple")
+		tb := b.NewTab(ctx, phoneWidth, phoneHeight)
+		tb.Navigate(ctx, s.srv.URL+"/callback/simple")
 		layoutOK(t, tb, "simple form")
 		formOK(t, tb, "simple form")
-		if got := tb.text(ctx, `document.getElementById('f-pin').getAttribute('inputmode')`); got != "numeric" {
+		if got := tb.Text(ctx, `document.getElementById('f-pin').getAttribute('inputmode')`); got != "numeric" {
 			t.Fatalf("PIN inputmode %q", got)
 		}
 		shot(tb, "simple-form")
 		wait := s.dialer.holdAt("420777300400", 0)
-		tb.typeInto(ctx, "f-pin", testPIN)
-		tb.typeInto(ctx, "f-number", "+420 777 300 400")
-		tb.submit(ctx)
+		tb.TypeInto(ctx, "f-pin", testPIN)
+		tb.TypeInto(ctx, "f-number", "+420 777 300 400")
+		tb.Submit(ctx)
 		<-wait.reached
-		tb.waitUntil(ctx, showing("Request received"))
+		tb.WaitUntil(ctx, showing("Request received"))
 		shot(tb, "simple-status")
 		close(wait.release)
-		tb.waitUntil(ctx, showing("Finished: successful"))
+		tb.WaitUntil(ctx, showing("Finished: successful"))
 		r := s.requestFor(t, "420777300400")
 		if r.OriginalCLD != "2way_"+helpdeskNorm || r.Result != callback.ResultSuccessful {
 			t.Fatalf("simple request %+v", r)
@@ -185,36 +186,36 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("hosted", func(t *testing.T) {
-		tb := b.newTab(ctx, phoneWidth, phoneHeight)
-		tb.navigate(ctx, s.srv.URL+"/callback/hosted")
+		tb := b.NewTab(ctx, phoneWidth, phoneHeight)
+		tb.Navigate(ctx, s.srv.URL+"/callback/hosted")
 		layoutOK(t, tb, "hosted form")
 		formOK(t, tb, "hosted form")
 		shot(tb, "hosted-form")
 		wait := s.dialer.holdAt("420777500600", 1)
-		tb.typeInto(ctx, "f-number", "+1 212 555 0100") // not on the allow-list
-		tb.submit(ctx)
-		if got := tb.text(ctx, `document.getElementById('f-number-error').textContent`); !strings.Contains(got, "We cannot call this number for free") {
+		tb.TypeInto(ctx, "f-number", "+1 212 555 0100") // not on the allow-list
+		tb.Submit(ctx)
+		if got := tb.Text(ctx, `document.getElementById('f-number-error').textContent`); !strings.Contains(got, "We cannot call this number for free") {
 			t.Fatalf("number error %q", got)
 		}
 		shot(tb, "hosted-error")
-		tb.typeInto(ctx, "f-number", "+420 777 500 600")
-		tb.submit(ctx)
+		tb.TypeInto(ctx, "f-number", "+420 777 500 600")
+		tb.Submit(ctx)
 		<-wait.reached
-		tb.waitUntil(ctx, showing("Calling you"))
+		tb.WaitUntil(ctx, showing("Calling you"))
 		shot(tb, "hosted-status")
 		close(wait.release)
-		tb.waitUntil(ctx, showing("Finished: successful"))
+		tb.WaitUntil(ctx, showing("Finished: successful"))
 		if h := headline(tb); h != "Finished: successful" {
 			t.Fatalf("headline %q", h)
 		}
 	})
 
 	t.Run("forged form", func(t *testing.T) {
-		tb := b.newTab(ctx, phoneWidth, phoneHeight)
-		tb.navigate(ctx, s.srv.URL+"/callback/hosted")
-		tb.eval(ctx, `document.querySelector('input[name=csrf_token]').value = 'forged'; true`, nil)
-		tb.typeInto(ctx, "f-number", "+420 777 900 900")
-		tb.submit(ctx)
+		tb := b.NewTab(ctx, phoneWidth, phoneHeight)
+		tb.Navigate(ctx, s.srv.URL+"/callback/hosted")
+		tb.Eval(ctx, `document.querySelector('input[name=csrf_token]').value = 'forged'; true`, nil)
+		tb.TypeInto(ctx, "f-number", "+420 777 900 900")
+		tb.Submit(ctx)
 		if h := headline(tb); h != "This form cannot be sent again" {
 			t.Fatalf("forged token: headline %q", h)
 		}

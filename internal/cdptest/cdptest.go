@@ -1,6 +1,9 @@
 //go:build unix
 
-package console
+// Package cdptest drives a headless Chromium over the Chrome DevTools
+// Protocol for the browser tests of the web page and the console. Only
+// tests import it.
+package cdptest
 
 import (
 	"bufio"
@@ -21,10 +24,6 @@ import (
 	"github.com/coder/websocket"
 )
 
-// This file is a small Chrome DevTools Protocol client for the browser
-// tests (as in package web): it starts headless Chromium, speaks CDP over the browser's
-// WebSocket, and drives one tab.
-
 // chromiumApt is the package the browser tests need on Debian.
 const chromiumApt = "apt-get install -y chromium"
 
@@ -40,8 +39,8 @@ func findChromium() string {
 	return ""
 }
 
-// chrome is a headless Chromium and the CDP connection to it.
-type chrome struct {
+// Browser is a headless Chromium and the CDP connection to it.
+type Browser struct {
 	t    testing.TB
 	conn *websocket.Conn
 
@@ -64,13 +63,13 @@ type cdpMessage struct {
 	} `json:"error,omitempty"`
 }
 
-// startChrome starts Chromium, or skips the test when it is not
+// Start starts Chromium, or skips the test when it is not
 // installed (fails under CI=true, where it must be).
-func startChrome(t *testing.T) *chrome {
+func Start(t *testing.T) *Browser {
 	t.Helper()
 	bin := findChromium()
 	if bin == "" {
-		why := "chromium is not installed; the browser tests need it (" + chromiumApt + ")"
+		why := "chromium is not installed; the Browser tests need it (" + chromiumApt + ")"
 		if os.Getenv("CI") == "true" {
 			t.Fatal(why)
 		}
@@ -139,7 +138,7 @@ func startChrome(t *testing.T) *chrome {
 		defer tailMu.Unlock()
 		t.Fatalf("chromium did not open its DevTools port:\n%s", strings.Join(tail, "\n"))
 	}
-	// DevToolsActivePort holds the port and the browser target's path.
+	// DevToolsActivePort holds the port and the Browser target's path.
 	if b, err := os.ReadFile(filepath.Join(dir, "DevToolsActivePort")); err == nil {
 		if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) == 2 {
 			wsURL = "ws://127.0.0.1:" + strings.TrimSpace(lines[0]) + strings.TrimSpace(lines[1])
@@ -157,7 +156,7 @@ func startChrome(t *testing.T) *chrome {
 		t.Fatalf("connect to DevTools %s: %v", wsURL, err)
 	}
 	conn.SetReadLimit(64 << 20) // screenshots arrive in one message
-	b := &chrome{t: t, conn: conn, pending: map[int64]chan cdpMessage{}, subs: map[string][]chan cdpMessage{}}
+	b := &Browser{t: t, conn: conn, pending: map[int64]chan cdpMessage{}, subs: map[string][]chan cdpMessage{}}
 	go b.readLoop()
 	// Registered after t.TempDir, so it runs before the profile directory
 	// is removed: Chromium must be gone by then.
@@ -175,7 +174,7 @@ func startChrome(t *testing.T) *chrome {
 	return b
 }
 
-func (b *chrome) readLoop() {
+func (b *Browser) readLoop() {
 	for {
 		_, data, err := b.conn.Read(context.Background())
 		if err != nil {
@@ -211,7 +210,7 @@ func (b *chrome) readLoop() {
 }
 
 // call sends a command and decodes its result into out (when not nil).
-func (b *chrome) call(ctx context.Context, session, method string, params, out any) error {
+func (b *Browser) call(ctx context.Context, session, method string, params, out any) error {
 	if params == nil {
 		params = struct{}{}
 	}
@@ -255,7 +254,7 @@ func (b *chrome) call(ctx context.Context, session, method string, params, out a
 
 // subscribe returns a channel of the session's events named method, and
 // a function that ends the subscription.
-func (b *chrome) subscribe(session, method string) (<-chan cdpMessage, func()) {
+func (b *Browser) subscribe(session, method string) (<-chan cdpMessage, func()) {
 	ch := make(chan cdpMessage, 16)
 	key := session + "\x00" + method
 	b.mu.Lock()
@@ -274,14 +273,26 @@ func (b *chrome) subscribe(session, method string) (<-chan cdpMessage, func()) {
 	}
 }
 
-// tab is one page of the browser, in a desktop-sized viewport.
-type tab struct {
-	b       *chrome
+// Tab is one page of the browser.
+type Tab struct {
+	b       *Browser
 	t       testing.TB
 	session string
 }
 
-func (b *chrome) newTab(ctx context.Context, width, height int) *tab {
+// NewTab opens a page in a phone-sized viewport with touch, as the web
+// page's users see it.
+func (b *Browser) NewTab(ctx context.Context, width, height int) *Tab {
+	return b.newTab(ctx, width, height, true)
+}
+
+// NewDesktopTab opens a page in a desktop viewport, as operators see the
+// console.
+func (b *Browser) NewDesktopTab(ctx context.Context, width, height int) *Tab {
+	return b.newTab(ctx, width, height, false)
+}
+
+func (b *Browser) newTab(ctx context.Context, width, height int, mobile bool) *Tab {
 	b.t.Helper()
 	var created struct {
 		TargetID string `json:"targetId"`
@@ -295,15 +306,23 @@ func (b *chrome) newTab(ctx context.Context, width, height int) *tab {
 	if err := b.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": created.TargetID, "flatten": true}, &attached); err != nil {
 		b.t.Fatal(err)
 	}
-	tb := &tab{b: b, t: b.t, session: attached.SessionID}
-	tb.do(ctx, "Page.enable", nil, nil)
-	tb.do(ctx, "Emulation.setDeviceMetricsOverride", map[string]any{
-		"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false,
+	tb := &Tab{b: b, t: b.t, session: attached.SessionID}
+	tb.Do(ctx, "Page.enable", nil, nil)
+	scale := 1
+	if mobile {
+		scale = 2
+	}
+	tb.Do(ctx, "Emulation.setDeviceMetricsOverride", map[string]any{
+		"width": width, "height": height, "deviceScaleFactor": scale, "mobile": mobile,
 	}, nil)
+	if mobile {
+		tb.Do(ctx, "Emulation.setTouchEmulationEnabled", map[string]any{"enabled": true, "maxTouchPoints": 5}, nil)
+	}
 	return tb
 }
 
-func (tb *tab) do(ctx context.Context, method string, params, out any) {
+// Do sends a CDP command to the page; an error fails the test.
+func (tb *Tab) Do(ctx context.Context, method string, params, out any) {
 	tb.t.Helper()
 	if err := tb.b.call(ctx, tb.session, method, params, out); err != nil {
 		tb.t.Fatal(err)
@@ -311,7 +330,7 @@ func (tb *tab) do(ctx context.Context, method string, params, out any) {
 }
 
 // loads returns a channel of this tab's load events.
-func (tb *tab) loads() (<-chan cdpMessage, func()) {
+func (tb *Tab) loads() (<-chan cdpMessage, func()) {
 	return tb.b.subscribe(tb.session, "Page.loadEventFired")
 }
 
@@ -324,23 +343,23 @@ func waitLoad(ctx context.Context, t testing.TB, ch <-chan cdpMessage, what stri
 	}
 }
 
-// navigate opens url and waits for the page to load.
-func (tb *tab) navigate(ctx context.Context, url string) {
+// Navigate opens url and waits for the page to load.
+func (tb *Tab) Navigate(ctx context.Context, url string) {
 	tb.t.Helper()
 	ch, stop := tb.loads()
 	defer stop()
 	var res struct {
 		ErrorText string `json:"errorText"`
 	}
-	tb.do(ctx, "Page.navigate", map[string]any{"url": url}, &res)
+	tb.Do(ctx, "Page.navigate", map[string]any{"url": url}, &res)
 	if res.ErrorText != "" {
 		tb.t.Fatalf("navigate %s: %s", url, res.ErrorText)
 	}
 	waitLoad(ctx, tb.t, ch, "navigate "+url)
 }
 
-// eval runs a JavaScript expression in the page and decodes its value.
-func (tb *tab) eval(ctx context.Context, expr string, out any) {
+// Eval runs a JavaScript expression in the page and decodes its value.
+func (tb *Tab) Eval(ctx context.Context, expr string, out any) {
 	tb.t.Helper()
 	var res struct {
 		Result struct {
@@ -353,7 +372,7 @@ func (tb *tab) eval(ctx context.Context, expr string, out any) {
 			} `json:"exception"`
 		} `json:"exceptionDetails"`
 	}
-	tb.do(ctx, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &res)
+	tb.Do(ctx, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &res)
 	if res.ExceptionDetails != nil {
 		tb.t.Fatalf("eval %s: %s %s", expr, res.ExceptionDetails.Text, res.ExceptionDetails.Exception.Description)
 	}
@@ -364,66 +383,76 @@ func (tb *tab) eval(ctx context.Context, expr string, out any) {
 	}
 }
 
-func (tb *tab) text(ctx context.Context, expr string) string {
+// Text is the string value of the JavaScript expression expr.
+func (tb *Tab) Text(ctx context.Context, expr string) string {
 	tb.t.Helper()
 	var s string
-	tb.eval(ctx, expr, &s)
+	tb.Eval(ctx, expr, &s)
 	return s
 }
 
-// typeInto focuses the input with id and types text as a keyboard would.
-func (tb *tab) typeInto(ctx context.Context, id, text string) {
+// TypeInto focuses the input with id and types text as a keyboard would.
+func (tb *Tab) TypeInto(ctx context.Context, id, text string) {
 	tb.t.Helper()
 	var ok bool
-	tb.eval(ctx, fmt.Sprintf(`(() => { const e = document.getElementById(%q); if (!e) return false; e.focus(); e.select(); return document.activeElement === e; })()`, id), &ok)
+	tb.Eval(ctx, fmt.Sprintf(`(() => { const e = document.getElementById(%q); if (!e) return false; e.focus(); e.select(); return document.activeElement === e; })()`, id), &ok)
 	if !ok {
 		tb.t.Fatalf("no input #%s to type into", id)
 	}
-	tb.do(ctx, "Input.insertText", map[string]any{"text": text}, nil)
+	tb.Do(ctx, "Input.insertText", map[string]any{"text": text}, nil)
 }
 
-// submit presses the button of the form with id and waits for the next
-// page.
-func (tb *tab) submit(ctx context.Context, form string) {
+// Submit presses the page's form button and waits for the next page.
+func (tb *Tab) Submit(ctx context.Context) {
+	tb.submit(ctx, `form button[type=submit]`)
+}
+
+// SubmitForm presses the button of the form with id and waits for the
+// next page.
+func (tb *Tab) SubmitForm(ctx context.Context, id string) {
+	tb.submit(ctx, "#"+id+" button[type=submit]")
+}
+
+func (tb *Tab) submit(ctx context.Context, selector string) {
 	tb.t.Helper()
 	ch, stop := tb.loads()
 	defer stop()
 	var ok bool
-	tb.eval(ctx, fmt.Sprintf(`(() => { const b = document.querySelector('#'+%q+' button[type=submit]'); if (!b) return false; b.click(); return true; })()`, form), &ok)
+	tb.Eval(ctx, fmt.Sprintf(`(() => { const b = document.querySelector(%q); if (!b) return false; b.click(); return true; })()`, selector), &ok)
 	if !ok {
-		tb.t.Fatal("no submit button")
+		tb.t.Fatalf("no submit button %s", selector)
 	}
 	waitLoad(ctx, tb.t, ch, "submit")
 }
 
-// waitUntil re-reads the page after each load (the status page reloads
+// WaitUntil re-reads the page after each load (the status page reloads
 // itself) until cond, a JavaScript expression, is true.
-func (tb *tab) waitUntil(ctx context.Context, cond string) {
+func (tb *Tab) WaitUntil(ctx context.Context, cond string) {
 	tb.t.Helper()
 	ch, stop := tb.loads()
 	defer stop()
 	for range 200 {
 		var ok bool
-		tb.eval(ctx, cond, &ok)
+		tb.Eval(ctx, cond, &ok)
 		if ok {
 			return
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			tb.t.Fatalf("page never showed %s (%v); it shows:\n%s", cond, ctx.Err(), tb.text(context.Background(), "document.body.innerText"))
+			tb.t.Fatalf("page never showed %s (%v); it shows:\n%s", cond, ctx.Err(), tb.Text(context.Background(), "document.body.innerText"))
 		}
 	}
 	tb.t.Fatalf("page never showed %s", cond)
 }
 
-// screenshot writes a PNG of the viewport to path.
-func (tb *tab) screenshot(ctx context.Context, path string) {
+// Screenshot writes a PNG of the viewport to path.
+func (tb *Tab) Screenshot(ctx context.Context, path string) {
 	tb.t.Helper()
 	var res struct {
 		Data string `json:"data"`
 	}
-	tb.do(ctx, "Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": false}, &res)
+	tb.Do(ctx, "Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": false}, &res)
 	png, err := base64.StdEncoding.DecodeString(res.Data)
 	if err != nil {
 		tb.t.Fatal(err)
