@@ -96,6 +96,20 @@ func (a *api) adminActor(r *http.Request, body []byte) (admin.Actor, error) {
 	return act, nil
 }
 
+// adminRequest reads the JSON body of a change and authenticates its
+// operator; on failure it has answered and ok is false.
+func (a *api) adminRequest(w http.ResponseWriter, r *http.Request) (body []byte, act admin.Actor, ok bool) {
+	body, err := a.adminBody(w, r)
+	if err == nil {
+		act, err = a.adminActor(r, body)
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return nil, admin.Actor{}, false
+	}
+	return body, act, true
+}
+
 // adminBody reads a JSON body (any content type but JSON is refused).
 func (a *api) adminBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if !isMediaType(r.Header.Get("Content-Type"), "application/json") {
@@ -226,14 +240,8 @@ func (a *api) handleAdminListOperators(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) handleAdminCreateOperator(w http.ResponseWriter, r *http.Request) {
-	body, err := a.adminBody(w, r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	act, err := a.adminActor(r, body)
-	if err != nil {
-		a.writeError(w, r, err)
+	body, act, ok := a.adminRequest(w, r)
+	if !ok {
 		return
 	}
 	var in operatorInput
@@ -258,14 +266,8 @@ type operatorPatch struct {
 }
 
 func (a *api) handleAdminUpdateOperator(w http.ResponseWriter, r *http.Request) {
-	body, err := a.adminBody(w, r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	act, err := a.adminActor(r, body)
-	if err != nil {
-		a.writeError(w, r, err)
+	body, act, ok := a.adminRequest(w, r)
+	if !ok {
 		return
 	}
 	match, err := ifMatch(r)
@@ -288,14 +290,8 @@ func (a *api) handleAdminUpdateOperator(w http.ResponseWriter, r *http.Request) 
 }
 
 func (a *api) handleAdminNewToken(w http.ResponseWriter, r *http.Request) {
-	body, err := a.adminBody(w, r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	act, err := a.adminActor(r, body)
-	if err != nil {
-		a.writeError(w, r, err)
+	body, act, ok := a.adminRequest(w, r)
+	if !ok {
 		return
 	}
 	var in struct {

@@ -80,14 +80,8 @@ func (a *api) handleAdminListAccounts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) handleAdminCreateAccount(w http.ResponseWriter, r *http.Request) {
-	body, err := a.adminBody(w, r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	act, err := a.adminActor(r, body)
-	if err != nil {
-		a.writeError(w, r, err)
+	body, act, ok := a.adminRequest(w, r)
+	if !ok {
 		return
 	}
 	st := admin.NewAccountSettings()
@@ -119,14 +113,8 @@ func (a *api) handleAdminGetAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) handleAdminUpdateAccount(w http.ResponseWriter, r *http.Request) {
-	body, err := a.adminBody(w, r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	act, err := a.adminActor(r, body)
-	if err != nil {
-		a.writeError(w, r, err)
+	body, act, ok := a.adminRequest(w, r)
+	if !ok {
 		return
 	}
 	match, err := ifMatch(r)
@@ -176,14 +164,8 @@ type ledgerInput struct {
 }
 
 func (a *api) handleAdminPostLedger(w http.ResponseWriter, r *http.Request) {
-	body, err := a.adminBody(w, r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	act, err := a.adminActor(r, body)
-	if err != nil {
-		a.writeError(w, r, err)
+	body, act, ok := a.adminRequest(w, r)
+	if !ok {
 		return
 	}
 	var in ledgerInput
@@ -275,14 +257,8 @@ func (a *api) handleAdminListCLIs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) handleAdminAddCLI(w http.ResponseWriter, r *http.Request) {
-	body, err := a.adminBody(w, r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	act, err := a.adminActor(r, body)
-	if err != nil {
-		a.writeError(w, r, err)
+	body, act, ok := a.adminRequest(w, r)
+	if !ok {
 		return
 	}
 	var in struct {
@@ -367,14 +343,8 @@ func (a *api) handleAdminGetAccessNumber(w http.ResponseWriter, r *http.Request)
 }
 
 func (a *api) handleAdminCreateAccessNumber(w http.ResponseWriter, r *http.Request) {
-	body, err := a.adminBody(w, r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	act, err := a.adminActor(r, body)
-	if err != nil {
-		a.writeError(w, r, err)
+	body, act, ok := a.adminRequest(w, r)
+	if !ok {
 		return
 	}
 	var probe admin.AccessNumberView
@@ -394,14 +364,8 @@ func (a *api) handleAdminCreateAccessNumber(w http.ResponseWriter, r *http.Reque
 }
 
 func (a *api) handleAdminUpdateAccessNumber(w http.ResponseWriter, r *http.Request) {
-	body, err := a.adminBody(w, r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	act, err := a.adminActor(r, body)
-	if err != nil {
-		a.writeError(w, r, err)
+	body, act, ok := a.adminRequest(w, r)
+	if !ok {
 		return
 	}
 	match, err := ifMatch(r)

@@ -130,14 +130,8 @@ func (a *api) handleAdminListCurrencies(w http.ResponseWriter, r *http.Request) 
 }
 
 func (a *api) handleAdminPutCurrency(w http.ResponseWriter, r *http.Request) {
-	body, err := a.adminBody(w, r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	act, err := a.adminActor(r, body)
-	if err != nil {
-		a.writeError(w, r, err)
+	body, act, ok := a.adminRequest(w, r)
+	if !ok {
 		return
 	}
 	var in struct {
