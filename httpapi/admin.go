@@ -96,6 +96,20 @@ func (a *api) adminActor(r *http.Request, body []byte) (admin.Actor, error) {
 	return act, nil
 }
 
+// adminReader authenticates the operator of a read and checks they may
+// read; on failure it has answered and ok is false.
+func (a *api) adminReader(w http.ResponseWriter, r *http.Request) (act admin.Actor, ok bool) {
+	act, err := a.adminActor(r, nil)
+	if err == nil {
+		err = act.Check(admin.PermRead)
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return admin.Actor{}, false
+	}
+	return act, true
+}
+
 // adminRequest reads the JSON body of a change and authenticates its
 // operator; on failure it has answered and ok is false.
 func (a *api) adminRequest(w http.ResponseWriter, r *http.Request) (body []byte, act admin.Actor, ok bool) {

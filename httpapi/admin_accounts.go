@@ -297,13 +297,8 @@ func (a *api) writeAccessNumber(w http.ResponseWriter, status int, n *callback.A
 }
 
 func (a *api) handleAdminListAccessNumbers(w http.ResponseWriter, r *http.Request) {
-	act, err := a.adminActor(r, nil)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if err := act.Check(admin.PermRead); err != nil {
-		a.writeError(w, r, err)
+	_, ok := a.adminReader(w, r)
+	if !ok {
 		return
 	}
 	if _, err := adminQuery(r); err != nil {
@@ -325,13 +320,8 @@ func (a *api) handleAdminListAccessNumbers(w http.ResponseWriter, r *http.Reques
 }
 
 func (a *api) handleAdminGetAccessNumber(w http.ResponseWriter, r *http.Request) {
-	act, err := a.adminActor(r, nil)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if err := act.Check(admin.PermRead); err != nil {
-		a.writeError(w, r, err)
+	_, ok := a.adminReader(w, r)
+	if !ok {
 		return
 	}
 	n, err := a.store.GetAccessNumber(r.Context(), r.PathValue("number"))

@@ -17,13 +17,8 @@ import (
 var operatorPrincipal = principal{operator: true}
 
 func (a *api) handleAdminListRequests(w http.ResponseWriter, r *http.Request) {
-	act, err := a.adminActor(r, nil)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if err := act.Check(admin.PermRead); err != nil {
-		a.writeError(w, r, err)
+	_, ok := a.adminReader(w, r)
+	if !ok {
 		return
 	}
 	in, err := parseListQuery(r)
@@ -40,13 +35,8 @@ func (a *api) handleAdminListRequests(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) handleAdminGetRequest(w http.ResponseWriter, r *http.Request) {
-	act, err := a.adminActor(r, nil)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if err := act.Check(admin.PermRead); err != nil {
-		a.writeError(w, r, err)
+	_, ok := a.adminReader(w, r)
+	if !ok {
 		return
 	}
 	id, err := pathID(r)

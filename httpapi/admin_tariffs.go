@@ -47,13 +47,8 @@ func (a *api) handleAdminListRates(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) handleAdminExportRates(w http.ResponseWriter, r *http.Request) {
-	act, err := a.adminActor(r, nil)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if err := act.Check(admin.PermRead); err != nil {
-		a.writeError(w, r, err)
+	act, ok := a.adminReader(w, r)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
