@@ -230,6 +230,7 @@ func (r ReportRow) ACD() int64 {
 // nothing.
 type Store interface {
 	callback.Store
+	ConsoleStore
 
 	CreateOperator(ctx context.Context, op *Operator, audit *AuditEntry) error
 	GetOperator(ctx context.Context, name string) (*Operator, error)

@@ -35,6 +35,11 @@ var adminTests = map[string]func(t *testing.T, s admin.Store){
 	"CancelAndRetry":           testCancelAndRetry,
 	"ExportAllInOrder":         testExportAllInOrder,
 	"Report":                   testReport,
+	"ListTariffs":              testListTariffs,
+	"ListRatesPage":            testListRatesPage,
+	"RequestsByResult":         testRequestsByResult,
+	"HourlyCallbacks":          testHourlyCallbacks,
+	"DeleteAccount":            testDeleteAccount,
 }
 
 func auditOf(op, action, object string) *admin.AuditEntry {
