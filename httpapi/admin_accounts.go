@@ -395,3 +395,21 @@ func (a *api) handleAdminDeleteAccessNumber(w http.ResponseWriter, r *http.Reque
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+func (a *api) handleAdminDeleteAccount(w http.ResponseWriter, r *http.Request) {
+	act, err := a.adminActor(r, nil)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	match, err := ifMatch(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := a.admin.DeleteAccount(r.Context(), act, r.PathValue("username"), match); err != nil {
+		a.adminFail(w, r, err, "account")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

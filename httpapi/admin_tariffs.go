@@ -24,6 +24,43 @@ type RateView struct {
 	Blocked        bool   `json:"blocked"`
 }
 
+// TariffView is a tariff in the list: its rates, and the accounts that
+// use it with their currencies (the prices are in the currency of the
+// account rated).
+type TariffView struct {
+	Name       string   `json:"name"`
+	Rates      int64    `json:"rates"`
+	Accounts   int64    `json:"accounts"`
+	Currencies []string `json:"currencies"`
+}
+
+func (a *api) handleAdminListTariffs(w http.ResponseWriter, r *http.Request) {
+	act, ok := a.adminReader(w, r)
+	if !ok {
+		return
+	}
+	if _, err := adminQuery(r); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	ts, err := a.admin.ListTariffs(r.Context(), act)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out := struct {
+		Tariffs []TariffView `json:"tariffs"`
+	}{Tariffs: []TariffView{}}
+	for _, t := range ts {
+		v := TariffView{Name: t.Name, Rates: t.Rates, Accounts: t.Accounts, Currencies: t.Currencies}
+		if v.Currencies == nil {
+			v.Currencies = []string{}
+		}
+		out.Tariffs = append(out.Tariffs, v)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 func (a *api) handleAdminListRates(w http.ResponseWriter, r *http.Request) {
 	act, err := a.adminActor(r, nil)
 	if err != nil {

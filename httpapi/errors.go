@@ -24,6 +24,7 @@ const (
 	CodeNotFound             = "not_found"              // 404
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405
 	CodeConflict             = "conflict"               // 409
+	CodeAccountHasHistory    = "account_has_history"    // 409: an account with history cannot be deleted
 	CodePreconditionFailed   = "precondition_failed"    // 412: If-Match names an old version
 	CodePreconditionRequired = "precondition_required"  // 428: an update without If-Match
 	CodeRequestTooLarge      = "request_too_large"      // 413
@@ -92,6 +93,7 @@ func classify(err error) *Error {
 	var (
 		apiErr *Error
 		ve     *callback.ValidationError
+		he     *admin.HistoryError
 		te     *callback.TransitionError
 		mbe    *http.MaxBytesError
 	)
@@ -111,6 +113,8 @@ func classify(err error) *Error {
 			Message: fmt.Sprintf("the body is larger than %d bytes", mbe.Limit), cause: err}
 	case errors.As(err, &ve):
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: ve.Reason, Field: ve.Field, cause: err}
+	case errors.As(err, &he):
+		return &Error{Status: http.StatusConflict, Code: CodeAccountHasHistory, Message: he.Error(), cause: err}
 	case errors.As(err, &te):
 		return &Error{Status: http.StatusConflict, Code: CodeConflict,
 			Message: fmt.Sprintf("the request is %s and cannot move to %s", te.From, te.To), cause: err}

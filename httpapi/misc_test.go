@@ -135,7 +135,7 @@ func TestClassifyIsTheOneMapping(t *testing.T) {
 	// Statuses of the error codes, as documented.
 	want := map[string]int{
 		CodeInvalidRequest: 400, CodeMalformedRequest: 400, CodeUnauthenticated: 401, CodeForbidden: 403,
-		CodeNotFound: 404, CodeMethodNotAllowed: 405, CodeConflict: 409, CodeRequestTooLarge: 413,
+		CodeNotFound: 404, CodeMethodNotAllowed: 405, CodeConflict: 409, CodeAccountHasHistory: 409, CodeRequestTooLarge: 413,
 		CodeUnsupportedMediaType: 415, CodeRateLimited: 429, CodeInternal: 500, CodeUnavailable: 503,
 	}
 	codes := []string{}
