@@ -16,6 +16,10 @@ import (
 // and tariff.ParseRatesCSV reads them.
 var RateColumns = []string{"prefix", "price_per_minute", "connection_fee", "first_increment", "next_increment", "description", "blocked"}
 
+// MaxRatesCSV bounds a rates CSV sent to be imported: a full
+// international tariff is a few tens of thousands of lines.
+const MaxRatesCSV = 16 << 20
+
 // ImportRates parses a rates CSV and writes it into tariff in one
 // transaction (replacing the tariff's rates when replace): a bad line
 // names the line and nothing is imported.

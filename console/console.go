@@ -71,11 +71,13 @@ var pages = func() map[string]*template.Template {
 		"ts":    fmtTime,
 		"allow": func(role admin.Role, p string) bool { return role.Allows(perm(p)) },
 	}
-	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
+	// layout.html and the parts several pages share (_*.html) are in
+	// every page.
+	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html"))
 	out := map[string]*template.Template{}
 	entries, _ := templateFS.ReadDir("templates")
 	for _, e := range entries {
-		if e.Name() == "layout.html" {
+		if e.Name() == "layout.html" || strings.HasPrefix(e.Name(), "_") {
 			continue
 		}
 		out[strings.TrimSuffix(e.Name(), ".html")] = template.Must(template.Must(base.Clone()).ParseFS(templateFS, "templates/"+e.Name()))
@@ -137,6 +139,7 @@ func New(o Options) http.Handler {
 	m.HandleFunc("POST /admin/accounts/{username}/topup", c.signedIn(c.topUp))
 	m.HandleFunc("POST /admin/accounts/{username}/block", c.signedIn(c.block(true)))
 	m.HandleFunc("POST /admin/accounts/{username}/unblock", c.signedIn(c.block(false)))
+	m.HandleFunc("POST /admin/accounts/{username}/delete", c.signedIn(c.deleteAccount))
 	m.HandleFunc("GET /admin/requests", c.signedIn(c.requests))
 	m.HandleFunc("GET /admin/requests/{id}", c.signedIn(c.request))
 	m.HandleFunc("POST /admin/requests/{id}/cancel", c.signedIn(c.cancel))
@@ -148,6 +151,14 @@ func New(o Options) http.Handler {
 	m.HandleFunc("GET /admin/access-numbers", c.signedIn(c.accessNumbers))
 	m.HandleFunc("POST /admin/access-numbers", c.signedIn(c.createAccessNumber))
 	m.HandleFunc("GET /admin/audit", c.signedIn(c.audit))
+	m.HandleFunc("GET /admin/tariffs", c.signedIn(c.tariffs))
+	m.HandleFunc("GET /admin/tariffs/{tariff}", c.signedIn(c.tariff))
+	m.HandleFunc("GET /admin/tariffs/{tariff}/rates.csv", c.signedIn(c.exportRates))
+	m.HandleFunc("POST "+importPath, c.signedIn(c.importRates))
+	m.HandleFunc("GET /admin/operators", c.signedIn(c.operators))
+	m.HandleFunc("POST /admin/operators", c.signedIn(c.createOperator))
+	m.HandleFunc("POST /admin/operators/{name}", c.signedIn(c.updateOperator))
+	m.HandleFunc("POST /admin/operators/{name}/tokens", c.signedIn(c.newToken))
 	c.mux = m
 	return c
 }
@@ -281,8 +292,17 @@ func (c *console) signedIn(h func(http.ResponseWriter, *http.Request, *session))
 			return
 		}
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-			if err := r.ParseForm(); err != nil {
+			// Only the rates import takes a file; every other form is
+			// small.
+			limit, parse := int64(64<<10), r.ParseForm
+			if isMultipart(r) {
+				parse = func() error { return r.ParseMultipartForm(1 << 20) }
+				if r.URL.Path == importPath {
+					limit = admin.MaxRatesCSV + 64<<10
+				}
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			if err := parse(); err != nil {
 				c.render(w, r, http.StatusBadRequest, "message", s, pageData{Title: "Bad request", Alert: "The form could not be read."})
 				return
 			}
@@ -421,6 +441,7 @@ type pageData struct {
 var notices = map[string]string{
 	"created": "Created.", "topup": "Top-up posted.", "blocked": "Account blocked.", "unblocked": "Account unblocked.",
 	"canceled": "Request canceled.", "retried": "Request due now.", "hungup": "Call hung up.",
+	"deleted": "Account deleted.", "operator": "Operator changed.",
 }
 
 func (c *console) render(w http.ResponseWriter, r *http.Request, code int, name string, s *session, d pageData) {

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -27,6 +28,10 @@ type dashboard struct {
 	Live  int
 	Today []currencyDay // per currency: legs, answered, ASR, ACD, revenue
 	Day   string
+	// Results are today's requests by status and result, Total their sum.
+	Results []resultRow
+	Total   int64
+	Chart   chart // first legs per hour, the last 24 hours
 }
 
 func (c *console) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
@@ -54,7 +59,13 @@ func (c *console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 		d.BillSec += row.BillSec
 		d.Revenue += row.Revenue
 	}
-	out := dashboard{Live: len(live), Day: day.Format("2006-01-02")}
+	activity, err := c.svc.Activity(r.Context(), act, c.now())
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	out := dashboard{Live: len(live), Day: day.Format("2006-01-02"), Chart: newChart(activity.Hours)}
+	out.Results, out.Total = resultRows(activity.ByResult)
 	for _, d := range sums {
 		out.Today = append(out.Today, *d)
 	}
@@ -151,6 +162,11 @@ func (c *console) account(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (c *console) accountWith(w http.ResponseWriter, r *http.Request, s *session, code int, form, errs map[string]string) {
+	c.accountAlert(w, r, s, code, form, errs, "")
+}
+
+// accountAlert is the account's page with alert on top.
+func (c *console) accountAlert(w http.ResponseWriter, r *http.Request, s *session, code int, form, errs map[string]string, alert string) {
 	name := r.PathValue("username")
 	acct, clis, err := c.svc.GetAccount(r.Context(), s.actor(), name)
 	if err != nil {
@@ -163,7 +179,7 @@ func (c *console) accountWith(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	c.render(w, r, code, "account", s, pageData{Title: "Account " + acct.Username, Nav: "accounts",
-		Data: accountPage{Account: acct, CLIs: clis, Ledger: ledger}, Form: form, Errors: errs})
+		Data: accountPage{Account: acct, CLIs: clis, Ledger: ledger}, Form: form, Errors: errs, Alert: alert})
 }
 
 func (c *console) topUp(w http.ResponseWriter, r *http.Request, s *session) {
@@ -202,6 +218,22 @@ func (c *console) block(blocked bool) func(http.ResponseWriter, *http.Request, *
 			what = "blocked"
 		}
 		done(w, r, Prefix+"accounts/"+url.PathEscape(name), what)
+	}
+}
+
+// deleteAccount deletes an account without history; one with history is
+// kept and its page says so (409): block it instead.
+func (c *console) deleteAccount(w http.ResponseWriter, r *http.Request, s *session) {
+	name := r.PathValue("username")
+	err := c.svc.DeleteAccount(r.Context(), s.actor(), name, "")
+	var he *admin.HistoryError
+	switch {
+	case errors.As(err, &he):
+		c.accountAlert(w, r, s, http.StatusConflict, nil, nil, he.Error())
+	case err != nil:
+		c.fail(w, r, s, err)
+	default:
+		done(w, r, Prefix+"accounts", "deleted")
 	}
 }
 

@@ -9,10 +9,6 @@ import (
 	"github.com/callbackd/callbackd/admin"
 )
 
-// maxRatesCSV bounds the body of a rates import: a full international
-// tariff is a few tens of thousands of lines.
-const maxRatesCSV = 16 << 20
-
 // RateView is a tariff rate.
 type RateView struct {
 	Prefix         string `json:"prefix"`
@@ -120,7 +116,7 @@ func (a *api) handleAdminImportRates(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRatesCSV))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, admin.MaxRatesCSV))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if !errors.As(err, &mbe) {
