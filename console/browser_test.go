@@ -52,9 +52,31 @@ const a11yScript = `(() => {
   return faults;
 })()`
 
+// setFile chooses path in the file input selector, as a person picking
+// the file would.
+func setFile(ctx context.Context, t *testing.T, tb *cdptest.Tab, selector, path string) {
+	t.Helper()
+	var doc struct {
+		Root struct {
+			NodeID int64 `json:"nodeId"`
+		} `json:"root"`
+	}
+	tb.Do(ctx, "DOM.getDocument", map[string]any{}, &doc)
+	var q struct {
+		NodeID int64 `json:"nodeId"`
+	}
+	tb.Do(ctx, "DOM.querySelector", map[string]any{"nodeId": doc.Root.NodeID, "selector": selector}, &q)
+	if q.NodeID == 0 {
+		t.Fatalf("no %s on the page", selector)
+	}
+	tb.Do(ctx, "DOM.setFileInputFiles", map[string]any{"nodeId": q.NodeID, "files": []string{path}}, nil)
+}
+
 // TestBrowser signs in with headless Chromium, creates an account, tops
-// it up and finds the new balance on the accounts page, checking every
-// page for accessibility on the way.
+// it up and finds the new balance on the accounts page, reads the
+// dashboard's chart, imports a rates CSV through the file input, and is
+// refused the deletion of an account with history, checking every page
+// for accessibility on the way.
 func TestBrowser(t *testing.T) {
 	ch := cdptest.Start(t)
 	s := newSystem(t, dbtest.SQLite(t))
@@ -62,6 +84,7 @@ func TestBrowser(t *testing.T) {
 	s.liveCall(t, r)
 	s.newRequest(t, "4930111333")
 	s.settle(t, time.Now().UTC().Truncate(24*time.Hour), 6)
+	s.spread(t, time.Now().UTC())
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -97,6 +120,18 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("calls now: %q", live)
 	}
 	check("dashboard")
+	var chart struct {
+		Bars  int    `json:"bars"`
+		Label string `json:"label"`
+		Rows  int    `json:"rows"`
+	}
+	tb.Eval(ctx, `(() => { const s = document.getElementById('chart'); document.getElementById('hours').scrollIntoView();
+	  return {bars: s.querySelectorAll('rect').length, label: document.getElementById(s.getAttribute('aria-labelledby').split(' ')[0]).textContent,
+	          rows: document.querySelectorAll('#per-hour tbody tr').length}; })()`, &chart)
+	if chart.Bars != 48 || chart.Rows != 24 || !strings.HasPrefix(chart.Label, "Callbacks per hour") {
+		t.Errorf("the chart: %+v", chart)
+	}
+	tb.Screenshot(ctx, screenshotPath(t, shots, "console-dashboard-chart"))
 
 	tb.Navigate(ctx, s.srv.URL+"/admin/accounts")
 	check("accounts")
@@ -128,6 +163,32 @@ func TestBrowser(t *testing.T) {
 	if !strings.Contains(tb.Text(ctx, "document.body.innerText"), "account.topup") {
 		t.Error("the audit log does not show the top-up")
 	}
+
+	// A rates CSV imported through the file input.
+	csvFile := filepath.Join(t.TempDir(), "rates.csv")
+	if err := os.WriteFile(csvFile, []byte("prefix,price_per_minute,connection_fee,first_increment,next_increment,description\n4930,0.0125,0,60,60,Berlin\n49,0.02,0.01,30,6,Germany\n44,0.015,0,60,1,United Kingdom\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tb.Navigate(ctx, s.srv.URL+"/admin/tariffs")
+	check("tariffs")
+	tb.TypeInto(ctx, "f-tariff", "retail")
+	setFile(ctx, t, tb, "#f-csv", csvFile)
+	tb.SubmitForm(ctx, "import-rates")
+	if msg := tb.Text(ctx, `(document.querySelector('.notice') || document.body).textContent`); msg != "3 rates imported." {
+		t.Fatalf("after the import: %q\n%s", msg, tb.Text(ctx, "document.body.innerText"))
+	}
+	if n := tb.Text(ctx, `String(document.querySelectorAll('#rates tbody tr').length)`); n != "3" {
+		t.Errorf("the tariff's page shows %s rates", n)
+	}
+	check("tariff")
+	tb.Navigate(ctx, s.srv.URL+"/admin/operators")
+	check("operators")
+	tb.Navigate(ctx, s.srv.URL+"/admin/accounts/alice")
+	tb.SubmitForm(ctx, "delete-account")
+	if alert := tb.Text(ctx, `(document.querySelector('.alert') || document.body).textContent`); !strings.Contains(alert, "block it instead") {
+		t.Errorf("deleting alice: %q", alert)
+	}
+	check("account-delete-refused")
 
 	// The check finds each fault it looks for.
 	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

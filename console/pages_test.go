@@ -263,3 +263,27 @@ func TestRoles(t *testing.T) {
 }
 
 func itoa64(n int64) string { return fmt.Sprint(n) }
+
+// spread writes first-leg CDRs over the 24 hours before now, a few an
+// hour and most answered, as a day of traffic looks on the dashboard.
+func (s *system) spread(t *testing.T, now time.Time) {
+	t.Helper()
+	s.alice(t)
+	var cdrs []*callback.CDR
+	for h := range 24 {
+		start := now.Truncate(time.Hour).Add(-time.Duration(h) * time.Hour)
+		n := 2 + (h*7)%9
+		for i := range n {
+			c := &callback.CDR{RequestID: int64(1000 + h*20 + i), Leg: callback.LegA, Account: "alice", Number: "4930999",
+				ChannelID: fmt.Sprintf("spread-%d-%d", h, i), Start: start.Add(time.Duration(i) * time.Minute),
+				End: start.Add(time.Duration(i)*time.Minute + 40*time.Second), Prefix: "4930", Disposition: "NO ANSWER", Currency: "USD"}
+			if i%3 != 2 {
+				c.Answer, c.BillSec, c.Charge, c.Disposition = c.Start.Add(10*time.Second), 30, 100, "ANSWERED"
+			}
+			cdrs = append(cdrs, c)
+		}
+	}
+	if err := s.st.Settle(t.Context(), cdrs); err != nil {
+		t.Fatal(err)
+	}
+}
