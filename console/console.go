@@ -303,6 +303,12 @@ func (c *console) signedIn(h func(http.ResponseWriter, *http.Request, *session))
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 			if err := parse(); err != nil {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					c.render(w, r, http.StatusRequestEntityTooLarge, "message", s, pageData{Title: "Too large",
+						Alert: fmt.Sprintf("The form is larger than %d bytes.", mbe.Limit)})
+					return
+				}
 				c.render(w, r, http.StatusBadRequest, "message", s, pageData{Title: "Bad request", Alert: "The form could not be read."})
 				return
 			}

@@ -303,3 +303,21 @@ func TestNewFormsNeedCSRF(t *testing.T) {
 		}
 	})
 }
+
+// TestImportTooLarge: a rates file above admin.MaxRatesCSV is refused
+// with 413 and nothing is imported; another form carrying a file is held
+// to the small forms' limit.
+func TestImportTooLarge(t *testing.T) {
+	s := newSystem(t, stores[0].open(t))
+	b, token := s.signedIn(admin.RoleAdmin)
+	big := ratesHeader + strings.Repeat("4930,0.0125,0,60,60,Berlin,false\n", (admin.MaxRatesCSV+128<<10)/33)
+	if res := b.postFile("/admin/tariffs/import", map[string]string{"csrf": token, "tariff": "gold"}, big); res.code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a %d-byte file: %d\n%s", len(big), res.code, res.body)
+	}
+	if res := b.postFile("/admin/operators", map[string]string{"csrf": token, "name": "x", "role": "admin"}, strings.Repeat("x", 70<<10)); res.code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a file sent to another form: %d", res.code)
+	}
+	if rates, _ := s.st.ListRates(t.Context(), "gold"); len(rates) != 0 {
+		t.Errorf("%d rates imported", len(rates))
+	}
+}
