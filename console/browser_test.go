@@ -181,6 +181,11 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the tariff's page shows %s rates", n)
 	}
 	check("tariff")
+	tb.Navigate(ctx, s.srv.URL+"/admin/tariffs")
+	if n := tb.Text(ctx, `document.querySelector('[data-tariff="retail"]').textContent`); n != "3" {
+		t.Errorf("the tariffs page shows %s rates in retail", n)
+	}
+	check("tariffs")
 	tb.Navigate(ctx, s.srv.URL+"/admin/operators")
 	check("operators")
 	tb.Navigate(ctx, s.srv.URL+"/admin/accounts/alice")
