@@ -82,7 +82,7 @@ func (db *DB) ListRatesPage(ctx context.Context, tariff, afterPrefix string, lim
 }
 
 // RequestsByResult counts the requests created in [from, to) per status
-// and result, over the callback_requests_creation index.
+// and result, from the callback_requests_creation_result index alone.
 func (db *DB) RequestsByResult(ctx context.Context, from, to time.Time) ([]admin.ResultCount, error) {
 	var rows []struct {
 		Status string `db:"status"`
@@ -101,7 +101,7 @@ func (db *DB) RequestsByResult(ctx context.Context, from, to time.Time) ([]admin
 }
 
 // HourlyCallbacks counts the first legs that started in [from, to) per
-// UTC hour, over the cdrs_start index.
+// UTC hour, from the cdrs_start_leg_answer index alone.
 func (db *DB) HourlyCallbacks(ctx context.Context, from, to time.Time) ([]admin.HourCount, error) {
 	hour := "DATE_FORMAT(start_time, '%Y-%m-%d %H')"
 	if db.d.Name == "sqlite3" {
