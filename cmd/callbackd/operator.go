@@ -11,6 +11,7 @@ import (
 
 	"github.com/callbackd/callbackd/admin"
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/webhook"
 )
 
 // newAdminService is the admin service over st, for the admin API and the
@@ -20,7 +21,9 @@ func newAdminService(c *Config, st callback.Store, notify func()) *admin.Service
 	if !ok {
 		return nil
 	}
-	return &admin.Service{Store: ast, Realm: c.ARI.Realm, Notify: notify}
+	ev, _ := webhook.ParseEvents(c.Webhooks.Events)
+	return &admin.Service{Store: ast, Realm: c.ARI.Realm, Notify: notify,
+		Webhooks: admin.WebhookConfig{Enabled: c.Webhooks.Enabled, URL: c.Webhooks.URL, Events: ev, RetryFor: c.Webhooks.RetryFor}}
 }
 
 // adminService is newAdminService for a command.
