@@ -18,7 +18,7 @@ import (
 // checks their role through admin.Service, and leaves every rule to it.
 
 func (a *api) adminRoutes() []route {
-	return []route{
+	return append([]route{
 		{"GET /api/v1/admin/accounts", false, a.handleAdminListAccounts},
 		{"POST /api/v1/admin/accounts", false, a.handleAdminCreateAccount},
 		{"GET /api/v1/admin/accounts/{username}", false, a.handleAdminGetAccount},
@@ -54,7 +54,7 @@ func (a *api) adminRoutes() []route {
 		{"POST /api/v1/admin/calls/{id}/hangup", false, a.handleAdminHangUp},
 		{"GET /api/v1/admin/currencies", false, a.handleAdminListCurrencies},
 		{"PUT /api/v1/admin/currencies/{code}", false, a.handleAdminPutCurrency},
-	}
+	}, a.adminWebhookRoutes()...)
 }
 
 // adminActor authenticates the operator of r by the Bearer token and
