@@ -87,6 +87,8 @@ func perm(p string) admin.Permission {
 	switch p {
 	case "cancel":
 		return admin.PermCancel
+	case "resend":
+		return admin.PermResend
 	case "write":
 		return admin.PermWrite
 	}
@@ -148,6 +150,11 @@ func New(o Options) http.Handler {
 	m.HandleFunc("GET /admin/access-numbers", c.signedIn(c.accessNumbers))
 	m.HandleFunc("POST /admin/access-numbers", c.signedIn(c.createAccessNumber))
 	m.HandleFunc("GET /admin/audit", c.signedIn(c.audit))
+	m.HandleFunc("GET /admin/webhooks", c.signedIn(c.webhooks))
+	m.HandleFunc("GET /admin/webhooks/{id}", c.signedIn(c.webhook))
+	m.HandleFunc("POST /admin/webhooks/{id}/resend", c.signedIn(c.resendWebhook))
+	m.HandleFunc("POST /admin/accounts/{username}/webhook", c.signedIn(c.setAccountWebhook))
+	m.HandleFunc("POST /admin/accounts/{username}/webhook/remove", c.signedIn(c.removeAccountWebhook))
 	c.mux = m
 	return c
 }
@@ -421,6 +428,7 @@ type pageData struct {
 var notices = map[string]string{
 	"created": "Created.", "topup": "Top-up posted.", "blocked": "Account blocked.", "unblocked": "Account unblocked.",
 	"canceled": "Request canceled.", "retried": "Request due now.", "hungup": "Call hung up.",
+	"resent": "Notification due again now.", "webhook-set": "Webhook saved.", "webhook-removed": "Webhook removed.",
 }
 
 func (c *console) render(w http.ResponseWriter, r *http.Request, code int, name string, s *session, d pageData) {

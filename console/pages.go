@@ -144,6 +144,7 @@ type accountPage struct {
 	Account *callback.Account
 	CLIs    []callback.AccountCLI
 	Ledger  []*admin.LedgerEntry
+	Webhook accountWebhook
 }
 
 func (c *console) account(w http.ResponseWriter, r *http.Request, s *session) {
@@ -162,8 +163,13 @@ func (c *console) accountWith(w http.ResponseWriter, r *http.Request, s *session
 		c.fail(w, r, s, err)
 		return
 	}
+	hook, err := c.accountWebhookOf(r, s, name)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
 	c.render(w, r, code, "account", s, pageData{Title: "Account " + acct.Username, Nav: "accounts",
-		Data: accountPage{Account: acct, CLIs: clis, Ledger: ledger}, Form: form, Errors: errs})
+		Data: accountPage{Account: acct, CLIs: clis, Ledger: ledger, Webhook: hook}, Form: form, Errors: errs})
 }
 
 func (c *console) topUp(w http.ResponseWriter, r *http.Request, s *session) {
