@@ -46,7 +46,11 @@ func (s *Service) WebhookConfig(a Actor) (WebhookConfigView, error) {
 	if rf <= 0 {
 		rf = webhook.DefaultOptions().RetryFor
 	}
-	return WebhookConfigView{Enabled: c.Enabled, URL: webhook.Redact(c.URL), Events: string(ev), RetryFor: rf.String(),
+	retry := rf.String()
+	if rf%time.Hour == 0 {
+		retry = fmt.Sprintf("%dh", rf/time.Hour)
+	}
+	return WebhookConfigView{Enabled: c.Enabled, URL: webhook.Redact(c.URL), Events: string(ev), RetryFor: retry,
 		Source: "configuration (webhooks.*): change it there, on every node, and restart"}, nil
 }
 
