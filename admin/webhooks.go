@@ -81,20 +81,9 @@ func (s *Service) ListDeliveries(ctx context.Context, a Actor, f DeliveryFilter)
 			return nil, &callback.ValidationError{Field: "url", Reason: err.Error()}
 		}
 	}
-	wf := webhook.Filter{State: st, RequestID: f.RequestID, Account: f.Account, URL: f.URL, BeforeID: f.BeforeID, Limit: pageLimit(f.Limit)}
+	wf := webhook.Filter{State: st, RequestID: f.RequestID, Account: f.Account, URL: f.URL, BeforeID: f.BeforeID, Limit: f.Limit}
 	wf.Global = f.URL != "" && s.Webhooks.URL != "" && (f.URL == s.Webhooks.URL || f.URL == webhook.Redact(s.Webhooks.URL))
 	return s.Store.ListDeliveries(ctx, wf)
-}
-
-// pageLimit is a page's size: 100 when not given, at most 1000.
-func pageLimit(n int) int {
-	switch {
-	case n <= 0:
-		return 100
-	case n > 1000:
-		return 1000
-	}
-	return n
 }
 
 // GetDelivery returns webhook notification id.

@@ -91,21 +91,12 @@ func (a *api) handleAdminListDeliveries(w http.ResponseWriter, r *http.Request) 
 	writeJSON(w, http.StatusOK, out)
 }
 
-// deliveryPathID reads the {id} of a notification's path.
-func deliveryPathID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, invalid("id", "not a notification id")
-	}
-	return id, nil
-}
-
 func (a *api) handleAdminGetDelivery(w http.ResponseWriter, r *http.Request) {
 	act, ok := a.adminReader(w, r)
 	if !ok {
 		return
 	}
-	id, err := deliveryPathID(r)
+	id, err := pathIDOf(r, "notification")
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -124,7 +115,7 @@ func (a *api) handleAdminResendDelivery(w http.ResponseWriter, r *http.Request) 
 		a.writeError(w, r, err)
 		return
 	}
-	id, err := deliveryPathID(r)
+	id, err := pathIDOf(r, "notification")
 	if err != nil {
 		a.writeError(w, r, err)
 		return

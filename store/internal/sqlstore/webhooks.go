@@ -392,10 +392,7 @@ func (db *DB) ListDeliveries(ctx context.Context, f webhook.Filter) ([]*webhook.
 	if f.BeforeID > 0 {
 		where, args = append(where, "o.id < ?"), append(args, f.BeforeID)
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
-	}
+	limit := pageLimit(f.Limit)
 	q := selectDeliveries
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
