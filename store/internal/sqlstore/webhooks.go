@@ -1,10 +1,12 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -365,8 +367,31 @@ func (db *DB) PruneDeliveries(ctx context.Context, t time.Time, limit int) (int,
 	return int(n), nil
 }
 
-// ListDeliveries returns the rows f selects, newest first.
+// ListDeliveries returns the rows f selects, newest first. A URL filter
+// that takes in the global webhook's rows reads them and the accounts'
+// in two queries, each walking the (account, id) index newest first, and
+// merges the two pages: one query with an OR would sort them all.
 func (db *DB) ListDeliveries(ctx context.Context, f webhook.Filter) ([]*webhook.Delivery, error) {
+	limit := pageLimit(f.Limit)
+	if f.URL == "" {
+		return db.listDeliveries(ctx, f, "", nil, limit)
+	}
+	out, err := db.listDeliveries(ctx, f, "o.account IN (SELECT username FROM account_webhooks WHERE url = ?)", []any{f.URL}, limit)
+	if err != nil || !f.Global {
+		return out, err
+	}
+	global, err := db.listDeliveries(ctx, f, "o.account IS NULL", nil, limit)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, global...)
+	slices.SortFunc(out, func(a, b *webhook.Delivery) int { return cmp.Compare(b.ID, a.ID) })
+	return out[:min(len(out), limit)], nil
+}
+
+// listDeliveries is one query of ListDeliveries; target, when not empty,
+// selects the webhook rows of some targets.
+func (db *DB) listDeliveries(ctx context.Context, f webhook.Filter, target string, targetArgs []any, limit int) ([]*webhook.Delivery, error) {
 	var where []string
 	var args []any
 	switch f.State {
@@ -376,12 +401,8 @@ func (db *DB) ListDeliveries(ctx context.Context, f webhook.Filter) ([]*webhook.
 	default:
 		where, args = append(where, "o.state = ?"), append(args, string(f.State))
 	}
-	if f.URL != "" {
-		global := "0 = 1"
-		if f.Global {
-			global = "o.account IS NULL"
-		}
-		where, args = append(where, "o.channel = 'webhook' AND (w.url = ? OR "+global+")"), append(args, f.URL)
+	if target != "" {
+		where, args = append(where, "o.channel = 'webhook' AND "+target), append(args, targetArgs...)
 	}
 	if f.RequestID > 0 {
 		where, args = append(where, "o.request_id = ?"), append(args, f.RequestID)
@@ -392,7 +413,6 @@ func (db *DB) ListDeliveries(ctx context.Context, f webhook.Filter) ([]*webhook.
 	if f.BeforeID > 0 {
 		where, args = append(where, "o.id < ?"), append(args, f.BeforeID)
 	}
-	limit := pageLimit(f.Limit)
 	q := selectDeliveries
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
