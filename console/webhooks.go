@@ -150,10 +150,12 @@ func (c *console) resendWebhook(w http.ResponseWriter, r *http.Request, s *sessi
 		c.fail(w, r, s, callback.ErrNotFound)
 		return
 	}
-	if _, _, err := c.svc.ResendDelivery(r.Context(), s.actor(), id); err != nil {
+	d, _, err := c.svc.ResendDelivery(r.Context(), s.actor(), id)
+	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
+	c.log.Info("console: webhook notification resent", "operator", s.op.Name, "delivery_id", id, "request_id", d.RequestID)
 	done(w, r, fmt.Sprintf("%swebhooks/%d", Prefix, id), "resent")
 }
 
