@@ -93,10 +93,6 @@ const (
 // No row is stored in this state.
 const StateRetrying State = "retrying"
 
-// FilterStates are the states a list may select, in the order a form
-// offers them.
-var FilterStates = []State{StatePending, StateRetrying, StateDelivered, StateFailed}
-
 // ParseState reads a state of a list's filter; "" is no state (no
 // filter).
 func ParseState(s string) (State, error) {
