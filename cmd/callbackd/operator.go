@@ -47,7 +47,7 @@ func adminError(err error, thing string, format string, args ...any) error {
 
 func (e *env) operatorAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 	name := fs.String("name", "", "operator name (required)")
-	role := fs.String("role", "", "admin, support (read and cancel) or reporting (read only) (required)")
+	role := fs.String("role", "", "admin, support (read, cancel, resend webhook notifications) or reporting (read only) (required)")
 	password := fs.String("password", "", "password for the web console, 8 to 72 bytes (stored as bcrypt)")
 	return func(st callback.Store, c *Config) error {
 		if err := required(fs, "name", "role"); err != nil {
