@@ -372,7 +372,7 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	src := c.source(r)
-	if !c.lockout.Allowed(name, src) {
+	if !c.lockout.Allowed(r.Context(), name, src) {
 		c.log.Warn("console: login refused, too many failures", "operator", name, "source", src)
 		w.Header().Set("Retry-After", "60")
 		c.renderLogin(w, r, http.StatusTooManyRequests, name, "Too many failed sign-ins. Try again later.")
@@ -380,7 +380,7 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	op, err := c.svc.Login(r.Context(), name, password)
 	if errors.Is(err, admin.ErrBadCredentials) {
-		c.lockout.Failed(name, src)
+		c.lockout.Failed(r.Context(), name, src)
 		c.log.Warn("console: login failed", "operator", name, "source", src)
 		c.renderLogin(w, r, http.StatusUnauthorized, name, "Wrong name or password.")
 		return

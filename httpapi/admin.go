@@ -69,13 +69,13 @@ func (a *api) adminActor(r *http.Request, body []byte) (admin.Actor, error) {
 		return admin.Actor{}, newError(http.StatusUnauthorized, CodeUnauthenticated, "credentials required: Bearer with an operator's API token")
 	}
 	src := clientAddrOf(r)
-	if !a.tokenFailures.Has(src) {
+	if !a.tokenFailures.Peek(r.Context(), src).Token {
 		return admin.Actor{}, &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited,
 			Message: "too many failed attempts; try again later", RetryAfter: a.tokenFailures.Limit().Every}
 	}
 	op, err := a.admin.ByToken(r.Context(), strings.TrimSpace(tok))
 	if errors.Is(err, admin.ErrBadCredentials) {
-		a.tokenFailures.Take(src)
+		a.tokenFailures.TakeContext(r.Context(), src)
 		a.log.Warn("operator token refused", "source", src)
 		return admin.Actor{}, newError(http.StatusUnauthorized, CodeUnauthenticated, badCredentials)
 	}

@@ -349,7 +349,7 @@ func (a *api) create(ctx context.Context, p principal, in CreateInput, headerKey
 		}
 	}
 	if !p.operator {
-		if ok, wait := a.perAccount.Take(username); !ok {
+		if ok, wait := a.perAccount.TakeContext(ctx, username); !ok {
 			return nil, false, &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited,
 				Message: "too many requests for this account; slow down", RetryAfter: wait}
 		}
