@@ -55,6 +55,23 @@ func twoNodes(t *testing.T, st sharedStore, shared bool) []*auth.Authenticator {
 	return nodes
 }
 
+// untilLocked makes at most n failing tries and returns how many were
+// checked (refused as bad credentials) before the first refused as too
+// many attempts.
+func untilLocked(t *testing.T, n int, try func(i int) error) int {
+	t.Helper()
+	for i := range n {
+		err := try(i)
+		if errors.Is(err, auth.ErrTooManyAttempts) {
+			return i
+		}
+		if !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("try %d: %v", i+1, err)
+		}
+	}
+	return n
+}
+
 // Failed passwords from one source against one account, alternating
 // between two nodes on one database: counted alone the nodes let twice
 // the burst through before refusing; shared, the burst of 3 holds over
@@ -64,17 +81,10 @@ func TestFailedPasswordsHoldAcrossNodes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			for _, shared := range []bool{false, true} {
 				nodes := twoNodes(t, open(t), shared)
-				tried := 0
-				for i := range 10 {
+				tried := untilLocked(t, 10, func(i int) error {
 					_, err := nodes[i%2].Password(t.Context(), "801", "wrong", "192.0.2.1")
-					if errors.Is(err, auth.ErrTooManyAttempts) {
-						break
-					}
-					if !errors.Is(err, auth.ErrBadCredentials) {
-						t.Fatalf("try %d: %v", i+1, err)
-					}
-					tried++
-				}
+					return err
+				})
 				want := 3
 				if !shared {
 					want = 6
@@ -100,17 +110,10 @@ func TestFailedPINsSurfaceHoldsAcrossNodes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			for _, shared := range []bool{false, true} {
 				nodes := twoNodes(t, open(t), shared)
-				tried := 0
-				for i := range 50 {
+				tried := untilLocked(t, 50, func(i int) error {
 					_, err := nodes[i%2].Surface(auth.SurfaceIVR).PIN(t.Context(), fmt.Sprintf("%04d", i), fmt.Sprintf("198.51.100.%d", i))
-					if errors.Is(err, auth.ErrTooManyAttempts) {
-						break
-					}
-					if !errors.Is(err, auth.ErrBadCredentials) {
-						t.Fatalf("guess %d: %v", i+1, err)
-					}
-					tried++
-				}
+					return err
+				})
 				want := 20
 				if !shared {
 					want = 40
