@@ -106,11 +106,11 @@ const (
 	SurfaceEmail = "email" // the email trigger
 )
 
-// failures counts failed attempts per key under one Limit: a token bucket
-// per key from which each failure takes a token (limiter.Keyed, held in
-// the nodes' database once shared). Its keys are not bounded: the full
-// buckets are forgotten, so it holds only recent failures however many
-// keys guessers make up.
+// newFailures returns the buckets that count failed attempts per key
+// under l: a token bucket per key from which each failure takes a token
+// (limiter.Keyed, held in the nodes' database once shared). Its keys are
+// not bounded: full buckets are forgotten, so it holds only recent
+// failures however many keys guessers make up.
 func newFailures(l Limit) *limiter.Keyed {
 	if l.Burst <= 0 {
 		l.Burst = 1
