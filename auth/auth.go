@@ -9,7 +9,8 @@
 // Failed attempts lock out the pair of account and source, not the
 // account: guessers cannot lock the owner out. They are also limited per
 // source, more slowly per account for the sources that failed on it, and
-// per surface over all sources (see Limits).
+// per surface over all sources (see Limits). Those budgets are counted in
+// the process, or, with ShareLimits, in the database every node shares.
 package auth
 
 import (
