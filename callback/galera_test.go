@@ -169,7 +169,7 @@ func TestGaleraNodeKilled(t *testing.T) {
 // callbackd nodes on a 3-node Galera cluster, all on node 1 (single
 // writer) or each on its own node in turn (multi-writer). The requests
 // are seeded beforehand in multi-row inserts, due in 2100, and then moved
-// to their place in the window by one UPDATE, so that the run measures
+// to their place in the window by ten UPDATEs, so that the run measures
 // the dispatch and not the creations (one commit of the cluster each). It
 // reports the latency percentiles, the requests dialled per second over
 // the run, the requests dialled twice (must be 0) and the claims lost to
@@ -266,13 +266,23 @@ func benchGaleraDispatch(b *testing.B, multi bool, nodes int) {
 		}
 		before := conflicts()
 		b.StartTimer()
-		// The window opens two scans after the move, so every node has
-		// seen the moved rows before the first is due.
-		start := time.Now().Add(2 * p.ScanInterval)
-		if _, err := stores[0].RawDB().ExecContext(b.Context(),
-			"UPDATE callback_requests SET next_call = next_call - INTERVAL ? MICROSECOND WHERE finished = 0",
-			seedFar.Sub(start).Microseconds()); err != nil {
-			b.Fatalf("move the requests into the window: %v", err)
+		// The rows are moved a tenth of the window at a time, earliest
+		// first: one UPDATE of all 10,000 rows outlasted the connection's
+		// read timeout on a loaded cluster. The window opens 5 s after the
+		// first move begins, at least two scans, so every node has seen
+		// the first rows before they are due.
+		start := time.Now().Add(max(5*time.Second, 2*p.ScanInterval))
+		shift := seedFar.Sub(start).Microseconds()
+		for part := range 10 {
+			from, to := seedFar.Add(time.Duration(part)*spread/10), seedFar.Add(time.Duration(part+1)*spread/10)
+			if part == 9 {
+				to = seedFar.Add(spread + time.Second)
+			}
+			if _, err := stores[0].RawDB().ExecContext(b.Context(),
+				"UPDATE callback_requests SET next_call = next_call - INTERVAL ? MICROSECOND WHERE finished = 0 AND lease_owner IS NULL AND next_call >= ? AND next_call < ?",
+				shift, from, to); err != nil {
+				b.Fatalf("move the requests into the window: %v", err)
+			}
 		}
 		bound := time.Until(start.Add(spread + time.Minute))
 		undialled := 0
