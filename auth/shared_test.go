@@ -77,49 +77,45 @@ func untilLocked(t *testing.T, n int, try func(i int) error) int {
 // the burst through before refusing; shared, the burst of 3 holds over
 // both, and the account's owner from another source still gets in.
 func TestFailedPasswordsHoldAcrossNodes(t *testing.T) {
-	for name, open := range stores {
-		t.Run(name, func(t *testing.T) {
-			for _, shared := range []bool{false, true} {
-				nodes := twoNodes(t, open(t), shared)
-				tried := untilLocked(t, 10, func(i int) error {
-					_, err := nodes[i%2].Password(t.Context(), "801", "wrong", "192.0.2.1")
-					return err
-				})
-				want := 3
-				if !shared {
-					want = 6
-				}
-				if tried != want {
-					t.Errorf("shared=%v: %d wrong passwords checked before the lockout, want %d", shared, tried, want)
-				}
-				for _, n := range nodes {
-					if _, err := n.Password(t.Context(), "801", "1ak45", "192.0.2.9"); err != nil {
-						t.Errorf("shared=%v: the owner from another source: %v", shared, err)
-					}
-				}
-			}
+	acrossNodes(t, "wrong passwords checked before the lockout", 3, func(t *testing.T, nodes []*auth.Authenticator) int {
+		tried := untilLocked(t, 10, func(i int) error {
+			_, err := nodes[i%2].Password(t.Context(), "801", "wrong", "192.0.2.1")
+			return err
 		})
-	}
+		for _, n := range nodes {
+			if _, err := n.Password(t.Context(), "801", "1ak45", "192.0.2.9"); err != nil {
+				t.Errorf("the owner from another source: %v", err)
+			}
+		}
+		return tried
+	})
 }
 
 // Failed PINs on the IVR from many sources, one guess each, alternating
 // between two nodes: the surface's budget (20, then one every 15 s) holds
 // over both when shared.
 func TestFailedPINsSurfaceHoldsAcrossNodes(t *testing.T) {
+	acrossNodes(t, "PINs guessed on the IVR before it refused", 20, func(t *testing.T, nodes []*auth.Authenticator) int {
+		return untilLocked(t, 50, func(i int) error {
+			_, err := nodes[i%2].Surface(auth.SurfaceIVR).PIN(t.Context(), fmt.Sprintf("%04d", i), fmt.Sprintf("198.51.100.%d", i))
+			return err
+		})
+	})
+}
+
+// acrossNodes runs try on each store with two nodes counting alone, then
+// two sharing the database: try returns how many failures the nodes let
+// through, which must be budget shared and twice budget alone.
+func acrossNodes(t *testing.T, what string, budget int, try func(t *testing.T, nodes []*auth.Authenticator) int) {
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
 			for _, shared := range []bool{false, true} {
-				nodes := twoNodes(t, open(t), shared)
-				tried := untilLocked(t, 50, func(i int) error {
-					_, err := nodes[i%2].Surface(auth.SurfaceIVR).PIN(t.Context(), fmt.Sprintf("%04d", i), fmt.Sprintf("198.51.100.%d", i))
-					return err
-				})
-				want := 20
+				want := budget
 				if !shared {
-					want = 40
+					want = 2 * budget
 				}
-				if tried != want {
-					t.Errorf("shared=%v: %d PINs guessed on the IVR before it refused, want %d", shared, tried, want)
+				if got := try(t, twoNodes(t, open(t), shared)); got != want {
+					t.Errorf("shared=%v: %d %s, want %d", shared, got, what, want)
 				}
 			}
 		})

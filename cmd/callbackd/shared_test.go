@@ -15,11 +15,7 @@ import (
 // database: on by default with MariaDB/MySQL, off on request, never on the
 // embedded store.
 func TestSharedLimitsFollowsConfig(t *testing.T) {
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openSQLite(t)
 	c := DefaultConfig()
 	if sharedLimits(&c, st) != nil {
 		t.Error("the embedded store's limits are shared; they should stay in the process")
@@ -40,11 +36,7 @@ func TestSharedLimitsFollowsConfig(t *testing.T) {
 // nothing for the failed logins and the HTTP API's limits: they are
 // counted in the process and nothing is written to rate_limits.
 func TestSharedLimitsHarmlessOnSQLite(t *testing.T) {
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openSQLite(t)
 	c := DefaultConfig()
 	if !c.Limits.Shared {
 		t.Fatal("limits.shared is off by default")
@@ -76,4 +68,16 @@ func TestSharedLimitsHarmlessOnSQLite(t *testing.T) {
 	if ho.SharedLimits != nil {
 		t.Error("the HTTP API's limits are shared on the embedded store")
 	}
+}
+
+// openSQLite opens an embedded store in a temporary directory, closed when
+// t ends.
+func openSQLite(t *testing.T) *sqlite.DB {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
