@@ -101,7 +101,7 @@ test-galera:
 
 bench-galera:
 	bash scripts/galera-test.sh sh -c '$(GO) test -run "^$$" -bench GaleraClaims -benchtime 1x ./store/mysql/ && \
-		CALLBACKD_BENCH_SPREAD=$${CALLBACKD_BENCH_SPREAD:-20s} $(GO) test -run "^$$" -bench GaleraDispatch -benchtime 1x -timeout 30m ./callback/'
+		CALLBACKD_BENCH_SPREAD=$${CALLBACKD_BENCH_SPREAD:-1m} $(GO) test -run "^$$" -bench GaleraDispatch -benchtime 1x -timeout 30m ./callback/'
 
 # deb builds the package with nfpm (a Go program, run through the module
 # proxy: nothing to install). packaging/deb_test.go installs, starts and

@@ -2,8 +2,9 @@
 // and API tokens, the audit log of every change they make, and the
 // services the admin API, the console and the command line share for
 // accounts (settings, ledger entries for the balance, caller IDs), access
-// numbers, callback requests, CDR export and reports. Each rule lives
-// here once; the surfaces only translate input and output.
+// numbers, callback requests, webhook notifications, CDR export and
+// reports. Each rule lives here once; the surfaces only translate input
+// and output.
 //
 // Every change goes through a Service method with an Actor (who, with
 // which role, and the request's idempotency key); the store writes the
@@ -18,13 +19,15 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/webhook"
 )
 
 // Role is what an operator may do.
 type Role string
 
-// The roles of the issue: admin changes everything, support reads and
-// cancels callback requests, reporting reads only.
+// The roles of the issue: admin changes everything, support reads,
+// cancels callback requests and resends webhook notifications, reporting
+// reads only.
 const (
 	RoleAdmin     Role = "admin"
 	RoleSupport   Role = "support"
@@ -44,6 +47,7 @@ type Permission int
 const (
 	PermRead   Permission = iota // list, get, export, reports
 	PermCancel                   // cancel a callback request
+	PermResend                   // send a webhook notification again
 	PermWrite                    // every other change
 )
 
@@ -53,6 +57,8 @@ func (p Permission) String() string {
 		return "read"
 	case PermCancel:
 		return "cancel"
+	case PermResend:
+		return "resend"
 	}
 	return "write"
 }
@@ -63,7 +69,7 @@ func (r Role) Allows(p Permission) bool {
 	case RoleAdmin:
 		return true
 	case RoleSupport:
-		return p == PermRead || p == PermCancel
+		return p == PermRead || p == PermCancel || p == PermResend
 	case RoleReporting:
 		return p == PermRead
 	}
@@ -287,6 +293,23 @@ type Store interface {
 	EachCDR(ctx context.Context, f CDRFilter, fn func(*callback.CDR) error) error
 	// Report sums the CDRs f selects per day (UTC), f.By and currency.
 	Report(ctx context.Context, f ReportFilter) ([]ReportRow, error)
+
+	// The webhook outbox and the accounts' webhooks.
+	ListDeliveries(ctx context.Context, f webhook.Filter) ([]*webhook.Delivery, error)
+	// GetDelivery returns outbox row id, or ErrNotFound.
+	GetDelivery(ctx context.Context, id int64) (*webhook.Delivery, error)
+	// ResendDelivery makes outbox row id pending and due at now, with a
+	// new retry window from now, whatever its state (a sender holding it
+	// loses its lease); ErrNotFound for an unknown id.
+	ResendDelivery(ctx context.Context, id int64, now time.Time, audit *AuditEntry) (*webhook.Delivery, error)
+	// GetAccountWebhook returns an account's webhook, or ErrNotFound.
+	GetAccountWebhook(ctx context.Context, username string) (*webhook.AccountWebhook, error)
+	// EditAccountWebhook applies edit, under the account's row lock, to
+	// its webhook (nil when it has none) and stores what edit returns:
+	// a webhook to set, or nil to remove it. ErrNotFound for an unknown
+	// account.
+	EditAccountWebhook(ctx context.Context, username string,
+		edit func(cur *webhook.AccountWebhook) (*webhook.AccountWebhook, error), audit *AuditEntry) (*webhook.AccountWebhook, error)
 }
 
 // ErrPreconditionFailed: the If-Match ETag names a version of the object

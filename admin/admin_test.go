@@ -7,15 +7,15 @@ import (
 
 func TestRoles(t *testing.T) {
 	for _, c := range []struct {
-		role                Role
-		read, cancel, write bool
+		role                        Role
+		read, cancel, resend, write bool
 	}{
-		{RoleAdmin, true, true, true},
-		{RoleSupport, true, true, false},
-		{RoleReporting, true, false, false},
-		{"root", false, false, false},
+		{RoleAdmin, true, true, true, true},
+		{RoleSupport, true, true, true, false},
+		{RoleReporting, true, false, false, false},
+		{"root", false, false, false, false},
 	} {
-		for p, want := range map[Permission]bool{PermRead: c.read, PermCancel: c.cancel, PermWrite: c.write} {
+		for p, want := range map[Permission]bool{PermRead: c.read, PermCancel: c.cancel, PermResend: c.resend, PermWrite: c.write} {
 			err := Actor{Name: "x", Role: c.role}.Check(p)
 			if (err == nil) != want {
 				t.Errorf("%s may %s: %v, want %v", c.role, p, err, want)

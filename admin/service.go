@@ -31,6 +31,9 @@ type Service struct {
 	// BcryptCost is the cost of new operator and account passwords; 0 is
 	// bcrypt.DefaultCost.
 	BcryptCost int
+	// Webhooks is the global webhook of the configuration, shown
+	// read-only.
+	Webhooks WebhookConfig
 }
 
 func (s *Service) now() time.Time {

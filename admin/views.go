@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/webhook"
 )
 
 // The views are the objects as the admin API shows them and the audit log
@@ -152,7 +153,8 @@ func ViewLedger(e *LedgerEntry) LedgerView {
 }
 
 // Snapshot is the JSON the audit log keeps of v: the view of an account,
-// access number, operator, token, CLI or request; nil for nil.
+// access number, operator, token, CLI, request, webhook notification or
+// account webhook (without its secret); nil for nil.
 func Snapshot(v any) json.RawMessage {
 	var x any
 	switch o := v.(type) {
@@ -175,6 +177,18 @@ func Snapshot(v any) json.RawMessage {
 		x = ViewOperator(o)
 	case *Token:
 		x = map[string]any{"id": o.ID, "operator": o.Operator, "label": o.Label}
+	case *webhook.Delivery:
+		if o == nil {
+			return nil
+		}
+		x = map[string]any{"id": o.ID, "request_id": o.RequestID, "account": o.Account, "channel": o.Channel, "state": o.State,
+			"attempts": o.Attempts, "queued": o.Queued.UTC(), "next_attempt": o.NextAttempt.UTC(), "last_code": o.LastCode,
+			"last_error": o.LastError}
+	case *webhook.AccountWebhook:
+		if o == nil {
+			return nil
+		}
+		x = ViewAccountWebhook(o.Username, o)
 	case *callback.Request:
 		if o == nil {
 			return nil

@@ -9,7 +9,8 @@
 // Failed attempts lock out the pair of account and source, not the
 // account: guessers cannot lock the owner out. They are also limited per
 // source, more slowly per account for the sources that failed on it, and
-// per surface over all sources (see Limits).
+// per surface over all sources (see Limits). Those budgets are counted in
+// the process, or, with ShareLimits, in the database every node shares.
 package auth
 
 import (
@@ -18,13 +19,15 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
-	"golang.org/x/time/rate"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/limiter"
 )
 
 // The errors callers branch on. Both read the same to a client on purpose.
@@ -104,54 +107,24 @@ const (
 	SurfaceEmail = "email" // the email trigger
 )
 
-// failures counts failed attempts per key under one Limit.
-type failures struct {
-	lim   Limit
-	m     map[string]*rate.Limiter
-	swept time.Time
-}
-
-func newFailures(l Limit) *failures {
+// newFailures returns the buckets that count failed attempts per key
+// under l: a token bucket per key from which each failure takes a token
+// (limiter.Keyed, held in the nodes' database once shared). Its keys are
+// not bounded: full buckets are forgotten, so it holds only recent
+// failures however many keys guessers make up.
+func newFailures(l Limit) *limiter.Keyed {
 	if l.Burst <= 0 {
 		l.Burst = 1
 	}
 	if l.Every <= 0 {
 		l.Every = time.Minute
 	}
-	return &failures{lim: l, m: map[string]*rate.Limiter{}}
+	return limiter.New(limiter.Limit{Every: l.Every, Burst: l.Burst}, math.MaxInt, nil)
 }
 
-// allow reports whether key may try again, without using up a try.
-func (f *failures) allow(key string) bool {
-	l, ok := f.m[key]
-	return !ok || l.Tokens() >= 1
-}
-
-// has reports whether key has failures on record (a key whose budget is
-// full again is forgotten by the sweep).
-func (f *failures) has(key string, now time.Time) bool {
-	l, ok := f.m[key]
-	return ok && l.TokensAt(now) < float64(f.lim.Burst)
-}
-
-// fail records a failure for key. Keys whose budget is full again are
-// dropped once per interval, so the maps hold only recent failures however
-// many keys guessers make up.
-func (f *failures) fail(key string, now time.Time) {
-	if now.Sub(f.swept) > f.lim.Every {
-		for k, l := range f.m {
-			if l.TokensAt(now) >= float64(f.lim.Burst) {
-				delete(f.m, k)
-			}
-		}
-		f.swept = now
-	}
-	l, ok := f.m[key]
-	if !ok {
-		l = rate.NewLimiter(rate.Every(f.lim.Every), f.lim.Burst)
-		f.m[key] = l
-	}
-	l.AllowN(now, 1)
+// budgets are an Authenticator's buckets of failures.
+type budgets struct {
+	pairs, sources, accts, surfaces *limiter.Keyed
 }
 
 // Authenticator checks account passwords, PINs and API tokens.
@@ -159,8 +132,11 @@ type Authenticator struct {
 	accounts callback.Accounts
 	tokens   [][32]byte // SHA-256 of the configured API tokens
 
-	mu                              sync.Mutex
-	pairs, sources, accts, surfaces *failures
+	mu      sync.Mutex
+	limits  Limits
+	shared  limiter.SharedBuckets // nil: failures are counted by this process alone
+	prefix  string                // of the shared buckets' names
+	budgets atomic.Pointer[budgets]
 }
 
 // New returns an Authenticator over accounts. apiTokens are the operator's
@@ -183,8 +159,38 @@ func New(accounts callback.Accounts, apiTokens []string, every time.Duration, bu
 func (a *Authenticator) SetLimits(l Limits) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.pairs, a.sources = newFailures(l.PerPair), newFailures(l.PerSource)
-	a.accts, a.surfaces = newFailures(l.PerAccount), newFailures(l.PerSurface)
+	a.limits = l
+	a.build()
+}
+
+// ShareLimits counts the failures in s, the database every node shares
+// (limiter.Keyed.Share), so N nodes allow one budget per account, source
+// and surface, not N: under the names auth.pair, auth.source,
+// auth.account and auth.surface. Peeks need s to be a
+// limiter.SharedPeeker. When s does not answer within 2 s, this node's
+// own count decides for that check. It is meant for setting up, before
+// use; the failures counted so far are forgotten.
+func (a *Authenticator) ShareLimits(s limiter.SharedBuckets) { a.share("auth", s) }
+
+func (a *Authenticator) share(prefix string, s limiter.SharedBuckets) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.prefix, a.shared = prefix, s
+	a.build()
+}
+
+// build puts new buckets of a.limits in place, shared in a.shared; a.mu
+// is held.
+func (a *Authenticator) build() {
+	b := &budgets{pairs: newFailures(a.limits.PerPair), sources: newFailures(a.limits.PerSource),
+		accts: newFailures(a.limits.PerAccount), surfaces: newFailures(a.limits.PerSurface)}
+	if a.shared != nil {
+		b.pairs.Share(a.prefix+".pair", a.shared)
+		b.sources.Share(a.prefix+".source", a.shared)
+		b.accts.Share(a.prefix+".account", a.shared)
+		b.surfaces.Share(a.prefix+".surface", a.shared)
+	}
+	a.budgets.Store(b)
 }
 
 // attempt is what one check is counted under.
@@ -202,16 +208,21 @@ func (at attempt) keys(username, source, surface string) attempt {
 	return at
 }
 
-// allowed reports whether at may be tried now.
-func (a *Authenticator) allowed(at attempt) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+// allowed reports whether at may be tried now. Shared, each budget looked
+// at is a read of the database, in order, stopping at the first spent.
+func (a *Authenticator) allowed(ctx context.Context, at attempt) bool {
+	b := a.budgets.Load()
+	var pair limiter.Level
+	if at.pair != "" {
+		if pair = b.pairs.Peek(ctx, at.pair); !pair.Token {
+			return false
+		}
+	}
 	switch {
-	case at.pair != "" && !a.pairs.allow(at.pair),
-		at.source != "" && !a.sources.allow(at.source),
-		at.surface != "" && !a.surfaces.allow(at.surface):
+	case at.source != "" && !b.sources.Peek(ctx, at.source).Token,
+		at.surface != "" && !b.surfaces.Peek(ctx, at.surface).Token:
 		return false
-	case at.pair != "" && a.pairs.has(at.pair, time.Now()) && !a.accts.allow(at.account):
+	case at.pair != "" && !pair.Full && !b.accts.Peek(ctx, at.account).Token:
 		// Only a source that has failed on this account already is held
 		// to the account's cap.
 		return false
@@ -219,20 +230,19 @@ func (a *Authenticator) allowed(at attempt) bool {
 	return true
 }
 
-// failed records a failed check.
-func (a *Authenticator) failed(at attempt) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	now := time.Now()
+// failed records a failed check: a token taken from each of its budgets
+// that has one left.
+func (a *Authenticator) failed(ctx context.Context, at attempt) {
+	b := a.budgets.Load()
 	if at.pair != "" {
-		a.pairs.fail(at.pair, now)
-		a.accts.fail(at.account, now)
+		b.pairs.TakeContext(ctx, at.pair)
+		b.accts.TakeContext(ctx, at.account)
 	}
 	if at.source != "" {
-		a.sources.fail(at.source, now)
+		b.sources.TakeContext(ctx, at.source)
 	}
 	if at.surface != "" {
-		a.surfaces.fail(at.surface, now)
+		b.surfaces.TakeContext(ctx, at.surface)
 	}
 }
 
@@ -247,7 +257,7 @@ func (a *Authenticator) Password(ctx context.Context, username, password, source
 
 func (a *Authenticator) password(ctx context.Context, username, password, source, surface string) (*callback.Account, error) {
 	at := attempt{}.keys(username, source, surface)
-	if !a.allowed(at) {
+	if !a.allowed(ctx, at) {
 		return nil, ErrTooManyAttempts
 	}
 	acct, err := a.accounts.GetAccount(ctx, username)
@@ -260,7 +270,7 @@ func (a *Authenticator) password(ctx context.Context, username, password, source
 	}
 	cmpErr := bcrypt.CompareHashAndPassword(hash, []byte(password))
 	if acct == nil || acct.PasswordHash == "" || cmpErr != nil || acct.Blocked {
-		a.failed(at)
+		a.failed(ctx, at)
 		return nil, ErrBadCredentials
 	}
 	return acct, nil
@@ -277,7 +287,7 @@ func (a *Authenticator) PIN(ctx context.Context, pin, source string) (*callback.
 
 func (a *Authenticator) pin(ctx context.Context, pin, source, surface string) (*callback.Account, error) {
 	at := attempt{}.keys("", source, surface)
-	if !a.allowed(at) {
+	if !a.allowed(ctx, at) {
 		return nil, ErrTooManyAttempts
 	}
 	acct, err := a.accounts.AccountByPIN(ctx, pin)
@@ -285,7 +295,7 @@ func (a *Authenticator) pin(ctx context.Context, pin, source, surface string) (*
 		return nil, fmt.Errorf("authenticate PIN: %w", err)
 	}
 	if acct == nil || pin == "" || acct.Blocked {
-		a.failed(at)
+		a.failed(ctx, at)
 		return nil, ErrBadCredentials
 	}
 	return acct, nil

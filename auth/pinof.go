@@ -27,7 +27,7 @@ func (a *Authenticator) pinOf(ctx context.Context, pin, username, source, surfac
 	if username == "" {
 		return nil, ErrBadCredentials
 	}
-	if !a.allowed(at) {
+	if !a.allowed(ctx, at) {
 		return nil, ErrTooManyAttempts
 	}
 	acct, err := a.accounts.AccountByPIN(ctx, pin)
@@ -35,7 +35,7 @@ func (a *Authenticator) pinOf(ctx context.Context, pin, username, source, surfac
 		return nil, fmt.Errorf("authenticate PIN: %w", err)
 	}
 	if acct == nil || pin == "" || acct.Blocked || acct.Username != username {
-		a.failed(at)
+		a.failed(ctx, at)
 		return nil, ErrBadCredentials
 	}
 	return acct, nil

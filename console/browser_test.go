@@ -4,17 +4,22 @@ package console
 
 import (
 	"context"
-	"github.com/callbackd/callbackd/internal/cdptest"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/callbackd/callbackd/admin"
+	"github.com/callbackd/callbackd/internal/cdptest"
 	"github.com/callbackd/callbackd/store/dbtest"
+	"github.com/callbackd/callbackd/webhook"
 )
 
 // screenshotPath is where a screenshot goes: docs/screenshots when
@@ -72,6 +77,38 @@ func setFile(ctx context.Context, t *testing.T, tb *cdptest.Tab, selector, path 
 	tb.Do(ctx, "DOM.setFileInputFiles", map[string]any{"nodeId": q.NodeID, "files": []string{path}}, nil)
 }
 
+// pageChecker returns a check of the page tb shows: accessibility (the
+// faults of a11yScript), the stylesheet loaded, and a screenshot named
+// console-<page>.
+func pageChecker(ctx context.Context, t *testing.T, tb *cdptest.Tab) func(page string) {
+	shots := t.TempDir()
+	return func(page string) {
+		t.Helper()
+		var faults []string
+		tb.Eval(ctx, a11yScript, &faults)
+		if len(faults) > 0 {
+			t.Errorf("%s: accessibility: %s", page, strings.Join(faults, "; "))
+		}
+		var styled bool
+		tb.Eval(ctx, `getComputedStyle(document.body).fontFamily.includes('system-ui')`, &styled)
+		if !styled {
+			t.Errorf("%s: the stylesheet did not load", page)
+		}
+		tb.Screenshot(ctx, screenshotPath(t, shots, "console-"+page))
+	}
+}
+
+// signIn fills the login form tb shows as operator name.
+func signIn(ctx context.Context, t *testing.T, tb *cdptest.Tab, name string) {
+	t.Helper()
+	tb.TypeInto(ctx, "f-name", name)
+	tb.TypeInto(ctx, "f-password", opPassword)
+	tb.SubmitForm(ctx, "login")
+	if h1 := tb.Text(ctx, `document.querySelector('h1').textContent`); h1 != "Dashboard" {
+		t.Fatalf("after login: %q\n%s", h1, tb.Text(ctx, "document.body.innerText"))
+	}
+}
+
 // TestBrowser signs in with headless Chromium, creates an account, tops
 // it up and finds the new balance on the accounts page, reads the
 // dashboard's chart, imports a rates CSV through the file input, and is
@@ -88,34 +125,15 @@ func TestBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	shots := t.TempDir()
 	tb := ch.NewDesktopTab(ctx, 1280, 900)
-	check := func(page string) {
-		t.Helper()
-		var faults []string
-		tb.Eval(ctx, a11yScript, &faults)
-		if len(faults) > 0 {
-			t.Errorf("%s: accessibility: %s", page, strings.Join(faults, "; "))
-		}
-		var styled bool
-		tb.Eval(ctx, `getComputedStyle(document.body).fontFamily.includes('system-ui')`, &styled)
-		if !styled {
-			t.Errorf("%s: the stylesheet did not load", page)
-		}
-		tb.Screenshot(ctx, screenshotPath(t, shots, "console-"+page))
-	}
+	check := pageChecker(ctx, t, tb)
 
 	tb.Navigate(ctx, s.srv.URL+"/admin/")
 	if got := tb.Text(ctx, `location.pathname`); got != "/admin/login" {
 		t.Fatalf("signed out, the console opens %s", got)
 	}
 	check("login")
-	tb.TypeInto(ctx, "f-name", "admin")
-	tb.TypeInto(ctx, "f-password", opPassword)
-	tb.SubmitForm(ctx, "login")
-	if h1 := tb.Text(ctx, `document.querySelector('h1').textContent`); h1 != "Dashboard" {
-		t.Fatalf("after login: %q\n%s", h1, tb.Text(ctx, "document.body.innerText"))
-	}
+	signIn(ctx, t, tb, "admin")
 	if live := tb.Text(ctx, `document.getElementById('live').textContent`); live != "1" {
 		t.Errorf("calls now: %q", live)
 	}
@@ -131,7 +149,7 @@ func TestBrowser(t *testing.T) {
 	if chart.Bars != 48 || chart.Rows != 24 || !strings.HasPrefix(chart.Label, "Callbacks per hour") {
 		t.Errorf("the chart: %+v", chart)
 	}
-	tb.Screenshot(ctx, screenshotPath(t, shots, "console-dashboard-chart"))
+	check("dashboard-chart")
 
 	tb.Navigate(ctx, s.srv.URL+"/admin/accounts")
 	check("accounts")
@@ -209,5 +227,111 @@ func TestBrowser(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("the accessibility check misses %q: %s", want, got)
 		}
+	}
+}
+
+// TestBrowserWebhooks gives an account a webhook on its page, whose
+// receiver on 127.0.0.1 answers 500: the notification of a cancel fails
+// (given up) and the webhooks page shows it with its HTTP status. Once
+// the receiver is fixed, Resend sends it again and the page shows it
+// delivered; the receiver checks the signature of what it gets.
+func TestBrowserWebhooks(t *testing.T) {
+	ch := cdptest.Start(t)
+	s := newSystemWith(t, dbtest.SQLite(t), admin.WebhookConfig{Enabled: true, Events: webhook.EventsFinal, RetryFor: 300 * time.Millisecond})
+	s.alice(t)
+	ws := s.st.(webhook.Store)
+	ws.SetWebhookPolicy(webhook.Policy{Enabled: true})
+	const secret = "browser-test-secret-0123"
+	var fixed atomic.Bool
+	var delivered atomic.Int32
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.Verify([]byte(secret), r.Header.Get(webhook.SignatureHeader), body, 5*time.Minute, time.Now()); err != nil {
+			t.Errorf("receiver: %v", err)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if !fixed.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		delivered.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer rc.Close()
+	sender, err := webhook.NewSender(webhook.Options{Store: ws, Owner: "node1/browser", Poll: 20 * time.Millisecond,
+		RetryFor: 300 * time.Millisecond, BackoffMin: 20 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	sent := make(chan struct{})
+	go func() { defer close(sent); sender.Run(sctx) }()
+	defer func() { stop(); <-sent }()
+	// waitState waits (at most 30 s) for notification id to reach state.
+	waitState := func(id int64, state webhook.State) {
+		t.Helper()
+		for range 600 {
+			if d, err := ws.GetDelivery(t.Context(), id); err == nil && d.State == state {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("notification %d never became %s", id, state)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	tb := ch.NewDesktopTab(ctx, 1280, 900)
+	check := pageChecker(ctx, t, tb)
+	tb.Navigate(ctx, s.srv.URL+"/admin/login")
+	signIn(ctx, t, tb, "admin")
+
+	tb.Navigate(ctx, s.srv.URL+"/admin/accounts/alice")
+	tb.TypeInto(ctx, "f-webhook_url", rc.URL+"/hooks/callbackd")
+	tb.TypeInto(ctx, "f-webhook_secret", secret)
+	tb.SubmitForm(ctx, "webhook-form")
+	if msg := tb.Text(ctx, `document.querySelector('.notice').textContent`); msg != "Webhook saved." {
+		t.Fatalf("after saving the webhook: %q\n%s", msg, tb.Text(ctx, "document.body.innerText"))
+	}
+	check("account-webhook")
+
+	r := s.newRequest(t, "4930111444")
+	if _, err := s.svc.CancelRequest(t.Context(), admin.CLIActor, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.svc.ListDeliveries(t.Context(), admin.CLIActor, admin.DeliveryFilter{RequestID: r.ID})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("notifications of the cancel: %v %v", ds, err)
+	}
+	id := ds[0].ID
+	waitState(id, webhook.StateFailed)
+
+	tb.Navigate(ctx, s.srv.URL+"/admin/webhooks?state=failed")
+	if got := tb.Text(ctx, fmt.Sprintf(`document.querySelector('[data-delivery="%d"] .state').textContent`, id)); got != "failed (given up)" {
+		t.Errorf("the list shows the notification as %q\n%s", got, tb.Text(ctx, "document.body.innerText"))
+	}
+	check("webhooks")
+	tb.Navigate(ctx, fmt.Sprintf("%s/admin/webhooks/%d", s.srv.URL, id))
+	if st, code := tb.Text(ctx, `document.getElementById('state').textContent`), tb.Text(ctx, `document.getElementById('last-code').textContent`); st != "failed (given up)" || code != "500" {
+		t.Errorf("the notification's page: state %q, last HTTP status %q", st, code)
+	}
+	check("webhook")
+
+	fixed.Store(true)
+	tb.SubmitForm(ctx, "resend")
+	if msg := tb.Text(ctx, `document.querySelector('.notice').textContent`); msg != "Notification due again now." {
+		t.Errorf("after Resend: %q", msg)
+	}
+	waitState(id, webhook.StateDelivered)
+	tb.Navigate(ctx, fmt.Sprintf("%s/admin/webhooks/%d", s.srv.URL, id))
+	if st := tb.Text(ctx, `document.getElementById('state').textContent`); st != "delivered" || delivered.Load() != 1 {
+		t.Errorf("after the resend: state %q, %d delivered", st, delivered.Load())
+	}
+	var resentBy bool
+	tb.Eval(ctx, `[...document.querySelectorAll('main table td')].some(td => td.textContent === 'admin')`, &resentBy)
+	if !resentBy {
+		t.Errorf("the notification's page does not name who resent it:\n%s", tb.Text(ctx, "document.body.innerText"))
 	}
 }

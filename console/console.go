@@ -89,6 +89,8 @@ func perm(p string) admin.Permission {
 	switch p {
 	case "cancel":
 		return admin.PermCancel
+	case "resend":
+		return admin.PermResend
 	case "write":
 		return admin.PermWrite
 	}
@@ -159,6 +161,11 @@ func New(o Options) http.Handler {
 	m.HandleFunc("POST /admin/operators", c.signedIn(c.createOperator))
 	m.HandleFunc("POST /admin/operators/{name}", c.signedIn(c.updateOperator))
 	m.HandleFunc("POST /admin/operators/{name}/tokens", c.signedIn(c.newToken))
+	m.HandleFunc("GET /admin/webhooks", c.signedIn(c.webhooks))
+	m.HandleFunc("GET /admin/webhooks/{id}", c.signedIn(c.webhook))
+	m.HandleFunc("POST /admin/webhooks/{id}/resend", c.signedIn(c.resendWebhook))
+	m.HandleFunc("POST /admin/accounts/{username}/webhook", c.signedIn(c.setAccountWebhook))
+	m.HandleFunc("POST /admin/accounts/{username}/webhook/remove", c.signedIn(c.removeAccountWebhook))
 	c.mux = m
 	return c
 }
@@ -391,7 +398,7 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	src := c.source(r)
-	if !c.lockout.Allowed(name, src) {
+	if !c.lockout.Allowed(r.Context(), name, src) {
 		c.log.Warn("console: login refused, too many failures", "operator", name, "source", src)
 		w.Header().Set("Retry-After", "60")
 		c.renderLogin(w, r, http.StatusTooManyRequests, name, "Too many failed sign-ins. Try again later.")
@@ -399,7 +406,7 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	op, err := c.svc.Login(r.Context(), name, password)
 	if errors.Is(err, admin.ErrBadCredentials) {
-		c.lockout.Failed(name, src)
+		c.lockout.Failed(r.Context(), name, src)
 		c.log.Warn("console: login failed", "operator", name, "source", src)
 		c.renderLogin(w, r, http.StatusUnauthorized, name, "Wrong name or password.")
 		return
@@ -448,6 +455,7 @@ var notices = map[string]string{
 	"created": "Created.", "topup": "Top-up posted.", "blocked": "Account blocked.", "unblocked": "Account unblocked.",
 	"canceled": "Request canceled.", "retried": "Request due now.", "hungup": "Call hung up.",
 	"deleted": "Account deleted.", "operator": "Operator changed.",
+	"resent": "Notification due again now.", "webhook-set": "Webhook saved.", "webhook-removed": "Webhook removed.",
 }
 
 func (c *console) render(w http.ResponseWriter, r *http.Request, code int, name string, s *session, d pageData) {

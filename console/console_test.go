@@ -46,7 +46,13 @@ type system struct {
 // (admin, support, reporting), all with opPassword.
 func newSystem(t testing.TB, st admin.Store) *system {
 	t.Helper()
-	svc := &admin.Service{Store: st, BcryptCost: bcrypt.MinCost}
+	return newSystemWith(t, st, admin.WebhookConfig{})
+}
+
+// newSystemWith is newSystem with the global webhook's configuration.
+func newSystemWith(t testing.TB, st admin.Store, hooks admin.WebhookConfig) *system {
+	t.Helper()
+	svc := &admin.Service{Store: st, BcryptCost: bcrypt.MinCost, Webhooks: hooks}
 	for _, r := range admin.Roles {
 		if _, err := svc.CreateOperator(t.Context(), admin.CLIActor, string(r), r, opPassword); err != nil {
 			t.Fatalf("create operator %s: %v", r, err)

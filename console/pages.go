@@ -155,6 +155,7 @@ type accountPage struct {
 	Account *callback.Account
 	CLIs    []callback.AccountCLI
 	Ledger  []*admin.LedgerEntry
+	Webhook accountWebhook
 }
 
 func (c *console) account(w http.ResponseWriter, r *http.Request, s *session) {
@@ -178,8 +179,13 @@ func (c *console) accountAlert(w http.ResponseWriter, r *http.Request, s *sessio
 		c.fail(w, r, s, err)
 		return
 	}
+	hook, err := c.accountWebhookOf(r, s, name)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
 	c.render(w, r, code, "account", s, pageData{Title: "Account " + acct.Username, Nav: "accounts",
-		Data: accountPage{Account: acct, CLIs: clis, Ledger: ledger}, Form: form, Errors: errs, Alert: alert})
+		Data: accountPage{Account: acct, CLIs: clis, Ledger: ledger, Webhook: hook}, Form: form, Errors: errs, Alert: alert})
 }
 
 func (c *console) topUp(w http.ResponseWriter, r *http.Request, s *session) {

@@ -18,7 +18,7 @@ import (
 // checks their role through admin.Service, and leaves every rule to it.
 
 func (a *api) adminRoutes() []route {
-	return []route{
+	return append([]route{
 		{"GET /api/v1/admin/accounts", false, a.handleAdminListAccounts},
 		{"POST /api/v1/admin/accounts", false, a.handleAdminCreateAccount},
 		{"GET /api/v1/admin/accounts/{username}", false, a.handleAdminGetAccount},
@@ -56,7 +56,7 @@ func (a *api) adminRoutes() []route {
 		{"POST /api/v1/admin/calls/{id}/hangup", false, a.handleAdminHangUp},
 		{"GET /api/v1/admin/currencies", false, a.handleAdminListCurrencies},
 		{"PUT /api/v1/admin/currencies/{code}", false, a.handleAdminPutCurrency},
-	}
+	}, a.adminWebhookRoutes()...)
 }
 
 // adminActor authenticates the operator of r by the Bearer token and
@@ -71,13 +71,13 @@ func (a *api) adminActor(r *http.Request, body []byte) (admin.Actor, error) {
 		return admin.Actor{}, newError(http.StatusUnauthorized, CodeUnauthenticated, "credentials required: Bearer with an operator's API token")
 	}
 	src := clientAddrOf(r)
-	if !a.tokenFailures.Has(src) {
+	if !a.tokenFailures.Peek(r.Context(), src).Token {
 		return admin.Actor{}, &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited,
 			Message: "too many failed attempts; try again later", RetryAfter: a.tokenFailures.Limit().Every}
 	}
 	op, err := a.admin.ByToken(r.Context(), strings.TrimSpace(tok))
 	if errors.Is(err, admin.ErrBadCredentials) {
-		a.tokenFailures.Take(src)
+		a.tokenFailures.TakeContext(r.Context(), src)
 		a.log.Warn("operator token refused", "source", src)
 		return admin.Actor{}, newError(http.StatusUnauthorized, CodeUnauthenticated, badCredentials)
 	}

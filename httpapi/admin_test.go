@@ -13,6 +13,7 @@ import (
 
 	"github.com/callbackd/callbackd/admin"
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/webhook"
 )
 
 // adminEnv is an env with the admin API and three operators: ann
@@ -25,7 +26,8 @@ type adminEnv struct {
 
 func newAdminEnv(t *testing.T, st callback.Store) *adminEnv {
 	t.Helper()
-	svc := &admin.Service{Store: st.(admin.Store), BcryptCost: bcrypt.MinCost}
+	svc := &admin.Service{Store: st.(admin.Store), BcryptCost: bcrypt.MinCost,
+		Webhooks: admin.WebhookConfig{Enabled: true, URL: testGlobalWebhook, Events: webhook.EventsFinal}}
 	ae := &adminEnv{svc: svc}
 	toks := map[string]string{}
 	for name, role := range map[string]admin.Role{"ann": admin.RoleAdmin, "sam": admin.RoleSupport, "rita": admin.RoleReporting} {

@@ -35,12 +35,12 @@ func (a *api) authenticate(r *http.Request) (principal, error) {
 	scheme, rest, _ := strings.Cut(h, " ")
 	switch {
 	case strings.EqualFold(scheme, "Bearer"):
-		if !a.tokenFailures.Has(src) {
+		if !a.tokenFailures.Peek(r.Context(), src).Token {
 			return principal{}, &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited,
 				Message: "too many failed attempts; try again later", RetryAfter: a.tokenFailures.Limit().Every}
 		}
 		if !a.auth.Token(strings.TrimSpace(rest)) {
-			a.tokenFailures.Take(src)
+			a.tokenFailures.TakeContext(r.Context(), src)
 			a.log.Warn("API token refused", "source", src)
 			return principal{}, newError(http.StatusUnauthorized, CodeUnauthenticated, badCredentials)
 		}

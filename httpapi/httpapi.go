@@ -76,7 +76,12 @@ type Options struct {
 	// page), behind the same request log, metrics and panic recovery.
 	// Unknown paths under /api/ stay JSON 404s. Nil: JSON 404 for all.
 	Fallback http.Handler
-	Now      func() time.Time
+	// SharedLimits, when set, keeps the buckets of Limits in the database
+	// every node shares (limiter.Keyed.Share: http.source, http.account,
+	// sms.sender, http.token_failures), so N nodes allow one budget per
+	// client, account and sender, not N; nil: this process counts alone.
+	SharedLimits limiter.SharedBuckets
+	Now          func() time.Time
 }
 
 // api holds what the handlers share.
@@ -164,6 +169,10 @@ func newAPI(o Options) *api {
 		tokenFailures: limiter.New(lim.TokenFailures, lim.MaxKeys, o.Now),
 		idPrefix:      hex.EncodeToString(boot),
 	}
+	a.perSource.Share("http.source", o.SharedLimits)
+	a.perAccount.Share("http.account", o.SharedLimits)
+	a.perSender.Share("sms.sender", o.SharedLimits)
+	a.tokenFailures.Share("http.token_failures", o.SharedLimits)
 	if o.Metrics != nil {
 		a.scrape = o.Metrics.Handler()
 	}
@@ -291,7 +300,7 @@ func (a *api) observe(next http.Handler) http.Handler {
 // other work, password hashing included.
 func (a *api) limitSource(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if ok, wait := a.perSource.Take(clientAddrOf(r)); !ok {
+		if ok, wait := a.perSource.TakeContext(r.Context(), clientAddrOf(r)); !ok {
 			a.writeError(w, r, &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited,
 				Message: "too many requests from this address; slow down", RetryAfter: wait})
 			return

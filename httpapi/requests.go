@@ -349,7 +349,7 @@ func (a *api) create(ctx context.Context, p principal, in CreateInput, headerKey
 		}
 	}
 	if !p.operator {
-		if ok, wait := a.perAccount.Take(username); !ok {
+		if ok, wait := a.perAccount.TakeContext(ctx, username); !ok {
 			return nil, false, &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited,
 				Message: "too many requests for this account; slow down", RetryAfter: wait}
 		}
@@ -534,10 +534,13 @@ func (a *api) authenticateWithID(r *http.Request) (principal, int64, error) {
 	return p, id, err
 }
 
-func pathID(r *http.Request) (int64, error) {
+func pathID(r *http.Request) (int64, error) { return pathIDOf(r, "request") }
+
+// pathIDOf reads the {id} of the path, the id of a what.
+func pathIDOf(r *http.Request, what string) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, invalid("id", "not a request id")
+		return 0, invalid("id", "not a "+what+" id")
 	}
 	return id, nil
 }

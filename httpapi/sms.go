@@ -271,7 +271,7 @@ func (a *api) handleSMS(w http.ResponseWriter, r *http.Request) {
 		reply()
 		return
 	}
-	if ok, _ := a.perSender.Take(sender); !ok {
+	if ok, _ := a.perSender.TakeContext(r.Context(), sender); !ok {
 		log.Warn("SMS refused: rate limit per sender exceeded; nothing created")
 		reply()
 		return

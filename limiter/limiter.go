@@ -5,6 +5,7 @@
 package limiter
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -88,13 +89,32 @@ func (k *Keyed) get(key string, now time.Time) *rate.Limiter {
 	return l
 }
 
-// Take takes a token from key's bucket. When there is none it reports how
-// long until there is. A new key is refused while the set is full of
-// active keys.
+// Take takes a token from key's bucket, from the shared bucket when k is
+// shared (Share). When there is none it reports how long until there is
+// (for a shared bucket: at most Every). A new key is refused while the
+// set is full of active keys.
 func (k *Keyed) Take(key string) (bool, time.Duration) {
+	return k.TakeContext(context.Background(), key)
+}
+
+// TakeContext is Take, the shared bucket's round trip bounded by ctx too.
+func (k *Keyed) TakeContext(ctx context.Context, key string) (bool, time.Duration) {
 	if !k.Enabled() {
 		return true, 0
 	}
+	if k.shared != nil {
+		if ok, answered := k.takeShared(ctx, key, k.now()); answered {
+			if ok {
+				return true, 0
+			}
+			return false, k.limit.Every
+		}
+	}
+	return k.takeLocal(key)
+}
+
+// takeLocal is Take on the node's own bucket.
+func (k *Keyed) takeLocal(key string) (bool, time.Duration) {
 	now := k.now()
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -113,34 +133,52 @@ func (k *Keyed) Take(key string) (bool, time.Duration) {
 	return true, 0
 }
 
-// Allow takes a token from key's bucket, like Take, from the shared
-// bucket when k is shared (Share); an empty key (a trigger that has no
-// caller ID or no source) is not limited.
+// Allow takes a token from key's bucket, like Take; an empty key (a
+// trigger that has no caller ID or no source) is not limited.
 func (k *Keyed) Allow(key string) bool {
 	if key == "" {
 		return true
-	}
-	if k.Enabled() && k.shared != nil {
-		if ok, answered := k.allowShared(key, k.now()); answered {
-			return ok
-		}
 	}
 	ok, _ := k.Take(key)
 	return ok
 }
 
-// Has reports whether key has a token, without taking it: for limits that
-// count failures only.
-func (k *Keyed) Has(key string) bool {
+// Level is what Peek finds in a key's bucket.
+type Level struct {
+	// Token: there is a token to take.
+	Token bool
+	// Full: the bucket is full, nothing taken from it is still missing
+	// (for limits that count failures: the key has none on record).
+	Full bool
+}
+
+// Peek looks at key's bucket without taking a token, in the shared
+// bucket when k is shared and its store can read one (SharedPeeker):
+// for limits that count failures only. A limit that is off is always
+// full.
+func (k *Keyed) Peek(ctx context.Context, key string) Level {
 	if !k.Enabled() {
-		return true
+		return Level{Token: true, Full: true}
+	}
+	if k.shared != nil {
+		if lv, answered := k.peekShared(ctx, key, k.now()); answered {
+			return lv
+		}
 	}
 	now := k.now()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	l, ok := k.buckets[key]
-	return !ok || l.TokensAt(now) >= 1
+	if !ok {
+		return Level{Token: true, Full: true}
+	}
+	tokens := l.TokensAt(now)
+	return Level{Token: tokens >= 1, Full: tokens >= float64(max(k.limit.Burst, 1))}
 }
+
+// Has reports whether key has a token, without taking it: for limits that
+// count failures only (Peek).
+func (k *Keyed) Has(key string) bool { return k.Peek(context.Background(), key).Token }
 
 // Len is the number of tracked keys.
 func (k *Keyed) Len() int {

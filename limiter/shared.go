@@ -14,6 +14,16 @@ type SharedBuckets interface {
 	TakeToken(ctx context.Context, name, key string, every time.Duration, burst int, now time.Time) (bool, error)
 }
 
+// SharedPeeker is SharedBuckets that can also read a bucket without
+// taking from it: whether it has a token, and whether it is full. The
+// limits that count failures (failed logins) peek before each try and
+// take a token only for a failure; shared in a store without it, their
+// peeks are answered by the node's own buckets.
+type SharedPeeker interface {
+	SharedBuckets
+	PeekToken(ctx context.Context, name, key string, every time.Duration, burst int, now time.Time) (token, full bool, err error)
+}
+
 // sharedTimeout bounds one shared bucket's round trip; past it, or when the
 // database fails, the node's own bucket decides.
 const sharedTimeout = 2 * time.Second
@@ -36,10 +46,24 @@ func (k *Keyed) Share(name string, s SharedBuckets) {
 	k.shared = &shared{name: name, buckets: s}
 }
 
-// allowShared is Allow for shared buckets.
-func (k *Keyed) allowShared(key string, now time.Time) (ok, answered bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+// takeShared is Take for shared buckets; answered is false when the
+// store failed or did not answer within sharedTimeout.
+func (k *Keyed) takeShared(ctx context.Context, key string, now time.Time) (ok, answered bool) {
+	ctx, cancel := context.WithTimeout(ctx, sharedTimeout)
 	defer cancel()
 	ok, err := k.shared.buckets.TakeToken(ctx, k.shared.name, key, k.limit.Every, k.limit.Burst, now)
 	return ok, err == nil
+}
+
+// peekShared is Peek for shared buckets; answered is false when the store
+// cannot peek, failed, or did not answer within sharedTimeout.
+func (k *Keyed) peekShared(ctx context.Context, key string, now time.Time) (lv Level, answered bool) {
+	p, ok := k.shared.buckets.(SharedPeeker)
+	if !ok {
+		return Level{}, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, sharedTimeout)
+	defer cancel()
+	token, full, err := p.PeekToken(ctx, k.shared.name, key, k.limit.Every, k.limit.Burst, now)
+	return Level{Token: token, Full: full}, err == nil
 }

@@ -30,47 +30,16 @@
 # galera-4, rsync).
 set -euo pipefail
 
-if [[ $# -eq 0 ]]; then
-	echo "usage: $0 command [args...]" >&2
-	exit 2
-fi
-
-log() { echo "galera-test: $*" >&2; }
-
-as_root() {
-	if [[ $(id -u) -eq 0 ]]; then
-		"$@"
-	else
-		sudo "$@"
-	fi
-}
-
-find_bin() {
-	local name
-	for name in "$@"; do
-		if command -v "$name" >/dev/null 2>&1; then
-			command -v "$name"
-			return 0
-		fi
-		if [[ -x /usr/sbin/$name ]]; then
-			echo "/usr/sbin/$name"
-			return 0
-		fi
-	done
-	return 1
-}
+LOG_PREFIX=galera-test
+# shellcheck source=scripts/lib/mariadb.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/mariadb.sh"
+usage_if_empty $#
 
 PROVIDER=/usr/lib/galera/libgalera_smm.so
 if ! find_bin mariadbd >/dev/null || [[ ! -f $PROVIDER ]] || ! command -v rsync >/dev/null 2>&1; then
-	log "installing mariadb-server, galera-4 and rsync from Debian's packages"
-	as_root apt-get update
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y mariadb-server galera-4 rsync
+	install_packages mariadb-server galera-4 rsync
 fi
-
-MARIADBD=$(find_bin mariadbd)
-INSTALL_DB=$(find_bin mariadb-install-db mysql_install_db)
-CLIENT=$(find_bin mariadb mysql)
-ADMIN=$(find_bin mariadb-admin mysqladmin)
+find_mariadb
 
 # The servers run as mysql; as another user (no root) they run as that
 # user, which then owns everything.
@@ -158,11 +127,7 @@ for ((i = 0; i < NODES; i++)); do
 	mkdir -p "$WORK/n$i/data"
 done
 log "initialising node 1's data directory under $WORK"
-if ! "$INSTALL_DB" --no-defaults --auth-root-authentication-method=normal \
-	--datadir="$WORK/n0/data" --user="$RUN_USER" --skip-test-db >"$WORK/install.log" 2>&1; then
-	cat "$WORK/install.log" >&2
-	exit 1
-fi
+init_datadir "$WORK/n0" --user="$RUN_USER"
 if [[ $(id -u) -eq 0 ]]; then
 	chown -R mysql: "$WORK"/n0 "$WORK"/n1 "$WORK"/n2
 fi
@@ -176,25 +141,13 @@ start_node() {
 	gport=$(port 1 "$i")
 	ist=$(port 2 "$i")
 	sst=$(port 3 "$i")
-	# Durability is relaxed as in scripts/mariadb-test.sh: the data lives as
-	# long as the test run. Galera itself needs row-based replication,
-	# interleaved auto-increment locks and InnoDB.
-	setsid "$MARIADBD" --no-defaults --user="$RUN_USER" \
-		--datadir="$dir/data" \
-		--socket="$dir/mariadb.sock" \
-		--pid-file="$dir/mariadb.pid" \
-		--log-error="$dir/error.log" \
-		--bind-address=127.0.0.1 \
-		--port="$(client_port "$i")" \
-		--skip-name-resolve \
-		--default-time-zone=+00:00 \
-		--character-set-server=utf8mb4 \
-		--collation-server=utf8mb4_bin \
-		--innodb-flush-log-at-trx-commit=0 \
-		--innodb-doublewrite=0 \
+	# The options of every throw-away server (lib/mariadb.sh); Galera
+	# itself needs row-based replication, interleaved auto-increment
+	# locks and InnoDB.
+	server_args "$dir" "$(client_port "$i")"
+	setsid "$MARIADBD" "${SERVER_ARGS[@]}" --user="$RUN_USER" \
 		--innodb-buffer-pool-size=128M \
 		--innodb-log-file-size=48M \
-		--max-connections=1000 \
 		--binlog-format=ROW \
 		--default-storage-engine=InnoDB \
 		--innodb-autoinc-lock-mode=2 \
@@ -265,19 +218,12 @@ for ((i = 0; i < NODES; i++)); do
 done
 log "cluster of $NODES Synced in $((SECONDS - started)) s"
 
-DB_USER=callbackd
-DB_PASS=callbackd
-DB_NAME=callbackd_test
 # DDL and account statements replicate to every node.
-"$CLIENT" --no-defaults --socket="$WORK/n0/mariadb.sock" -uroot <<SQL
-CREATE DATABASE $DB_NAME;
-CREATE USER '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
-GRANT ALL PRIVILEGES ON \`callbackd\\_%\`.* TO '$DB_USER'@'127.0.0.1';
-SQL
+create_test_db "$WORK/n0/mariadb.sock"
 
 dsns=()
 for ((i = 0; i < NODES; i++)); do
-	dsns+=("$DB_USER:$DB_PASS@tcp(127.0.0.1:$(client_port "$i"))/$DB_NAME")
+	dsns+=("$(test_dsn "$(client_port "$i")")")
 done
 export CALLBACKD_TEST_MYSQL_DSN=${dsns[0]}
 CALLBACKD_TEST_GALERA_DSNS=$(IFS=,; echo "${dsns[*]}")

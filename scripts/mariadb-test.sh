@@ -15,56 +15,22 @@
 # When MariaDB is not installed it is installed from Debian's packages.
 set -euo pipefail
 
-if [[ $# -eq 0 ]]; then
-	echo "usage: $0 command [args...]" >&2
-	exit 2
-fi
-
-log() { echo "mariadb-test: $*" >&2; }
-
-# sudo only when we are not root: CI and containers run as root without it.
-as_root() {
-	if [[ $(id -u) -eq 0 ]]; then
-		"$@"
-	else
-		sudo "$@"
-	fi
-}
-
-# find_bin prints the path of the first of the given programs that exists.
-# Debian keeps the server in /usr/sbin, which a normal user's PATH may lack.
-find_bin() {
-	local name
-	for name in "$@"; do
-		if command -v "$name" >/dev/null 2>&1; then
-			command -v "$name"
-			return 0
-		fi
-		if [[ -x /usr/sbin/$name ]]; then
-			echo "/usr/sbin/$name"
-			return 0
-		fi
-	done
-	return 1
-}
+LOG_PREFIX=mariadb-test
+# shellcheck source=scripts/lib/mariadb.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/mariadb.sh"
+usage_if_empty $#
 
 if ! find_bin mariadbd mysqld >/dev/null; then
-	log "MariaDB is not installed: installing mariadb-server from Debian's packages"
-	as_root apt-get update
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y mariadb-server
+	log "MariaDB is not installed"
+	install_packages mariadb-server
 fi
-
-MARIADBD=$(find_bin mariadbd mysqld)
-INSTALL_DB=$(find_bin mariadb-install-db mysql_install_db)
-CLIENT=$(find_bin mariadb mysql)
-ADMIN=$(find_bin mariadb-admin mysqladmin)
+find_mariadb
 
 PORT=${MARIADB_TEST_PORT:-33306}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/callbackd-mariadb.XXXXXX")
 DATA=$WORK/data
 SOCKET=$WORK/mariadb.sock
-PIDFILE=$WORK/mariadb.pid
 ERRLOG=$WORK/error.log
 SERVER_PID=
 
@@ -98,35 +64,17 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 log "initialising a data directory in $DATA"
-if ! "$INSTALL_DB" --no-defaults --auth-root-authentication-method=normal \
-	--datadir="$DATA" "${USER_ARGS[@]}" --skip-test-db >"$WORK/install.log" 2>&1; then
-	cat "$WORK/install.log" >&2
-	exit 1
-fi
+init_datadir "$WORK" "${USER_ARGS[@]}"
 
 # start_server starts mariadbd on $PORT and waits until it accepts
 # connections. It returns 2 when the port is taken, so the caller can try the
 # next one: binding is the only reliable test of a free port.
 start_server() {
 	: >"$ERRLOG"
-	# Durability settings are relaxed: the data lives as long as the test
-	# run, and an fsync per commit would make the tests measure the disk.
-	"$MARIADBD" --no-defaults "${USER_ARGS[@]}" \
-		--datadir="$DATA" \
-		--socket="$SOCKET" \
-		--pid-file="$PIDFILE" \
-		--log-error="$ERRLOG" \
-		--bind-address=127.0.0.1 \
-		--port="$PORT" \
-		--skip-name-resolve \
+	server_args "$WORK" "$PORT"
+	"$MARIADBD" "${SERVER_ARGS[@]}" "${USER_ARGS[@]}" \
 		--skip-log-bin \
-		--default-time-zone=+00:00 \
-		--character-set-server=utf8mb4 \
-		--collation-server=utf8mb4_bin \
-		--innodb-flush-log-at-trx-commit=0 \
-		--innodb-doublewrite=0 \
-		--innodb-buffer-pool-size=256M \
-		--max-connections=1000 >>"$WORK/stderr.log" 2>&1 &
+		--innodb-buffer-pool-size=256M >>"$WORK/stderr.log" 2>&1 &
 	SERVER_PID=$!
 	log "starting mariadbd (pid $SERVER_PID) on 127.0.0.1:$PORT"
 	for _ in $(seq 1 600); do # 60 s
@@ -167,16 +115,10 @@ if [[ $rc -ne 0 ]]; then
 	exit 1
 fi
 
-DB_USER=callbackd
-DB_PASS=callbackd
-DB_NAME=callbackd_test
-"$CLIENT" --no-defaults --socket="$SOCKET" -uroot <<SQL
-CREATE DATABASE $DB_NAME;
-CREATE USER '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
-GRANT ALL PRIVILEGES ON \`callbackd\\_%\`.* TO '$DB_USER'@'127.0.0.1';
-SQL
+create_test_db "$SOCKET"
 
-export CALLBACKD_TEST_MYSQL_DSN="$DB_USER:$DB_PASS@tcp(127.0.0.1:$PORT)/$DB_NAME"
+CALLBACKD_TEST_MYSQL_DSN=$(test_dsn "$PORT")
+export CALLBACKD_TEST_MYSQL_DSN
 log "MariaDB ready: CALLBACKD_TEST_MYSQL_DSN=$CALLBACKD_TEST_MYSQL_DSN"
 
 # Not exec: the trap must run after the command to stop the server.

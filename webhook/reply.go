@@ -178,7 +178,7 @@ func (s *Sender) sendSMS(ctx context.Context, d *Delivery) (int, error) {
 // replyTarget names where a reply goes, for the logs.
 func replyTarget(o ReplyOptions, c Channel) string {
 	if c == ChannelSMS {
-		return redact(o.SMSURL)
+		return Redact(o.SMSURL)
 	}
 	return o.SMTPRelay
 }

@@ -168,7 +168,7 @@ func (s *Sender) Run(ctx context.Context) error {
 			s.log.Info("webhook: notifications a previous run of this node left in flight are due again", "count", n)
 		}
 	}
-	s.log.Info("webhook sender running", "global_url", redact(s.o.URL), "events", s.o.Events, "workers", s.o.Workers,
+	s.log.Info("webhook sender running", "global_url", Redact(s.o.URL), "events", s.o.Events, "workers", s.o.Workers,
 		"timeout", s.o.Timeout, "retry_for", s.o.RetryFor)
 
 	jobs := make(chan *Delivery)
@@ -351,7 +351,7 @@ func (s *Sender) deliver(ctx context.Context, d *Delivery) (Outcome, bool) {
 		case target == "":
 			err = fmt.Errorf("%w: no global webhook: webhooks.url is not set", errNotConfigured)
 		default:
-			log = log.With("url", redact(target))
+			log = log.With("url", Redact(target))
 			code, err = s.post(ctx, target, secret, d)
 		}
 	}
@@ -492,9 +492,9 @@ func (s *Sender) prune(ctx context.Context, now time.Time) {
 	}
 }
 
-// redact drops the userinfo and the query of a URL for the logs: either
-// may hold a token.
-func redact(s string) string {
+// Redact drops the userinfo and the query of a URL for the logs and the
+// admin surfaces: either may hold a token.
+func Redact(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || s == "" {
 		return s

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callbackd/callbackd/admin"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/store/dbtest"
 	"github.com/callbackd/callbackd/webhook"
@@ -290,8 +291,8 @@ func TestSenderGivesUpThenResend(t *testing.T) {
 		mu.Lock()
 		up = true
 		mu.Unlock()
-		svc := &webhook.Service{Store: st.(webhook.Store)}
-		if _, err := svc.Resend(context.Background(), d.ID); err != nil {
+		svc := &admin.Service{Store: st.(admin.Store)}
+		if _, _, err := svc.ResendDelivery(context.Background(), admin.CLIActor, d.ID); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, "the resent row", func() bool { return rc.delivered() == 1 })
@@ -311,12 +312,14 @@ func TestSenderAccountWebhookGone(t *testing.T) {
 			t.Fatal(err)
 		}
 		rc := newReceiver(t, nil)
-		if err := ws.PutAccountWebhook(context.Background(), &webhook.AccountWebhook{Username: "801", URL: rc.URL, Secret: secret,
-			Events: webhook.EventsFinal}); err != nil {
+		svc := &admin.Service{Store: st.(admin.Store)}
+		final := string(webhook.EventsFinal)
+		if _, err := svc.SetAccountWebhook(context.Background(), admin.CLIActor, "801", "",
+			admin.WebhookSettings{URL: &rc.URL, Secret: new(secret), Events: &final}); err != nil {
 			t.Fatal(err)
 		}
 		finish(t, st, 2)
-		if err := ws.DeleteAccountWebhook(context.Background(), "801"); err != nil {
+		if err := svc.RemoveAccountWebhook(context.Background(), admin.CLIActor, "801", ""); err != nil {
 			t.Fatal(err)
 		}
 		startSender(t, st, webhook.Options{})

@@ -88,13 +88,19 @@ const (
 	StateFailed    State = "failed"    // the retry window passed; only a resend sends it again
 )
 
-// ParseState reads a state name; "" is no state (no filter).
+// StateRetrying selects, in a list, the pending rows whose latest attempt
+// failed: the notifications that are failing now and will be tried again.
+// No row is stored in this state.
+const StateRetrying State = "retrying"
+
+// ParseState reads a state of a list's filter; "" is no state (no
+// filter).
 func ParseState(s string) (State, error) {
 	switch State(s) {
-	case "", StatePending, StateDelivered, StateFailed:
+	case "", StatePending, StateRetrying, StateDelivered, StateFailed:
 		return State(s), nil
 	}
-	return "", fmt.Errorf("state %q: want pending, delivered or failed: %w", s, callback.ErrInvalid)
+	return "", fmt.Errorf("state %q: want pending, retrying, delivered or failed: %w", s, callback.ErrInvalid)
 }
 
 // Delivery is one outbox row: one notification of one status change to one
@@ -154,11 +160,17 @@ type Outcome struct {
 
 // Filter selects outbox rows for listing. Zero fields do not filter.
 type Filter struct {
-	State     State
+	State     State // StateRetrying: pending rows whose latest attempt failed
 	RequestID int64
 	Account   string
-	BeforeID  int64 // keyset paging, newest first: only ids below this
-	Limit     int   // 0 means 100
+	// URL selects the webhook rows POSTed to this URL: those of the
+	// accounts whose webhook has it, and the global rows when Global.
+	URL string
+	// Global, with URL, adds the global webhook's rows: URL is
+	// webhooks.url, which only the configuration knows.
+	Global   bool
+	BeforeID int64 // keyset paging, newest first: only ids below this
+	Limit    int   // 0 means 100
 }
 
 // AccountWebhook is an account's own webhook.
@@ -197,7 +209,7 @@ func CheckURL(s string) error {
 		return fmt.Errorf("not a URL: %w", err)
 	case u.Scheme != "http" && u.Scheme != "https":
 		return errors.New("want an http:// or https:// URL")
-	case u.Host == "":
+	case u.Hostname() == "":
 		return errors.New("no host")
 	}
 	return nil
@@ -230,19 +242,10 @@ type Store interface {
 	ListDeliveries(ctx context.Context, f Filter) ([]*Delivery, error)
 	// GetDelivery returns row id, or callback.ErrNotFound.
 	GetDelivery(ctx context.Context, id int64) (*Delivery, error)
-	// ResendDelivery makes row id pending and due at now, with a new retry
-	// window from now, whatever its state; callback.ErrNotFound for an
-	// unknown id.
-	ResendDelivery(ctx context.Context, id int64, now time.Time) (*Delivery, error)
-
-	// PutAccountWebhook sets (or replaces) an account's webhook;
-	// callback.ErrNotFound for an unknown account.
-	PutAccountWebhook(ctx context.Context, w *AccountWebhook) error
 	// GetAccountWebhook returns an account's webhook or callback.ErrNotFound.
+	// The changes (a resend, setting or removing an account's webhook)
+	// are the admin store's, each with its audit entry.
 	GetAccountWebhook(ctx context.Context, username string) (*AccountWebhook, error)
-	// DeleteAccountWebhook removes an account's webhook; callback.ErrNotFound
-	// when it has none.
-	DeleteAccountWebhook(ctx context.Context, username string) error
 	ListAccountWebhooks(ctx context.Context) ([]*AccountWebhook, error)
 	// SetWebhookPolicy says which status changes write outbox rows.
 	SetWebhookPolicy(p Policy)

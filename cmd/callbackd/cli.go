@@ -39,9 +39,9 @@ var adminCommands = map[string][][2]string{
 		{"list", "list the currencies"},
 	},
 	"webhook": {
-		{"list", "list status notifications, newest first, by state, request or account"},
+		{"list", "list status notifications, newest first, by state, request, account or URL"},
 		{"show", "one notification: its attempts, last answer and JSON body"},
-		{"resend", "send a notification again now (a failed one too), with a new retry window"},
+		{"resend", "send a notification again now (a failed one too), with a new retry window; audited as operator cli"},
 		{"account", "show, set (-url -secret -events) or remove (-delete) an account's webhook"},
 	},
 	"operator": {

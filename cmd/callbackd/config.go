@@ -74,10 +74,10 @@ type Config struct {
 		// (trigger.DefaultLimits: 5/1m, 10/30s, 60/1s).
 		trigger.Limits   `yaml:",inline"`
 		TariffCacheCheck time.Duration `yaml:"tariff_cache_check"` // how often rate changes are looked for: 5s
-		// Shared counts the trigger, web and email limits in the
-		// MariaDB/MySQL database, so every node sharing it shares each
-		// budget; false: each node counts alone (no effect on the
-		// embedded store, which serves one node).
+		// Shared counts the trigger, web, email and HTTP API limits and
+		// the failed logins in the MariaDB/MySQL database, so every node
+		// sharing it shares each budget; false: each node counts alone
+		// (no effect on the embedded store, which serves one node).
 		Shared bool `yaml:"shared"` // true
 	} `yaml:"limits"`
 	HTTP struct {

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/callbackd/callbackd/admin"
+	"github.com/callbackd/callbackd/auth"
+	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/console"
 	"github.com/callbackd/callbackd/web"
 )
@@ -14,8 +16,9 @@ import (
 // admin API's service) and every other path with next (the web page), or
 // 404 without one. Sessions are signed with web.hmac_key when it is set,
 // else with a key of this process (sessions then end at a restart and
-// hold on one node only).
-func withConsole(c *Config, svc *admin.Service, next http.Handler, log *slog.Logger) (http.Handler, error) {
+// hold on one node only). The failed sign-ins are counted where
+// sharedLimits says.
+func withConsole(c *Config, st callback.Store, svc *admin.Service, next http.Handler, log *slog.Logger) (http.Handler, error) {
 	if svc == nil {
 		return next, nil
 	}
@@ -28,6 +31,13 @@ func withConsole(c *Config, svc *admin.Service, next http.Handler, log *slog.Log
 		o.Key = []byte(c.Web.HMACKey)
 	} else {
 		log.Warn("console sessions are signed with a key of this process: set web.hmac_key to keep them across restarts and nodes", "component", "console")
+	}
+	if b := sharedLimits(c, st); b != nil {
+		// The console's budgets of failed sign-ins, held where every
+		// node sees them.
+		l := auth.DefaultLogin()
+		o.Lockout = auth.NewLockout(auth.DefaultLimits(l.Every, l.Burst), auth.SurfaceConsole)
+		o.Lockout.ShareLimits(b)
 	}
 	cons := console.New(o)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -50,6 +50,9 @@ func newAuthenticator(c *Config, st callback.Store) *auth.Authenticator {
 	l := auth.DefaultLimits(c.HTTP.Login.Every, c.HTTP.Login.Burst)
 	l.PerAccount, l.PerSurface = c.Auth.AccountFailures, c.Auth.SurfaceFailures
 	a.SetLimits(l)
+	if b := sharedLimits(c, st); b != nil {
+		a.ShareLimits(b)
+	}
 	return a
 }
 
@@ -96,8 +99,9 @@ func httpOptions(c *Config, st callback.Store, svc *callback.Service, authn *aut
 		return httpapi.Options{}, err
 	}
 	return httpapi.Options{Store: st, Service: svc, Authenticator: authn, Logger: log, Limits: &lim, TrustedProxies: proxies,
-		SMS:   httpapi.SMSOptions{Secret: c.SMS.Secret, TwilioAuthToken: c.SMS.TwilioAuthToken, PublicURL: c.SMS.PublicURL},
-		Admin: newAdminService(c, st, svc.Notify)}, nil
+		SharedLimits: sharedLimits(c, st),
+		SMS:          httpapi.SMSOptions{Secret: c.SMS.Secret, TwilioAuthToken: c.SMS.TwilioAuthToken, PublicURL: c.SMS.PublicURL},
+		Admin:        newAdminService(c, st, svc.Notify)}, nil
 }
 
 // newController builds the ARI controller from the ari.* options.

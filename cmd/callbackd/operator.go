@@ -11,6 +11,7 @@ import (
 
 	"github.com/callbackd/callbackd/admin"
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/webhook"
 )
 
 // newAdminService is the admin service over st, for the admin API and the
@@ -20,7 +21,9 @@ func newAdminService(c *Config, st callback.Store, notify func()) *admin.Service
 	if !ok {
 		return nil
 	}
-	return &admin.Service{Store: ast, Realm: c.ARI.Realm, Notify: notify}
+	ev, _ := webhook.ParseEvents(c.Webhooks.Events)
+	return &admin.Service{Store: ast, Realm: c.ARI.Realm, Notify: notify,
+		Webhooks: admin.WebhookConfig{Enabled: c.Webhooks.Enabled, URL: c.Webhooks.URL, Events: ev, RetryFor: c.Webhooks.RetryFor}}
 }
 
 // adminService is newAdminService for a command.
@@ -44,7 +47,7 @@ func adminError(err error, thing string, format string, args ...any) error {
 
 func (e *env) operatorAdd(fs *flag.FlagSet) func(callback.Store, *Config) error {
 	name := fs.String("name", "", "operator name (required)")
-	role := fs.String("role", "", "admin, support (read and cancel) or reporting (read only) (required)")
+	role := fs.String("role", "", "admin, support (read, cancel, resend webhook notifications) or reporting (read only) (required)")
 	password := fs.String("password", "", "password for the web console, 8 to 72 bytes (stored as bcrypt)")
 	return func(st callback.Store, c *Config) error {
 		if err := required(fs, "name", "role"); err != nil {

@@ -325,7 +325,7 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 		ho.Ready = s.ready
 		ho.Fallback = page // the web page, behind the same logs, metrics and recovery
 		// The console at /admin/, then the web page.
-		if ho.Fallback, err = withConsole(c, ho.Admin, page, log); err != nil {
+		if ho.Fallback, err = withConsole(c, st, ho.Admin, page, log); err != nil {
 			st.Close()
 			return nil, fmt.Errorf("configuration: %w", err)
 		}

@@ -9,7 +9,9 @@ import (
 )
 
 // sharedLimits returns where the abuse limits of the triggers, the web
-// page and email keep their buckets: the database when it is MariaDB/MySQL
+// page, email and the HTTP API, and the budgets of failed logins (PINs,
+// passwords, API and operator tokens, console sign-ins), keep their
+// buckets: the database when it is MariaDB/MySQL
 // (database.mysql_dsn), which every node of a cluster shares, so N nodes
 // allow one burst per caller and not N; nil (each process counts alone)
 // on the embedded store, which serves one node, and with limits.shared

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callbackd/callbackd/admin"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/metrics"
 	"github.com/callbackd/callbackd/webhook"
@@ -100,10 +101,12 @@ func replyOptions(c *Config) (webhook.ReplyOptions, error) {
 	return o, nil
 }
 
-// webhookCmd runs `callbackd webhook <verb>`.
+// webhookCmd runs `callbackd webhook <verb>` through the admin service,
+// as operator cli: the rules, the roles and the audit log of the admin
+// API and the console.
 func (e *env) webhookCmd(verb string, args []string) error {
 	fs, cfgPath := e.flags("webhook " + verb)
-	var run func(ctx context.Context, svc *webhook.Service) error
+	var run func(ctx context.Context, svc *admin.Service) error
 	switch verb {
 	case "list":
 		run = e.webhookList(fs)
@@ -120,16 +123,16 @@ func (e *env) webhookCmd(verb string, args []string) error {
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}
-	_, st, err := e.openAdminStore(*cfgPath)
+	c, st, err := e.openAdminStore(*cfgPath)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	ws, ok := st.(webhook.Store)
-	if !ok {
-		return errors.New("this store keeps no webhook outbox")
+	svc, err := adminService(&c, st)
+	if err != nil {
+		return err
 	}
-	return run(e.ctx, &webhook.Service{Store: ws})
+	return run(e.ctx, svc)
 }
 
 func deliveryID(fs *flag.FlagSet) (int64, error) {
@@ -157,20 +160,18 @@ func whDash(s string) string {
 	return s
 }
 
-func (e *env) webhookList(fs *flag.FlagSet) func(context.Context, *webhook.Service) error {
-	state := fs.String("state", "", "only notifications in this state: pending, delivered or failed")
+func (e *env) webhookList(fs *flag.FlagSet) func(context.Context, *admin.Service) error {
+	state := fs.String("state", "", "only notifications in this state: pending, retrying (pending after a failed attempt), delivered or failed (given up)")
 	request := fs.Int64("request", 0, "only the notifications of this request")
 	account := fs.String("account", "", "only those to this account's webhook")
+	url := fs.String("url", "", "only those POSTed to this URL (an account's webhook, or webhooks.url)")
 	before := fs.Int64("before", 0, "only ids below this (the next page)")
 	limit := fs.Int("limit", 50, "at most this many, newest first")
-	return func(ctx context.Context, svc *webhook.Service) error {
-		st, err := webhook.ParseState(*state)
+	return func(ctx context.Context, svc *admin.Service) error {
+		ds, err := svc.ListDeliveries(ctx, admin.CLIActor, admin.DeliveryFilter{State: *state, RequestID: *request, Account: *account,
+			URL: *url, BeforeID: *before, Limit: *limit})
 		if err != nil {
-			return usageError{"-state: " + err.Error()}
-		}
-		ds, err := svc.List(ctx, webhook.Filter{State: st, RequestID: *request, Account: *account, BeforeID: *before, Limit: *limit})
-		if err != nil {
-			return err
+			return adminError(err, "notification", "list notifications: %w", err)
 		}
 		w := e.table()
 		fmt.Fprintln(w, "ID\tREQUEST\tTO\tSTATUS\tRESULT\tSTATE\tATTEMPTS\tCREATED\tNEXT ATTEMPT\tCODE\tLAST ERROR")
@@ -213,13 +214,13 @@ func whCut(s string, n int) string {
 	return s[:n] + "..."
 }
 
-func (e *env) webhookShow(fs *flag.FlagSet) func(context.Context, *webhook.Service) error {
-	return func(ctx context.Context, svc *webhook.Service) error {
+func (e *env) webhookShow(fs *flag.FlagSet) func(context.Context, *admin.Service) error {
+	return func(ctx context.Context, svc *admin.Service) error {
 		id, err := deliveryID(fs)
 		if err != nil {
 			return err
 		}
-		d, err := svc.Get(ctx, id)
+		d, err := svc.GetDelivery(ctx, admin.CLIActor, id)
 		if err != nil {
 			return whNotFound(err, "notification %d not found", id)
 		}
@@ -242,13 +243,13 @@ func (e *env) webhookShow(fs *flag.FlagSet) func(context.Context, *webhook.Servi
 	}
 }
 
-func (e *env) webhookResend(fs *flag.FlagSet) func(context.Context, *webhook.Service) error {
-	return func(ctx context.Context, svc *webhook.Service) error {
+func (e *env) webhookResend(fs *flag.FlagSet) func(context.Context, *admin.Service) error {
+	return func(ctx context.Context, svc *admin.Service) error {
 		id, err := deliveryID(fs)
 		if err != nil {
 			return err
 		}
-		d, err := svc.Resend(ctx, id)
+		d, _, err := svc.ResendDelivery(ctx, admin.CLIActor, id)
 		if err != nil {
 			return whNotFound(err, "notification %d not found", id)
 		}
@@ -258,36 +259,53 @@ func (e *env) webhookResend(fs *flag.FlagSet) func(context.Context, *webhook.Ser
 	}
 }
 
-func (e *env) webhookAccount(fs *flag.FlagSet) func(context.Context, *webhook.Service) error {
+func (e *env) webhookAccount(fs *flag.FlagSet) func(context.Context, *admin.Service) error {
 	username := fs.String("username", "", "the account (required)")
 	url := fs.String("url", "", "set the account's webhook URL (http:// or https://)")
-	secret := fs.String("secret", "", fmt.Sprintf("its signing secret, at least %d bytes (required with -url)", webhook.MinSecretBytes))
-	events := fs.String("events", "all", "all (every status change) or final (Finished only)")
+	secret := fs.String("secret", "", fmt.Sprintf("its signing secret, at least %d bytes (required for a new webhook; kept when left out)", webhook.MinSecretBytes))
+	events := fs.String("events", "", "all (every status change) or final (Finished only); a new webhook: all")
 	del := fs.Bool("delete", false, "remove the account's webhook")
-	return func(ctx context.Context, svc *webhook.Service) error {
+	return func(ctx context.Context, svc *admin.Service) error {
 		if err := required(fs, "username"); err != nil {
 			return err
 		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		switch {
 		case *del:
-			if err := svc.Store.DeleteAccountWebhook(ctx, *username); err != nil {
-				return whNotFound(err, "account %s has no webhook", *username)
+			w, err := svc.GetAccountWebhook(ctx, admin.CLIActor, *username)
+			if err == nil && w == nil {
+				return fmt.Errorf("account %s has no webhook", *username)
 			}
-			_, err := fmt.Fprintf(e.stdout, "account %s: webhook removed\n", *username)
-			return err
-		case *url != "":
-			ev, err := webhook.ParseEvents(*events)
+			if err == nil {
+				err = svc.RemoveAccountWebhook(ctx, admin.CLIActor, *username, "")
+			}
 			if err != nil {
-				return usageError{"-events: " + err.Error()}
+				return adminError(err, "account "+*username, "remove the webhook of account %s: %w", *username, err)
 			}
-			w := &webhook.AccountWebhook{Username: *username, URL: *url, Secret: *secret, Events: ev}
-			if err := svc.SetAccountWebhook(ctx, w); err != nil {
-				return whNotFound(err, "account %s not found", *username)
+			_, err = fmt.Fprintf(e.stdout, "account %s: webhook removed\n", *username)
+			return err
+		case set["url"] || set["secret"] || set["events"]:
+			var in admin.WebhookSettings
+			if set["url"] {
+				in.URL = url
+			}
+			if set["secret"] {
+				in.Secret = secret
+			}
+			if set["events"] {
+				in.Events = events
+			}
+			if _, err := svc.SetAccountWebhook(ctx, admin.CLIActor, *username, "", in); err != nil {
+				return adminError(err, "account "+*username, "set the webhook of account %s: %w", *username, err)
 			}
 		}
-		w, err := svc.Store.GetAccountWebhook(ctx, *username)
+		w, err := svc.GetAccountWebhook(ctx, admin.CLIActor, *username)
 		if err != nil {
-			return whNotFound(err, "account %s has no webhook", *username)
+			return adminError(err, "account "+*username, "read the webhook of account %s: %w", *username, err)
+		}
+		if w == nil {
+			return fmt.Errorf("account %s has no webhook", *username)
 		}
 		_, err = fmt.Fprintf(e.stdout, "account %s: webhook %s, events %s, secret (set)\n", w.Username, w.URL, w.Events)
 		return err

@@ -79,6 +79,12 @@ func testWebhookCommands(t *testing.T, storeEnv string) {
 		!strings.Contains(err.Error(), "secret") {
 		t.Errorf("a short secret: %v\n%s", err, out)
 	}
+	for _, bad := range []string{"ftp://127.0.0.1/a", "http://", "https://:443/x", "127.0.0.1:9/a"} {
+		if out, err := run("webhook", "account", "-username", "801", "-url", bad, "-secret", "0123456789abcdef"); err == nil ||
+			!strings.Contains(err.Error(), "url") {
+			t.Errorf("webhook URL %q: %v\n%s", bad, err, out)
+		}
+	}
 	if _, err := run("webhook", "account", "-username", "802", "-url", "http://127.0.0.1:9/a", "-secret", "0123456789abcdef"); err == nil ||
 		!strings.Contains(err.Error(), "account 802 not found") {
 		t.Errorf("an unknown account: %v", err)
@@ -91,6 +97,16 @@ func testWebhookCommands(t *testing.T, storeEnv string) {
 	must("request", "cancel", "2")
 	if out := must("webhook", "list", "-request", "2"); !strings.Contains(out, "account 801") || !strings.Contains(out, "global") {
 		t.Errorf("notifications of request 2:\n%s", out)
+	}
+	if out := must("webhook", "list", "-url", "http://127.0.0.1:9/a"); !strings.Contains(out, "account 801") || strings.Contains(out, "global") {
+		t.Errorf("notifications to the account's URL:\n%s", out)
+	}
+	if out := must("webhook", "list", "-url", "http://127.0.0.1:9/hook"); strings.Contains(out, "account 801") || strings.Count(out, "global") != 2 {
+		t.Errorf("notifications to webhooks.url:\n%s", out)
+	}
+	// Only the events change; the URL and the secret stay.
+	if out := must("webhook", "account", "-username", "801", "-events", "final"); !strings.Contains(out, "webhook http://127.0.0.1:9/a, events final") {
+		t.Errorf("events changed alone: %s", out)
 	}
 	must("webhook", "account", "-username", "801", "-delete")
 	if _, err := run("webhook", "account", "-username", "801"); err == nil || !strings.Contains(err.Error(), "account 801 has no webhook") {

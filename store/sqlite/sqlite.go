@@ -76,7 +76,7 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 	// SQLite does not look at the context while it waits for a lock, so
 	// the wait itself must end by the query timeout.
 	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", min(busyTimeout, o.QueryTimeout).Milliseconds())
-	writer, err := sql.Open("sqlite", path+"?"+common+"&_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
+	writer, err := openDB(path + "?" + common + "&_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -94,7 +94,7 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 	if path != ":memory:" {
 		// Opened after the writer has switched the file to WAL, which
 		// readers need to run alongside it.
-		reader, err := sql.Open("sqlite", path+"?"+common+"&_pragma=query_only(1)")
+		reader, err := openDB(path + "?" + common + "&_pragma=query_only(1)")
 		if err != nil {
 			writer.Close()
 			return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
@@ -105,6 +105,16 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 		cfg.Reader = reader
 	}
 	return &DB{sqlstore.New(cfg)}, nil
+}
+
+// openDB opens a pool on dsn whose connections keep their compiled
+// statements (stmtcache.go).
+func openDB(dsn string) (*sql.DB, error) {
+	c, err := sqlite.NewConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(cachingConnector{Connector: c}), nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -86,3 +86,7 @@ func BenchmarkExportCDRs(b *testing.B) {
 func BenchmarkAdminLists(b *testing.B) {
 	storetest.BenchAdminLists(b, func(b *testing.B) admin.Store { return dbtest.SQLite(b) })
 }
+
+func BenchmarkListDeliveries(b *testing.B) {
+	storetest.BenchListDeliveries(b, func(b *testing.B) admin.Store { return dbtest.SQLite(b) })
+}

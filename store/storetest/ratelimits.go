@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -9,12 +11,14 @@ import (
 // TokenTaker is a store that keeps shared token buckets (rate_limits).
 type TokenTaker interface {
 	TakeToken(ctx context.Context, name, key string, every time.Duration, burst int, now time.Time) (bool, error)
+	PeekToken(ctx context.Context, name, key string, every time.Duration, burst int, now time.Time) (token, full bool, err error)
 }
 
 // RunSharedLimits checks that two stores on one database (two nodes) share
 // one bucket per limit and key: a burst of 3 is 3 over both, a refused
 // call takes nothing, the bucket refills one token per interval, and keys
-// and limits are counted apart.
+// and limits are counted apart. A peek (failed logins) sees what the
+// other node took and takes nothing.
 func RunSharedLimits(t *testing.T, a, b TokenTaker) {
 	t.Helper()
 	const every = time.Minute
@@ -62,5 +66,51 @@ func RunSharedLimits(t *testing.T, a, b TokenTaker) {
 		if ok, err := a.TakeToken(t.Context(), "off", "k", 0, 1, now); err != nil || !ok {
 			t.Fatalf("limit with no interval: %v, %v", ok, err)
 		}
+	}
+	runSharedPeek(t, a, b)
+}
+
+// runSharedPeek checks PeekToken against TakeToken across two nodes.
+func runSharedPeek(t *testing.T, a, b TokenTaker) {
+	t.Helper()
+	const every = time.Minute
+	peek := func(s TokenTaker, key string, now time.Time) string {
+		t.Helper()
+		token, full, err := s.PeekToken(t.Context(), "auth.pair", key, every, 2, now)
+		if err != nil {
+			t.Fatalf("peek token %s: %v", key, err)
+		}
+		return fmt.Sprintf("token=%v full=%v", token, full)
+	}
+	now := base
+	if got := peek(b, "801\x00192.0.2.1", now); got != "token=true full=true" {
+		t.Fatalf("a bucket never taken from: %s", got)
+	}
+	long := strings.Repeat("x", 300) // hashed to fit the key column
+	for _, key := range []string{"801\x00192.0.2.1", long} {
+		if ok, err := a.TakeToken(t.Context(), "auth.pair", key, every, 2, now); err != nil || !ok {
+			t.Fatalf("take token: %v, %v", ok, err)
+		}
+		if got := peek(b, key, now); got != "token=true full=false" {
+			t.Fatalf("one of 2 taken on the other node: %s", got)
+		}
+	}
+	for range 3 { // peeks take nothing
+		peek(b, "801\x00192.0.2.1", now)
+	}
+	if ok, err := a.TakeToken(t.Context(), "auth.pair", "801\x00192.0.2.1", every, 2, now); err != nil || !ok {
+		t.Fatalf("second token after peeks: %v, %v", ok, err)
+	}
+	if got := peek(b, "801\x00192.0.2.1", now); got != "token=false full=false" {
+		t.Fatalf("both taken on the other node: %s", got)
+	}
+	if got := peek(b, "801\x00192.0.2.1", now.Add(every)); got != "token=true full=false" {
+		t.Fatalf("one interval later: %s", got)
+	}
+	if got := peek(a, "801\x00192.0.2.1", now.Add(2*every)); got != "token=true full=true" {
+		t.Fatalf("two intervals later: %s", got)
+	}
+	if token, full, err := a.PeekToken(t.Context(), "off", "k", 0, 1, now); err != nil || !token || !full {
+		t.Fatalf("peek of a limit with no interval: %v, %v, %v", token, full, err)
 	}
 }

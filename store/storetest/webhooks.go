@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callbackd/callbackd/admin"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/webhook"
 )
@@ -32,6 +33,40 @@ func hooks(t *testing.T, s callback.Store, p webhook.Policy) webhook.Store {
 	}
 	ws.SetWebhookPolicy(p)
 	return ws
+}
+
+// putHook sets an account's webhook through the admin store, as the admin
+// service does.
+func putHook(t *testing.T, s callback.Store, w *webhook.AccountWebhook) error {
+	t.Helper()
+	_, err := adminStore(t, s).EditAccountWebhook(t.Context(), w.Username, func(*webhook.AccountWebhook) (*webhook.AccountWebhook, error) {
+		return w, nil
+	}, &admin.AuditEntry{Operator: "test", Action: "account.webhook.set", Object: "account/" + w.Username})
+	return err
+}
+
+// removeHook removes an account's webhook through the admin store.
+func removeHook(t *testing.T, s callback.Store, username string) error {
+	t.Helper()
+	_, err := adminStore(t, s).EditAccountWebhook(t.Context(), username, func(*webhook.AccountWebhook) (*webhook.AccountWebhook, error) {
+		return nil, nil
+	}, &admin.AuditEntry{Operator: "test", Action: "account.webhook.remove", Object: "account/" + username})
+	return err
+}
+
+func resend(t *testing.T, s callback.Store, id int64, now time.Time) (*webhook.Delivery, error) {
+	t.Helper()
+	return adminStore(t, s).ResendDelivery(t.Context(), id, now, &admin.AuditEntry{Operator: "test", Action: "webhook.resend",
+		Object: admin.DeliveryObject(id)})
+}
+
+func adminStore(t *testing.T, s callback.Store) admin.Store {
+	t.Helper()
+	as, ok := s.(admin.Store)
+	if !ok {
+		t.Fatalf("%T is no admin store", s)
+	}
+	return as
 }
 
 var allChanges = webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsAll}
@@ -126,7 +161,7 @@ var webhookTests = map[string]func(t *testing.T, s callback.Store){
 	"FinalOnlyAndAccountWebhook": func(t *testing.T, s callback.Store) {
 		ws := hooks(t, s, webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
 		createAccount(t, s, callback.Account{Username: "801", Currency: "USD", MaxSessions: 2})
-		if err := ws.PutAccountWebhook(t.Context(), &webhook.AccountWebhook{Username: "801", URL: "http://127.0.0.1:9/hook",
+		if err := putHook(t, s, &webhook.AccountWebhook{Username: "801", URL: "http://127.0.0.1:9/hook",
 			Secret: "0123456789abcdef", Events: webhook.EventsAll}); err != nil {
 			t.Fatal(err)
 		}
@@ -143,14 +178,14 @@ var webhookTests = map[string]func(t *testing.T, s callback.Store){
 				t.Errorf("delivery %d to %q: url %q secret %q", d.ID, d.Account, d.URL, d.Secret)
 			}
 		}
-		if err := ws.PutAccountWebhook(t.Context(), &webhook.AccountWebhook{Username: "nobody", URL: "http://127.0.0.1:9/",
+		if err := putHook(t, s, &webhook.AccountWebhook{Username: "nobody", URL: "http://127.0.0.1:9/",
 			Secret: "0123456789abcdef"}); !errors.Is(err, callback.ErrNotFound) {
 			t.Errorf("webhook of an unknown account: %v, want ErrNotFound", err)
 		}
-		if err := ws.PutAccountWebhook(t.Context(), &webhook.AccountWebhook{Username: "801", URL: "ftp://x/", Secret: "0123456789abcdef"}); !errors.Is(err, callback.ErrInvalid) {
+		if err := putHook(t, s, &webhook.AccountWebhook{Username: "801", URL: "ftp://x/", Secret: "0123456789abcdef"}); !errors.Is(err, callback.ErrInvalid) {
 			t.Errorf("ftp URL: %v, want ErrInvalid", err)
 		}
-		if err := ws.DeleteAccountWebhook(t.Context(), "801"); err != nil {
+		if err := removeHook(t, s, "801"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := ws.GetAccountWebhook(t.Context(), "801"); !errors.Is(err, callback.ErrNotFound) {
@@ -164,7 +199,7 @@ var webhookTests = map[string]func(t *testing.T, s callback.Store){
 	"RollbackWritesNone": func(t *testing.T, s callback.Store) {
 		ws := hooks(t, s, allChanges)
 		createAccount(t, s, callback.Account{Username: "801", Currency: "USD", MaxSessions: 2})
-		if err := ws.PutAccountWebhook(t.Context(), &webhook.AccountWebhook{Username: "801", URL: "http://127.0.0.1:9/",
+		if err := putHook(t, s, &webhook.AccountWebhook{Username: "801", URL: "http://127.0.0.1:9/",
 			Secret: "0123456789abcdef"}); err != nil {
 			t.Fatal(err)
 		}
@@ -282,11 +317,11 @@ var webhookTests = map[string]func(t *testing.T, s callback.Store){
 		if c, err := ws.CountDeliveries(t.Context(), webhook.StateFailed); err != nil || c != 1 {
 			t.Errorf("failed rows: %d %v", c, err)
 		}
-		res, err := ws.ResendDelivery(t.Context(), a[1].ID, now)
+		res, err := resend(t, s, a[1].ID, now)
 		if err != nil || res.State != webhook.StatePending || !res.Queued.Equal(now.Truncate(time.Millisecond)) {
 			t.Fatalf("resend: %+v %v", res, err)
 		}
-		if _, err := ws.ResendDelivery(t.Context(), 999999, now); !errors.Is(err, callback.ErrNotFound) {
+		if _, err := resend(t, s, 999999, now); !errors.Is(err, callback.ErrNotFound) {
 			t.Errorf("resend of an unknown id: %v", err)
 		}
 		got := claimHooks(t, ws, "n1/old", now, 10)

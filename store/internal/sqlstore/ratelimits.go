@@ -24,13 +24,9 @@ func (db *DB) TakeToken(ctx context.Context, name, key string, every time.Durati
 	if every <= 0 {
 		return true, nil
 	}
-	if len(key) > 255 {
-		sum := sha256.Sum256([]byte(key))
-		key = "sha256:" + hex.EncodeToString(sum[:])
-	}
+	key = bucketKey(key)
 	nowMS := now.UnixMilli()
-	everyMS := max(every.Milliseconds(), 1)
-	slack := int64(max(burst, 1)-1) * everyMS
+	everyMS, slack := gcra(every, burst)
 	var ok bool
 	err := db.tx(ctx, func(tx *sqlx.Tx) error {
 		ok = false
@@ -66,6 +62,46 @@ func (db *DB) TakeToken(ctx context.Context, name, key string, every time.Durati
 	}
 	db.sweepLimits(ctx, now)
 	return ok, nil
+}
+
+// PeekToken reads the bucket of limit name and key without taking from
+// it: whether it has a token (TakeToken would succeed) and whether it is
+// full (nothing taken from it is still missing). It reads the row without
+// locking it: the limits that peek (failed logins) take their tokens
+// through TakeToken, which decides races.
+func (db *DB) PeekToken(ctx context.Context, name, key string, every time.Duration, burst int, now time.Time) (token, full bool, err error) {
+	if every <= 0 {
+		return true, true, nil
+	}
+	var tat int64
+	err = db.r.GetContext(ctx, &tat, "SELECT tat FROM rate_limits WHERE name = ? AND k = ?", name, bucketKey(key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return true, true, nil
+	}
+	if err != nil {
+		return false, false, db.fail(err, "rate limit %s", name)
+	}
+	_, slack := gcra(every, burst)
+	nowMS := now.UnixMilli()
+	return tat-nowMS <= slack, tat <= nowMS, nil
+}
+
+// bucketKey is key as rate_limits holds it: keys longer than the column
+// are hashed.
+func bucketKey(key string) string {
+	if len(key) <= 255 {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// gcra returns a bucket's interval in milliseconds and its slack: how far
+// ahead of now its theoretical arrival time may be for a token to be
+// there ((burst - 1) intervals).
+func gcra(every time.Duration, burst int) (everyMS, slack int64) {
+	everyMS = max(every.Milliseconds(), 1)
+	return everyMS, int64(max(burst, 1)-1) * everyMS
 }
 
 // limitSweepEvery is how often a store deletes the buckets that are full

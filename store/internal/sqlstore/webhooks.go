@@ -1,14 +1,17 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/callbackd/callbackd/admin"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/webhook"
 	"github.com/jmoiron/sqlx"
@@ -364,12 +367,42 @@ func (db *DB) PruneDeliveries(ctx context.Context, t time.Time, limit int) (int,
 	return int(n), nil
 }
 
-// ListDeliveries returns the rows f selects, newest first.
+// ListDeliveries returns the rows f selects, newest first. A URL filter
+// that takes in the global webhook's rows reads them and the accounts'
+// in two queries, each walking the (account, id) index newest first, and
+// merges the two pages: one query with an OR would sort them all.
 func (db *DB) ListDeliveries(ctx context.Context, f webhook.Filter) ([]*webhook.Delivery, error) {
+	limit := pageLimit(f.Limit)
+	if f.URL == "" {
+		return db.listDeliveries(ctx, f, "", nil, limit)
+	}
+	out, err := db.listDeliveries(ctx, f, "o.account IN (SELECT username FROM account_webhooks WHERE url = ?)", []any{f.URL}, limit)
+	if err != nil || !f.Global {
+		return out, err
+	}
+	global, err := db.listDeliveries(ctx, f, "o.account IS NULL", nil, limit)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, global...)
+	slices.SortFunc(out, func(a, b *webhook.Delivery) int { return cmp.Compare(b.ID, a.ID) })
+	return out[:min(len(out), limit)], nil
+}
+
+// listDeliveries is one query of ListDeliveries; target, when not empty,
+// selects the webhook rows of some targets.
+func (db *DB) listDeliveries(ctx context.Context, f webhook.Filter, target string, targetArgs []any, limit int) ([]*webhook.Delivery, error) {
 	var where []string
 	var args []any
-	if f.State != "" {
+	switch f.State {
+	case "":
+	case webhook.StateRetrying:
+		where = append(where, "o.state = 'pending' AND (o.last_code IS NOT NULL OR o.last_error IS NOT NULL)")
+	default:
 		where, args = append(where, "o.state = ?"), append(args, string(f.State))
+	}
+	if target != "" {
+		where, args = append(where, "o.channel = 'webhook' AND "+target), append(args, targetArgs...)
 	}
 	if f.RequestID > 0 {
 		where, args = append(where, "o.request_id = ?"), append(args, f.RequestID)
@@ -379,10 +412,6 @@ func (db *DB) ListDeliveries(ctx context.Context, f webhook.Filter) ([]*webhook.
 	}
 	if f.BeforeID > 0 {
 		where, args = append(where, "o.id < ?"), append(args, f.BeforeID)
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
 	}
 	q := selectDeliveries
 	if len(where) > 0 {
@@ -408,20 +437,32 @@ func (db *DB) GetDelivery(ctx context.Context, id int64) (*webhook.Delivery, err
 }
 
 // ResendDelivery makes row id pending and due now, with a new retry
-// window. A sender holding it loses its lease: its outcome is not
-// recorded, and the row is sent again.
-func (db *DB) ResendDelivery(ctx context.Context, id int64, now time.Time) (*webhook.Delivery, error) {
+// window, and writes its audit entry. A sender holding it loses its
+// lease: its outcome is not recorded, and the row is sent again.
+func (db *DB) ResendDelivery(ctx context.Context, id int64, now time.Time, audit *admin.AuditEntry) (*webhook.Delivery, error) {
 	var got *webhook.Delivery
 	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		got = nil
+		before, err := selectDeliveryRows(ctx, tx, selectDeliveries+" WHERE o.id = ?"+db.d.LockRows, id)
+		if err != nil {
+			return err
+		}
+		if len(before) == 0 {
+			return sql.ErrNoRows
+		}
 		if err := execMatched(ctx, tx, sql.ErrNoRows, `UPDATE webhook_outbox SET state = 'pending', queued = ?, next_attempt = ?,
 			lease_owner = NULL, lease_expires = NULL, delivered = NULL WHERE id = ?`, db.ts(now), db.ts(now), id); err != nil {
 			return err
 		}
 		out, err := selectDeliveryRows(ctx, tx, selectDeliveries+" WHERE o.id = ?", id)
-		if err == nil && len(out) == 1 {
-			got = out[0]
+		if err != nil {
+			return err
 		}
-		return err
+		if len(out) != 1 {
+			return sql.ErrNoRows
+		}
+		got = out[0]
+		return db.insertAudit(ctx, tx, audit, before[0], got)
 	})
 	if err != nil {
 		return nil, db.fail(err, "resend delivery %d", id)
@@ -429,58 +470,83 @@ func (db *DB) ResendDelivery(ctx context.Context, id int64, now time.Time) (*web
 	return got, nil
 }
 
-// PutAccountWebhook sets an account's webhook.
-func (db *DB) PutAccountWebhook(ctx context.Context, w *webhook.AccountWebhook) error {
-	if err := w.Validate(); err != nil {
-		return fmt.Errorf("account webhook: %w", err)
-	}
-	events, _ := webhook.ParseEvents(string(w.Events))
+// EditAccountWebhook applies edit to an account's webhook under the
+// account's row lock and stores its result (nil removes the webhook),
+// with the audit entry.
+func (db *DB) EditAccountWebhook(ctx context.Context, username string,
+	edit func(cur *webhook.AccountWebhook) (*webhook.AccountWebhook, error), audit *admin.AuditEntry) (*webhook.AccountWebhook, error) {
+	var got *webhook.AccountWebhook
 	err := db.tx(ctx, func(tx *sqlx.Tx) error {
+		got = nil
 		var one int
-		if err := tx.GetContext(ctx, &one, "SELECT 1 FROM accounts WHERE username = ?"+db.d.LockRows, w.Username); err != nil {
+		if err := tx.GetContext(ctx, &one, "SELECT 1 FROM accounts WHERE username = ?"+db.d.LockRows, username); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, "UPDATE account_webhooks SET url = ?, secret = ?, events = ? WHERE username = ?",
-			w.URL, w.Secret, string(events), w.Username)
+		cur, err := getAccountWebhook(ctx, tx, username)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			cur = nil
+		case err != nil:
+			return err
+		}
+		next, err := edit(cur)
 		if err != nil {
 			return err
 		}
-		if n, err := rowsAffected(res); err != nil || n > 0 {
-			return err
+		switch {
+		case next == nil && cur == nil:
+			return nil // nothing to remove
+		case next == nil:
+			if _, err := tx.ExecContext(ctx, "DELETE FROM account_webhooks WHERE username = ?", username); err != nil {
+				return err
+			}
+		default:
+			if err := next.Validate(); err != nil {
+				return err
+			}
+			if next.Username != username {
+				return fmt.Errorf("account webhook of %q written as %q: %w", username, next.Username, callback.ErrInvalid)
+			}
+			next.Events, _ = webhook.ParseEvents(string(next.Events))
+			if cur != nil {
+				_, err = tx.ExecContext(ctx, "UPDATE account_webhooks SET url = ?, secret = ?, events = ? WHERE username = ?",
+					next.URL, next.Secret, string(next.Events), username)
+			} else {
+				_, err = tx.ExecContext(ctx, "INSERT INTO account_webhooks (username, url, secret, events) VALUES (?, ?, ?, ?)",
+					username, next.URL, next.Secret, string(next.Events))
+			}
+			if err != nil {
+				return err
+			}
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO account_webhooks (username, url, secret, events) VALUES (?, ?, ?, ?)",
-			w.Username, w.URL, w.Secret, string(events))
-		return err
+		got = next
+		return db.insertAudit(ctx, tx, audit, cur, next)
 	})
 	if err != nil {
-		return db.fail(err, "set webhook of account %q", w.Username)
+		return nil, db.fail(err, "set webhook of account %q", username)
 	}
-	w.Events = events
-	return nil
+	return got, nil
 }
 
-// GetAccountWebhook returns an account's webhook.
-func (db *DB) GetAccountWebhook(ctx context.Context, username string) (*webhook.AccountWebhook, error) {
+func getAccountWebhook(ctx context.Context, q sqlx.QueryerContext, username string) (*webhook.AccountWebhook, error) {
 	var w struct {
 		URL    string `db:"url"`
 		Secret string `db:"secret"`
 		Events string `db:"events"`
 	}
-	if err := db.r.GetContext(ctx, &w, "SELECT url, secret, events FROM account_webhooks WHERE username = ?", username); err != nil {
-		return nil, db.fail(err, "webhook of account %q", username)
+	if err := sqlx.GetContext(ctx, q, &w, "SELECT url, secret, events FROM account_webhooks WHERE username = ?", username); err != nil {
+		return nil, err
 	}
 	return &webhook.AccountWebhook{Username: username, URL: w.URL, Secret: w.Secret, Events: webhook.Events(w.Events)}, nil
 }
 
-// DeleteAccountWebhook removes an account's webhook.
-func (db *DB) DeleteAccountWebhook(ctx context.Context, username string) error {
-	err := db.tx(ctx, func(tx *sqlx.Tx) error {
-		return execMatched(ctx, tx, sql.ErrNoRows, "DELETE FROM account_webhooks WHERE username = ?", username)
-	})
+// GetAccountWebhook returns an account's webhook.
+func (db *DB) GetAccountWebhook(ctx context.Context, username string) (*webhook.AccountWebhook, error) {
+	w, err := getAccountWebhook(ctx, db.r, username)
 	if err != nil {
-		return db.fail(err, "delete webhook of account %q", username)
+		return nil, db.fail(err, "webhook of account %q", username)
 	}
-	return nil
+	return w, nil
 }
 
 // ListAccountWebhooks returns every account's webhook, by username.
