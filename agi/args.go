@@ -18,40 +18,111 @@ var errUnsendable = errors.New("argument contains a line break or NUL")
 // quotes with '"' and '\' escaped by a backslash. The empty string becomes ""
 // so that it still counts as an argument.
 func Quote(arg string) string {
-	if arg != "" && !strings.ContainsAny(arg, " \t\"\\") {
+	if !needsQuotes(arg) {
 		return arg
 	}
-	var b strings.Builder
-	b.Grow(len(arg) + 2)
-	b.WriteByte('"')
+	return string(appendQuoted(make([]byte, 0, len(arg)+8), arg))
+}
+
+func needsQuotes(arg string) bool {
+	return arg == "" || strings.ContainsAny(arg, " \t\"\\")
+}
+
+// appendQuoted appends arg to b in double quotes, '"' and '\' escaped.
+func appendQuoted(b []byte, arg string) []byte {
+	b = append(b, '"')
+	b = appendEscaped(b, arg)
+	return append(b, '"')
+}
+
+func appendEscaped(b []byte, arg string) []byte {
 	for i := 0; i < len(arg); i++ {
 		c := arg[i]
 		if c == '"' || c == '\\' {
-			b.WriteByte('\\')
+			b = append(b, '\\')
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 	}
-	b.WriteByte('"')
-	return b.String()
+	return b
+}
+
+// appendWord appends arg as Quote writes it.
+func appendWord(b []byte, arg string) []byte {
+	if needsQuotes(arg) {
+		return appendQuoted(b, arg)
+	}
+	return append(b, arg...)
 }
 
 // FormatCommand joins words into one command line (without the newline),
 // quoting each with Quote. It refuses words that would break the line.
 func FormatCommand(words ...string) (string, error) {
+	b, err := appendCommand(nil, words...)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// appendCommand is FormatCommand appending to b.
+func appendCommand(b []byte, words ...string) ([]byte, error) {
 	if len(words) == 0 {
-		return "", errors.New("empty command")
+		return b, errors.New("empty command")
 	}
 	if len(words) >= maxArgs {
-		return "", fmt.Errorf("%d words: asterisk keeps at most %d", len(words), maxArgs-1)
+		return b, fmt.Errorf("%d words: asterisk keeps at most %d", len(words), maxArgs-1)
 	}
-	quoted := make([]string, len(words))
 	for i, w := range words {
 		if strings.ContainsAny(w, "\r\n\x00") {
-			return "", fmt.Errorf("word %d: %w", i+1, errUnsendable)
+			return b, fmt.Errorf("word %d: %w", i+1, errUnsendable)
 		}
-		quoted[i] = Quote(w)
 	}
-	return strings.Join(quoted, " "), nil
+	for i, w := range words {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = appendWord(b, w)
+	}
+	return b, nil
+}
+
+// appendExec appends the command line of EXEC app with args joined by ','
+// into one options word, as appendCommand("EXEC", app,
+// strings.Join(args, ",")) would, without making the joined word.
+func appendExec(b []byte, app string, args []string) ([]byte, error) {
+	if strings.ContainsAny(app, "\r\n\x00") {
+		return b, fmt.Errorf("word 2: %w", errUnsendable)
+	}
+	quote := len(args) == 1 && args[0] == ""
+	for _, a := range args {
+		if strings.ContainsAny(a, "\r\n\x00") {
+			return b, fmt.Errorf("word 3: %w", errUnsendable)
+		}
+		quote = quote || strings.ContainsAny(a, " \t\"\\")
+	}
+	b = append(b, "EXEC "...)
+	b = appendWord(b, app)
+	if len(args) == 0 {
+		return b, nil
+	}
+	b = append(b, ' ')
+	if quote {
+		b = append(b, '"')
+	}
+	for i, a := range args {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if quote {
+			b = appendEscaped(b, a)
+		} else {
+			b = append(b, a...)
+		}
+	}
+	if quote {
+		b = append(b, '"')
+	}
+	return b, nil
 }
 
 // ParseArgs splits a command line the way res_agi.c's parse_args does:

@@ -66,37 +66,96 @@ func (e *Env) Lookup(name string) (string, bool) {
 // that ends it). Every line must be "name: value"; integers must be integers;
 // agi_request and agi_channel must be present.
 func ParseEnv(lines []string) (Env, error) {
-	var env Env
-	seen := make(map[string]bool, len(lines))
+	env := Env{Vars: make([]Var, 0, len(lines))}
+	var seen seenVars
 	for i, line := range lines {
 		name, value, ok := strings.Cut(line, ":")
 		if !ok || name == "" || strings.ContainsAny(name, " \t") {
 			return env, fmt.Errorf("agi env line %d: %w", i+1, protocolError("not a name: value line", []byte(line)))
 		}
 		value = strings.TrimPrefix(value, " ")
-		if seen[name] {
+		if !seen.add(name, env.Vars) {
 			return env, fmt.Errorf("agi env line %d: %w", i+1, protocolError("duplicate variable", []byte(line)))
 		}
-		seen[name] = true
 		env.Vars = append(env.Vars, Var{Name: name, Value: value})
 		if err := env.set(name, value); err != nil {
 			return env, fmt.Errorf("agi env line %d: %w", i+1, protocolError(err.Error(), []byte(line)))
 		}
 	}
-	if !seen["agi_request"] {
+	if !seen.known(knownVars["agi_request"]) {
 		return env, &ProtocolError{Reason: "agi env: agi_request missing"}
 	}
-	if !seen["agi_channel"] {
+	if !seen.known(knownVars["agi_channel"]) {
 		return env, &ProtocolError{Reason: "agi env: agi_channel missing"}
 	}
 	for i := range env.Args {
-		if !seen["agi_arg_"+strconv.Itoa(i+1)] {
+		if !seen.arg(i + 1) {
 			return env, &ProtocolError{Reason: fmt.Sprintf("agi env: agi_arg_%d missing before agi_arg_%d", i+1, len(env.Args))}
 		}
 	}
 	env.Script, env.Params = splitScript(env.NetworkScript)
 	return env, nil
 }
+
+// knownVars numbers the variables setup_env sends, for seenVars.
+var knownVars = func() map[string]int {
+	m := map[string]int{}
+	for i, name := range []string{"agi_network", "agi_network_script", "agi_request", "agi_channel",
+		"agi_language", "agi_type", "agi_uniqueid", "agi_version", "agi_callerid", "agi_calleridname",
+		"agi_callingpres", "agi_callingani2", "agi_callington", "agi_callingtns", "agi_dnid", "agi_rdnis",
+		"agi_context", "agi_extension", "agi_priority", "agi_enhanced", "agi_accountcode", "agi_threadid"} {
+		m[name] = i
+	}
+	return m
+}()
+
+// seenVars is the set of variable names read so far, without a map per
+// session: a bit for each of knownVars and for each agi_arg_N written as
+// Asterisk writes N; any other name is looked for among the lines read.
+type seenVars struct {
+	vars uint64
+	args [2]uint64 // agi_arg_1 .. agi_arg_127
+}
+
+// add records name, read after the lines in read, and reports whether it
+// is new.
+func (s *seenVars) add(name string, read []Var) bool {
+	bits, bit := s.slot(name)
+	if bits == nil {
+		for _, v := range read {
+			if v.Name == name {
+				return false
+			}
+		}
+		return true
+	}
+	if *bits&bit != 0 {
+		return false
+	}
+	*bits |= bit
+	return true
+}
+
+// slot returns the bit that stands for name, or nil for a name without
+// one.
+func (s *seenVars) slot(name string) (*uint64, uint64) {
+	if i, ok := knownVars[name]; ok {
+		return &s.vars, 1 << i
+	}
+	n, ok := strings.CutPrefix(name, "agi_arg_")
+	if !ok {
+		return nil, 0
+	}
+	i, err := strconv.Atoi(n)
+	if err != nil || i < 1 || i >= maxArgs || strconv.Itoa(i) != n {
+		return nil, 0
+	}
+	return &s.args[i/64], 1 << (i % 64)
+}
+
+func (s *seenVars) known(i int) bool { return s.vars&(1<<i) != 0 }
+
+func (s *seenVars) arg(i int) bool { return i >= 1 && i < maxArgs && s.args[i/64]&(1<<(i%64)) != 0 }
 
 func (e *Env) set(name, value string) error {
 	var err error

@@ -27,8 +27,15 @@ type Session struct {
 	RemoteAddr net.Addr
 
 	conn     net.Conn
-	deadline time.Time // end of the whole session
-	logger   *slog.Logger
+	deadline time.Time       // end of the whole session
+	done     <-chan struct{} // the session context's Done
+	debug    bool            // the logger logs at Debug
+
+	// logger carries channel, uniqueid, script and remote; it is made on
+	// first use from base, since most sessions log nothing.
+	base    *slog.Logger
+	logOnce sync.Once
+	logger  *slog.Logger
 
 	// lines carries replies from the reader goroutine; HANGUP never goes
 	// through it.
@@ -41,6 +48,9 @@ type Session struct {
 
 	mu     sync.Mutex // one command at a time
 	broken error      // set once the reply stream is out of step
+	line   []byte     // the command being sent, newline included
+	// writeAtEnd: the connection's write deadline is the session's.
+	writeAtEnd bool
 
 	errMu  sync.Mutex
 	failed error // the first error worth reporting to the Observer
@@ -51,19 +61,22 @@ type lineMsg struct {
 	err  error
 }
 
-func newSession(conn net.Conn, r *bufio.Reader, maxLine int, deadline time.Time, env Env, logger *slog.Logger) *Session {
+func newSession(ctx context.Context, conn net.Conn, r *bufio.Reader, maxLine int, deadline time.Time, env Env, logger *slog.Logger, work *workers) *Session {
 	s := &Session{
 		Env:        env,
 		RemoteAddr: conn.RemoteAddr(),
 		conn:       conn,
 		deadline:   deadline,
-		logger:     logger,
+		done:       ctx.Done(),
+		debug:      logger.Enabled(ctx, slog.LevelDebug),
+		base:       logger,
 		lines:      make(chan lineMsg, 4),
 		closing:    make(chan struct{}),
 		readDone:   make(chan struct{}),
 		hangup:     make(chan struct{}),
+		writeAtEnd: true,
 	}
-	go s.readLoop(r, maxLine)
+	work.run(func() { s.readLoop(r, maxLine) })
 	return s
 }
 
@@ -100,7 +113,9 @@ func (s *Session) close() {
 func (s *Session) markHangup() {
 	s.hangupOnce.Do(func() {
 		close(s.hangup)
-		s.logger.Debug("agi channel hung up")
+		if s.debug {
+			s.Logger().Debug("agi channel hung up")
+		}
 	})
 }
 
@@ -121,7 +136,16 @@ func (s *Session) HangupReceived() <-chan struct{} { return s.hangup }
 
 // Logger returns the session's logger, carrying channel, uniqueid, script
 // and remote.
-func (s *Session) Logger() *slog.Logger { return s.logger }
+func (s *Session) Logger() *slog.Logger {
+	s.logOnce.Do(func() {
+		remote := ""
+		if s.RemoteAddr != nil {
+			remote = s.RemoteAddr.String()
+		}
+		s.logger = s.base.With("remote", remote).With("channel", s.Env.Channel, "uniqueid", s.Env.UniqueID, "script", s.Env.Script)
+	})
+	return s.logger
+}
 
 func (s *Session) recordError(err error) {
 	s.errMu.Lock()
@@ -141,7 +165,9 @@ func (s *Session) err() error {
 // returns the reply. Non-200 replies come back as a *CommandError together
 // with the Reply.
 func (s *Session) Command(ctx context.Context, words ...string) (Reply, error) {
-	line, err := FormatCommand(words...)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	line, err := appendCommand(s.line[:0], words...)
 	if err != nil {
 		name := ""
 		if len(words) > 0 {
@@ -149,20 +175,24 @@ func (s *Session) Command(ctx context.Context, words ...string) (Reply, error) {
 		}
 		return Reply{}, fmt.Errorf("agi %s: %w", name, err)
 	}
-	return s.send(ctx, line)
+	s.line = append(line, '\n')
+	return s.send(ctx)
 }
 
-func (s *Session) send(ctx context.Context, line string) (Reply, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	name := sanitize(line)
+// name is the command being sent, for errors and logs.
+func (s *Session) name() string {
+	return sanitize(string(s.line[:len(s.line)-1]))
+}
+
+// send sends s.line (s.mu held) and reads the reply.
+func (s *Session) send(ctx context.Context) (Reply, error) {
 	if s.broken != nil {
-		return Reply{}, fmt.Errorf("agi %s: session unusable: %w", name, s.broken)
+		return Reply{}, fmt.Errorf("agi %s: session unusable: %w", s.name(), s.broken)
 	}
 	if ctx.Err() != nil {
-		return Reply{}, fmt.Errorf("agi %s: %w", name, context.Cause(ctx))
+		return Reply{}, fmt.Errorf("agi %s: %w", s.name(), context.Cause(ctx))
 	}
-	reply, err := s.roundTrip(ctx, line)
+	reply, err := s.roundTrip(ctx)
 	if err != nil {
 		// Whatever happened, the next line on the wire may be this command's
 		// late reply: no later command can trust what it reads.
@@ -170,29 +200,48 @@ func (s *Session) send(ctx context.Context, line string) (Reply, error) {
 		if !errors.Is(err, ErrHangup) {
 			s.recordError(err)
 		}
-		return reply, fmt.Errorf("agi %s: %w", name, err)
+		return reply, fmt.Errorf("agi %s: %w", s.name(), err)
 	}
-	s.logger.Debug("agi command", "command", name, "reply", sanitize(reply.Lines[0]))
-	return reply, s.replyError(name, reply)
+	if s.debug {
+		s.Logger().Debug("agi command", "command", s.name(), "reply", sanitize(reply.Lines[0]))
+	}
+	return reply, s.replyError(reply)
 }
 
-func (s *Session) roundTrip(ctx context.Context, line string) (Reply, error) {
+func (s *Session) roundTrip(ctx context.Context) (Reply, error) {
 	// Reads keep the session deadline (the reader goroutine outlives any
 	// command); the write gets the earlier of the command's and the
 	// session's, and is cut short if the command's context ends first.
-	d := s.deadline
-	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
-		d = cd
-	}
-	s.conn.SetWriteDeadline(d)
-	stop := context.AfterFunc(ctx, func() { s.conn.SetWriteDeadline(time.Unix(1, 0)) })
-	_, err := io.WriteString(s.conn, line+"\n")
-	stop()
-	if err != nil {
-		if ctx.Err() != nil {
-			return Reply{}, fmt.Errorf("write: %w (%w)", context.Cause(ctx), err)
+	// Under the session's own context (what the handler is given) both
+	// are already so: the connection has the session's deadline and is
+	// cut off when the session's context ends.
+	if ctx.Done() == s.done {
+		if !s.writeAtEnd {
+			s.conn.SetWriteDeadline(s.deadline)
+			s.writeAtEnd = true
 		}
-		return Reply{}, fmt.Errorf("write: %w", err)
+		if _, err := s.conn.Write(s.line); err != nil {
+			if ctx.Err() != nil {
+				return Reply{}, fmt.Errorf("write: %w (%w)", context.Cause(ctx), err)
+			}
+			return Reply{}, fmt.Errorf("write: %w", err)
+		}
+	} else {
+		d := s.deadline
+		if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+			d = cd
+		}
+		s.conn.SetWriteDeadline(d)
+		s.writeAtEnd = false
+		stop := context.AfterFunc(ctx, func() { s.conn.SetWriteDeadline(time.Unix(1, 0)) })
+		_, err := s.conn.Write(s.line)
+		stop()
+		if err != nil {
+			if ctx.Err() != nil {
+				return Reply{}, fmt.Errorf("write: %w (%w)", context.Cause(ctx), err)
+			}
+			return Reply{}, fmt.Errorf("write: %w", err)
+		}
 	}
 	first, err := s.next(ctx)
 	if err != nil {
@@ -236,10 +285,12 @@ func (s *Session) next(ctx context.Context) (string, error) {
 	}
 }
 
-func (s *Session) replyError(name string, r Reply) error {
-	switch r.Code {
-	case CodeSuccess:
+func (s *Session) replyError(r Reply) error {
+	if r.Code == CodeSuccess {
 		return nil
+	}
+	name := s.name()
+	switch r.Code {
 	case CodeInvalidCommand:
 		return &CommandError{Command: name, Reply: r, errs: []error{ErrInvalidCommand}}
 	case CodeDeadChannel:
@@ -267,11 +318,7 @@ func (s *Session) failure(name string, r Reply, sentinel error) error {
 // return -1 by design, so -1 is not an error here. An application that is
 // not loaded (result=-2) returns ErrNoApplication.
 func (s *Session) Exec(ctx context.Context, app string, args ...string) (Reply, error) {
-	words := []string{"EXEC", app}
-	if len(args) > 0 {
-		words = append(words, strings.Join(args, ","))
-	}
-	r, err := s.Command(ctx, words...)
+	r, err := s.exec(ctx, app, args)
 	if err != nil {
 		return r, err
 	}
@@ -279,6 +326,19 @@ func (s *Session) Exec(ctx context.Context, app string, args ...string) (Reply, 
 		return r, s.failure("EXEC "+app, r, ErrNoApplication)
 	}
 	return r, nil
+}
+
+// exec is Command("EXEC", app, strings.Join(args, ",")) without the
+// joined string: the options word is quoted as it is written.
+func (s *Session) exec(ctx context.Context, app string, args []string) (Reply, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	line, err := appendExec(s.line[:0], app, args)
+	if err != nil {
+		return Reply{}, fmt.Errorf("agi %s: %w", sanitize("EXEC"), err)
+	}
+	s.line = append(line, '\n')
+	return s.send(ctx)
 }
 
 // Answer answers the channel (ANSWER).
@@ -436,18 +496,28 @@ func (s *Session) ChannelStatus(ctx context.Context) (ChannelState, error) {
 // readLine reads one '\n'-terminated line of at most maxLine bytes, newline
 // included, and strips the newline (and a '\r' before it).
 func readLine(r *bufio.Reader, maxLine int) (string, error) {
+	b, err := readLineBytes(r, maxLine)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// readLineBytes is readLine returning the line in r's buffer, valid until
+// the next read.
+func readLineBytes(r *bufio.Reader, maxLine int) ([]byte, error) {
 	b, err := r.ReadSlice('\n')
 	switch {
 	case errors.Is(err, bufio.ErrBufferFull):
-		return "", protocolError(fmt.Sprintf("line longer than %d bytes", maxLine), b)
+		return nil, protocolError(fmt.Sprintf("line longer than %d bytes", maxLine), b)
 	case errors.Is(err, io.EOF) && len(b) > 0:
-		return "", protocolError("connection closed in the middle of a line", b)
+		return nil, protocolError("connection closed in the middle of a line", b)
 	case err != nil:
-		return "", err
+		return nil, err
 	}
 	b = b[:len(b)-1]
 	if n := len(b); n > 0 && b[n-1] == '\r' {
 		b = b[:n-1]
 	}
-	return string(b), nil
+	return b, nil
 }

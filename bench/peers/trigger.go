@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -35,8 +36,13 @@ func serveTrigger(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("serve-trigger", flag.ContinueOnError)
 	dsn := fs.String("dsn", "", "MariaDB DSN of an empty database")
 	profile := fs.String("cpuprofile", os.Getenv("PEERS_TRIGGER_CPUPROFILE"), "write the server's CPU profile to this file")
+	memProfile := fs.String("memprofile", os.Getenv("PEERS_TRIGGER_MEMPROFILE"), "write the server's allocation profile to this file when it stops")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *memProfile != "" {
+		runtime.MemProfileRate = 4096
+		defer writeHeapProfile(*memProfile)
 	}
 	if *profile != "" {
 		f, err := os.Create(*profile)
@@ -171,4 +177,18 @@ func benchTrigger(ctx context.Context, r *report, sessions int) error {
 	r.printf("| %.0f | %s | %s | %s | %s | %s | %s |\n\n", res.PerSecond(), ms(res.Latency.P50), ms(res.Latency.P99),
 		µs(after[0]-before[0], res.Succeeded), µs(after[1]-before[1], res.Succeeded), µs(after[2]-before[2], res.Succeeded), loadAverage())
 	return nil
+}
+
+// writeHeapProfile writes the allocations made since the start (go tool
+// pprof -sample_index=alloc_space or alloc_objects).
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "memprofile:", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "memprofile:", err)
+	}
 }
