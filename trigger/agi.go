@@ -48,7 +48,8 @@ func (h *AGIHandler) Register(m *agi.Mux) {
 
 // ServeAGI handles one trigger call.
 func (h *AGIHandler) ServeAGI(ctx context.Context, s *agi.Session) {
-	log := h.Log.With("channel", s.Env.Channel, "uniqueid", s.Env.UniqueID, "script", s.Env.Script, "cli", s.Env.CallerID)
+	log := sessionLog{h.Log, [...]slog.Attr{slog.String("channel", s.Env.Channel), slog.String("uniqueid", s.Env.UniqueID),
+		slog.String("script", s.Env.Script), slog.String("cli", s.Env.CallerID)}}
 	call := callFromEnv(&s.Env)
 	if s.Env.Type == "PJSIP" && h.Engine.perSource.Enabled() {
 		// The SIP peer, so one abusive source is limited as a whole. The
@@ -63,29 +64,48 @@ func (h *AGIHandler) ServeAGI(ctx context.Context, s *agi.Session) {
 	}
 	d, err := h.Engine.Handle(ctx, call)
 	if err != nil {
-		log.Error("trigger failed; rejecting the call", "number", call.Number, "err", err)
+		log.log(ctx, slog.LevelError, "trigger failed; rejecting the call", slog.String("number", call.Number), slog.Any("err", err))
 	}
-	attrs := []any{"number", call.Number, "action", d.Action, "reason", d.Reason, "sip_code", d.SIPCode}
-	if d.Request != nil {
-		attrs = append(attrs, "request_id", d.Request.ID, "duplicate", d.Duplicate)
+	if log.Enabled(ctx, slog.LevelInfo) {
+		attrs := append(make([]slog.Attr, 0, 11), log.attrs[:]...)
+		attrs = append(attrs, slog.String("number", call.Number), slog.Any("action", d.Action), slog.String("reason", d.Reason), slog.Int("sip_code", d.SIPCode))
+		if d.Request != nil {
+			attrs = append(attrs, slog.Int64("request_id", d.Request.ID), slog.Bool("duplicate", d.Duplicate))
+		}
+		if d.Account != "" {
+			attrs = append(attrs, slog.String("account", d.Account))
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "trigger decided", attrs...)
 	}
-	if d.Account != "" {
-		attrs = append(attrs, "account", d.Account)
-	}
-	log.Info("trigger decided", attrs...)
 
 	if err := h.setVars(ctx, s, d); err != nil {
-		h.ended(log, err)
+		h.ended(ctx, log, err)
 		return
 	}
 	if d.Action == ActionIVR {
 		return // the dialplan continues to Stasis(callbackd,ivr)
 	}
 	if err := h.ringback(ctx, s, d); err != nil {
-		h.ended(log, err)
+		h.ended(ctx, log, err)
 		return
 	}
-	h.ended(log, h.reject(ctx, s, d.SIPCode))
+	h.ended(ctx, log, h.reject(ctx, s, d.SIPCode))
+}
+
+// sessionLog logs with the attributes of one session (channel, uniqueid,
+// script, cli) first, as a logger made With them would, without making
+// that logger on every call: its attributes would be formatted each time
+// whether anything is logged or not.
+type sessionLog struct {
+	*slog.Logger
+	attrs [4]slog.Attr
+}
+
+func (l sessionLog) log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	if !l.Enabled(ctx, level) {
+		return
+	}
+	l.LogAttrs(ctx, level, msg, append(l.attrs[:len(l.attrs):len(l.attrs)], attrs...)...)
 }
 
 func callFromEnv(env *agi.Env) InboundCall {
@@ -118,7 +138,8 @@ func callFromEnv(env *agi.Env) InboundCall {
 }
 
 func (h *AGIHandler) setVars(ctx context.Context, s *agi.Session, d Decision) error {
-	vars := [][2]string{{VarAction, string(d.Action)}, {VarReason, d.Reason}}
+	var varsBuf [5][2]string
+	vars := append(varsBuf[:0], [2]string{VarAction, string(d.Action)}, [2]string{VarReason, d.Reason})
 	if d.Request != nil {
 		vars = append(vars, [2]string{VarRequestID, strconv.FormatInt(d.Request.ID, 10)})
 	}
@@ -129,7 +150,8 @@ func (h *AGIHandler) setVars(ctx context.Context, s *agi.Session, d Decision) er
 		vars = append(vars, [2]string{VarLanguage, d.Language})
 	}
 	if len(vars) > 1 && msetSafe(vars) {
-		args := make([]string, len(vars))
+		var argsBuf [len(varsBuf)]string
+		args := argsBuf[:len(vars)]
 		for i, v := range vars {
 			args[i] = v[0] + "=" + msetEscape(v[1])
 		}
@@ -236,15 +258,15 @@ func (h *AGIHandler) reject(ctx context.Context, s *agi.Session, code int) error
 }
 
 // ended logs how the session ended; a caller hanging up first is normal.
-func (h *AGIHandler) ended(log *slog.Logger, err error) {
+func (h *AGIHandler) ended(ctx context.Context, log sessionLog, err error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, agi.ErrHangup), errors.Is(err, agi.ErrDeadChannel):
-		log.Debug("caller hung up before the reject")
+		log.log(ctx, slog.LevelDebug, "caller hung up before the reject")
 	case errors.Is(err, context.DeadlineExceeded):
-		log.Warn("AGI session timed out", "err", err)
+		log.log(ctx, slog.LevelWarn, "AGI session timed out", slog.Any("err", err))
 	default:
-		log.Warn("AGI session ended with an error", "err", err)
+		log.log(ctx, slog.LevelWarn, "AGI session ended with an error", slog.Any("err", err))
 	}
 }
 

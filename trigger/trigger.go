@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -461,7 +462,7 @@ func (e *Engine) queue(ctx context.Context, n *callback.AccessNumber, r *callbac
 		return reject(n, "queueing the callback failed"), err
 	}
 	return Decision{Action: ActionCallback, Request: r, Account: identified,
-		Reason: fmt.Sprintf("callback %d queued for %s on behalf of %s", r.ID, r.OriginalCLI, r.Username)}, nil
+		Reason: "callback " + strconv.FormatInt(r.ID, 10) + " queued for " + r.OriginalCLI + " on behalf of " + r.Username}, nil
 }
 
 // aboveMinimum applies the seed's Minimum Balance: the balance compared
