@@ -63,6 +63,18 @@ type callerRow struct {
 	requestRow
 }
 
+// callerRowColumns is how many columns callerByCLI returns.
+const callerRowColumns = 16 + requestRowColumns
+
+// dest appends the addresses rows.Scan fills, in the order of callerByCLI's
+// columns: accountColumns, then requestColumns.
+func (c *callerRow) dest(d []any) []any {
+	d = append(d, &c.AID, &c.AUsername, &c.APasswordHash, &c.AHA1, &c.APINHash, &c.APINKeyID, &c.ABalance,
+		&c.ACurrency, &c.ACreditLimit, &c.AMaxSessions, &c.AAssociatedNumber, &c.ALanguage, &c.ABlocked,
+		&c.ATariff, &c.ADailyCap, &c.ACreated)
+	return c.requestRow.dest(d)
+}
+
 func (c *callerRow) account() *callback.Account {
 	if !c.AUsername.Valid {
 		return nil
@@ -84,7 +96,12 @@ func (db *DB) CallerByCLI(ctx context.Context, cli string, since time.Time) (*ca
 		return nil, nil, fmt.Errorf("caller by CLI: empty CLI: %w", callback.ErrNotFound)
 	}
 	var rows []callerRow
-	if err := db.selectRows(ctx, db.r, &rows, callerByCLI, cli, cli, "+"+cli, cli, cli); err != nil {
+	var dest [callerRowColumns]any
+	err := db.scanRows(ctx, db.r, callerByCLI, []any{cli, cli, "+" + cli, cli, cli}, func(r *sql.Rows) error {
+		rows = append(rows, callerRow{})
+		return r.Scan(rows[len(rows)-1].dest(dest[:0])...)
+	})
+	if err != nil {
 		return nil, nil, db.fail(err, "caller by CLI %s", cli)
 	}
 	var a *callback.Account

@@ -81,8 +81,17 @@ func (db *DB) CreateRequest(ctx context.Context, r *callback.Request) error {
 		q := c.insert("callback_requests") + " RETURNING " + requestColumns
 		err = db.retry(ctx, func() error {
 			var row requestRow
-			if err := db.getRow(ctx, db.w, &row, q, c.args...); err != nil {
+			var dest [requestRowColumns]any
+			read := false
+			err := db.scanRows(ctx, db.w, q, c.args, func(r *sql.Rows) error {
+				read = true
+				return r.Scan(row.dest(dest[:0])...)
+			})
+			switch {
+			case err != nil:
 				return err
+			case !read:
+				return sql.ErrNoRows
 			}
 			got = row.request()
 			return nil

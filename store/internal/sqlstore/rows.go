@@ -109,6 +109,20 @@ type requestRow struct {
 	DueSince        rawTime        `db:"due_since"`
 }
 
+// requestRowColumns is how many columns requestColumns names.
+const requestRowColumns = 39
+
+// dest appends the addresses rows.Scan fills, in the order of
+// requestColumns.
+func (r *requestRow) dest(d []any) []any {
+	return append(d, &r.ID, &r.Username, &r.Authname, &r.MD5Secret, &r.OriginalCLI, &r.OriginalSetCLI,
+		&r.OriginalCLD, &r.TwowayCLI, &r.TwowayAuthname, &r.TwowayMD5Secret, &r.CallID, &r.TwowayCallID,
+		&r.NextCall, &r.CallCount, &r.Canceled, &r.CreditTime, &r.AnonAcctEnabled, &r.DefaultUserUsed,
+		&r.Finished, &r.Status, &r.Result, &r.CreationTime, &r.SetupTime, &r.ConnectTime, &r.DisconnectTime,
+		&r.Attempt, &r.LeaseOwner, &r.LeaseExpires, &r.LastCause, &r.LastSIPCode, &r.LastError, &r.Source,
+		&r.AccessNumber, &r.Payer, &r.Language, &r.AskPIN, &r.RequestKey, &r.Destination, &r.DueSince)
+}
+
 func (r *requestRow) request() *callback.Request {
 	return &callback.Request{
 		ID:              r.ID,

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -105,4 +106,42 @@ func (db *DB) selectRows(ctx context.Context, pool *pool, dest any, query string
 	ctx, cancel := db.deadline(ctx)
 	defer cancel()
 	return db.unavailable(st.SelectContext(ctx, dest, args...))
+}
+
+// scanRows runs query on pool, through a kept prepared statement where the
+// dialect asks for it, and calls scan for every row it returns. The
+// trigger's hot path reads its rows with it: rows.Scan into the columns in
+// the order the query names them, without the reflection and the column
+// names sqlx's struct scans take on every call. The call has the query
+// timeout.
+func (db *DB) scanRows(ctx context.Context, pool *pool, query string, args []any, scan func(*sql.Rows) error) error {
+	var st *sqlx.Stmt
+	if db.d.PrepareOnce {
+		var err error
+		if st, err = db.stmts.get(ctx, pool, query); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := db.deadline(ctx)
+	defer cancel()
+	var rows *sql.Rows
+	var err error
+	if st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = pool.DB.QueryContext(ctx, query, args...)
+	}
+	if err != nil {
+		return db.unavailable(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return db.unavailable(err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return db.unavailable(err)
+	}
+	return db.unavailable(rows.Close())
 }
