@@ -60,6 +60,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	jobs := fs.Int("jobs", 10000, "jobs per queue")
 	requests := fs.Int("requests", 10000, "requests dispatched")
 	spread := fs.Duration("spread", time.Minute, "window the requests fall due over")
+	triggerLimits := fs.String("trigger-limits", "none", "the ANI trigger's abuse limits: none, local or shared (see serve-trigger -limits)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,7 +93,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	if parts["trigger"] {
-		if err := benchTrigger(ctx, r, *triggers); err != nil {
+		if _, ok := limitsText[*triggerLimits]; !ok {
+			return fmt.Errorf("-trigger-limits %q: none, local or shared", *triggerLimits)
+		}
+		if err := benchTrigger(ctx, r, *triggers, *triggerLimits); err != nil {
 			return fmt.Errorf("trigger: %w", err)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/callbackd/callbackd/agi"
 	"github.com/callbackd/callbackd/agi/agitest"
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/limiter"
 	"github.com/callbackd/callbackd/store/mysql"
 	"github.com/callbackd/callbackd/tariff"
 	"github.com/callbackd/callbackd/trigger"
@@ -37,6 +38,7 @@ func serveTrigger(ctx context.Context, args []string, out io.Writer) error {
 	dsn := fs.String("dsn", "", "MariaDB DSN of an empty database")
 	profile := fs.String("cpuprofile", os.Getenv("PEERS_TRIGGER_CPUPROFILE"), "write the server's CPU profile to this file")
 	memProfile := fs.String("memprofile", os.Getenv("PEERS_TRIGGER_MEMPROFILE"), "write the server's allocation profile to this file when it stops")
+	limits := fs.String("limits", "none", "the trigger's abuse limits: none, local (in memory) or shared (in MariaDB, limits.shared)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,7 +65,10 @@ func serveTrigger(ctx context.Context, args []string, out io.Writer) error {
 	log := quietLogger()
 	p := callback.DefaultPolicy()
 	svc := &callback.Service{Store: st, Policy: p}
-	eng := trigger.NewEngine(st, svc, tariff.NewCache(st, time.Second), trigger.Limits{}, log)
+	eng, err := triggerEngine(st, svc, *limits)
+	if err != nil {
+		return err
+	}
 	if err := st.CreateAccount(ctx, &callback.Account{Username: "default", Currency: "USD", Balance: 100 * callback.MoneyScale}); err != nil {
 		return err
 	}
@@ -86,6 +91,30 @@ func serveTrigger(ctx context.Context, args []string, out io.Writer) error {
 	return agi.NewServer(m, agi.WithLogger(log)).Serve(ctx, ln)
 }
 
+// benchLimit lets every trigger through while still checking it: the
+// bucket's work (and, shared, its round trips) is done on every call.
+var benchLimit = limiter.Limit{Every: time.Millisecond, Burst: 1 << 30}
+
+// triggerEngine is the engine of serveTrigger with the limits named: none
+// (the default, as trigger's BenchmarkTriggers), local (every limit on,
+// each node counting alone: limits.shared false) or shared (every limit
+// counted in the database, callbackd's default on MariaDB).
+func triggerEngine(st *mysql.DB, svc *callback.Service, limits string) (*trigger.Engine, error) {
+	var l trigger.Limits
+	switch limits {
+	case "none":
+	case "local", "shared":
+		l = trigger.Limits{PerCLI: benchLimit, PerAccount: benchLimit, PerSource: benchLimit}
+	default:
+		return nil, fmt.Errorf("-limits %q: none, local or shared", limits)
+	}
+	eng := trigger.NewEngine(st, svc, tariff.NewCache(st, time.Second), l, quietLogger())
+	if limits == "shared" {
+		eng.ShareLimits(st)
+	}
+	return eng, nil
+}
+
 func triggerLoad(ctx context.Context, addr string, first, n int) (agitest.LoadResult, error) {
 	return agitest.Load(ctx, addr, agitest.LoadOptions{Sessions: n, Concurrency: 16, Timeout: 5 * time.Minute,
 		CallFactory: func(i int) agitest.Call {
@@ -103,7 +132,7 @@ func triggerLoad(ctx context.Context, addr string, first, n int) (agitest.LoadRe
 // benchTrigger measures the ANI trigger on MariaDB with callbackd, MariaDB
 // and the load generator (with the fake Asterisk) each in its own process,
 // and reports each one's CPU per session.
-func benchTrigger(ctx context.Context, r *report, sessions int) error {
+func benchTrigger(ctx context.Context, r *report, sessions int, limits string) error {
 	base := os.Getenv(envMySQLDSN)
 	if base == "" {
 		r.printf("### ANI trigger on MariaDB\n\nLeft out: %s is not set (run through scripts/mariadb-test.sh, as make bench-peers does).\n\n", envMySQLDSN)
@@ -147,7 +176,7 @@ func benchTrigger(ctx context.Context, r *report, sessions int) error {
 	defer adb.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE "+name)
 	own := cfg.Clone()
 	own.DBName = name
-	c, err := startChild("trigger server", here, nil, self, "serve-trigger", "-dsn", own.FormatDSN())
+	c, err := startChild("trigger server", here, nil, self, "serve-trigger", "-dsn", own.FormatDSN(), "-limits", limits)
 	if err != nil {
 		return err
 	}
@@ -172,7 +201,7 @@ func benchTrigger(ctx context.Context, r *report, sessions int) error {
 		}
 	}
 	r.printf("### ANI trigger on MariaDB (lookup, pending check, insert, reject)\n\n")
-	r.printf("%d sessions, 16 at a time, a new caller each, after 500 warm-up sessions; callbackd, MariaDB and the load generator with the fake Asterisk each in its own process.\n\n", sessions)
+	r.printf("%d sessions, 16 at a time, a new caller each, after 500 warm-up sessions; callbackd, MariaDB and the load generator with the fake Asterisk each in its own process; abuse limits: %s.\n\n", sessions, limitsText[limits])
 	r.printf("| sessions/s | p50 | p99 | callbackd CPU µs/session | MariaDB CPU µs/session | load generator + fake Asterisk CPU µs/session | load avg |\n|---|---|---|---|---|---|---|\n")
 	r.printf("| %.0f | %s | %s | %s | %s | %s | %s |\n\n", res.PerSecond(), ms(res.Latency.P50), ms(res.Latency.P99),
 		µs(after[0]-before[0], res.Succeeded), µs(after[1]-before[1], res.Succeeded), µs(after[2]-before[2], res.Succeeded), loadAverage())
@@ -191,4 +220,11 @@ func writeHeapProfile(path string) {
 	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
 		fmt.Fprintln(os.Stderr, "memprofile:", err)
 	}
+}
+
+// limitsText describes the -trigger-limits settings in the report.
+var limitsText = map[string]string{
+	"none":   "none",
+	"local":  "per CLI, per account and per source, each node counting alone (`limits.shared: false`)",
+	"shared": "per CLI, per account and per source, counted in MariaDB (`limits.shared: true`, three buckets a trigger)",
 }
