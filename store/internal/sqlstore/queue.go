@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -17,6 +18,21 @@ import (
 )
 
 const selectRequest = "SELECT " + requestColumns + " FROM callback_requests"
+
+// insertReturning is CreateRequest's INSERT ... RETURNING for the columns
+// in c, optional saying which of the four columns added only when set are
+// among them: the text is made once for each of the 16 column sets.
+func insertReturning(c *columns, optional uint) string {
+	p := &insertReturningQueries[optional]
+	if q := p.Load(); q != nil {
+		return *q
+	}
+	q := c.insert("callback_requests") + " RETURNING " + requestColumns
+	p.Store(&q)
+	return q
+}
+
+var insertReturningQueries [16]atomic.Pointer[string]
 
 // CreateRequest inserts r and reads it back, so r holds what the database
 // filled in: the id, and the column defaults for the fields left zero
@@ -27,7 +43,10 @@ const selectRequest = "SELECT " + requestColumns + " FROM callback_requests"
 // own (the history trigger runs inside it); elsewhere a transaction inserts
 // and reads the row.
 func (db *DB) CreateRequest(ctx context.Context, r *callback.Request) error {
-	var c columns
+	// Sized for every column, so that adding them does not grow the
+	// slices again and again.
+	c := columns{names: make([]string, 0, requestRowColumns), args: make([]any, 0, requestRowColumns)}
+	var optional uint // which of the columns added only when set are there
 	c.add("username", r.Username)
 	c.add("authname", str(cmp.Or(r.Authname, r.Username)))
 	c.add("md5secret", str(r.MD5Secret))
@@ -41,6 +60,7 @@ func (db *DB) CreateRequest(ctx context.Context, r *callback.Request) error {
 	c.add("twoway_call_id", str(r.TwowayCallID))
 	if !r.NextCall.IsZero() {
 		c.add("next_call", db.ts(r.NextCall))
+		optional |= 1
 	}
 	c.add("call_count", r.CallCount)
 	c.add("canceled", r.Canceled)
@@ -50,10 +70,12 @@ func (db *DB) CreateRequest(ctx context.Context, r *callback.Request) error {
 	c.add("finished", r.Finished)
 	if r.Status != "" {
 		c.add("status", string(r.Status))
+		optional |= 2
 	}
 	c.add("result", str(string(r.Result)))
 	if !r.CreationTime.IsZero() {
 		c.add("creation_time", db.ts(r.CreationTime))
+		optional |= 4
 	}
 	c.add("setup_time", db.ts(r.SetupTime))
 	c.add("connect_time", db.ts(r.ConnectTime))
@@ -66,6 +88,7 @@ func (db *DB) CreateRequest(ctx context.Context, r *callback.Request) error {
 	c.add("last_error", str(r.LastError))
 	if r.Source != "" {
 		c.add("source", string(r.Source))
+		optional |= 8
 	}
 	c.add("access_number", str(r.AccessNumber))
 	c.add("payer", str(r.Payer))
@@ -78,7 +101,7 @@ func (db *DB) CreateRequest(ctx context.Context, r *callback.Request) error {
 	var got *callback.Request
 	var err error
 	if db.d.Returning {
-		q := c.insert("callback_requests") + " RETURNING " + requestColumns
+		q := insertReturning(&c, optional)
 		err = db.retry(ctx, func() error {
 			var row requestRow
 			var dest [requestRowColumns]any
