@@ -508,6 +508,7 @@ func readLine(r *bufio.Reader, maxLine int) (string, error) {
 func readLineBytes(r *bufio.Reader, maxLine int) ([]byte, error) {
 	b, err := r.ReadSlice('\n')
 	switch {
+	case err == nil:
 	case errors.Is(err, bufio.ErrBufferFull):
 		return nil, protocolError(fmt.Sprintf("line longer than %d bytes", maxLine), b)
 	case errors.Is(err, io.EOF) && len(b) > 0:
