@@ -85,3 +85,35 @@ func TestQuoteRoundTrip(t *testing.T) {
 		t.Fatalf("round trip %q -> %q -> %q", words, line, got)
 	}
 }
+
+// EXEC's line is written without joining its arguments first; it must be
+// the line FormatCommand makes of the joined word, and refuse the same.
+func TestAppendExecIsFormatCommand(t *testing.T) {
+	tests := []struct {
+		app  string
+		args []string
+	}{
+		{"Ringing", nil},
+		{"PJSIPHangup", []string{"603"}},
+		{"Wait", []string{""}},
+		{"MSet", []string{"", ""}},
+		{"MSet", []string{"CALLBACKD_ACTION=callback", "CALLBACKD_REASON=callback 7 queued for 4930 on behalf of default"}},
+		{"MSet", []string{`A=say "hi"`, `B=back\slash`, "C=tab\there"}},
+		{"Playtones", []string{"ring"}},
+		{"App With Space", []string{"x"}},
+		{"MSet", []string{"A=line\nbreak"}},
+		{"Bad\r", []string{"x"}},
+		{"MSet", []string{"ok", "nul\x00"}},
+	}
+	for _, tt := range tests {
+		words := []string{"EXEC", tt.app}
+		if len(tt.args) > 0 {
+			words = append(words, strings.Join(tt.args, ","))
+		}
+		want, wantErr := FormatCommand(words...)
+		got, err := appendExec(nil, tt.app, tt.args)
+		if string(got) != want && wantErr == nil || (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+			t.Errorf("appendExec(%q, %q) = %q, %v; FormatCommand = %q, %v", tt.app, tt.args, got, err, want, wantErr)
+		}
+	}
+}
