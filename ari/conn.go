@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -18,10 +19,11 @@ func basicAuth(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }
 
-// Run keeps the events WebSocket connected until ctx is done: it connects,
-// reconciles the live channels with the calls of this process, reads and
-// routes events, and reconnects with exponential backoff and full jitter
-// when the connection drops or Asterisk restarts.
+// Run keeps the events WebSocket of every server connected until ctx is
+// done: for each it connects, reconciles the live channels with the calls
+// of this process, reads and routes events, and reconnects with
+// exponential backoff and full jitter when the connection drops or
+// Asterisk restarts.
 func (c *Controller) Run(ctx context.Context) error {
 	c.mu.Lock()
 	if c.running {
@@ -39,6 +41,19 @@ func (c *Controller) Run(ctx context.Context) error {
 		c.mu.Unlock()
 	}()
 
+	var runs sync.WaitGroup
+	for _, sv := range c.servers {
+		runs.Go(func() { c.runServer(ctx, sv) })
+	}
+	runs.Wait()
+	c.log.Info("ARI controller stopped")
+	return nil
+}
+
+// runServer keeps one server's events WebSocket connected until ctx is
+// done.
+func (c *Controller) runServer(ctx context.Context, sv *server) {
+	log := c.log.With(c.serverLog(sv)...)
 	wsClient := &http.Client{Transport: &http.Transport{
 		Proxy:       nil,
 		DialContext: (&net.Dialer{Timeout: c.timeout, KeepAlive: 30 * time.Second}).DialContext,
@@ -46,26 +61,35 @@ func (c *Controller) Run(ctx context.Context) error {
 	failures := 0
 	var downSince time.Time
 	for ctx.Err() == nil {
-		up, err := c.connect(ctx, wsClient, downSince)
+		up, err := c.connect(ctx, sv, wsClient, downSince)
 		if ctx.Err() != nil {
 			break
 		}
 		if up {
 			failures = 0
 			downSince = time.Now()
-			c.log.Warn("events WebSocket lost; reconnecting", "err", err)
+			log.Warn("events WebSocket lost; reconnecting", "err", err)
 		} else {
 			if failures == 0 && downSince.IsZero() {
 				downSince = time.Now()
 			}
 			if failures == 0 {
-				c.log.Warn("cannot connect to Asterisk ARI; retrying", "url", c.wsURL, "err", err)
+				log.Warn("cannot connect to Asterisk ARI; retrying", "url", sv.wsURL, "err", err)
 			} else {
-				c.log.Debug("ARI connect failed", "attempt", failures+1, "err", err)
+				log.Debug("ARI connect failed", "attempt", failures+1, "err", err)
 			}
 			failures++
 		}
 		d := c.backoff(failures)
+		if !downSince.IsZero() && len(c.servers) > 1 {
+			// Another server can take the requests: past serverDownAfter
+			// this one's calls are ended, without waiting for a reconnect.
+			if left := serverDownAfter - time.Since(downSince); left <= 0 {
+				c.loseCalls(sv)
+			} else {
+				d = min(d, left)
+			}
+		}
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
@@ -73,9 +97,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 		t.Stop()
 	}
-	c.setReady(false)
-	c.log.Info("ARI controller stopped")
-	return nil
+	c.setReady(sv, false)
 }
 
 // backoff is full jitter: uniform between 0 and min(cap, base·2ⁿ).
@@ -92,11 +114,11 @@ func (c *Controller) backoff(failures int) time.Duration {
 
 // connect runs one connection. up reports whether it got as far as
 // serving (so the backoff starts over).
-func (c *Controller) connect(ctx context.Context, client *http.Client, downSince time.Time) (up bool, err error) {
+func (c *Controller) connect(ctx context.Context, sv *server, client *http.Client, downSince time.Time) (up bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, c.timeout)
-	ws, resp, err := websocket.Dial(dctx, c.wsURL, &websocket.DialOptions{
+	ws, resp, err := websocket.Dial(dctx, sv.wsURL, &websocket.DialOptions{
 		HTTPClient: client,
-		HTTPHeader: http.Header{"Authorization": {c.wsAuth}},
+		HTTPHeader: http.Header{"Authorization": {sv.wsAuth}},
 	})
 	cancel()
 	if resp != nil && resp.Body != nil {
@@ -113,20 +135,20 @@ func (c *Controller) connect(ctx context.Context, client *http.Client, downSince
 	rctx, stopRead := context.WithCancel(ctx)
 	defer stopRead()
 	readErr := make(chan error, 1)
-	go func() { readErr <- c.read(rctx, ws) }()
+	go func() { readErr <- c.read(rctx, sv, ws) }()
 
-	if err := c.reconcile(ctx); err != nil {
+	if err := c.reconcile(ctx, sv); err != nil {
 		ws.CloseNow()
 		<-readErr
 		return false, fmt.Errorf("reconcile after connect: %w", err)
 	}
-	c.setReady(true)
+	c.setReady(sv, true)
 	if downSince.IsZero() {
-		c.log.Info("connected to Asterisk ARI", "url", c.wsURL, "app", c.app)
+		c.log.Info("connected to Asterisk ARI", append([]any{"url", sv.wsURL, "app", c.app}, c.serverLog(sv)...)...)
 	} else {
-		c.log.Info("reconnected to Asterisk ARI", "down_for", time.Since(downSince).Round(time.Millisecond))
+		c.log.Info("reconnected to Asterisk ARI", append([]any{"down_for", time.Since(downSince).Round(time.Millisecond)}, c.serverLog(sv)...)...)
 	}
-	defer c.setReady(false)
+	defer c.setReady(sv, false)
 
 	ping := time.NewTicker(c.ping)
 	defer ping.Stop()
@@ -154,7 +176,7 @@ func (c *Controller) connect(ctx context.Context, client *http.Client, downSince
 }
 
 // read decodes and routes events until the connection ends.
-func (c *Controller) read(ctx context.Context, ws *websocket.Conn) error {
+func (c *Controller) read(ctx context.Context, sv *server, ws *websocket.Conn) error {
 	for {
 		_, data, err := ws.Read(ctx)
 		if err != nil {
@@ -165,25 +187,27 @@ func (c *Controller) read(ctx context.Context, ws *websocket.Conn) error {
 			c.log.Debug("ignoring an event callbackd does not decode", "err", err)
 			continue
 		}
-		c.route(ev)
+		c.route(sv, ev)
 	}
 }
 
 // route hands ev to the call that owns its channel. It never blocks: a
 // call whose buffer is full loses the event and is told to resynchronise,
 // rather than every other call stalling behind it.
-func (c *Controller) route(ev Event) {
+func (c *Controller) route(sv *server, ev Event) {
 	key := ev.routeKey()
 	if key == "" {
 		if ev.Type == "ApplicationReplaced" {
 			c.log.Error("another client registered the Stasis application; this process gets no events until it reconnects",
-				"app", c.app)
+				append([]any{"app", c.app}, c.serverLog(sv)...)...)
 		}
 		return
 	}
 	r := c.lookup(key)
-	if r == nil {
-		c.unowned(ev)
+	if r == nil || r.srv != sv {
+		// (An id of another server's channel: Asterisk's own ids of
+		// inbound calls are unique to one server only.)
+		c.unowned(sv, ev)
 		return
 	}
 	select {
@@ -205,20 +229,20 @@ func (c *Controller) route(ev Event) {
 // Stasis without an owner was placed by a process that died, or answered
 // just as its call ended: hang it up so that nobody talks to a controller
 // that will never act.
-func (c *Controller) unowned(ev Event) {
+func (c *Controller) unowned(sv *server, ev Event) {
 	if ev.Type == EventStasisStart && len(ev.Args) > 0 && ev.Args[0] == appMarker {
 		c.log.Warn("channel of a callback no call owns entered Stasis: hanging it up", "channel", ev.Channel)
 		c.spawn(func(ctx context.Context) {
 			ctx, cancel := context.WithTimeout(ctx, c.timeout)
 			defer cancel()
-			if err := c.rest.hangup(ctx, ev.Channel, "normal"); err != nil {
+			if err := sv.rest.hangup(ctx, ev.Channel, "normal"); err != nil {
 				c.log.Warn("could not hang up unowned channel", "channel", ev.Channel, "err", err)
 			}
 		})
 		return
 	}
 	if ev.Type == EventStasisStart && len(ev.Args) > 0 && ev.Args[0] == inboundIVRMarker {
-		c.park(ev)
+		c.park(sv, ev)
 		return
 	}
 	c.log.Debug("event for a channel no call owns", "channel", ev.routeKey(), "event", ev.Type)
@@ -237,25 +261,27 @@ func deliver(r *route, ev Event) {
 	}
 }
 
-// reconcile compares Asterisk's live channels with the calls of this
-// process: a call whose channel is gone is told so, and a channel of ours
+// reconcile compares sv's live channels with the calls of this process
+// on it: a call whose channel is gone is told so, and a channel of ours
 // that no call owns is hung up. It runs after every (re)connect, before
 // WaitReady releases the dispatcher.
-func (c *Controller) reconcile(ctx context.Context) error {
+func (c *Controller) reconcile(ctx context.Context, sv *server) error {
 	// Only calls that owned their channel before the list was taken can
 	// be told it is gone: a channel that appeared since (an inbound caller
 	// whose StasisStart was read meanwhile) is simply not in the list.
 	c.mu.RLock()
 	before := make(map[string]*route, len(c.routes))
 	for id, r := range c.routes {
-		before[id] = r
+		if r.srv == sv {
+			before[id] = r
+		}
 	}
 	c.mu.RUnlock()
-	chans, err := c.rest.listChannels(ctx)
+	chans, err := sv.rest.listChannels(ctx)
 	if err != nil {
 		return fmt.Errorf("list channels: %w", err)
 	}
-	bridges, err := c.rest.listBridges(ctx)
+	bridges, err := sv.rest.listBridges(ctx)
 	if err != nil {
 		return fmt.Errorf("list bridges: %w", err)
 	}
@@ -265,14 +291,14 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 
 	c.mu.Lock()
-	clear(c.trunkCache)
+	clear(sv.trunkCache)
 	type owned struct {
 		id string
 		r  *route
 	}
 	var gone, alive []owned
 	for id, r := range c.routes {
-		if !r.channel {
+		if !r.channel || r.srv != sv {
 			continue
 		}
 		if _, ok := live[id]; ok {
@@ -283,7 +309,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	var orphans, inbound []string
 	for _, ch := range chans {
-		if _, mine := c.routes[ch.ID]; mine {
+		if r, mine := c.routes[ch.ID]; mine && r.srv == sv {
 			continue
 		}
 		switch {
@@ -295,7 +321,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	var orphanBridges []string
 	for _, b := range bridges {
-		if _, mine := c.routes[b.ID]; !mine && strings.HasPrefix(b.ID, c.prefix+"-") {
+		if r, mine := c.routes[b.ID]; (!mine || r.srv != sv) && strings.HasPrefix(b.ID, c.prefix+"-") {
 			orphanBridges = append(orphanBridges, b.ID)
 		}
 	}
@@ -311,21 +337,21 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	for _, id := range orphans {
 		c.log.Warn("hanging up a channel no call owns (left by a previous callbackd process)", "channel", id)
-		if err := c.rest.hangup(ctx, id, "normal"); err != nil {
+		if err := sv.rest.hangup(ctx, id, "normal"); err != nil {
 			c.log.Warn("could not hang up orphaned channel", "channel", id, "err", err)
 		}
 	}
 	for _, id := range orphanBridges {
 		c.log.Info("destroying a bridge no call owns", "bridge", id)
-		if err := c.rest.destroyBridge(ctx, id); err != nil {
+		if err := sv.rest.destroyBridge(ctx, id); err != nil {
 			c.log.Warn("could not destroy orphaned bridge", "bridge", id, "err", err)
 		}
 	}
 	if len(inbound) > 0 {
-		c.spawn(func(ctx context.Context) { c.releaseInboundOrphans(ctx, inbound) })
+		c.spawn(func(ctx context.Context) { c.releaseInboundOrphans(ctx, sv, inbound) })
 	}
 	if len(gone) > 0 || len(orphans) > 0 {
-		c.log.Info("reconciled channels after connect", "live_channels", len(chans), "calls_told_gone", len(gone), "orphans_hung_up", len(orphans))
+		c.log.Info("reconciled channels after connect", append([]any{"live_channels", len(chans), "calls_told_gone", len(gone), "orphans_hung_up", len(orphans)}, c.serverLog(sv)...)...)
 	}
 	return nil
 }
@@ -339,7 +365,7 @@ const inboundSettle = time.Second
 // releaseInboundOrphans hangs up the inbound IVR callers of ids that no
 // StasisStart claimed within inboundSettle: they entered Stasis under a
 // previous connection, and nobody will serve them.
-func (c *Controller) releaseInboundOrphans(ctx context.Context, ids []string) {
+func (c *Controller) releaseInboundOrphans(ctx context.Context, sv *server, ids []string) {
 	t := time.NewTimer(inboundSettle)
 	defer t.Stop()
 	select {
@@ -348,12 +374,12 @@ func (c *Controller) releaseInboundOrphans(ctx context.Context, ids []string) {
 	case <-t.C:
 	}
 	for _, id := range ids {
-		if c.lookup(id) != nil {
+		if r := c.lookup(id); r != nil && r.srv == sv {
 			continue // its StasisStart arrived: parked or served
 		}
 		c.log.Warn("hanging up an inbound caller no call owns (left by a previous callbackd process)", "channel", id)
 		hctx, cancel := context.WithTimeout(ctx, c.timeout)
-		if err := c.rest.hangup(hctx, id, "normal"); err != nil {
+		if err := sv.rest.hangup(hctx, id, "normal"); err != nil {
 			c.log.Warn("could not hang up orphaned inbound caller", "channel", id, "err", err)
 		}
 		cancel()

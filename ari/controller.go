@@ -28,6 +28,7 @@ type Option func(*options) error
 type options struct {
 	url            string
 	user, pass     string
+	servers        []Server
 	app            string
 	trunks         map[string]Trunk
 	trunkOrder     []string
@@ -200,9 +201,7 @@ func WithObserver(obs Observer) Option {
 // implements callback.Dialer; Run keeps its events WebSocket connected.
 type Controller struct {
 	app         string
-	rest        *rest
-	wsURL       string
-	wsAuth      string
+	servers     []*server
 	trunks      map[string]*trunk
 	trunkList   []*trunk // in the order configured
 	routed      bool     // some trunk has prefixes: legs are routed by number
@@ -226,15 +225,17 @@ type Controller struct {
 
 	liveCalls atomic.Int64
 
-	// mu guards the routing map, the readiness signal and the cache of
-	// trunk endpoint fields; nothing of a call's own state lives here.
-	mu         sync.RWMutex
-	routes     map[string]*route
-	parked     map[string]*parked // inbound IVR channels waiting for their Dial
-	ready      chan struct{}      // closed while connected and reconciled
-	isReady    bool
-	running    bool
-	trunkCache map[string][]configField
+	// mu guards the routing map, the readiness signals and the servers'
+	// caches of trunk endpoint fields; nothing of a call's own state
+	// lives here.
+	mu      sync.RWMutex
+	routes  map[string]*route
+	parked  map[string]*parked // inbound IVR channels waiting for their Dial
+	ready   chan struct{}      // closed while a server is connected and reconciled
+	isReady bool
+	running bool
+	// placeMu guards the servers' channel counts.
+	placeMu sync.Mutex
 	// life is Run's context: the work started from events (an inbound
 	// caller's admission or release, hanging up a channel nobody owns)
 	// ends with it, and Run waits for that work before it returns.
@@ -247,6 +248,7 @@ type route struct {
 	inbox   chan *Event   // pointers: a call's buffer costs 8 bytes a slot while idle
 	resync  chan struct{} // signalled when an event for this call was dropped
 	channel bool          // a channel (checked on reconnect), not a bridge
+	srv     *server       // the Asterisk server the channel or bridge is on
 }
 
 var _ callback.Dialer = (*Controller)(nil)
@@ -272,13 +274,6 @@ func New(opts ...Option) (*Controller, error) {
 			return nil, fmt.Errorf("new ARI controller: %w", err)
 		}
 	}
-	if o.url == "" {
-		return nil, fmt.Errorf("new ARI controller: no ARI URL: %w", callback.ErrInvalid)
-	}
-	base, err := ariBase(o.url)
-	if err != nil {
-		return nil, fmt.Errorf("new ARI controller: %w: %w", err, callback.ErrInvalid)
-	}
 	if len(o.trunks) == 0 {
 		o.trunks["trunk"] = Trunk{Name: "trunk", Dial: "PJSIP/{number}@{trunk}"}
 		o.trunkOrder = []string{"trunk"}
@@ -288,8 +283,6 @@ func New(opts ...Option) (*Controller, error) {
 	}
 	c := &Controller{
 		app:         o.app,
-		rest:        newREST(base, o.user, o.pass, o.requestTimeout, o.maxRequests),
-		wsURL:       eventsURL(base, o.app),
 		trunks:      make(map[string]*trunk, len(o.trunks)),
 		selectTrunk: o.selectTrunk,
 		apps:        o.apps,
@@ -308,9 +301,7 @@ func New(opts ...Option) (*Controller, error) {
 		routes:      make(map[string]*route),
 		parked:      make(map[string]*parked),
 		ready:       make(chan struct{}),
-		trunkCache:  make(map[string][]configField),
 	}
-	c.wsAuth = basicAuth(o.user, o.pass)
 	for _, name := range o.trunkOrder {
 		rt, err := compileTrunk(o.trunks[name])
 		if err != nil {
@@ -325,6 +316,9 @@ func New(opts ...Option) (*Controller, error) {
 		return nil, fmt.Errorf("new ARI controller: default trunk %q is not configured: %w", o.defaultTrunk, callback.ErrInvalid)
 	}
 	c.defTrunk = def
+	if err := c.addServers(&o); err != nil {
+		return nil, fmt.Errorf("new ARI controller: %w", err)
+	}
 	if o.maxChannels > 0 {
 		c.slots = semaphore.NewWeighted(int64(o.maxChannels))
 		c.maxChannels = o.maxChannels
@@ -353,7 +347,8 @@ func (c *Controller) WaitReady(ctx context.Context) error {
 	}
 }
 
-// Ready reports whether calls can be placed now.
+// Ready reports whether calls can be placed now: some server is
+// connected and reconciled.
 func (c *Controller) Ready() bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -363,12 +358,22 @@ func (c *Controller) Ready() bool {
 // LiveCalls is the number of calls the controller owns now.
 func (c *Controller) LiveCalls() int { return int(c.liveCalls.Load()) }
 
-func (c *Controller) setReady(up bool) {
+// setReady marks sv up or down; the controller is ready while any server
+// is.
+func (c *Controller) setReady(sv *server, up bool) {
 	c.mu.Lock()
-	changed := c.isReady != up
+	sv.ready = up
+	if up {
+		sv.lostCalls = false
+	}
+	any := false
+	for _, s := range c.servers {
+		any = any || s.ready
+	}
+	changed := c.isReady != any
 	if changed {
-		c.isReady = up
-		if up {
+		c.isReady = any
+		if any {
 			close(c.ready)
 		} else {
 			c.ready = make(chan struct{})
@@ -376,7 +381,7 @@ func (c *Controller) setReady(up bool) {
 	}
 	c.mu.Unlock()
 	if changed {
-		c.obs.Connected(up)
+		c.obs.Connected(any)
 	}
 }
 
@@ -460,16 +465,17 @@ func (c *Controller) TrunkLegs() map[string]int {
 	return out
 }
 
-// key is the deterministic id of what attempt n of a request makes: "a" and
-// "b" for the legs, "br" for the bridge.
-func (c *Controller) key(reqID int64, n int, what string) string {
-	return c.prefix + "-" + strconv.FormatInt(reqID, 10) + "-" + strconv.Itoa(n) + "-" + what
+// key is the deterministic id of what attempt n of a request makes on
+// sv: "a" and "b" for the legs, "br" for the bridge.
+func (c *Controller) key(sv *server, reqID int64, n int, what string) string {
+	return c.idPrefix(sv, reqID) + strconv.Itoa(n) + "-" + what
 }
 
 // generated reports whether id is one this controller made for the
-// request, as opposed to a call_id preset by whoever inserted the row.
+// request on some server, as opposed to a call_id preset by whoever
+// inserted the row.
 func (c *Controller) generated(id string, reqID int64) bool {
-	return strings.HasPrefix(id, c.prefix+"-"+strconv.FormatInt(reqID, 10)+"-")
+	return c.serverOf(id, reqID) != nil
 }
 
 // ours reports whether a channel was made by a callbackd process with this
@@ -518,24 +524,24 @@ func (c *Controller) releaseCall() {
 	}
 }
 
-// cachedTrunkFields reads the trunk endpoint's configuration once per
-// connection: a reload of pjsip.conf while connected is picked up at the
-// next reconnect.
-func (c *Controller) cachedTrunkFields(ctx context.Context, t *trunk) []configField {
+// cachedTrunkFields reads the trunk endpoint's configuration on sv once
+// per connection: a reload of pjsip.conf while connected is picked up at
+// the next reconnect.
+func (c *Controller) cachedTrunkFields(ctx context.Context, sv *server, t *trunk) []configField {
 	c.mu.RLock()
-	f, ok := c.trunkCache[t.Name]
+	f, ok := sv.trunkCache[t.Name]
 	c.mu.RUnlock()
 	if ok {
 		return f
 	}
-	f, err := c.rest.getObject(ctx, "endpoint", t.Endpoint)
+	f, err := sv.rest.getObject(ctx, "endpoint", t.Endpoint)
 	if err != nil {
 		c.log.Warn("cannot read the trunk's PJSIP endpoint through ARI; per-identity endpoints get only the trunk's identity fields",
-			"trunk", t.Name, "endpoint", t.Endpoint, "err", err)
+			append([]any{"trunk", t.Name, "endpoint", t.Endpoint, "err", err}, c.serverLog(sv)...)...)
 		f = nil
 	}
 	c.mu.Lock()
-	c.trunkCache[t.Name] = f
+	sv.trunkCache[t.Name] = f
 	c.mu.Unlock()
 	return f
 }

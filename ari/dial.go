@@ -59,8 +59,17 @@ func (s *Session) placeA(ctx context.Context) (out callback.Outcome, answered bo
 		}
 	}
 
-	idA := c.key(r.ID, s.attempt, "a")
-	if r.CallID != "" && !c.generated(r.CallID, r.ID) {
+	route := c.trunksFor(r, callback.LegA, r.OriginalCLI)
+	sv, err := c.place(route)
+	if err != nil {
+		return s.notPlaced(ctx, fmt.Errorf("place the call: %w", err)), false
+	}
+	s.srv, s.onServer = sv, true
+	s.log = s.log.With(c.serverLog(sv)...)
+	route = onServer(sv, route)
+
+	idA := c.key(sv, r.ID, s.attempt, "a")
+	if r.CallID != "" && !generatedAny(c.prefix, r.CallID, r.ID) {
 		if validChannelID(r.CallID) {
 			idA = r.CallID
 		} else {
@@ -69,10 +78,12 @@ func (s *Session) placeA(ctx context.Context) (out callback.Outcome, answered bo
 	}
 	s.log = s.log.With("channel", idA)
 	if s.attempt > 1 {
-		s.clearPrevious(ctx, idA)
+		if err := s.clearPrevious(ctx, idA); err != nil {
+			s.log.Warn("request not placed: the channels of its previous attempt cannot be hung up yet", "err", err)
+			return s.notPlaced(ctx, err), false
+		}
 	}
 
-	route := c.trunksFor(r, callback.LegA, r.OriginalCLI)
 	t, next := s.takeTrunk(route, 0)
 	if t == nil {
 		return s.notPlaced(ctx, fmt.Errorf("%w: every trunk for %s is at its channel cap", errTrunksFull, r.OriginalCLI)), false
@@ -324,7 +335,7 @@ const originateSettle = time.Second
 // ends here, with out saying how.
 func (s *Session) originate(ctx context.Context, q url.Values, body any) (out callback.Outcome, ok bool) {
 	for send := 1; ; send++ {
-		made, err := s.c.rest.originate(ctx, q, body)
+		made, err := s.srv.rest.originate(ctx, q, body)
 		var he *HTTPError
 		switch {
 		case err == nil:
@@ -368,7 +379,7 @@ func (s *Session) originateConflict(ctx context.Context, err error) (callback.Ou
 	// Our own deterministic id: the originate was accepted before (a
 	// request re-sent after its answer was lost). Attach to it rather than
 	// ring the user twice.
-	ch, gerr := s.c.rest.getChannel(ctx, s.a.id)
+	ch, gerr := s.srv.rest.getChannel(ctx, s.a.id)
 	if gerr == nil {
 		s.log.Warn("channel id already in use: the originate was placed before; attaching to it")
 		s.a.placed, s.a.chanName = true, ch.Name
@@ -406,7 +417,7 @@ const (
 // neither listed nor heard of within originateSettle was never made, and
 // the originate can be sent again: its id turns a duplicate into a 409.
 func (s *Session) resolveOriginate(ctx context.Context, cause error) originateFate {
-	ch, gerr := s.c.rest.getChannel(ctx, s.a.id)
+	ch, gerr := s.srv.rest.getChannel(ctx, s.a.id)
 	switch {
 	case gerr == nil:
 		s.log.Warn("originate answer lost but the channel exists: attaching to it", "err", cause)
@@ -483,21 +494,50 @@ func (s *Session) interrupted(ctx context.Context) callback.Outcome {
 
 // clearPrevious hangs up what earlier attempts of the request may have
 // left (a process killed mid-call, whose request was rescued), so that a
-// rescued request never rings the user twice.
-func (s *Session) clearPrevious(ctx context.Context, idA string) {
+// rescued request never rings the user twice. With several servers the
+// previous attempt's channels are on the server its channel id names (a
+// preset call_id: on any); while that server cannot be reached and the
+// previous first leg may still ring there, the attempt is not placed
+// (errPreviousUnreachable): the request goes back to the queue uncounted
+// and is tried again once the server is back or the ring time is over.
+func (s *Session) clearPrevious(ctx context.Context, idA string) error {
+	c := s.c
+	if len(c.servers) == 1 {
+		s.clearOn(ctx, c.servers[0], idA)
+		return nil
+	}
+	servers, unknown := c.previousServers(&s.call.Request)
+	if unknown && s.mayStillRing() {
+		return fmt.Errorf("previous channel %s is on no configured server: %w", s.call.Request.CallID, errPreviousUnreachable)
+	}
+	for _, sv := range servers {
+		if !c.serverReady(sv) {
+			if s.mayStillRing() {
+				return fmt.Errorf("server %s: %w", sv.name, errPreviousUnreachable)
+			}
+			continue
+		}
+		s.clearOn(ctx, sv, idA)
+	}
+	return nil
+}
+
+// clearOn hangs up on sv what earlier attempts of the request may have
+// left there.
+func (s *Session) clearOn(ctx context.Context, sv *server, idA string) {
 	c := s.c
 	id := s.call.Request.ID
 	var chans, bridges []string
 	var objs []object
 	for k := 1; k < s.attempt; k++ {
-		chans = append(chans, c.key(id, k, "a"), c.key(id, k, "b"))
-		bridges = append(bridges, c.key(id, k, "br"))
+		chans = append(chans, c.key(sv, id, k, "a"), c.key(sv, id, k, "b"))
+		bridges = append(bridges, c.key(sv, id, k, "br"))
 		if s.call.Request.MD5Secret == "" && s.call.Request.TwowayMD5Secret == "" {
 			continue
 		}
 		for _, leg := range []string{"a", "b"} {
 			for try := 1; try <= len(c.trunkList); try++ {
-				base := c.key(id, k, leg) + trySuffix(try)
+				base := c.key(sv, id, k, leg) + trySuffix(try)
 				objs = append(objs, object{"endpoint", base + "-ep"}, object{"auth", base + "-auth"})
 			}
 		}
@@ -509,17 +549,17 @@ func (s *Session) clearPrevious(ctx context.Context, idA string) {
 		}
 	}
 	for _, ch := range chans {
-		if err := c.rest.hangup(ctx, ch, "normal"); err != nil {
+		if err := sv.rest.hangup(ctx, ch, "normal"); err != nil {
 			s.log.Warn("could not hang up a channel of an earlier attempt", "old_channel", ch, "err", err)
 		}
 	}
 	for _, b := range bridges {
-		if err := c.rest.destroyBridge(ctx, b); err != nil {
+		if err := sv.rest.destroyBridge(ctx, b); err != nil {
 			s.log.Warn("could not destroy a bridge of an earlier attempt", "bridge", b, "err", err)
 		}
 	}
 	for _, o := range objs {
-		if err := c.rest.deleteObject(ctx, o.typ, o.id); err != nil && !errors.Is(err, ErrForbidden) {
+		if err := sv.rest.deleteObject(ctx, o.typ, o.id); err != nil && !errors.Is(err, ErrForbidden) {
 			s.log.Warn("could not delete a PJSIP object of an earlier attempt", "id", o.id, "err", err)
 		}
 	}

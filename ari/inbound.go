@@ -59,6 +59,7 @@ const inboundIVRMarker = "ivr"
 type parked struct {
 	in    Inbound
 	route *route
+	srv   *server // the Asterisk server the caller is on
 	timer *time.Timer
 }
 
@@ -82,16 +83,16 @@ func inboundOf(ev Event) Inbound {
 // park holds an inbound IVR channel until its call's Dial takes it over,
 // and asks the InboundFunc to start that call. It runs on the WebSocket
 // reader and does not block: the decision runs in a goroutine.
-func (c *Controller) park(ev Event) {
+func (c *Controller) park(sv *server, ev Event) {
 	in := inboundOf(ev)
-	log := c.log.With("channel", in.Channel, "access_number", in.Number, "cli", in.CallerID)
+	log := c.log.With(append([]any{"channel", in.Channel, "access_number", in.Number, "cli", in.CallerID}, c.serverLog(sv)...)...)
 	if c.inbound == nil {
 		log.Warn("inbound IVR call, but this callbackd serves no inbound IVR: releasing the caller")
-		c.spawn(func(ctx context.Context) { c.release(ctx, in.Channel, callback.CauseNormalClearing) })
+		c.spawn(func(ctx context.Context) { c.release(ctx, sv, in.Channel, callback.CauseNormalClearing) })
 		return
 	}
-	rt := &route{inbox: make(chan *Event, c.inboxSize), resync: make(chan struct{}, 1), channel: true}
-	p := &parked{in: in, route: rt}
+	rt := &route{inbox: make(chan *Event, c.inboxSize), resync: make(chan struct{}, 1), channel: true, srv: sv}
+	p := &parked{in: in, route: rt, srv: sv}
 	c.mu.Lock()
 	if _, taken := c.routes[in.Channel]; taken {
 		c.mu.Unlock()
@@ -104,7 +105,7 @@ func (c *Controller) park(ev Event) {
 			return
 		}
 		log.Warn("inbound IVR call was not taken over by a call in time: releasing the caller", "waited", c.inboundWait)
-		c.release(c.serverContext(), in.Channel, callback.CauseCongestion)
+		c.release(c.serverContext(), sv, in.Channel, callback.CauseCongestion)
 	})
 	c.mu.Unlock()
 	deliver(rt, ev) // the session sees the StasisStart too
@@ -119,7 +120,7 @@ func (c *Controller) admit(life context.Context, p *parked, log *slog.Logger) {
 	defer cancel()
 	// 180 Ringing while the request is written: the caller hears ringback
 	// instead of silence. A channel that hung up meanwhile answers 404.
-	if err := c.rest.ring(ctx, p.in.Channel); err != nil {
+	if err := p.srv.rest.ring(ctx, p.in.Channel); err != nil {
 		log.Info("could not indicate ringing to the inbound caller", "err", err)
 	}
 	err := c.inbound(ctx, p.in)
@@ -137,7 +138,7 @@ func (c *Controller) admit(life context.Context, p *parked, log *slog.Logger) {
 	if c.unpark(p.in.Channel) == nil {
 		return // a Dial took the channel over after all
 	}
-	c.release(life, p.in.Channel, cause)
+	c.release(life, p.srv, p.in.Channel, cause)
 }
 
 // causeForSIP is the Q.850 cause that makes chan_pjsip answer an
@@ -177,10 +178,10 @@ func (c *Controller) takeParked(id string, dropRoute bool) *parked {
 
 // release hangs up an inbound caller with cause; unanswered, chan_pjsip
 // answers the INVITE with the SIP code of the cause.
-func (c *Controller) release(ctx context.Context, id string, cause callback.Cause) {
+func (c *Controller) release(ctx context.Context, sv *server, id string, cause callback.Cause) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	if err := c.rest.hangupCause(ctx, id, int(cause)); err != nil {
+	if err := sv.rest.hangupCause(ctx, id, int(cause)); err != nil {
 		c.log.Warn("could not release the inbound caller", "channel", id, "err", err)
 	}
 }
@@ -208,14 +209,25 @@ func (s *Session) adoptInbound(ctx context.Context) (out callback.Outcome, answe
 			Reason: "the caller was no longer on the line when the IVR was to start"}, false
 	}
 	s.inbox, s.resync = p.route.inbox, p.route.resync
+	s.srv = p.srv
+	s.log = s.log.With(c.serverLog(s.srv)...)
 	s.keys = append(s.keys, id)
 	s.a = &leg{id: id, name: callback.LegA, placed: true, inbound: true, chanName: p.in.Name}
 	s.legs[id] = s.a
+	if !c.reserveOn(s.srv) {
+		// The caller is on this server: a full server cannot pass it on.
+		s.log.Warn("server at its channel cap: releasing the inbound caller", "max_channels", s.srv.maxChannels)
+		c.release(c.serverContext(), s.srv, id, callback.CauseCongestion)
+		s.a.hungUp = true
+		return callback.Outcome{Result: callback.ResultCanceled, Cause: callback.CauseCongestion,
+			Reason: fmt.Sprintf("server %s at its channel cap %d", s.srv.name, s.srv.maxChannels)}, false
+	}
+	s.onServer = true
 	if !c.tryAcquireCall() {
 		// A caller on the line cannot wait for a slot as a queued
 		// callback does: released with 503 at once.
 		s.log.Warn("channel cap reached: releasing the inbound caller", "max_channels", c.maxChannels)
-		c.release(c.serverContext(), id, callback.CauseCongestion)
+		c.release(c.serverContext(), s.srv, id, callback.CauseCongestion)
 		s.a.hungUp = true
 		return callback.Outcome{Result: callback.ResultCanceled, Cause: callback.CauseCongestion,
 			Reason: fmt.Sprintf("ari.max_channels %d reached", c.maxChannels)}, false
@@ -234,7 +246,7 @@ func (s *Session) adoptInbound(ctx context.Context) (out callback.Outcome, answe
 		return s.interrupted(ctx), false
 	}
 	if !s.a.gone {
-		err := c.rest.answer(ctx, id)
+		err := s.srv.rest.answer(ctx, id)
 		switch {
 		case err == nil:
 			s.a.answered = true

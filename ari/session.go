@@ -124,6 +124,8 @@ type Session struct {
 	creditC   <-chan time.Time
 	aIdentity Identity
 	holding   bool // the call holds its channels against the cap
+	srv       *server // the Asterisk server every channel of the call is on
+	onServer  bool    // the call holds its channels against srv's cap
 	lang      string
 	admitted  Admitter // admitted the call and has not run it yet
 	kept      any      // what the admission kept for Run
@@ -196,7 +198,7 @@ func (s *Session) Gone(channel string) (bool, int) {
 var errIDInUse = errors.New("id in use by another call of this process")
 
 func (s *Session) route(key string, channel bool) error {
-	if !s.c.register(key, &route{inbox: s.inbox, resync: s.resync, channel: channel}) {
+	if !s.c.register(key, &route{inbox: s.inbox, resync: s.resync, channel: channel, srv: s.srv}) {
 		return fmt.Errorf("route events of %s: %w", key, errIDInUse)
 	}
 	s.keys = append(s.keys, key)
@@ -309,7 +311,7 @@ func (s *Session) confirmGone(ctx context.Context, id string) bool {
 	if l == nil || l.gone || !l.placed {
 		return false
 	}
-	_, err := s.c.rest.getChannel(ctx, id)
+	_, err := s.srv.rest.getChannel(ctx, id)
 	return err != nil
 }
 
@@ -320,7 +322,7 @@ func (s *Session) resynchronise(ctx context.Context) {
 		if !l.placed || l.gone {
 			continue
 		}
-		ch, err := s.c.rest.getChannel(ctx, l.id)
+		ch, err := s.srv.rest.getChannel(ctx, l.id)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			s.pending = append(s.pending, Event{Type: EventChannelGone, Channel: l.id, Received: time.Now(), Reason: "events lost and channel gone"})
@@ -441,7 +443,7 @@ func (s *Session) gone404(ctx context.Context, l *leg, err error) bool {
 	if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrUnprocessable) && !errors.Is(err, ErrBadRequest) && !errors.Is(err, ErrConflict) {
 		return false
 	}
-	if _, gerr := s.c.rest.getChannel(ctx, l.id); errors.Is(gerr, ErrNotFound) {
+	if _, gerr := s.srv.rest.getChannel(ctx, l.id); errors.Is(gerr, ErrNotFound) {
 		s.waitGone(ctx, l)
 		return true
 	}
@@ -455,7 +457,7 @@ func (s *Session) Hangup(ctx context.Context, channel, reason string) error {
 	if l != nil && (l.gone || !l.placed || l.hungUp) {
 		return nil // gone, never placed, or its DELETE was accepted already
 	}
-	if err := s.c.rest.hangup(ctx, channel, reason); err != nil {
+	if err := s.srv.rest.hangup(ctx, channel, reason); err != nil {
 		return fmt.Errorf("hang up %s: %w", channel, err)
 	}
 	if l != nil {
@@ -477,7 +479,7 @@ func (s *Session) Play(ctx context.Context, media ...string) error {
 	}
 	s.pbSeq++
 	id := s.a.id + "-pb" + strconv.Itoa(s.pbSeq)
-	if err := s.c.rest.play(ctx, s.a.id, id, media, s.lang); err != nil {
+	if err := s.srv.rest.play(ctx, s.a.id, id, media, s.lang); err != nil {
 		if s.gone404(ctx, s.a, err) {
 			return ErrFirstLegGone
 		}
@@ -498,7 +500,7 @@ func (s *Session) Play(ctx context.Context, media ...string) error {
 			return nil
 		case ev.Type == EventChannelReconciled && ev.Channel == s.a.id:
 			// PlaybackFinished may have been lost with the connection.
-			if err := s.c.rest.getPlayback(ctx, id); errors.Is(err, ErrNotFound) {
+			if err := s.srv.rest.getPlayback(ctx, id); errors.Is(err, ErrNotFound) {
 				return nil
 			}
 		}
@@ -591,17 +593,17 @@ func (s *Session) Bridge(ctx context.Context, channels ...string) error {
 		return ErrFirstLegGone
 	}
 	if s.bridge == "" {
-		id := s.c.key(s.call.Request.ID, s.attempt, "br")
+		id := s.c.key(s.srv, s.call.Request.ID, s.attempt, "br")
 		if err := s.route(id, false); err != nil {
 			return err
 		}
 		name := "callbackd-" + strconv.FormatInt(s.call.Request.ID, 10)
-		if err := s.c.rest.createBridge(ctx, id, "mixing", name); err != nil && !errors.Is(err, ErrConflict) {
+		if err := s.srv.rest.createBridge(ctx, id, "mixing", name); err != nil && !errors.Is(err, ErrConflict) {
 			return fmt.Errorf("create bridge %s: %w", id, err)
 		}
 		s.bridge = id
 	}
-	if err := s.c.rest.addChannels(ctx, s.bridge, channels); err != nil {
+	if err := s.srv.rest.addChannels(ctx, s.bridge, channels); err != nil {
 		for _, id := range channels {
 			if l := s.legs[id]; l != nil && s.gone404(ctx, l, err) && l == s.a {
 				return ErrFirstLegGone
@@ -637,12 +639,12 @@ func (s *Session) twowayID() string {
 	if s.c.generated(s.a.id, r.ID) || s.a.inbound {
 		// An inbound leg A has Asterisk's uniqueid; leg B gets one of
 		// ours, so that a leg left by a dead process is recognised.
-		return s.c.key(r.ID, s.attempt, "b")
+		return s.c.key(s.srv, r.ID, s.attempt, "b")
 	}
 	if id := s.a.id + "-b"; validChannelID(id) {
 		return id
 	}
-	return s.c.key(r.ID, s.attempt, "b")
+	return s.c.key(s.srv, r.ID, s.attempt, "b")
 }
 
 // presentOnB makes leg A's caller the caller ID a second leg is to
@@ -655,7 +657,7 @@ func (s *Session) twowayID() string {
 // leg B's number; the write runs on leg A's Stasis thread before the
 // request returns, so it precedes the bridge.
 func (s *Session) presentOnB(ctx context.Context, cli string, log *slog.Logger) {
-	if err := s.c.rest.setVariable(ctx, s.a.id, "CALLERID(num)", cli); err != nil {
+	if err := s.srv.rest.setVariable(ctx, s.a.id, "CALLERID(num)", cli); err != nil {
 		log.Warn("could not give leg A the second leg's caller ID; the second leg may present leg A's", "cli", cli, "err", err)
 	}
 }
@@ -777,7 +779,7 @@ func (s *Session) prepareB(ctx context.Context, spec DialSpec) (*secondLeg, erro
 	if sl.timeout <= 0 {
 		sl.timeout = s.call.AnswerTimeout
 	}
-	sl.route = s.c.trunksFor(r, callback.LegB, spec.Number)
+	sl.route = onServer(s.srv, s.c.trunksFor(r, callback.LegB, spec.Number))
 	sl.trunk, sl.next = s.takeTrunk(sl.route, 0)
 	if sl.trunk == nil {
 		return nil, &LegFailedError{Channel: id, Cause: int(callback.CauseCongestion),
@@ -832,13 +834,13 @@ func (s *Session) createB(ctx context.Context, sl *secondLeg) error {
 		"originator": {s.a.id},
 	}
 	log.Info("creating second leg", "number", sl.spec.Number, "cli", sl.spec.CallerID, "endpoint", q.Get("endpoint"), "trunk", sl.trunk.Name)
-	made, err := s.c.rest.createChannel(ctx, q, map[string]any{"variables": s.variablesB(sl)})
+	made, err := s.srv.rest.createChannel(ctx, q, map[string]any{"variables": s.variablesB(sl)})
 	if err != nil {
 		var he *HTTPError
 		if ctx.Err() == nil && !errors.Is(err, ErrUnreachable) && (!errors.As(err, &he) || he.Status == http.StatusConflict) {
 			// A 409 for our own id, or a lost answer: the channel may
 			// exist, made by this very request.
-			if ch, gerr := s.c.rest.getChannel(ctx, id); gerr == nil {
+			if ch, gerr := s.srv.rest.getChannel(ctx, id); gerr == nil {
 				log.Warn("second leg already exists: attaching to it", "err", err)
 				b.placed, b.chanName = true, ch.Name
 			}
@@ -847,7 +849,7 @@ func (s *Session) createB(ctx context.Context, sl *secondLeg) error {
 			log.Error("second leg could not be created", "err", err)
 			if !errors.Is(err, ErrUnreachable) && !errors.Is(err, ErrConflict) {
 				// The request may have been carried out all the same.
-				if herr := s.c.rest.hangup(ctx, id, "normal"); herr != nil {
+				if herr := s.srv.rest.hangup(ctx, id, "normal"); herr != nil {
 					log.Warn("could not hang up second leg after a failed create", "err", herr)
 				}
 			}
@@ -904,7 +906,7 @@ func (s *Session) bridgeBeforeDial(ctx context.Context, sl *secondLeg) (bridged 
 // dialCreated dials the created second leg (POST /channels/{id}/dial).
 func (s *Session) dialCreated(ctx context.Context, sl *secondLeg) error {
 	b, id, log := sl.leg, sl.leg.id, sl.log
-	err := s.c.rest.dial(ctx, id, seconds(sl.timeout))
+	err := s.srv.rest.dial(ctx, id, seconds(sl.timeout))
 	var he *HTTPError
 	switch {
 	case err == nil:
@@ -1049,15 +1051,15 @@ func (s *Session) identityEndpoint(ctx context.Context, t *trunk, id Identity, l
 	if ep, ok := s.endpoints[k]; ok {
 		return ep, nil
 	}
-	base := s.c.key(s.call.Request.ID, s.attempt, leg) + trySuffix(try)
+	base := s.c.key(s.srv, s.call.Request.ID, s.attempt, leg) + trySuffix(try)
 	authID, epID := base+"-auth", base+"-ep"
 	s.objects = append(s.objects, object{"auth", authID})
-	if err := s.c.rest.putObject(ctx, "auth", authID, authFields(t, id)); err != nil {
+	if err := s.srv.rest.putObject(ctx, "auth", authID, authFields(t, id)); err != nil {
 		return "", identityError(authID, err)
 	}
-	fields := identityEndpointFields(s.c.cachedTrunkFields(ctx, t), t.IdentityFields, authID)
+	fields := identityEndpointFields(s.c.cachedTrunkFields(ctx, s.srv, t), t.IdentityFields, authID)
 	s.objects = append(s.objects, object{"endpoint", epID})
-	if err := s.c.rest.putObject(ctx, "endpoint", epID, fields); err != nil {
+	if err := s.srv.rest.putObject(ctx, "endpoint", epID, fields); err != nil {
 		return "", identityError(epID, err)
 	}
 	s.endpoints[k] = epID
@@ -1103,26 +1105,30 @@ func (s *Session) teardown(parent context.Context) {
 		s.holding = false
 		defer s.c.releaseCall()
 	}
+	if s.onServer {
+		s.onServer = false
+		defer s.c.unplace(s.srv)
+	}
 	if s.admitted != nil {
 		s.admitted.Unadmit(ctx, s)
 		s.admitted = nil
 	}
 	for _, l := range s.legs {
 		s.giveTrunk(l)
-		if l.placed && !l.gone && !l.hungUp {
-			if err := s.c.rest.hangup(ctx, l.id, "normal"); err != nil {
+		if l.placed && !l.gone && !l.hungUp && s.srv != nil {
+			if err := s.srv.rest.hangup(ctx, l.id, "normal"); err != nil {
 				s.log.Warn("could not hang up leg at the end of the call", "leg_channel", l.id, "err", err)
 			}
 		}
 	}
 	if s.bridge != "" {
-		if err := s.c.rest.destroyBridge(ctx, s.bridge); err != nil {
+		if err := s.srv.rest.destroyBridge(ctx, s.bridge); err != nil {
 			s.log.Warn("could not destroy bridge", "bridge", s.bridge, "err", err)
 		}
 	}
 	for i := len(s.objects) - 1; i >= 0; i-- {
 		o := s.objects[i]
-		if err := s.c.rest.deleteObject(ctx, o.typ, o.id); err != nil {
+		if err := s.srv.rest.deleteObject(ctx, o.typ, o.id); err != nil {
 			s.log.Warn("could not delete PJSIP object", "type", o.typ, "id", o.id, "err", err)
 		}
 	}
