@@ -338,7 +338,6 @@ func (s *Session) Server() string {
 	return s.srv.name
 }
 
-
 // addServers builds the servers of o: those of WithServer, else the one
 // of WithURL.
 func (c *Controller) addServers(o *options) error {

@@ -123,7 +123,7 @@ type Session struct {
 	credit    *time.Timer
 	creditC   <-chan time.Time
 	aIdentity Identity
-	holding   bool // the call holds its channels against the cap
+	holding   bool    // the call holds its channels against the cap
 	srv       *server // the Asterisk server every channel of the call is on
 	onServer  bool    // the call holds its channels against srv's cap
 	lang      string
