@@ -184,6 +184,10 @@ type Config struct {
 		// when set they replace endpoint/trunk/calls_per_second, the first
 		// being the default. Empty: the one trunk above.
 		Trunks []TrunkConfig `yaml:"trunks"`
+		// Servers are several Asterisk servers driven from this node;
+		// when set they replace url/user/password. Empty: the one server
+		// of url.
+		Servers []ServerConfig `yaml:"servers"`
 	} `yaml:"ari"`
 	Webhooks struct {
 		// Enabled turns status notifications on: each status change writes
@@ -465,4 +469,25 @@ type TrunkConfig struct {
 	IdentityHeader string  `yaml:"identity_header"`  // pai or diversion: names the caller ID; "" none
 	IdentityHost   string  `yaml:"identity_host"`    // host of its URI; "" tel:
 	CallerIDPrefix string  `yaml:"caller_id_prefix"` // put before the caller ID, e.g. "+"
+}
+
+// ServerConfig is one entry of ari.servers: an Asterisk this node places
+// callbacks on (ari.Server). app, max_requests and channel_prefix of ari
+// apply to each.
+type ServerConfig struct {
+	Name        string   `yaml:"name"`         // in logs and channel ids: a letter, then letters, digits, _
+	URL         string   `yaml:"url"`          // Asterisk's HTTP server, e.g. http://10.0.0.11:8088
+	User        string   `yaml:"user"`         // the ARI user of its ari.conf; "": ari.user
+	Password    string   `yaml:"password"`     // its password
+	MaxChannels int      `yaml:"max_channels"` // live channels on it (two per callback); 0 no cap
+	Trunks      []string `yaml:"trunks"`       // names of the ari.trunks it has; none: all
+}
+
+// String is how callbackd config prints the entry: its password hidden.
+func (s ServerConfig) String() string {
+	pw := ""
+	if s.Password != "" {
+		pw = " password=(set)"
+	}
+	return fmt.Sprintf("{%s %s user=%s%s max_channels=%d trunks=%v}", s.Name, s.URL, s.User, pw, s.MaxChannels, s.Trunks)
 }

@@ -12,7 +12,7 @@ import (
 // "ready" that hides a server which can queue but never call.
 func optionalParts(c *Config) map[string]string {
 	off := map[string]string{}
-	if c.ARI.URL == "" {
+	if !ariConfigured(c) {
 		off["ari"] = "no ari.url: requests are queued and wait; set ari.url (CALLBACKD_ARI_URL), e.g. http://127.0.0.1:8088"
 	}
 	if c.AGI.Listen == "" {

@@ -129,7 +129,7 @@ func newController(c *Config, st callback.Store, m *metrics.Metrics, biller *bil
 	if c.ARI.BillTwoWay {
 		twoWay.Biller = biller
 	}
-	trunks := trunkOptions(c)
+	trunks := append(trunkOptions(c), serverOptions(c)...)
 	return ari.New(append(trunks,
 		ari.WithApp(callback.SubAppCallingCard, cc),
 		ari.WithApp(callback.SubAppTwoWay, twoWay),
@@ -237,6 +237,25 @@ func (e *env) mail(args []string) error {
 	}
 	return nil
 }
+
+// serverOptions are the servers of ari.servers; none when the list is
+// empty (ari.url is then the only server).
+func serverOptions(c *Config) []ari.Option {
+	var out []ari.Option
+	for _, s := range c.ARI.Servers {
+		user := s.User
+		if user == "" {
+			user = c.ARI.User
+		}
+		out = append(out, ari.WithServer(ari.Server{Name: s.Name, URL: s.URL, User: user, Password: s.Password,
+			MaxChannels: s.MaxChannels, Trunks: s.Trunks}))
+	}
+	return out
+}
+
+// ariConfigured reports whether an Asterisk is configured: ari.url or
+// ari.servers.
+func ariConfigured(c *Config) bool { return c.ARI.URL != "" || len(c.ARI.Servers) > 0 }
 
 // trunkOptions are the trunks of ari.trunks, or the one trunk of
 // ari.endpoint / ari.trunk when that list is empty.

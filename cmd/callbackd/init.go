@@ -180,7 +180,7 @@ func dialplanSnippet(c *Config, number string) string {
 		user = "callbackd"
 	}
 	fmt.Fprintf(&b, "\nand into ari.conf (http.conf needs enabled = yes):\n\n[%s]\ntype = user\nread_only = no\npassword = <the same as ari.password>\n", user)
-	if c.ARI.URL == "" {
+	if !ariConfigured(c) {
 		b.WriteString("\nThen set ari.url, ari.user and ari.password (or CALLBACKD_ARI_*) and start callbackd serve.\n")
 	}
 	return b.String()

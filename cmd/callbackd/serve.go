@@ -250,7 +250,7 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 	s.rates = rates
 	authn := newAuthenticator(c, st)
 	biller := billing.New(st, rates, billing.Options{Logger: log.With("component", "billing"), ReserveSlice: c.Billing.ReserveSlice})
-	if c.ARI.URL != "" {
+	if ariConfigured(c) {
 		ctrl, err := newController(c, st, m, biller, authn, s.startInbound, s.pinLogin, log)
 		if err != nil {
 			st.Close()
