@@ -100,6 +100,35 @@
 // trunk, waiting for a token, never dropping a call. Max Sessions per
 // account is the dispatcher's.
 //
+// # Several Asterisk servers
+//
+// WithServer adds an Asterisk server; each has its own events WebSocket,
+// REST client (WithMaxRequests bounds each), reconnect backoff and
+// reconciliation, run side by side by Run. A new call is placed on the
+// connected server with the fewest channels reserved by this controller
+// that has room under its cap (Server.MaxChannels, two per call) and has a
+// trunk of leg A's route (Server.Trunks); ties go to the first configured.
+// Every channel, bridge and PJSIP object of the call is then made on that
+// server, and its ids carry the server's name
+// (<prefix>-<server>-<request>-<attempt>-a), so that the server of a
+// request's previous attempt is known from its call_id. An inbound IVR
+// call is served on the server it entered Stasis on. Without WithServer,
+// WithURL names the only server and ids carry no name, as before.
+//
+// A server whose WebSocket drops is passed over at once; one that stays
+// unreachable for a second (serverDownAfter) has its calls ended: each of
+// its channels is told gone, as after an Asterisk restart, and each call
+// settles as it would then (a conversation as Successful, an unanswered
+// leg A as a failed attempt to retry). The next attempt of such a request
+// first hangs up the previous attempt's channels on their server; while
+// that server cannot be reached and the previous leg A may still ring
+// there (its originate timeout has not run out since its setup time), the
+// attempt is not placed and the request goes back to the queue uncounted.
+// So a request is never rung on two servers at once, whether the server
+// died or only the network to it, and whether this process placed the
+// previous attempt or one whose lease expired. When the server is back,
+// its reconciliation hangs up channels of ours that no call owns.
+//
 // # What comes from github.com/CyCoreSystems/ari/v5
 //
 // The event types and their decoding (ari.DecodeEvent, ari.StasisStart,

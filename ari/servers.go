@@ -196,6 +196,15 @@ func (c *Controller) unplace(sv *server) {
 	c.placeMu.Unlock()
 }
 
+// serverLost reports whether sv's calls were ended for an outage that
+// goes on: requests to it would only fail, and what they would clean up
+// is cleaned up by the reconciliation when it is back.
+func (c *Controller) serverLost(sv *server) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return sv.lostCalls && !sv.ready
+}
+
 func (c *Controller) serverReady(sv *server) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

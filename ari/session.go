@@ -311,6 +311,9 @@ func (s *Session) confirmGone(ctx context.Context, id string) bool {
 	if l == nil || l.gone || !l.placed {
 		return false
 	}
+	if s.c.serverLost(s.srv) {
+		return true
+	}
 	_, err := s.srv.rest.getChannel(ctx, id)
 	return err != nil
 }
@@ -1113,15 +1116,18 @@ func (s *Session) teardown(parent context.Context) {
 		s.admitted.Unadmit(ctx, s)
 		s.admitted = nil
 	}
+	// A server whose calls were ended for an outage is not asked: its
+	// reconciliation hangs up what is left when it is back.
+	lost := s.srv != nil && s.c.serverLost(s.srv)
 	for _, l := range s.legs {
 		s.giveTrunk(l)
-		if l.placed && !l.gone && !l.hungUp && s.srv != nil {
+		if l.placed && !l.gone && !l.hungUp && s.srv != nil && !lost {
 			if err := s.srv.rest.hangup(ctx, l.id, "normal"); err != nil {
 				s.log.Warn("could not hang up leg at the end of the call", "leg_channel", l.id, "err", err)
 			}
 		}
 	}
-	if s.bridge != "" {
+	if s.bridge != "" && !lost {
 		if err := s.srv.rest.destroyBridge(ctx, s.bridge); err != nil {
 			s.log.Warn("could not destroy bridge", "bridge", s.bridge, "err", err)
 		}
