@@ -76,6 +76,7 @@ bench:
 	$(BENCH) -bench Claims -benchtime 1x ./store/...
 	$(BENCH) -bench 'DispatchLatency|ExternalInsertPickup' -benchtime 1x ./callback/
 	$(BENCH) -bench 'DispatchToOriginate|MemoryPerLiveCall|Recovery|Burst' -benchtime 1x ./ari/
+	$(BENCH) -bench SeveralServers -benchtime 1x -timeout 30m ./ari/
 	$(BENCH) -bench Triggers -benchtime 1x ./trigger/
 	$(BENCH) -bench Sessions -benchtime 20000x ./agi/
 	$(BENCH) -bench CreateRequest -benchtime 20000x ./httpapi/
