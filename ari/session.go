@@ -636,7 +636,7 @@ func (s *Session) WaitHangup(ctx context.Context, channels ...string) (string, e
 // value is constructed based on call_id").
 func (s *Session) twowayID() string {
 	r := &s.call.Request
-	if r.TwowayCallID != "" && !s.c.generated(r.TwowayCallID, r.ID) && r.TwowayCallID != s.a.id+"-b" && validChannelID(r.TwowayCallID) {
+	if r.TwowayCallID != "" && !generatedAny(s.c.prefix, r.TwowayCallID, r.ID) && r.TwowayCallID != s.a.id+"-b" && validChannelID(r.TwowayCallID) {
 		return r.TwowayCallID
 	}
 	if s.c.generated(s.a.id, r.ID) || s.a.inbound {
