@@ -117,10 +117,10 @@ func BenchmarkSeveralServers(b *testing.B) {
 			newIDs = append(newIDs, e.create(twoWay("555", "556")).ID)
 		}
 		for _, id := range newIDs {
-			e.done.wait(b, id)
+			e.done.waitWithin(b, id, 5*time.Minute)
 		}
 		for id := range onDead {
-			e.done.wait(b, id)
+			e.done.waitWithin(b, id, 5*time.Minute)
 		}
 		settled := time.Since(killed)
 		b.StopTimer()

@@ -107,6 +107,35 @@ func liveOn(sim *aritest.Sim) int {
 	return n
 }
 
+// hangUpLegsA hangs up every leg A of ours on sims, as the users would.
+func hangUpLegsA(t testing.TB, sims ...*aritest.Sim) {
+	t.Helper()
+	for _, sim := range sims {
+		for _, ch := range sim.Channels() {
+			if strings.HasSuffix(ch.ID, "-a") {
+				if err := sim.Hangup(ch.ID, aritest.CauseNormalClearing); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+}
+
+// talking creates n 2-way callbacks from numbers prefix0.. to 12345, which
+// answer on every server and talk until hung up, and waits until all n
+// are bridged; 12345 must answer already.
+func (e *env) talking(sims []*aritest.Sim, prefix string, n int) []int64 {
+	e.t.Helper()
+	var ids []int64
+	for i := range n {
+		num := fmt.Sprintf("%s%02d", prefix, i)
+		phoneAll(sims, num, answerNoRing())
+		ids = append(ids, e.create(twoWay(num, "12345")).ID)
+	}
+	e.obs.waitAnswered(e.t, callback.LegB, n)
+	return ids
+}
+
 // Nine callbacks that talk at once are spread three to a server, each
 // server's channels carrying its name.
 func TestSeveralServersSpread(t *testing.T) {
@@ -115,13 +144,7 @@ func TestSeveralServersSpread(t *testing.T) {
 	e := newEnv(t, sims[0], withCtl(opts...))
 	e.start()
 	e.waitServers(3)
-	var ids []int64
-	for i := range 9 {
-		num := fmt.Sprintf("7%02d", i)
-		phoneAll(sims, num, answerNoRing())
-		ids = append(ids, e.create(twoWay(num, "12345")).ID)
-	}
-	e.obs.waitAnswered(t, callback.LegB, 9)
+	ids := e.talking(sims, "70", 9)
 	for i, sim := range sims {
 		name := fmt.Sprintf("cbd-ast%d-", i+1)
 		chans := sim.Channels()
@@ -139,15 +162,7 @@ func TestSeveralServersSpread(t *testing.T) {
 			t.Errorf("server state %+v", s)
 		}
 	}
-	for _, sim := range sims {
-		for _, ch := range sim.Channels() {
-			if strings.HasSuffix(ch.ID, "-a") {
-				if err := sim.Hangup(ch.ID, aritest.CauseNormalClearing); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
+	hangUpLegsA(t, sims...)
 	for _, id := range ids {
 		if got := e.done.wait(t, id); got.Result != callback.ResultSuccessful || got.CallCount != 1 {
 			t.Fatalf("request %d: %s/%s after %d calls", id, got.Status, got.Result, got.CallCount)
@@ -168,13 +183,7 @@ func TestSeveralServersCaps(t *testing.T) {
 	e := newEnv(t, sims[0], withCtl(opts...))
 	e.start()
 	e.waitServers(2)
-	var ids []int64
-	for i := range 2 {
-		num := fmt.Sprintf("71%d", i)
-		phoneAll(sims, num, answerNoRing())
-		ids = append(ids, e.create(twoWay(num, "12345")).ID)
-	}
-	e.obs.waitAnswered(t, callback.LegB, 2)
+	ids := e.talking(sims, "71", 2)
 	phoneAll(sims, "719", answerNoRing())
 	third := e.create(twoWay("719", "12345"))
 	e.waitNote(third.ID, "every Asterisk server is at its channel cap")
@@ -185,26 +194,12 @@ func TestSeveralServersCaps(t *testing.T) {
 	}
 	// One call ends: the third takes its place.
 	freed := sims[1]
-	for _, ch := range freed.Channels() {
-		if strings.HasSuffix(ch.ID, "-a") {
-			if err := freed.Hangup(ch.ID, aritest.CauseNormalClearing); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	hangUpLegsA(t, freed)
 	e.obs.waitAnswered(t, callback.LegB, 3)
 	if n := len(originatesOf(freed, third.ID)); n != 1 {
 		t.Fatalf("the third call was originated %d times on the freed server", n)
 	}
-	for _, sim := range sims {
-		for _, ch := range sim.Channels() {
-			if strings.HasSuffix(ch.ID, "-a") {
-				if err := sim.Hangup(ch.ID, aritest.CauseNormalClearing); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
+	hangUpLegsA(t, sims...)
 	for _, id := range append(ids, third.ID) {
 		if got := e.done.wait(t, id); got.Result != callback.ResultSuccessful || got.CallCount != 1 {
 			t.Fatalf("request %d: %s/%s after %d calls", id, got.Status, got.Result, got.CallCount)
@@ -226,13 +221,7 @@ func TestSeveralServersOneDies(t *testing.T) {
 	e := newEnv(t, sims[0], withPolicy(p), withCtl(opts...))
 	e.start()
 	e.waitServers(3)
-	talking := make([]int64, 3)
-	for i := range 3 {
-		num := fmt.Sprintf("72%d", i)
-		phoneAll(sims, num, answerNoRing())
-		talking[i] = e.create(twoWay(num, "12345")).ID
-		e.obs.waitAnswered(t, callback.LegB, i+1)
-	}
+	talking := e.talking(sims, "72", 3)
 	// One talking call a server; the ringing one goes to the first
 	// (fewest channels, first configured).
 	phoneAll(sims, "888", aritest.RingOut())
@@ -304,15 +293,7 @@ func TestSeveralServersOneDies(t *testing.T) {
 	if total != 2 {
 		t.Fatalf("ringing request originated %d times over two attempts", total)
 	}
-	for i, sim := range sims[1:] {
-		for _, ch := range sim.Channels() {
-			if strings.HasSuffix(ch.ID, "-a") {
-				if err := sim.Hangup(ch.ID, aritest.CauseNormalClearing); err != nil {
-					t.Fatalf("ast%d: %v", i+2, err)
-				}
-			}
-		}
-	}
+	hangUpLegsA(t, sims[1:]...)
 	for _, id := range talking {
 		if got := e.done.wait(t, id); got.Result != callback.ResultSuccessful {
 			t.Fatalf("call %d: %s/%s", id, got.Status, got.Result)
