@@ -130,9 +130,17 @@ func (c *Controller) connect(ctx context.Context, sv *server, client *http.Clien
 	defer ws.CloseNow()
 	ws.SetReadLimit(16 << 20)
 
+	// A request that cannot connect to the server ends the connection
+	// (refused).
+	cctx, drop := context.WithCancelCause(ctx)
+	defer drop(nil)
+	c.mu.Lock()
+	sv.drop = drop
+	c.mu.Unlock()
+
 	// Read from the first moment, so that no event is lost or left to fill
 	// Asterisk's queue while the reconciliation runs.
-	rctx, stopRead := context.WithCancel(ctx)
+	rctx, stopRead := context.WithCancel(cctx)
 	defer stopRead()
 	readErr := make(chan error, 1)
 	go func() { readErr <- c.read(rctx, sv, ws) }()
@@ -156,7 +164,12 @@ func (c *Controller) connect(ctx context.Context, sv *server, client *http.Clien
 		select {
 		case err := <-readErr:
 			return true, err
-		case <-ctx.Done():
+		case <-cctx.Done():
+			if ctx.Err() == nil {
+				ws.CloseNow()
+				<-readErr
+				return true, context.Cause(cctx)
+			}
 			ws.Close(websocket.StatusNormalClosure, "callbackd stopping")
 			<-readErr
 			return true, nil

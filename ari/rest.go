@@ -33,6 +33,9 @@ type rest struct {
 	client  *http.Client
 	timeout time.Duration
 	slots   *slots // the requests in flight
+	// unreachable, when set, hears of every request that could not
+	// connect to Asterisk.
+	unreachable func(error)
 }
 
 // maxBody bounds what is read of one answer; GET /channels with thousands of
@@ -245,6 +248,9 @@ func (r *rest) send(ctx context.Context, method, path string, q url.Values, body
 	resp, err := r.client.Do(req)
 	if err != nil {
 		if neverSent(err) {
+			if r.unreachable != nil {
+				r.unreachable(err)
+			}
 			return fmt.Errorf("%s %s: %w: %w", method, path, ErrUnreachable, err)
 		}
 		return fmt.Errorf("%s %s: %w", method, path, err)

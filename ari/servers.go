@@ -1,6 +1,7 @@
 package ari
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -86,6 +87,7 @@ type server struct {
 	trunks      map[string]bool // nil: every trunk
 
 	// Guarded by the controller's mu.
+	drop       context.CancelCauseFunc // ends the current events connection
 	ready      bool
 	lostCalls  bool // the calls on it were ended in this outage
 	trunkCache map[string][]configField
@@ -384,7 +386,32 @@ func (c *Controller) addServers(o *options) error {
 		}
 		c.servers = append(c.servers, sv)
 	}
+	if len(c.servers) > 1 {
+		for _, sv := range c.servers {
+			sv.rest.unreachable = func(err error) { c.refused(sv, err) }
+		}
+	}
 	return nil
+}
+
+// refused takes sv out of the placement when a request cannot connect to
+// it: its events WebSocket may not have noticed yet (a reader behind on
+// a backlog of events reads on to the end before it sees the close). The
+// connection is dropped, so that it is made again, and reconciled, before
+// sv takes calls again.
+func (c *Controller) refused(sv *server, err error) {
+	c.mu.RLock()
+	ready, drop := sv.ready, sv.drop
+	c.mu.RUnlock()
+	if !ready {
+		return
+	}
+	c.log.Warn("Asterisk server refused a request: no new calls on it until its events WebSocket is connected again",
+		"server", sv.name, "err", err)
+	c.setReady(sv, false)
+	if drop != nil {
+		drop(err)
+	}
 }
 
 func hostOf(base string) string {
