@@ -115,7 +115,9 @@
 // call is served on the server it entered Stasis on. Without WithServer,
 // WithURL names the only server and ids carry no name, as before.
 //
-// A server whose WebSocket drops is passed over at once; one that stays
+// A server whose WebSocket drops, or that refuses a connection for a REST
+// request (its WebSocket is then dropped too), is passed over at once until
+// it has reconnected and been reconciled; one that stays
 // unreachable for a second (serverDownAfter) has its calls ended: each of
 // its channels is told gone, as after an Asterisk restart, and each call
 // settles as it would then (a conversation as Successful, an unanswered
