@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/admin"
+	"github.com/callbackd/callbackd/callback"
 )
 
 // benchSize reads a benchmark's size from the environment variable name,
@@ -36,13 +37,21 @@ func SeedCDRs(tb testing.TB, s admin.Store, start time.Time, n, accounts int) {
 	tb.Helper()
 	ctx := context.Background()
 	db := s.(RawDBer).RawDB()
-	for i := range accounts {
-		if _, err := db.ExecContext(ctx, "INSERT INTO accounts (username, currency, balance) VALUES (?, 'USD', 0)", fmt.Sprintf("acct%04d", i)); err != nil {
+	const batch = 1000
+	var sb strings.Builder
+	for lo := 0; lo < accounts; lo += batch {
+		sb.Reset()
+		sb.WriteString("INSERT INTO accounts (username, currency, balance) VALUES ")
+		for i := lo; i < min(lo+batch, accounts); i++ {
+			if i > lo {
+				sb.WriteString(", ")
+			}
+			fmt.Fprintf(&sb, "('acct%04d', 'USD', 0)", i)
+		}
+		if _, err := db.ExecContext(ctx, sb.String()); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	const batch = 1000
-	var sb strings.Builder
 	for lo := 0; lo < n; lo += batch {
 		sb.Reset()
 		sb.WriteString(`INSERT INTO cdrs (request_id, leg, account, number, caller_id, channel_id, start_time, answer_time,
@@ -124,74 +133,196 @@ func BenchExportCDRs(b *testing.B, open func(b *testing.B) admin.Store) {
 	b.ReportMetric(float64(baseHeap)/(1<<20), "heap-before-MiB")
 }
 
-// BenchAdminLists measures the first page (51 rows) of the console's
-// lists over CALLBACKD_BENCH_CDRS CDRs (default 1,000,000) and
-// CALLBACKD_BENCH_ACCOUNTS accounts (default 100,000), 200 times per
-// filter, and reports each filter's p99 in ms.
+// SeedRequests inserts n callback requests created from start over days
+// days, in multi-row INSERTs of 1000, spread as a busy service's are:
+//   - by account: one in ten is acct0000's (a reseller's account with many
+//     callers), the others spread over acct0000..acct<accounts-1>;
+//   - by number: 200,000 distinct CLIs; four in five came in through one
+//     of 20 access numbers (source ani), the others through the API;
+//   - by outcome: the newest 1% are unfinished (40% Request received, 20%
+//     Waiting for retry, 10% in each live status, held by a node), the
+//     others Finished: 70% Successful, 10% Out of retries, 3% Expired, 8%
+//     First leg aborted, 6% Second leg failed, 3% Canceled; Invalid request
+//     only among the newest 10% (2 in 100 of them), as a client writing bad
+//     rows lately would leave them, so its first page is not at the start
+//     of the table.
+//
+// The accounts are SeedCDRs's; SeedRequests does not create them.
+func SeedRequests(tb testing.TB, s admin.Store, start time.Time, days, n, accounts int) {
+	tb.Helper()
+	ctx := context.Background()
+	db := s.(RawDBer).RawDB()
+	const batch = 1000
+	step := time.Duration(days) * 24 * time.Hour / time.Duration(n)
+	const ts = "2006-01-02 15:04:05.000"
+	var sb strings.Builder
+	for lo := 0; lo < n; lo += batch {
+		sb.Reset()
+		sb.WriteString(`INSERT INTO callback_requests (username, original_cli, original_cld, next_call, call_count, attempt,
+			finished, status, result, creation_time, setup_time, source, access_number, lease_owner, lease_expires) VALUES `)
+		args := make([]any, 0, batch*15)
+		for i := lo; i < min(lo+batch, n); i++ {
+			if i > lo {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, '2way_4930123456', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			created := start.Add(time.Duration(i) * step)
+			user := "acct0000"
+			if i%10 != 3 {
+				user = fmt.Sprintf("acct%04d", i*7919%accounts)
+			}
+			source, access := any(string(callback.SourceAPI)), any(nil)
+			if i%5 != 0 {
+				source, access = string(callback.SourceANI), "493055500"+strconv.Itoa(10+i%20)
+			}
+			finished, status, result, owner, expires := 1, callback.StatusFinished, any(nil), any(nil), any(nil)
+			setup := any(created.Add(5 * time.Second).Format(ts))
+			switch k := i % 100; {
+			case i >= n-n/100:
+				finished = 0
+				switch {
+				case k < 40:
+					status, setup = callback.StatusRequestReceived, nil
+				case k < 60:
+					status = callback.StatusWaitingForRetry
+				default:
+					status = []callback.Status{callback.StatusFirstLegInitiated, callback.StatusFirstLegConnected,
+						callback.StatusSecondLegInitiated, callback.StatusSecondLegConnected}[(k-60)/10%4]
+					owner, expires = "node-1", created.Add(time.Hour).Format(ts)
+				}
+			case i >= n-n/10 && (k == 3 || k == 7):
+				result = string(callback.ResultInvalid)
+			case k < 70:
+				result = string(callback.ResultSuccessful)
+			case k < 80:
+				result = string(callback.ResultOutOfRetries)
+			case k < 83:
+				result = string(callback.ResultExpired)
+			case k < 91:
+				result = string(callback.ResultFirstLegAborted)
+			case k < 97:
+				result = string(callback.ResultSecondLegFailed)
+			default:
+				result = string(callback.ResultCanceled)
+			}
+			args = append(args, user, strconv.Itoa(49301000000+i*104729%200_000), created.Add(5*time.Second).Format(ts),
+				1+i%3, 1+i%3, finished, string(status), result, created.Format(ts), setup, source, access, owner, expires)
+		}
+		if _, err := db.ExecContext(ctx, sb.String(), args...); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// BenchAdminLists measures the first page of every list the console and
+// the admin API offer, with each of their filters, over
+// CALLBACKD_BENCH_REQUESTS callback requests (default 1,000,000, see
+// SeedRequests), CALLBACKD_BENCH_CDRS CDRs (default 2,000,000) and
+// CALLBACKD_BENCH_ACCOUNTS accounts (default 100,000),
+// CALLBACKD_BENCH_QUERIES times per filter (default 200), and reports each
+// filter's p50 and p99 in ms. A page is 51 rows, as the console reads
+// them (50 and one to know there is a next); the live calls page reads up
+// to 1,000 per live status; the dashboard sums a day of CDRs.
 func BenchAdminLists(b *testing.B, open func(b *testing.B) admin.Store) {
-	n := benchSize(b, "CALLBACKD_BENCH_CDRS", 1_000_000)
+	n := benchSize(b, "CALLBACKD_BENCH_CDRS", 2_000_000)
+	nreq := benchSize(b, "CALLBACKD_BENCH_REQUESTS", 1_000_000)
 	accounts := benchSize(b, "CALLBACKD_BENCH_ACCOUNTS", 100_000)
+	queries := benchSize(b, "CALLBACKD_BENCH_QUERIES", 200)
 	s := open(b)
 	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	t0 := time.Now()
 	SeedCDRs(b, s, start, n, accounts)
-	if _, err := s.(RawDBer).RawDB().ExecContext(b.Context(), "UPDATE accounts SET blocked = 1, tariff = 'gold' WHERE username LIKE 'acct%7'"); err != nil {
+	b.Logf("seeded %d CDRs and %d accounts in %s", n, accounts, time.Since(t0).Round(time.Second))
+	t0 = time.Now()
+	SeedRequests(b, s, start, 90, nreq, accounts)
+	b.Logf("seeded %d requests in %s", nreq, time.Since(t0).Round(time.Second))
+	raw := s.(RawDBer).RawDB()
+	if _, err := raw.ExecContext(b.Context(), "UPDATE accounts SET blocked = 1, tariff = 'gold' WHERE username LIKE 'acct%7'"); err != nil {
 		b.Fatal(err)
 	}
 	svc := &admin.Service{Store: s}
 	ctx := b.Context()
-	yes := true
+	yes, no := true, false
 	mid := start.Add(time.Duration(n/2) * time.Second)
 	old := start.Add(time.Duration(n/100) * time.Second)
+	lastDay := start.Add(time.Duration(n)*time.Second - 24*time.Hour).Truncate(24 * time.Hour) // the last whole day
+	if lastDay.Before(start) {
+		lastDay = start
+	}
+	requests := func(f callback.RequestFilter) func() (int, error) {
+		return func() (int, error) {
+			if f.Limit == 0 {
+				f.Limit = 51
+			}
+			r, err := s.ListRequests(ctx, f)
+			return len(r), err
+		}
+	}
+	cdrs := func(f admin.CDRFilter) func() (int, error) {
+		return func() (int, error) {
+			f.Limit = 51
+			c, err := svc.ListCDRs(ctx, admin.CLIActor, f)
+			return len(c), err
+		}
+	}
+	accountsList := func(f admin.AccountFilter) func() (int, error) {
+		return func() (int, error) {
+			f.Limit = 51
+			a, err := svc.ListAccounts(ctx, admin.CLIActor, f)
+			return len(a), err
+		}
+	}
 	cases := []struct {
 		name string
 		run  func() (int, error)
 	}{
-		{"accounts", func() (int, error) {
-			a, err := svc.ListAccounts(ctx, admin.CLIActor, admin.AccountFilter{Limit: 51})
-			return len(a), err
-		}},
-		{"accounts-prefix", func() (int, error) {
-			a, err := svc.ListAccounts(ctx, admin.CLIActor, admin.AccountFilter{UsernamePrefix: "acct05", Limit: 51})
-			return len(a), err
-		}},
-		{"accounts-blocked", func() (int, error) {
-			a, err := svc.ListAccounts(ctx, admin.CLIActor, admin.AccountFilter{Blocked: &yes, Limit: 51})
-			return len(a), err
-		}},
-		{"accounts-tariff-currency", func() (int, error) {
-			a, err := svc.ListAccounts(ctx, admin.CLIActor, admin.AccountFilter{Tariff: "gold", Currency: "USD", Limit: 51})
-			return len(a), err
-		}},
-		{"cdrs", func() (int, error) {
-			c, err := svc.ListCDRs(ctx, admin.CLIActor, admin.CDRFilter{Limit: 51})
+		{"accounts", accountsList(admin.AccountFilter{})},
+		{"accounts-prefix", accountsList(admin.AccountFilter{UsernamePrefix: "acct05"})},
+		{"accounts-blocked", accountsList(admin.AccountFilter{Blocked: &yes})},
+		{"accounts-tariff-currency", accountsList(admin.AccountFilter{Tariff: "gold", Currency: "USD"})},
+
+		{"requests", requests(callback.RequestFilter{})},
+		{"requests-status-finished", requests(callback.RequestFilter{Status: callback.StatusFinished})},
+		{"requests-status-received", requests(callback.RequestFilter{Status: callback.StatusRequestReceived})},
+		{"requests-status-retry", requests(callback.RequestFilter{Status: callback.StatusWaitingForRetry})},
+		{"requests-status-live", requests(callback.RequestFilter{Status: callback.StatusSecondLegConnected})},
+		{"requests-result-successful", requests(callback.RequestFilter{Result: callback.ResultSuccessful})},
+		{"requests-result-canceled", requests(callback.RequestFilter{Result: callback.ResultCanceled})},
+		{"requests-result-invalid", requests(callback.RequestFilter{Result: callback.ResultInvalid})},
+		{"requests-status-result", requests(callback.RequestFilter{Status: callback.StatusFinished, Result: callback.ResultExpired})},
+		{"requests-account-big", requests(callback.RequestFilter{Username: "acct0000"})},
+		{"requests-account", requests(callback.RequestFilter{Username: "acct0042"})},
+		{"requests-account-big-status", requests(callback.RequestFilter{Username: "acct0000", Status: callback.StatusRequestReceived})},
+		{"requests-account-big-result", requests(callback.RequestFilter{Username: "acct0000", Result: callback.ResultInvalid})},
+		{"requests-account-status-result", requests(callback.RequestFilter{Username: "acct0042", Status: callback.StatusFinished, Result: callback.ResultSuccessful})},
+		{"requests-cli", requests(callback.RequestFilter{CLI: "49301000042"})},
+		{"requests-unfinished", requests(callback.RequestFilter{Finished: &no})},
+		{"requests-finished", requests(callback.RequestFilter{Finished: &yes})},
+		{"requests-account-big-unfinished", requests(callback.RequestFilter{Username: "acct0000", Finished: &no})},
+		{"live-calls", func() (int, error) {
+			c, err := svc.LiveCalls(ctx, admin.CLIActor)
 			return len(c), err
 		}},
-		{"cdrs-account", func() (int, error) {
-			c, err := svc.ListCDRs(ctx, admin.CLIActor, admin.CDRFilter{Account: "acct0042", Limit: 51})
-			return len(c), err
-		}},
-		{"cdrs-leg", func() (int, error) {
-			c, err := svc.ListCDRs(ctx, admin.CLIActor, admin.CDRFilter{Leg: "B", Limit: 51})
-			return len(c), err
-		}},
-		{"cdrs-range-recent", func() (int, error) {
-			c, err := svc.ListCDRs(ctx, admin.CLIActor, admin.CDRFilter{From: mid, To: mid.Add(time.Hour), Limit: 51})
-			return len(c), err
-		}},
-		{"cdrs-range-old", func() (int, error) {
-			c, err := svc.ListCDRs(ctx, admin.CLIActor, admin.CDRFilter{From: old, To: old.Add(time.Hour), Limit: 51})
-			return len(c), err
-		}},
-		{"cdrs-account-range", func() (int, error) {
-			c, err := svc.ListCDRs(ctx, admin.CLIActor, admin.CDRFilter{Account: "acct0042", From: old, To: mid, Limit: 51})
-			return len(c), err
+
+		{"cdrs", cdrs(admin.CDRFilter{})},
+		{"cdrs-account", cdrs(admin.CDRFilter{Account: "acct0042"})},
+		{"cdrs-leg", cdrs(admin.CDRFilter{Leg: callback.LegB})},
+		{"cdrs-account-leg", cdrs(admin.CDRFilter{Account: "acct0042", Leg: callback.LegA})},
+		{"cdrs-range-recent", cdrs(admin.CDRFilter{From: mid, To: mid.Add(time.Hour)})},
+		{"cdrs-range-old", cdrs(admin.CDRFilter{From: old, To: old.Add(time.Hour)})},
+		{"cdrs-range-leg", cdrs(admin.CDRFilter{From: old, To: mid, Leg: callback.LegB})},
+		{"cdrs-account-range", cdrs(admin.CDRFilter{Account: "acct0042", From: old, To: mid})},
+		{"cdrs-account-range-leg", cdrs(admin.CDRFilter{Account: "acct0042", From: old, To: mid, Leg: callback.LegA})},
+		{"dashboard-day-report", func() (int, error) {
+			r, err := svc.Report(ctx, admin.CLIActor, admin.ReportFilter{From: lastDay, To: lastDay.Add(24 * time.Hour), By: admin.ByAccount, Leg: callback.LegA})
+			return len(r), err
 		}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			var lat []time.Duration
 			for b.Loop() {
-				for range 200 {
+				for range queries {
 					t0 := time.Now()
 					got, err := c.run()
 					lat = append(lat, time.Since(t0))
