@@ -12,9 +12,9 @@ import (
 	"github.com/callbackd/callbackd/callback"
 )
 
-// SeedRequests inserts n finished callback requests, one every 5 seconds
+// seedFinishedRequests inserts n finished callback requests, one every 5 seconds
 // from start, their results in turn, in multi-row INSERTs of 1000.
-func SeedRequests(tb testing.TB, s admin.Store, start time.Time, n int) {
+func seedFinishedRequests(tb testing.TB, s admin.Store, start time.Time, n int) {
 	tb.Helper()
 	ctx := context.Background()
 	db := s.(RawDBer).RawDB()
@@ -53,7 +53,7 @@ func BenchDashboard(b *testing.B, open func(b *testing.B) admin.Store) {
 	s := open(b)
 	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	SeedCDRs(b, s, start, n, 1000)
-	SeedRequests(b, s, start, reqs)
+	seedFinishedRequests(b, s, start, reqs)
 	for t := range 10 {
 		var rs []callback.TariffRate
 		for i := range rates / 10 {

@@ -309,18 +309,46 @@ type event struct {
 	cause   int
 	sipCode int
 	note    string
+	// prev, when set, is the status the change moved the request from
+	// (a guarded update knows it); otherwise the outbox reads it from the
+	// history line before this one.
+	prev callback.Status
 }
 
 func (db *DB) addEvent(ctx context.Context, tx *sqlx.Tx, e event) error {
+	_, err := db.appendEvent(ctx, tx, e)
+	return err
+}
+
+// appendEvent is addEvent that also returns the request as the change
+// left it when the outbox read it for a notification; nil otherwise.
+func (db *DB) appendEvent(ctx context.Context, tx *sqlx.Tx, e event) (*callback.Request, error) {
 	if e.at.IsZero() {
 		e.at = db.now()
 	}
-	res, err := tx.ExecContext(ctx, "INSERT INTO callback_request_events ("+eventColumns+") VALUES "+placeholders(8),
+	res, err := db.txExec(ctx, tx, insertEvent,
 		e.id, db.ts(e.at), e.attempt, string(e.status), str(string(e.result)), num(e.cause), num(e.sipCode), str(e.note))
 	if err != nil {
-		return fmt.Errorf("append history: %w", err)
+		return nil, fmt.Errorf("append history: %w", err)
 	}
 	return db.addOutbox(ctx, tx, e, res) // the webhooks' notification of the change, in the same transaction
+}
+
+// The statements of a status change, prepared for it by prepareWrites.
+var (
+	insertEvent   = "INSERT INTO callback_request_events (" + eventColumns + ") VALUES " + placeholders(8)
+	requestByID   = selectRequest + " WHERE i_callback_request = ?"
+	changeQueries = append([]string{insertEvent, requestByID}, outboxQueries...)
+)
+
+// getRequestTx is getRequest in tx, through the statement prepareWrites
+// prepared.
+func (db *DB) getRequestTx(ctx context.Context, tx *sqlx.Tx, id int64) (*callback.Request, error) {
+	var row requestRow
+	if err := db.txGet(ctx, tx, &row, requestByID, id); err != nil {
+		return nil, err
+	}
+	return row.request(), nil
 }
 
 // Cancel sets the canceled flag and records the cancel, at now, in the
@@ -747,17 +775,27 @@ func (db *DB) Update(ctx context.Context, l callback.Lease, c callback.Change) (
 		note = c.Error
 	}
 	var got *callback.Request
+	update := "UPDATE callback_requests SET " + s.String() + leaseGuard + " AND status = ?"
+	db.prepareWrites(ctx, append([]string{update}, changeQueries...)...)
 	err := db.txResolving(ctx, func(tx *sqlx.Tx) error {
 		args := slices.Concat(s.args, leaseArgs(l), []any{string(c.From)})
-		if err := execMatched(ctx, tx, leaseLost(l), "UPDATE callback_requests SET "+s.String()+leaseGuard+" AND status = ?", args...); err != nil {
+		res, err := db.txExec(ctx, tx, update, args...)
+		if err != nil {
 			return err
 		}
-		e := event{id: l.RequestID, attempt: l.Attempt, status: c.To, result: c.Result, cause: c.Cause, sipCode: c.SIPCode, note: note}
-		if err := db.addEvent(ctx, tx, e); err != nil {
+		switch n, err := rowsAffected(res); {
+		case err != nil:
+			return err
+		case n == 0:
+			return leaseLost(l)
+		}
+		// The guard matched status c.From: the change is from it.
+		e := event{id: l.RequestID, attempt: l.Attempt, status: c.To, result: c.Result, cause: c.Cause, sipCode: c.SIPCode, note: note,
+			prev: c.From}
+		if got, err = db.appendEvent(ctx, tx, e); err != nil || got != nil {
 			return err
 		}
-		var err error
-		got, err = getRequest(ctx, tx, l.RequestID)
+		got, err = db.getRequestTx(ctx, tx, l.RequestID)
 		return err
 	}, func(tx *sqlx.Tx) (bool, error) {
 		// The change took effect when the attempt is at c.To: moves go

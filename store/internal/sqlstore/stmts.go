@@ -145,3 +145,49 @@ func (db *DB) scanRows(ctx context.Context, pool *pool, query string, args []any
 	}
 	return db.unavailable(rows.Close())
 }
+
+// lookup returns query's statement on pool when it is kept already.
+func (s *stmts) lookup(pool *pool, query string) *sqlx.Stmt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	return s.m[stmtKey{pool, query}]
+}
+
+// prepareWrites prepares queries on the writer, where the dialect keeps
+// statements, for txExec and txGet to use in a transaction about to
+// start. It must run outside the transaction: preparing takes a connection
+// of the pool, and SQLite's writer has one, which the transaction holds.
+// A query that cannot be prepared is left to run unprepared, which then
+// reports the error.
+func (db *DB) prepareWrites(ctx context.Context, queries ...string) {
+	if !db.d.PrepareOnce {
+		return
+	}
+	for _, q := range queries {
+		if db.stmts.lookup(db.w, q) == nil {
+			_, _ = db.stmts.get(ctx, db.w, q)
+		}
+	}
+}
+
+// txExec runs query in tx, through its statement kept on the writer when
+// prepareWrites prepared it (database/sql reuses the one prepared on the
+// transaction's connection, or prepares it on that connection once), and
+// as a plain query otherwise.
+func (db *DB) txExec(ctx context.Context, tx *sqlx.Tx, query string, args ...any) (sql.Result, error) {
+	if st := db.stmts.lookup(db.w, query); st != nil {
+		return tx.StmtxContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+// txGet is txExec for a query that returns one row, scanned into dest.
+func (db *DB) txGet(ctx context.Context, tx *sqlx.Tx, dest any, query string, args ...any) error {
+	if st := db.stmts.lookup(db.w, query); st != nil {
+		return tx.StmtxContext(ctx, st).GetContext(ctx, dest, args...)
+	}
+	return tx.GetContext(ctx, dest, query, args...)
+}

@@ -23,34 +23,48 @@ var _ webhook.Store = (*DB)(nil)
 // on (see webhook.Policy); a store starts with the outbox off.
 func (db *DB) SetWebhookPolicy(p webhook.Policy) { db.hooks.Store(&p) }
 
+// The outbox's statements.
+var (
+	prevStatusQuery     = "SELECT status FROM callback_request_events WHERE request_id = ? AND id < ? ORDER BY id DESC LIMIT 1"
+	accountWebhookQuery = "SELECT events FROM account_webhooks WHERE username = ?"
+	insertOutbox        = `INSERT INTO webhook_outbox (request_id, event_id, channel, account, address, status, result, payload,
+			created, queued, next_attempt) VALUES ` + placeholders(11)
+	outboxQueries = []string{prevStatusQuery, accountWebhookQuery, insertOutbox}
+)
+
 // addOutbox writes, in tx, the outbox rows of the history line e just
 // appended as eventID: none unless the outbox is on and e moved the
-// request to another status (the line before it in the history says
-// from which); then one for the global webhook when it wants e, and one
-// for the request's account's webhook when it has one that wants e. The
-// body is built here, from the request as the change left it.
-func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Result) error {
+// request to another status (e.prev, or else the line before it in the
+// history, says from which); then one for the global webhook when it wants
+// e, and one for the request's account's webhook when it has one that
+// wants e. The body is built here, from the request as the change left
+// it, which it returns (nil when it read none) so the caller need not
+// read it again.
+func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Result) (*callback.Request, error) {
 	p := db.hooks.Load()
 	if p == nil || !p.Enabled && !p.ReplyEmail && !p.ReplySMS {
-		return nil
+		return nil, nil
 	}
 	eventID, err := res.LastInsertId()
 	if err != nil {
-		return fmt.Errorf("outbox: history id: %w", err)
+		return nil, fmt.Errorf("outbox: history id: %w", err)
 	}
-	var prev string
-	err = tx.GetContext(ctx, &prev, "SELECT status FROM callback_request_events WHERE request_id = ? AND id < ? ORDER BY id DESC LIMIT 1", e.id, eventID)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return fmt.Errorf("outbox: previous status: %w", err)
-	case callback.Status(prev) == e.status:
-		return nil // no status change: a release, a cancel asked of a holder
+	prev := string(e.prev)
+	if prev == "" {
+		err = db.txGet(ctx, tx, &prev, prevStatusQuery, e.id, eventID)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return nil, fmt.Errorf("outbox: previous status: %w", err)
+		}
 	}
-	r, err := getRequest(ctx, tx, e.id)
+	if callback.Status(prev) == e.status {
+		return nil, nil // no status change: a release, a cancel asked of a holder
+	}
+	r, err := db.getRequestTx(ctx, tx, e.id)
 	if err != nil {
 		if ctx.Err() != nil || db.d.IsRetryable(err) {
-			return fmt.Errorf("outbox: read request: %w", err)
+			return nil, fmt.Errorf("outbox: read request: %w", err)
 		}
 		r = nil // a row that cannot be read as a request: the body names its id only
 	}
@@ -65,11 +79,11 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 	}
 	if p.Enabled && r != nil {
 		var events string
-		err := tx.GetContext(ctx, &events, "SELECT events FROM account_webhooks WHERE username = ?", r.Username)
+		err := db.txGet(ctx, tx, &events, accountWebhookQuery, r.Username)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
-			return fmt.Errorf("outbox: account webhook: %w", err)
+			return nil, fmt.Errorf("outbox: account webhook: %w", err)
 		case webhook.Events(events).Wants(e.status):
 			targets = append(targets, target{webhook.ChannelWebhook, r.Username, nil})
 		}
@@ -84,14 +98,14 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 			switch {
 			case errors.Is(err, sql.ErrNoRows): // no From address was kept
 			case err != nil:
-				return fmt.Errorf("outbox: reply address: %w", err)
+				return nil, fmt.Errorf("outbox: reply address: %w", err)
 			default:
 				targets = append(targets, target{webhook.ChannelEmail, nil, addr})
 			}
 		}
 	}
 	if len(targets) == 0 {
-		return nil
+		return r, nil
 	}
 	at := e.at
 	if at.IsZero() {
@@ -100,18 +114,17 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 	body, err := webhook.NewPayload(eventID, callback.Status(prev), callback.Event{RequestID: e.id, Time: at.Truncate(time.Millisecond),
 		Attempt: e.attempt, Status: e.status, Result: e.result, Cause: e.cause, SIPCode: e.sipCode, Note: e.note}, r).Marshal()
 	if err != nil {
-		return fmt.Errorf("outbox: payload: %w", err)
+		return nil, fmt.Errorf("outbox: payload: %w", err)
 	}
 	now := db.ts(db.now())
 	for _, tg := range targets {
-		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_outbox (request_id, event_id, channel, account, address, status, result, payload,
-			created, queued, next_attempt) VALUES `+placeholders(11), e.id, eventID, string(tg.channel), tg.account, tg.address,
+		_, err := db.txExec(ctx, tx, insertOutbox, e.id, eventID, string(tg.channel), tg.account, tg.address,
 			string(e.status), str(string(e.result)), string(body), now, now, now)
 		if err != nil {
-			return fmt.Errorf("outbox: insert: %w", err)
+			return nil, fmt.Errorf("outbox: insert: %w", err)
 		}
 	}
-	return nil
+	return r, nil
 }
 
 const deliveryColumns = `o.id, o.request_id, o.event_id, o.channel, o.account, o.address, o.status, o.result, o.payload, o.created, o.queued, o.state,
@@ -323,7 +336,7 @@ func (db *DB) TakeBackDeliveries(ctx context.Context, prefix, self string, now t
 // NextDelivery returns the earliest next_attempt of a pending row.
 func (db *DB) NextDelivery(ctx context.Context) (time.Time, bool, error) {
 	var t Time
-	if err := db.r.QueryRowxContext(ctx, "SELECT MIN(next_attempt) FROM webhook_outbox WHERE state = 'pending'").Scan(&t); err != nil {
+	if err := db.getRow(ctx, db.r, &t, "SELECT MIN(next_attempt) FROM webhook_outbox WHERE state = 'pending'"); err != nil {
 		return time.Time{}, false, db.fail(err, "next delivery")
 	}
 	return t.Time, !t.IsZero(), nil
