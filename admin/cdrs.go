@@ -1,12 +1,15 @@
 package admin
 
 import (
+	"bufio"
 	"context"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/callbackd/callbackd/callback"
 )
@@ -68,21 +71,26 @@ func (s *Service) ExportCDRs(ctx context.Context, a Actor, f CDRFilter, w io.Wri
 	if err := CheckRange(f.From, f.To); err != nil {
 		return 0, err
 	}
-	cw := csv.NewWriter(w)
-	if err := cw.Write(CDRColumns); err != nil {
+	bw := bufio.NewWriterSize(w, exportBuffer)
+	line := make([]byte, 0, 512)
+	for i, col := range CDRColumns {
+		if i > 0 {
+			line = append(line, ',')
+		}
+		line = appendCSVField(line, col)
+	}
+	if _, err := bw.Write(append(line, '\n')); err != nil {
 		return 0, fmt.Errorf("export CDRs: %w", err)
 	}
 	var n int64
-	rec := make([]string, len(CDRColumns))
 	err := s.Store.EachCDR(ctx, f, func(c *callback.CDR) error {
-		cdrRecord(rec, c)
-		if err := cw.Write(rec); err != nil {
+		line = appendCDR(line[:0], c)
+		if _, err := bw.Write(line); err != nil {
 			return err
 		}
 		n++
 		if n%exportFlushRows == 0 {
-			cw.Flush()
-			if err := cw.Error(); err != nil {
+			if err := bw.Flush(); err != nil {
 				return err
 			}
 			if flush != nil {
@@ -91,9 +99,8 @@ func (s *Service) ExportCDRs(ctx context.Context, a Actor, f CDRFilter, w io.Wri
 		}
 		return nil
 	})
-	cw.Flush()
 	if err == nil {
-		err = cw.Error()
+		err = bw.Flush()
 	}
 	if err != nil {
 		return n, fmt.Errorf("export CDRs: %w", err)
@@ -104,39 +111,79 @@ func (s *Service) ExportCDRs(ctx context.Context, a Actor, f CDRFilter, w io.Wri
 	return n, nil
 }
 
-func csvTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
+// exportBuffer is the export's write buffer: room for the rows between
+// two flushes, so each flush is one write to the client.
+const exportBuffer = 256 << 10
+
+// appendCDR appends c as one CSV record, in CDRColumns order, ending in a
+// newline: what encoding/csv's Writer writes for the same fields, built
+// without a string per field.
+func appendCDR(b []byte, c *callback.CDR) []byte {
+	b = strconv.AppendInt(b, c.ID, 10)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, c.RequestID, 10)
+	b = append(b, ',')
+	for _, s := range []string{string(c.Leg), c.Account, c.Number, c.CallerID, c.ChannelID} {
+		b = appendCSVField(b, s)
+		b = append(b, ',')
 	}
-	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	for _, t := range []time.Time{c.Start, c.Answer, c.End} {
+		if !t.IsZero() {
+			b = t.UTC().AppendFormat(b, csvTimeLayout)
+		}
+		b = append(b, ',')
+	}
+	b = strconv.AppendInt(b, int64(c.BillSec), 10)
+	b = append(b, ',')
+	b = appendCSVField(b, c.Disposition)
+	b = append(b, ',')
+	for _, v := range []int{c.Cause, c.SIPCode} {
+		if v != 0 {
+			b = strconv.AppendInt(b, int64(v), 10)
+		}
+		b = append(b, ',')
+	}
+	b = appendCSVField(b, c.Prefix)
+	b = append(b, ',')
+	b = c.Charge.Append(b)
+	b = append(b, ',')
+	b = appendCSVField(b, c.Currency)
+	return append(b, '\n')
 }
 
-func itoaOrEmpty(n int) string {
-	if n == 0 {
-		return ""
+// csvTimeLayout is the export's time format: UTC, RFC 3339, milliseconds.
+const csvTimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// appendCSVField appends s as encoding/csv's Writer (comma, LF) writes a
+// field: as it is, or quoted, with its quotes doubled, when it holds a
+// comma, a quote or a line break, starts with a space, or is \. .
+func appendCSVField(b []byte, s string) []byte {
+	if !csvNeedsQuotes(s) {
+		return append(b, s...)
 	}
-	return strconv.Itoa(n)
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			b = append(b, '"')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
 }
 
-// cdrRecord fills rec, in CDRColumns order, from c.
-func cdrRecord(rec []string, c *callback.CDR) {
-	rec[0] = strconv.FormatInt(c.ID, 10)
-	rec[1] = strconv.FormatInt(c.RequestID, 10)
-	rec[2] = string(c.Leg)
-	rec[3] = c.Account
-	rec[4] = c.Number
-	rec[5] = c.CallerID
-	rec[6] = c.ChannelID
-	rec[7] = csvTime(c.Start)
-	rec[8] = csvTime(c.Answer)
-	rec[9] = csvTime(c.End)
-	rec[10] = strconv.Itoa(c.BillSec)
-	rec[11] = c.Disposition
-	rec[12] = itoaOrEmpty(c.Cause)
-	rec[13] = itoaOrEmpty(c.SIPCode)
-	rec[14] = c.Prefix
-	rec[15] = c.Charge.String()
-	rec[16] = c.Currency
+// csvNeedsQuotes is encoding/csv's fieldNeedsQuotes for a comma.
+func csvNeedsQuotes(s string) bool {
+	if s == "" {
+		return false
+	}
+	if s == `\.` {
+		return true
+	}
+	if strings.ContainsAny(s, ",\"\r\n") {
+		return true
+	}
+	r, _ := utf8.DecodeRuneInString(s)
+	return unicode.IsSpace(r)
 }
 
 // ListCDRs returns a page of CDRs, newest first.

@@ -66,18 +66,23 @@ func ParseMoney(s string) (Money, error) {
 }
 
 // String formats with at least two and at most four decimals: "12.30", "0.0125".
-func (m Money) String() string {
-	sign := ""
+func (m Money) String() string { return string(m.Append(nil)) }
+
+// Append appends m as String formats it to b.
+func (m Money) Append(b []byte) []byte {
 	v := int64(m)
 	if v < 0 {
-		sign, v = "-", -v
+		b, v = append(b, '-'), -v
 	}
-	frac := fmt.Sprintf("%04d", v%MoneyScale)
-	frac = strings.TrimRight(frac, "0")
-	for len(frac) < 2 {
-		frac += "0"
+	b = strconv.AppendInt(b, v/MoneyScale, 10)
+	b = append(b, '.')
+	frac := v % MoneyScale // four decimals
+	d := [4]byte{byte('0' + frac/1000), byte('0' + frac/100%10), byte('0' + frac/10%10), byte('0' + frac%10)}
+	n := len(d)
+	for n > 2 && d[n-1] == '0' {
+		n--
 	}
-	return fmt.Sprintf("%s%d.%s", sign, v/MoneyScale, frac)
+	return append(b, d[:n]...)
 }
 
 // Units splits m into whole units and hundredths (cents), rounding the

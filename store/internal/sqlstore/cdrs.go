@@ -77,6 +77,7 @@ const exportBatch = 1000
 func (db *DB) EachCDR(ctx context.Context, f admin.CDRFilter, fn func(*callback.CDR) error) error {
 	unranged := f.From.IsZero() && f.To.IsZero()
 	var row cdrRow
+	dest := row.fields()
 	var (
 		resumed bool
 		lastID  int64
@@ -100,7 +101,7 @@ func (db *DB) EachCDR(ctx context.Context, f admin.CDRFilter, fn func(*callback.
 		}
 		q := "SELECT " + cdrColumns + " FROM cdrs WHERE " + strings.Join(w, " AND ") +
 			fmt.Sprintf(" ORDER BY start_time, id LIMIT %d", exportBatch)
-		n, err := db.eachRow(ctx, q, a, &row, func() error {
+		n, err := db.eachRow(ctx, q, a, dest, func() error {
 			lastID = row.ID
 			return fn(row.cdr())
 		})
@@ -121,7 +122,7 @@ func (db *DB) EachCDR(ctx context.Context, f admin.CDRFilter, fn func(*callback.
 		for {
 			q := "SELECT " + cdrColumns + " FROM cdrs WHERE " + strings.Join(where, " AND ") +
 				fmt.Sprintf(" ORDER BY id LIMIT %d", exportBatch)
-			n, err := db.eachRow(ctx, q, append(args[:len(args):len(args)], lastID), &row, func() error {
+			n, err := db.eachRow(ctx, q, append(args[:len(args):len(args)], lastID), dest, func() error {
 				lastID = row.ID
 				return fn(row.cdr())
 			})
@@ -136,9 +137,9 @@ func (db *DB) EachCDR(ctx context.Context, f admin.CDRFilter, fn func(*callback.
 	return nil
 }
 
-// eachRow runs q and scans each row into dest, calling fn after each, and
-// returns how many rows it read.
-func (db *DB) eachRow(ctx context.Context, q string, args []any, dest any, fn func() error) (int, error) {
+// eachRow runs q and scans each row into dest (a pointer per column),
+// calling fn after each, and returns how many rows it read.
+func (db *DB) eachRow(ctx context.Context, q string, args []any, dest []any, fn func() error) (int, error) {
 	ctx, cancel := db.deadline(ctx)
 	defer cancel()
 	rows, err := db.r.QueryxContext(ctx, q, args...)
@@ -148,7 +149,7 @@ func (db *DB) eachRow(ctx context.Context, q string, args []any, dest any, fn fu
 	defer rows.Close()
 	n := 0
 	for rows.Next() {
-		if err := rows.StructScan(dest); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return n, db.fail(err, "export CDRs: read row")
 		}
 		n++

@@ -43,6 +43,10 @@ func (t *Time) Scan(v any) error {
 }
 
 func (t *Time) parse(s string) error {
+	if p, ok := parseStoreTime(s); ok {
+		t.Time = p
+		return nil
+	}
 	for _, layout := range timeLayouts {
 		if p, err := time.Parse(layout, s); err == nil {
 			t.Time = p.UTC()
@@ -50,6 +54,32 @@ func (t *Time) parse(s string) error {
 		}
 	}
 	return fmt.Errorf("scan timestamp: %q is not a timestamp", s)
+}
+
+// parseStoreTime reads the form the store writes, "2006-01-02
+// 15:04:05.000" (UTC), without time.Parse's general machinery: an export
+// reads three a row. Any other form is not ok, for the layouts to try.
+func parseStoreTime(s string) (time.Time, bool) {
+	if len(s) != len("2006-01-02 15:04:05.000") || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' || s[19] != '.' {
+		return time.Time{}, false
+	}
+	var v [7]int
+	for i, f := range [7][2]int{{0, 4}, {5, 7}, {8, 10}, {11, 13}, {14, 16}, {17, 19}, {20, 23}} {
+		for _, c := range []byte(s[f[0]:f[1]]) {
+			if c < '0' || c > '9' {
+				return time.Time{}, false
+			}
+			v[i] = v[i]*10 + int(c-'0')
+		}
+	}
+	if v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 || v[5] > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(v[0], time.Month(v[1]), v[2], v[3], v[4], v[5], v[6]*1e6, time.UTC)
+	if t.Day() != v[2] {
+		return time.Time{}, false // the 31st of a shorter month: time.Parse refuses it too
+	}
+	return t, true
 }
 
 // requestColumns lists callback_requests in schema order; requestRow scans
@@ -526,6 +556,12 @@ type cdrRow struct {
 	Charge      int64          `db:"charge"`
 	Currency    sql.NullString `db:"currency"`
 	Disposition sql.NullString `db:"disposition"`
+}
+
+// fields returns the scan destinations of cdrColumns, in order.
+func (c *cdrRow) fields() []any {
+	return []any{&c.ID, &c.RequestID, &c.Leg, &c.Account, &c.Number, &c.CallerID, &c.ChannelID, &c.Trunk, &c.Start,
+		&c.Answer, &c.End, &c.BillSec, &c.Cause, &c.SIPCode, &c.Prefix, &c.Charge, &c.Currency, &c.Disposition}
 }
 
 func (c *cdrRow) cdr() *callback.CDR {
