@@ -326,29 +326,12 @@ func (db *DB) appendEvent(ctx context.Context, tx *sqlx.Tx, e event) (*callback.
 	if e.at.IsZero() {
 		e.at = db.now()
 	}
-	res, err := db.txExec(ctx, tx, insertEvent,
+	res, err := tx.ExecContext(ctx, "INSERT INTO callback_request_events ("+eventColumns+") VALUES "+placeholders(8),
 		e.id, db.ts(e.at), e.attempt, string(e.status), str(string(e.result)), num(e.cause), num(e.sipCode), str(e.note))
 	if err != nil {
 		return nil, fmt.Errorf("append history: %w", err)
 	}
 	return db.addOutbox(ctx, tx, e, res) // the webhooks' notification of the change, in the same transaction
-}
-
-// The statements of a status change, prepared for it by prepareWrites.
-var (
-	insertEvent   = "INSERT INTO callback_request_events (" + eventColumns + ") VALUES " + placeholders(8)
-	requestByID   = selectRequest + " WHERE i_callback_request = ?"
-	changeQueries = append([]string{insertEvent, requestByID}, outboxQueries...)
-)
-
-// getRequestTx is getRequest in tx, through the statement prepareWrites
-// prepared.
-func (db *DB) getRequestTx(ctx context.Context, tx *sqlx.Tx, id int64) (*callback.Request, error) {
-	var row requestRow
-	if err := db.txGet(ctx, tx, &row, requestByID, id); err != nil {
-		return nil, err
-	}
-	return row.request(), nil
 }
 
 // Cancel sets the canceled flag and records the cancel, at now, in the
@@ -775,27 +758,19 @@ func (db *DB) Update(ctx context.Context, l callback.Lease, c callback.Change) (
 		note = c.Error
 	}
 	var got *callback.Request
-	update := "UPDATE callback_requests SET " + s.String() + leaseGuard + " AND status = ?"
-	db.prepareWrites(ctx, append([]string{update}, changeQueries...)...)
 	err := db.txResolving(ctx, func(tx *sqlx.Tx) error {
 		args := slices.Concat(s.args, leaseArgs(l), []any{string(c.From)})
-		res, err := db.txExec(ctx, tx, update, args...)
-		if err != nil {
+		if err := execMatched(ctx, tx, leaseLost(l), "UPDATE callback_requests SET "+s.String()+leaseGuard+" AND status = ?", args...); err != nil {
 			return err
-		}
-		switch n, err := rowsAffected(res); {
-		case err != nil:
-			return err
-		case n == 0:
-			return leaseLost(l)
 		}
 		// The guard matched status c.From: the change is from it.
 		e := event{id: l.RequestID, attempt: l.Attempt, status: c.To, result: c.Result, cause: c.Cause, sipCode: c.SIPCode, note: note,
 			prev: c.From}
+		var err error
 		if got, err = db.appendEvent(ctx, tx, e); err != nil || got != nil {
 			return err
 		}
-		got, err = db.getRequestTx(ctx, tx, l.RequestID)
+		got, err = getRequest(ctx, tx, l.RequestID)
 		return err
 	}, func(tx *sqlx.Tx) (bool, error) {
 		// The change took effect when the attempt is at c.To: moves go

@@ -23,15 +23,6 @@ var _ webhook.Store = (*DB)(nil)
 // on (see webhook.Policy); a store starts with the outbox off.
 func (db *DB) SetWebhookPolicy(p webhook.Policy) { db.hooks.Store(&p) }
 
-// The outbox's statements.
-var (
-	prevStatusQuery     = "SELECT status FROM callback_request_events WHERE request_id = ? AND id < ? ORDER BY id DESC LIMIT 1"
-	accountWebhookQuery = "SELECT events FROM account_webhooks WHERE username = ?"
-	insertOutbox        = `INSERT INTO webhook_outbox (request_id, event_id, channel, account, address, status, result, payload,
-			created, queued, next_attempt) VALUES ` + placeholders(11)
-	outboxQueries = []string{prevStatusQuery, accountWebhookQuery, insertOutbox}
-)
-
 // addOutbox writes, in tx, the outbox rows of the history line e just
 // appended as eventID: none unless the outbox is on and e moved the
 // request to another status (e.prev, or else the line before it in the
@@ -51,7 +42,7 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 	}
 	prev := string(e.prev)
 	if prev == "" {
-		err = db.txGet(ctx, tx, &prev, prevStatusQuery, e.id, eventID)
+		err = tx.GetContext(ctx, &prev, "SELECT status FROM callback_request_events WHERE request_id = ? AND id < ? ORDER BY id DESC LIMIT 1", e.id, eventID)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -61,7 +52,7 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 	if callback.Status(prev) == e.status {
 		return nil, nil // no status change: a release, a cancel asked of a holder
 	}
-	r, err := db.getRequestTx(ctx, tx, e.id)
+	r, err := getRequest(ctx, tx, e.id)
 	if err != nil {
 		if ctx.Err() != nil || db.d.IsRetryable(err) {
 			return nil, fmt.Errorf("outbox: read request: %w", err)
@@ -79,7 +70,7 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 	}
 	if p.Enabled && r != nil {
 		var events string
-		err := db.txGet(ctx, tx, &events, accountWebhookQuery, r.Username)
+		err := tx.GetContext(ctx, &events, "SELECT events FROM account_webhooks WHERE username = ?", r.Username)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -118,7 +109,8 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 	}
 	now := db.ts(db.now())
 	for _, tg := range targets {
-		_, err := db.txExec(ctx, tx, insertOutbox, e.id, eventID, string(tg.channel), tg.account, tg.address,
+		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_outbox (request_id, event_id, channel, account, address, status, result, payload,
+			created, queued, next_attempt) VALUES `+placeholders(11), e.id, eventID, string(tg.channel), tg.account, tg.address,
 			string(e.status), str(string(e.result)), string(body), now, now, now)
 		if err != nil {
 			return nil, fmt.Errorf("outbox: insert: %w", err)
