@@ -83,6 +83,21 @@ func BenchmarkSeveralServers(b *testing.B) {
 			}
 		}
 		allBridged := time.Since(due)
+		// Why the callbacks that finished without a bridge did: their
+		// results and last errors, so a fault is told from the load.
+		why := map[string]int{}
+		e.done.mu.Lock()
+		for _, r := range e.done.final {
+			le := r.LastError
+			if len(le) > 200 {
+				le = le[:200]
+			}
+			why[string(r.Result)+": "+le]++
+		}
+		e.done.mu.Unlock()
+		for k, v := range why {
+			b.Logf("finished without a bridge: %d %s", v, k)
+		}
 		states := e.ctl.ServerStates()
 		dead := sims[1]
 		onDead := map[int64]bool{}
