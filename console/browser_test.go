@@ -31,32 +31,6 @@ func screenshotPath(t *testing.T, dir, name string) string {
 	return filepath.Join(dir, name+".png")
 }
 
-// a11yScript returns the accessibility faults of the page: form controls
-// without a label, not exactly one h1, a heading level skipped, and text
-// whose contrast with its background is below 4.5:1 (WCAG AA).
-const a11yScript = `(() => {
-  const faults = [];
-  for (const e of document.querySelectorAll('input, select, textarea')) {
-    if (e.type === 'hidden') continue;
-    const labelled = (e.id && document.querySelector('label[for="' + e.id + '"]')) || e.closest('label') || e.getAttribute('aria-label');
-    if (!labelled) faults.push('no label: ' + (e.name || e.outerHTML));
-  }
-  const hs = [...document.querySelectorAll('h1, h2, h3, h4, h5, h6')].map(h => +h.tagName[1]);
-  if (hs.filter(l => l === 1).length !== 1) faults.push('h1 count ' + hs.filter(l => l === 1).length);
-  if (hs[0] !== 1) faults.push('the first heading is not the h1');
-  for (let i = 1; i < hs.length; i++) if (hs[i] > hs[i-1] + 1) faults.push('heading h' + hs[i] + ' after h' + hs[i-1]);
-  const rgb = s => (s.match(/[\d.]+/g) || []).map(Number);
-  const lum = c => { const v = c.slice(0, 3).map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); }); return 0.2126*v[0] + 0.7152*v[1] + 0.0722*v[2]; };
-  const bg = e => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c.length === 3 || c[3] > 0) return c; } return [255, 255, 255]; };
-  for (const e of document.querySelectorAll('body *')) {
-    if (![...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
-    const a = lum(rgb(getComputedStyle(e).color)), b = lum(bg(e));
-    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-    if (ratio < 4.5) faults.push('contrast ' + ratio.toFixed(2) + ': ' + e.textContent.trim().slice(0, 40));
-  }
-  return faults;
-})()`
-
 // setFile chooses path in the file input selector, as a person picking
 // the file would.
 func setFile(ctx context.Context, t *testing.T, tb *cdptest.Tab, selector, path string) {
@@ -78,14 +52,14 @@ func setFile(ctx context.Context, t *testing.T, tb *cdptest.Tab, selector, path 
 }
 
 // pageChecker returns a check of the page tb shows: accessibility (the
-// faults of a11yScript), the stylesheet loaded, and a screenshot named
+// faults of cdptest.A11yScript), the stylesheet loaded, and a screenshot named
 // console-<page>.
 func pageChecker(ctx context.Context, t *testing.T, tb *cdptest.Tab) func(page string) {
 	shots := t.TempDir()
 	return func(page string) {
 		t.Helper()
 		var faults []string
-		tb.Eval(ctx, a11yScript, &faults)
+		tb.Eval(ctx, cdptest.A11yScript, &faults)
 		if len(faults) > 0 {
 			t.Errorf("%s: accessibility: %s", page, strings.Join(faults, "; "))
 		}
@@ -221,7 +195,7 @@ func TestBrowser(t *testing.T) {
 	defer bad.Close()
 	tb.Navigate(ctx, bad.URL)
 	var faults []string
-	tb.Eval(ctx, a11yScript, &faults)
+	tb.Eval(ctx, cdptest.A11yScript, &faults)
 	got := strings.Join(faults, "; ")
 	for _, want := range []string{"no label: unlabelled", "h1 count 2", "heading h4 after h1", "contrast"} {
 		if !strings.Contains(got, want) {
