@@ -51,23 +51,13 @@ func setFile(ctx context.Context, t *testing.T, tb *cdptest.Tab, selector, path 
 	tb.Do(ctx, "DOM.setFileInputFiles", map[string]any{"nodeId": q.NodeID, "files": []string{path}}, nil)
 }
 
-// pageChecker returns a check of the page tb shows: accessibility (the
-// faults of cdptest.A11yScript), the stylesheet loaded, and a screenshot named
-// console-<page>.
+// pageChecker returns a check of the page tb shows: accessibility and the
+// stylesheet (cdptest's CheckPage), and a screenshot named console-<page>.
 func pageChecker(ctx context.Context, t *testing.T, tb *cdptest.Tab) func(page string) {
 	shots := t.TempDir()
 	return func(page string) {
 		t.Helper()
-		var faults []string
-		tb.Eval(ctx, cdptest.A11yScript, &faults)
-		if len(faults) > 0 {
-			t.Errorf("%s: accessibility: %s", page, strings.Join(faults, "; "))
-		}
-		var styled bool
-		tb.Eval(ctx, `getComputedStyle(document.body).fontFamily.includes('system-ui')`, &styled)
-		if !styled {
-			t.Errorf("%s: the stylesheet did not load", page)
-		}
+		tb.CheckPage(ctx, page)
 		tb.Screenshot(ctx, screenshotPath(t, shots, "console-"+page))
 	}
 }

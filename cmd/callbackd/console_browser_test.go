@@ -81,16 +81,7 @@ func TestConsoleBrowserCall(t *testing.T) {
 	tb := ch.NewDesktopTab(ctx, 1280, 900)
 	check := func(page string) {
 		t.Helper()
-		var faults []string
-		tb.Eval(ctx, cdptest.A11yScript, &faults)
-		if len(faults) > 0 {
-			t.Errorf("%s: accessibility: %s", page, strings.Join(faults, "; "))
-		}
-		var styled bool
-		tb.Eval(ctx, `getComputedStyle(document.body).fontFamily.includes('system-ui')`, &styled)
-		if !styled {
-			t.Errorf("%s: the stylesheet did not load", page)
-		}
+		tb.CheckPage(ctx, page)
 	}
 	body := func() string { return tb.Text(ctx, "document.body.innerText") }
 	// reloadUntil opens path again (at most 300 times, 100 ms apart) until

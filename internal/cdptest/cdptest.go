@@ -491,3 +491,20 @@ const A11yScript = `(() => {
   }
   return faults;
 })()`
+
+// CheckPage reports, as errors of the test naming page, the faults
+// A11yScript finds on the page and a stylesheet that did not load (the
+// project's stylesheets set a system-ui font on the body).
+func (tb *Tab) CheckPage(ctx context.Context, page string) {
+	tb.t.Helper()
+	var faults []string
+	tb.Eval(ctx, A11yScript, &faults)
+	if len(faults) > 0 {
+		tb.t.Errorf("%s: accessibility: %s", page, strings.Join(faults, "; "))
+	}
+	var styled bool
+	tb.Eval(ctx, `getComputedStyle(document.body).fontFamily.includes('system-ui')`, &styled)
+	if !styled {
+		tb.t.Errorf("%s: the stylesheet did not load", page)
+	}
+}
