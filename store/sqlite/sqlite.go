@@ -38,6 +38,8 @@ var migrations embed.FS
 // DB is the SQLite store.
 type DB struct {
 	*sqlstore.DB
+	writer        *sql.DB
+	stop, stopped chan struct{} // the hourly statistics runs (optimize.go)
 }
 
 var _ callback.Store = (*DB)(nil)
@@ -76,7 +78,8 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 	// SQLite does not look at the context while it waits for a lock, so
 	// the wait itself must end by the query timeout.
 	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", min(busyTimeout, o.QueryTimeout).Milliseconds())
-	writer, err := openDB(path + "?" + common + "&_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
+	writer, err := openDB(path + "?" + common + "&_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
+		fmt.Sprintf("&_pragma=analysis_limit(%d)", analysisLimit))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -104,7 +107,12 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 		reader.SetMaxIdleConns(n)
 		cfg.Reader = reader
 	}
-	return &DB{sqlstore.New(cfg)}, nil
+	db := &DB{DB: sqlstore.New(cfg)}
+	if err := db.startOptimizer(ctx, writer); err != nil {
+		db.DB.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return db, nil
 }
 
 // openDB opens a pool on dsn whose connections keep their compiled

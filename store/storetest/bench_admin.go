@@ -246,6 +246,15 @@ func BenchAdminLists(b *testing.B, open func(b *testing.B) admin.Store) {
 	if _, err := raw.ExecContext(b.Context(), "UPDATE accounts SET blocked = 1, tariff = 'gold' WHERE username LIKE 'acct%7'"); err != nil {
 		b.Fatal(err)
 	}
+	// The embedded store refreshes its query planner's statistics at open
+	// and every hour; the tables were filled after the open, so refresh
+	// them as the next hourly run would (CALLBACKD_BENCH_OPTIMIZE=0 leaves
+	// them as they were, to compare).
+	if o, ok := s.(interface{ Optimize(context.Context) error }); ok && os.Getenv("CALLBACKD_BENCH_OPTIMIZE") != "0" {
+		if err := o.Optimize(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+	}
 	svc := &admin.Service{Store: s}
 	ctx := b.Context()
 	yes, no := true, false
