@@ -11,7 +11,9 @@
 // concurrent claimers and updaters in this process queue for that
 // connection instead of failing with SQLITE_BUSY, and other processes wait
 // for the lock under busy_timeout. Reads use a pool of read-only
-// connections, which WAL lets run alongside the writer.
+// connections, which WAL lets run alongside the writer. Every connection
+// keeps the statements it compiled (stmtcache.go), and the store keeps the
+// query planner's statistics up to date (optimize.go).
 package sqlite
 
 import (
