@@ -126,6 +126,34 @@ func (a *api) adminRequest(w http.ResponseWriter, r *http.Request) (body []byte,
 	return body, act, true
 }
 
+// adminUpdate is adminRequest for a change that names the version it
+// changes: it also reads If-Match (428 without).
+func (a *api) adminUpdate(w http.ResponseWriter, r *http.Request) (body []byte, act admin.Actor, match string, ok bool) {
+	if body, act, ok = a.adminRequest(w, r); !ok {
+		return nil, admin.Actor{}, "", false
+	}
+	match, err := ifMatch(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return nil, admin.Actor{}, "", false
+	}
+	return body, act, match, true
+}
+
+// adminDelete authenticates the operator of a DELETE and reads its
+// If-Match (428 without); on failure it has answered and ok is false.
+func (a *api) adminDelete(w http.ResponseWriter, r *http.Request) (act admin.Actor, match string, ok bool) {
+	act, err := a.adminActor(r, nil)
+	if err == nil {
+		match, err = ifMatch(r)
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return admin.Actor{}, "", false
+	}
+	return act, match, true
+}
+
 // adminBody reads a JSON body (any content type but JSON is refused).
 func (a *api) adminBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if !isMediaType(r.Header.Get("Content-Type"), "application/json") {
@@ -282,13 +310,8 @@ type operatorPatch struct {
 }
 
 func (a *api) handleAdminUpdateOperator(w http.ResponseWriter, r *http.Request) {
-	body, act, ok := a.adminRequest(w, r)
+	body, act, match, ok := a.adminUpdate(w, r)
 	if !ok {
-		return
-	}
-	match, err := ifMatch(r)
-	if err != nil {
-		a.writeError(w, r, err)
 		return
 	}
 	var in operatorPatch

@@ -113,13 +113,8 @@ func (a *api) handleAdminGetAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) handleAdminUpdateAccount(w http.ResponseWriter, r *http.Request) {
-	body, act, ok := a.adminRequest(w, r)
+	body, act, match, ok := a.adminUpdate(w, r)
 	if !ok {
-		return
-	}
-	match, err := ifMatch(r)
-	if err != nil {
-		a.writeError(w, r, err)
 		return
 	}
 	// The body is checked before the row is locked, then merged onto the
@@ -354,13 +349,8 @@ func (a *api) handleAdminCreateAccessNumber(w http.ResponseWriter, r *http.Reque
 }
 
 func (a *api) handleAdminUpdateAccessNumber(w http.ResponseWriter, r *http.Request) {
-	body, act, ok := a.adminRequest(w, r)
+	body, act, match, ok := a.adminUpdate(w, r)
 	if !ok {
-		return
-	}
-	match, err := ifMatch(r)
-	if err != nil {
-		a.writeError(w, r, err)
 		return
 	}
 	var probe admin.AccessNumberView
@@ -379,14 +369,8 @@ func (a *api) handleAdminUpdateAccessNumber(w http.ResponseWriter, r *http.Reque
 }
 
 func (a *api) handleAdminDeleteAccessNumber(w http.ResponseWriter, r *http.Request) {
-	act, err := a.adminActor(r, nil)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	match, err := ifMatch(r)
-	if err != nil {
-		a.writeError(w, r, err)
+	act, match, ok := a.adminDelete(w, r)
+	if !ok {
 		return
 	}
 	if err := a.admin.DeleteAccessNumber(r.Context(), act, r.PathValue("number"), match); err != nil {
@@ -397,14 +381,8 @@ func (a *api) handleAdminDeleteAccessNumber(w http.ResponseWriter, r *http.Reque
 }
 
 func (a *api) handleAdminDeleteAccount(w http.ResponseWriter, r *http.Request) {
-	act, err := a.adminActor(r, nil)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	match, err := ifMatch(r)
-	if err != nil {
-		a.writeError(w, r, err)
+	act, match, ok := a.adminDelete(w, r)
+	if !ok {
 		return
 	}
 	if err := a.admin.DeleteAccount(r.Context(), act, r.PathValue("username"), match); err != nil {

@@ -148,13 +148,8 @@ func (a *api) handleAdminGetAccountWebhook(w http.ResponseWriter, r *http.Reques
 }
 
 func (a *api) handleAdminSetAccountWebhook(w http.ResponseWriter, r *http.Request) {
-	body, act, ok := a.adminRequest(w, r)
+	body, act, match, ok := a.adminUpdate(w, r)
 	if !ok {
-		return
-	}
-	match, err := ifMatch(r)
-	if err != nil {
-		a.writeError(w, r, err)
 		return
 	}
 	var in admin.WebhookSettings
@@ -172,14 +167,8 @@ func (a *api) handleAdminSetAccountWebhook(w http.ResponseWriter, r *http.Reques
 }
 
 func (a *api) handleAdminRemoveAccountWebhook(w http.ResponseWriter, r *http.Request) {
-	act, err := a.adminActor(r, nil)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	match, err := ifMatch(r)
-	if err != nil {
-		a.writeError(w, r, err)
+	act, match, ok := a.adminDelete(w, r)
+	if !ok {
 		return
 	}
 	if err := a.admin.RemoveAccountWebhook(r.Context(), act, r.PathValue("username"), strings.TrimSpace(match)); err != nil {
