@@ -46,17 +46,8 @@ func (c *console) operatorsWith(w http.ResponseWriter, r *http.Request, s *sessi
 func (c *console) createOperator(w http.ResponseWriter, r *http.Request, s *session) {
 	form := formValues(r, "name", "role")
 	_, err := c.svc.CreateOperator(r.Context(), s.actor(), form["name"], admin.Role(form["role"]), r.PostForm.Get("password"))
-	var errs map[string]string
-	switch {
-	case err == nil:
-		done(w, r, Prefix+"operators", "created")
-		return
-	case fieldErrors(err) != nil:
-		errs = fieldErrors(err)
-	case isConflict(err):
-		errs = map[string]string{"name": "an operator with this name exists already"}
-	default:
-		c.fail(w, r, s, err)
+	errs, answered := c.created(w, r, s, err, Prefix+"operators", "name", "an operator with this name exists already")
+	if answered {
 		return
 	}
 	c.operatorsWith(w, r, s, http.StatusUnprocessableEntity, operatorsPage{}, form, errs)

@@ -135,20 +135,31 @@ func (c *console) createAccount(w http.ResponseWriter, r *http.Request, s *sessi
 	}
 	if errs == nil {
 		_, _, err := c.svc.CreateAccount(r.Context(), s.actor(), st)
-		switch {
-		case err == nil:
-			done(w, r, Prefix+"accounts/"+url.PathEscape(st.Username), "created")
-			return
-		case fieldErrors(err) != nil:
-			errs = fieldErrors(err)
-		case isConflict(err):
-			errs = map[string]string{"username": "an account with this username exists already"}
-		default:
-			c.fail(w, r, s, err)
+		var answered bool
+		if errs, answered = c.created(w, r, s, err, Prefix+"accounts/"+url.PathEscape(st.Username), "username", "an account with this username exists already"); answered {
 			return
 		}
 	}
 	c.accountsWith(w, r, s, http.StatusUnprocessableEntity, form, errs)
+}
+
+// created answers the outcome of a create form: on success it redirects
+// to to; a refused value or an object that exists already comes back as
+// the form's field errors (exists on field) for the caller to show again;
+// any other failure is answered. answered tells the caller it is done.
+func (c *console) created(w http.ResponseWriter, r *http.Request, s *session, err error, to, field, exists string) (errs map[string]string, answered bool) {
+	switch {
+	case err == nil:
+		done(w, r, to, "created")
+		return nil, true
+	case fieldErrors(err) != nil:
+		return fieldErrors(err), false
+	case isConflict(err):
+		return map[string]string{field: exists}, false
+	default:
+		c.fail(w, r, s, err)
+		return nil, true
+	}
 }
 
 type accountPage struct {
@@ -520,16 +531,8 @@ func (c *console) createAccessNumber(w http.ResponseWriter, r *http.Request, s *
 			v.DefaultAccountUsername, v.IsCallback, v.IVRAuthentication = form["default_account_username"], ints["iscallback"], ints["ivrauthentication"]
 			return nil
 		})
-		switch {
-		case err == nil:
-			done(w, r, Prefix+"access-numbers", "created")
-			return
-		case fieldErrors(err) != nil:
-			errs = fieldErrors(err)
-		case isConflict(err):
-			errs = map[string]string{"number": "this access number exists already"}
-		default:
-			c.fail(w, r, s, err)
+		var answered bool
+		if errs, answered = c.created(w, r, s, err, Prefix+"access-numbers", "number", "this access number exists already"); answered {
 			return
 		}
 	}
