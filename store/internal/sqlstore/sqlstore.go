@@ -214,9 +214,22 @@ func (db *DB) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error)
 		}
 	}()
 	if err = fn(tx); err != nil {
-		return db.connLost(ctx, err)
+		return db.connLost(ctx, txExpired(ctx, err))
 	}
-	return db.commitLost(ctx, tx.Commit())
+	return db.commitLost(ctx, txExpired(ctx, tx.Commit()))
+}
+
+// txExpired names ctx's end as the cause of err when err is
+// sql.ErrTxDone and ctx has ended: database/sql rolls a transaction back
+// when its context ends, and every statement and the commit after that
+// answer ErrTxDone. A passed deadline then reads as the database not
+// answering in time (ErrUnavailable, through unavailable), a cancel as
+// the caller going away.
+func txExpired(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil || !errors.Is(err, sql.ErrTxDone) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ctx.Err(), err)
 }
 
 // fail wraps err with what was being done, mapping a duplicate key to
