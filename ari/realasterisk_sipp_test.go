@@ -47,8 +47,9 @@ import (
 
 // sipInvite is an initial INVITE as SIPp received it.
 type sipInvite struct {
-	user    string            // Request-URI user
-	headers map[string]string // first value of each header, by lower-case name
+	user    string              // Request-URI user
+	headers map[string]string   // first value of each header, by lower-case name
+	all     map[string][]string // every value of each header, in order
 }
 
 func (i sipInvite) String() string {
@@ -92,7 +93,7 @@ func readInvites(t *testing.T, path string) []sipInvite {
 		line := strings.TrimRight(sc.Text(), "\r")
 		if rest, ok := strings.CutPrefix(line, "INVITE sip:"); ok {
 			user, _, _ := strings.Cut(rest, "@")
-			cur, inHeaders = &sipInvite{user: user, headers: map[string]string{}}, true
+			cur, inHeaders = &sipInvite{user: user, headers: map[string]string{}, all: map[string][]string{}}, true
 			continue
 		}
 		if !inHeaders {
@@ -117,6 +118,7 @@ func readInvites(t *testing.T, path string) []sipInvite {
 		if _, seen := cur.headers[name]; !seen {
 			cur.headers[name] = value
 		}
+		cur.all[name] = append(cur.all[name], value)
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
@@ -233,4 +235,109 @@ func TestRealAsteriskSIPpCallerIDs(t *testing.T) {
 	check("12346", "801", false, "")
 	check("87654323", "4930777", true, "")
 	check("12347", "4930999", true, "")
+}
+
+// TestRealAsteriskSIPpTrunkIdentity checks the trunks' identity headers
+// (identity_header, identity_host, caller_id_prefix) on the wire, through
+// an endpoint with send_pai=yes (CALLBACKD_SIPP_ENDPOINT, above) and one
+// with send_pai=no (CALLBACKD_SIPP_ENDPOINT_NOPAI, default "sipp-nopai"),
+// both pointing at the same SIPp:
+//
+//	[sipp-nopai]
+//	type=endpoint
+//	transport=transport-udp
+//	context=callbackd-test
+//	disallow=all
+//	allow=ulaw
+//	aors=sipp
+//	direct_media=no
+//	send_pai=no
+func TestRealAsteriskSIPpTrunkIdentity(t *testing.T) {
+	if os.Getenv("CALLBACKD_SIPP") == "" {
+		t.Skip("set CALLBACKD_SIPP=1 (with CALLBACKD_REAL_ASTERISK) to check the INVITEs with SIPp as the trunk")
+	}
+	ra := realAsteriskFromEnv(t)
+	if _, err := exec.LookPath("sipp"); err != nil {
+		t.Fatalf("CALLBACKD_SIPP is set but sipp is not on PATH: %v", err)
+	}
+	port := realEnvOr("CALLBACKD_SIPP_PORT", "5070")
+	withPAI := realEnvOr("CALLBACKD_SIPP_ENDPOINT", "sipp")
+	noPAI := realEnvOr("CALLBACKD_SIPP_ENDPOINT_NOPAI", "sipp-nopai")
+	log := startSIPp(t, port, 12, 60*time.Second)
+
+	const host = "carrier.example"
+	cb := startRealCallbackd(t, ra, ra.base,
+		// send_pai=yes: the PAI callbackd adds meets res_pjsip_caller_id's.
+		ari.WithTrunk(ari.Trunk{Name: "pai_yes", Dial: "PJSIP/{number}@" + withPAI, Prefixes: []string{"71"},
+			IdentityHeader: ari.IdentityPAI, IdentityHost: host, CallerIDPrefix: "+"}),
+		ari.WithTrunk(ari.Trunk{Name: "pai_no", Dial: "PJSIP/{number}@" + noPAI, Prefixes: []string{"72"},
+			IdentityHeader: ari.IdentityPAI, IdentityHost: host, CallerIDPrefix: "+"}),
+		ari.WithTrunk(ari.Trunk{Name: "div", Dial: "PJSIP/{number}@" + noPAI, Prefixes: []string{"73"},
+			IdentityHeader: ari.IdentityDiversion}))
+	ctx := context.Background()
+	for _, n := range []string{"71", "72", "73"} {
+		r := callback.NewRequest(callback.SourceAPI)
+		r.Username, r.OriginalCLI, r.OriginalCLD, r.CreditTime = "801", n+"00001", "2way_"+n+"00002", 2
+		if err := cb.svc.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if got := cb.done.wait(t, r.ID); got.Result != callback.ResultSuccessful {
+			t.Errorf("request %d via the %s trunk: %s/%s %q", r.ID, n, got.Status, got.Result, got.LastError)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // SIPp flushes its log per message
+
+	invites := map[string]sipInvite{}
+	for _, inv := range readInvites(t, log) {
+		t.Logf("%s", inv)
+		invites[inv.user] = inv
+	}
+	header := func(number, name string) (string, bool) {
+		t.Helper()
+		inv, ok := invites[number]
+		if !ok {
+			t.Errorf("no INVITE to %s reached SIPp", number)
+			return "", false
+		}
+		v, ok := inv.headers[name]
+		return v, ok
+	}
+	// Leg A presents the user's number, leg B the account, each with the
+	// trunk's caller ID prefix.
+	for number, from := range map[string]string{"7100001": "+7100001", "7100002": "+801", "7200001": "+7200001", "7200002": "+801",
+		"7300001": "7300001", "7300002": "801"} {
+		if inv, ok := invites[number]; ok && inv.fromUser() != from {
+			t.Errorf("INVITE to %s: From %q, want user %s", number, inv.headers["from"], from)
+		}
+	}
+	// send_pai=yes: Asterisk writes its own PAI from the caller ID (its
+	// own address as the host) and keeps the one added after it: two
+	// P-Asserted-Identity headers with sip: URIs, which RFC 3325 does not
+	// allow. Hence the README's advice: send_pai=no on such trunks.
+	for number, user := range map[string]string{"7100001": "+7100001", "7100002": "+801"} {
+		inv, ok := invites[number]
+		if !ok {
+			t.Errorf("no INVITE to %s reached SIPp", number)
+			continue
+		}
+		pais := inv.all["p-asserted-identity"]
+		if len(pais) != 2 || !strings.Contains(pais[0], "sip:"+user+"@") || strings.Contains(pais[0], host) || pais[1] != "<sip:"+user+"@"+host+">" {
+			t.Errorf("INVITE to %s via send_pai=yes: P-Asserted-Identity %q, want Asterisk's own for %s, then <sip:%s@%s>", number, pais, user, user, host)
+		}
+	}
+	// send_pai=no: the trunk's identity goes out as callbackd wrote it,
+	// alone.
+	for number, user := range map[string]string{"7200001": "+7200001", "7200002": "+801"} {
+		if pais := invites[number].all["p-asserted-identity"]; len(pais) != 1 || pais[0] != "<sip:"+user+"@"+host+">" {
+			t.Errorf("INVITE to %s via send_pai=no: P-Asserted-Identity %q, want <sip:%s@%s> alone", number, pais, user, host)
+		}
+	}
+	for number, user := range map[string]string{"7300001": "7300001", "7300002": "801"} {
+		if div, ok := header(number, "diversion"); !ok || div != "<tel:"+user+">;reason=unknown" {
+			t.Errorf("INVITE to %s via the diversion trunk: Diversion %q (present %v), want <tel:%s>;reason=unknown", number, div, ok, user)
+		}
+		if pai, ok := header(number, "p-asserted-identity"); ok {
+			t.Errorf("INVITE to %s via send_pai=no without an identity PAI: P-Asserted-Identity %q", number, pai)
+		}
+	}
 }

@@ -461,9 +461,9 @@ func (t *trunk) callerID(cli string) string {
 	return t.CallerIDPrefix + cli
 }
 
-// Variables adding identity headers (chan_pjsip's PJSIP_HEADER). A
-// P-Asserted-Identity added so is replaced by res_pjsip_caller_id's own
-// when the trunk's endpoint has send_pai=yes.
+// Variables adding identity headers (chan_pjsip's PJSIP_HEADER). On an
+// endpoint with send_pai=yes, Asterisk 22 puts its own P-Asserted-Identity
+// before the one added so: the INVITE carries both (checked over SIP).
 const varPAI = "PJSIP_HEADER(add,P-Asserted-Identity)"
 
 // identityVariables adds the trunk's identity header naming cli to vars.
