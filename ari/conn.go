@@ -150,6 +150,7 @@ func (c *Controller) connect(ctx context.Context, sv *server, client *http.Clien
 		<-readErr
 		return false, fmt.Errorf("reconcile after connect: %w", err)
 	}
+	c.checkIdentityTrunks(cctx, sv)
 	c.setReady(sv, true)
 	if downSince.IsZero() {
 		c.log.Info("connected to Asterisk ARI", append([]any{"url", sv.wsURL, "app", c.app}, c.serverLog(sv)...)...)

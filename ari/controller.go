@@ -524,6 +524,35 @@ func (c *Controller) releaseCall() {
 	}
 }
 
+// checkIdentityTrunks warns, at each connection to sv, about every trunk
+// on it that adds a P-Asserted-Identity (IdentityPAI) through a PJSIP
+// endpoint with send_pai=yes: Asterisk 22 then sends its own
+// P-Asserted-Identity before callbackd's, two in each INVITE (seen over
+// SIP), which RFC 3325 does not allow.
+func (c *Controller) checkIdentityTrunks(ctx context.Context, sv *server) {
+	for _, t := range c.trunks {
+		if t.IdentityHeader != IdentityPAI || !strings.HasPrefix(t.Dial, "PJSIP/") || !sv.carries(t) {
+			continue
+		}
+		for _, f := range c.cachedTrunkFields(ctx, sv, t) {
+			if f.Attribute == "send_pai" && sorceryTrue(f.Value) {
+				c.log.Warn("the trunk adds a P-Asserted-Identity and its PJSIP endpoint has send_pai=yes: Asterisk sends its own before it, two in each INVITE; set send_pai=no on the endpoint",
+					append([]any{"trunk", t.Name, "endpoint", t.Endpoint}, c.serverLog(sv)...)...)
+			}
+		}
+	}
+}
+
+// sorceryTrue reports whether a configuration value is true as Asterisk's
+// ast_true reads it.
+func sorceryTrue(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "yes", "true", "y", "t", "1", "on":
+		return true
+	}
+	return false
+}
+
 // cachedTrunkFields reads the trunk endpoint's configuration on sv once
 // per connection: a reload of pjsip.conf while connected is picked up at
 // the next reconnect.

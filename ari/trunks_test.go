@@ -1,9 +1,12 @@
 package ari_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -215,5 +218,53 @@ func TestTrunkIdentityHeaders(t *testing.T) {
 				t.Errorf("leg B variables %v", v)
 			}
 		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer for a logger written from several
+// goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A trunk that adds a P-Asserted-Identity through an endpoint with
+// send_pai=yes sends two in each INVITE (seen against Asterisk 22 over
+// SIP, TestRealAsteriskSIPpTrunkIdentity): the controller says so when it
+// connects, naming the trunk, and says nothing of the trunks that are
+// fine.
+func TestTrunkIdentityPAIOnSendPAIEndpointWarned(t *testing.T) {
+	sim := aritest.NewT(t)
+	sim.SetConfigObject("res_pjsip", "endpoint", "carrier", map[string]string{"send_pai": "true", "context": "from-trunk"})
+	sim.SetConfigObject("res_pjsip", "endpoint", "quiet", map[string]string{"send_pai": "false"})
+	var logs lockedBuffer
+	e := newEnv(t, sim, withCtl(
+		ari.WithTrunk(ari.Trunk{Name: "carrier", Dial: "PJSIP/{number}@{trunk}", IdentityHeader: ari.IdentityPAI}),
+		ari.WithTrunk(ari.Trunk{Name: "quiet", Dial: "PJSIP/{number}@{trunk}", IdentityHeader: ari.IdentityPAI}),
+		// A Diversion is not written by send_pai.
+		ari.WithTrunk(ari.Trunk{Name: "div", Dial: "PJSIP/{number}@carrier", Endpoint: "carrier", IdentityHeader: ari.IdentityDiversion}),
+		ari.WithDefaultTrunk("quiet"),
+		ari.WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))))
+	e.ready()
+	var warned []string
+	for line := range strings.SplitSeq(logs.String(), "\n") {
+		if strings.Contains(line, "send_pai=yes") {
+			warned = append(warned, line)
+		}
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "trunk=carrier") || !strings.Contains(warned[0], "level=WARN") {
+		t.Fatalf("warnings about send_pai: %q, want one for the trunk carrier", warned)
 	}
 }

@@ -497,6 +497,30 @@ func (s *Sim) SendDTMF(channelID, digits string) error {
 	return nil
 }
 
+// SetConfigObject defines a configuration object as a configuration file
+// (pjsip.conf) would: GET /asterisk/config/dynamic then returns its
+// fields, booleans printed as sorcery prints them ("true", "false").
+func (s *Sim) SetConfigObject(class, objType, id string, fields map[string]string) {
+	names := make([]string, 0, len(fields))
+	for k := range fields {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	out := make([]configField, 0, len(names))
+	for _, k := range names {
+		out = append(out, configField{Attribute: k, Value: fields[k]})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.objects[class] == nil {
+		s.objects[class] = map[string]map[string][]configField{}
+	}
+	if s.objects[class][objType] == nil {
+		s.objects[class][objType] = map[string][]configField{}
+	}
+	s.objects[class][objType][id] = out
+}
+
 // ConfigObject returns the fields of a dynamic configuration object.
 func (s *Sim) ConfigObject(class, objType, id string) (map[string]string, bool) {
 	s.mu.Lock()
