@@ -99,11 +99,25 @@ func (o *Options) defaults() {
 	}
 }
 
-// Sender POSTs the outbox's due rows. See the package documentation.
+// Sender POSTs the outbox's due rows, and the rows this process writes,
+// handed over by the store (Local). See the package documentation.
 type Sender struct {
 	o   Options
 	log *slog.Logger
+
+	// taken counts the rows this sender has held (claimed, or reserved
+	// for a hand-over and not given back), sent those whose POST is over
+	// and written those whose outcome is recorded: taken-sent are in
+	// flight, taken-written not yet recorded. Both are bounded.
+	taken, sent, written atomic.Int64
+	// local holds the rows handed over, for the workers; its room is the
+	// in-flight limit, which reservations never pass, so Hand never waits.
+	local   chan *Delivery
+	wake    chan struct{}
+	running atomic.Bool
 }
+
+var _ Local = (*Sender)(nil)
 
 // NewSender checks o and returns a sender.
 func NewSender(o Options) (*Sender, error) {
@@ -125,7 +139,52 @@ func NewSender(o Options) (*Sender, error) {
 	if _, err := ParseEvents(string(o.Events)); err != nil {
 		return nil, fmt.Errorf("webhooks.events: %w", err)
 	}
-	return &Sender{o: o, log: o.Logger.With("component", "webhook")}, nil
+	s := &Sender{o: o, log: o.Logger.With("component", "webhook"), wake: make(chan struct{}, 1)}
+	s.local = make(chan *Delivery, s.inFlight())
+	return s, nil
+}
+
+// Reserve takes a place for a row the store is about to write, while the
+// sender runs and has room for it in flight and in its outcomes to write.
+func (s *Sender) Reserve(now time.Time) (string, time.Time, bool) {
+	if !s.running.Load() {
+		return "", time.Time{}, false
+	}
+	for range 100 {
+		t := s.taken.Load()
+		if int(t-s.sent.Load()) >= s.inFlight() || int(t-s.written.Load()) >= maxUnwritten {
+			return "", time.Time{}, false
+		}
+		if s.taken.CompareAndSwap(t, t+1) {
+			return s.o.Owner, now.Add(s.lease()), true
+		}
+	}
+	return "", time.Time{}, false // contended: the row is claimed instead
+}
+
+// Hand queues a committed row written under a reservation.
+func (s *Sender) Hand(d *Delivery) {
+	select {
+	case s.local <- d:
+	default:
+		// Cannot happen while reservations hold the limit; the row stays
+		// leased and is sent again when its lease expires.
+		s.taken.Add(-1)
+		s.log.Warn("webhook: a notification handed over found no room; it is sent when its lease expires", "delivery_id", d.ID)
+	}
+}
+
+// Unreserve gives back the place of a row that was not committed.
+func (s *Sender) Unreserve() { s.taken.Add(-1); s.signal() }
+
+// Wake makes the sender look for due rows now.
+func (s *Sender) Wake() { s.signal() }
+
+func (s *Sender) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // inFlight is how many claimed rows a sender holds at most: sent, queued
@@ -174,41 +233,44 @@ func (s *Sender) Run(ctx context.Context) error {
 	jobs := make(chan *Delivery)
 	results := make(chan Outcome, maxUnwritten)
 	done := make(chan struct{}) // closed when every result is written
-	// The claim loop counts rows claimed; workers count rows sent, the
-	// writer rows recorded. A worker frees its row's place for the next
-	// claim as soon as its POST is over, so the writes (on SQLite, queued
-	// behind the calls' own) do not pace the sending; up to maxUnwritten
-	// outcomes may wait for the writer.
-	var sent, written atomic.Int64
-	wake := make(chan struct{}, 1)
-	signal := func() {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	}
+	// The claim loop and the store's hand-overs count rows taken; workers
+	// count rows sent, the writer rows recorded. A worker frees its row's
+	// place for the next claim as soon as its POST is over, so the writes
+	// (on SQLite, queued behind the calls' own) do not pace the sending;
+	// up to maxUnwritten outcomes may wait for the writer.
 	var wg sync.WaitGroup
 	for range s.o.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for d := range jobs {
+			for {
+				var d *Delivery
+				select {
+				case d = <-s.local:
+				case j, ok := <-jobs:
+					if !ok {
+						return
+					}
+					d = j
+				}
 				out, ok := s.deliver(ctx, d)
 				if !ok {
 					out = Outcome{ID: -1}
 				}
 				results <- out
-				sent.Add(1)
-				signal()
+				s.sent.Add(1)
+				s.signal()
 			}
 		}()
 	}
 	go func() {
-		s.writeResults(ctx, results, func(n int) { written.Add(int64(n)); signal() })
+		s.writeResults(ctx, results, func(n int) { s.written.Add(int64(n)); s.signal() })
 		close(done)
 	}()
+	// From here the store hands this sender the rows this process writes.
+	s.running.Store(true)
+	s.o.Store.SetLocalSender(s)
 
-	var claimed int64
 	limit := s.inFlight()
 	// A claim waits for an eighth of the places to be free: at a high
 	// rate rows are then claimed (a read, then a write transaction) eight
@@ -228,17 +290,21 @@ func (s *Sender) Run(ctx context.Context) error {
 			lastPrune = now
 			s.prune(ctx, now)
 		}
-		inFlight := int(claimed - sent.Load())
-		unwritten := int(claimed - written.Load())
+		taken := s.taken.Load()
+		inFlight := int(taken - s.sent.Load())
+		unwritten := int(taken - s.written.Load())
 		room := min(limit-inFlight, maxUnwritten-unwritten)
 		var ds []*Delivery
 		if room >= claimFrom && s.due(ctx, now) {
+			// The places are taken before the claim, so hand-overs
+			// meanwhile do not pass the limit; the unused are given back.
+			s.taken.Add(int64(room))
 			var err error
 			ds, err = s.o.Store.ClaimDeliveries(ctx, ClaimParams{Owner: s.o.Owner, Now: now, Limit: room, LeaseFor: s.lease()})
 			if err != nil && ctx.Err() == nil {
 				s.log.Error("webhook: claiming due notifications failed; trying again", "err", err)
 			}
-			claimed += int64(len(ds))
+			s.taken.Add(int64(len(ds) - room))
 		}
 		// Hand the claimed rows to the workers. Rows not handed out when
 		// ctx ends stay leased and are sent again.
@@ -254,10 +320,14 @@ func (s *Sender) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-		case <-wake:
+		case <-s.wake:
 		case <-poll.C:
 		}
 	}
+	// Rows handed over from now on, or not yet sent, stay leased to this
+	// run: the next run of this node takes them back at once.
+	s.running.Store(false)
+	s.o.Store.SetLocalSender(nil)
 	close(jobs)
 	wg.Wait()
 	close(results)

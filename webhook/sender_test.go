@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,7 +133,9 @@ func (c *counter) get(s webhook.State) int {
 func startSender(t testing.TB, st callback.Store, o webhook.Options) *counter {
 	t.Helper()
 	obs := &counter{}
-	o.Store = st.(webhook.Store)
+	if o.Store == nil {
+		o.Store = st.(webhook.Store)
+	}
 	o.Secret = secret
 	if o.Owner == "" {
 		o.Owner = "node1/test"
@@ -437,4 +440,70 @@ func testLogger(t testing.TB) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// claimCounter is a store that counts the sender's claims and tells when
+// the sender attached itself.
+type claimCounter struct {
+	webhook.Store
+	claims   atomic.Int64
+	attached chan struct{}
+}
+
+func (c *claimCounter) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Delivery, error) {
+	c.claims.Add(1)
+	return c.Store.ClaimDeliveries(ctx, p)
+}
+
+func (c *claimCounter) SetLocalSender(l webhook.Local) {
+	c.Store.SetLocalSender(l)
+	if l != nil {
+		close(c.attached)
+	}
+}
+
+// The notifications of the changes a node writes while its sender runs
+// are handed to that sender: none is claimed. Past the sender's room in
+// flight (a receiver that hangs), they are written due now and claimed,
+// and every one is still delivered once.
+func TestSenderSendsItsOwnRowsWithoutClaims(t *testing.T) {
+	eachStore(t, func(t *testing.T, st callback.Store) {
+		st.(webhook.Store).SetWebhookPolicy(webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsAll})
+		release := make(chan struct{})
+		var hold atomic.Bool
+		rc := newReceiver(t, func(int, *http.Request) int {
+			if hold.Load() {
+				<-release
+			}
+			return http.StatusNoContent
+		})
+		cs := &claimCounter{Store: st.(webhook.Store), attached: make(chan struct{})}
+		startSender(t, st, webhook.Options{URL: rc.URL, Workers: 1, Store: cs})
+		<-cs.attached
+		finish(t, st, 10)
+		waitFor(t, "10 deliveries", func() bool { return rc.delivered() == 10 })
+		waitFor(t, "10 rows marked delivered", func() bool { return len(outbox(t, st, webhook.Filter{State: webhook.StateDelivered})) == 10 })
+		if n := cs.claims.Load(); n != 0 {
+			t.Errorf("%d claims for rows handed over", n)
+		}
+
+		hold.Store(true)
+		finish(t, st, 10) // 4 handed over (1 worker: 4 in flight), 6 written due now
+		if n := len(outbox(t, st, webhook.Filter{State: webhook.StatePending})); n != 10 {
+			t.Fatalf("%d rows pending, want 10", n)
+		}
+		close(release)
+		waitFor(t, "20 deliveries", func() bool { return rc.delivered() == 20 })
+		waitFor(t, "20 rows marked delivered", func() bool { return len(outbox(t, st, webhook.Filter{State: webhook.StateDelivered})) == 20 })
+		if cs.claims.Load() == 0 {
+			t.Error("rows past the sender's room were not claimed")
+		}
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		for id, n := range rc.hits {
+			if n != 1 {
+				t.Errorf("delivery %s received %d times", id, n)
+			}
+		}
+	})
 }

@@ -135,6 +135,29 @@ type Delivery struct {
 	Secret string
 }
 
+// Local is a sender running in the process that writes the outbox: the
+// store hands it the rows it writes, once their transaction has committed,
+// so they are sent at once, without a claim. A row handed over is written
+// already leased to the sender (Reserve's owner and expiry, its first
+// attempt counted), so no other sender takes it, and it is sent again
+// exactly like a claimed row if this process dies: by the next run of this
+// node at once, by any node once the lease expires.
+type Local interface {
+	// Reserve asks for a place for one row about to be written at now;
+	// false when the sender has no room (the row is then written due
+	// now, for a claim). A place reserved is given back by Hand or
+	// Unreserve.
+	Reserve(now time.Time) (owner string, expires time.Time, ok bool)
+	// Hand gives the sender a row written under a reservation, after its
+	// transaction committed. It never blocks.
+	Hand(d *Delivery)
+	// Unreserve gives back the place of a row whose transaction did not
+	// commit.
+	Unreserve()
+	// Wake tells the sender that rows it was not handed are due now.
+	Wake()
+}
+
 // ClaimParams says who claims due rows, at what time, how many and for how
 // long.
 type ClaimParams struct {
@@ -249,6 +272,10 @@ type Store interface {
 	ListAccountWebhooks(ctx context.Context) ([]*AccountWebhook, error)
 	// SetWebhookPolicy says which status changes write outbox rows.
 	SetWebhookPolicy(p Policy)
+	// SetLocalSender gives the store this process's sender, which then
+	// takes the rows this process writes straight from their transaction
+	// (see Local); nil takes it away.
+	SetLocalSender(l Local)
 	// SetReplyAddress keeps the address an email request came from, for
 	// the reply when it ends; it keeps nothing while replies by email are
 	// off (Policy.ReplyEmail).

@@ -348,6 +348,83 @@ var webhookTests = map[string]func(t *testing.T, s callback.Store){
 			t.Errorf("pruned %d %v, want the delivered row", n, err)
 		}
 	},
+	// A process with a sender of its own writes the rows it has room for
+	// leased to it, first attempt counted, and hands them over only once
+	// the change committed: a rolled-back change hands over nothing and
+	// gives its places back. Rows it has no room for are written due now,
+	// for any claim, and the sender is woken for them.
+	"HandedToLocalSender": func(t *testing.T, s callback.Store) {
+		ws := hooks(t, s, allChanges)
+		createAccount(t, s, callback.Account{Username: "801", Currency: "USD", MaxSessions: 2})
+		if err := putHook(t, s, &webhook.AccountWebhook{Username: "801", URL: "http://127.0.0.1:9/hook",
+			Secret: "0123456789abcdef", Events: webhook.EventsAll}); err != nil {
+			t.Fatal(err)
+		}
+		local := &fakeLocal{owner: "n1/run1", room: 10}
+		ws.SetLocalSender(local)
+		defer ws.SetLocalSender(nil)
+		r := create(t, s, newRequest("4930000009", base))
+		_, l := claimOne(t, s, "n1/a", base)
+		update(t, s, l, callback.Change{From: callback.StatusRequestReceived, To: callback.StatusFirstLegInitiated, CountCall: true})
+		handed := local.take()
+		if len(handed) != 2 || local.reserved != 2 || local.unreserved != 0 || local.wakes != 0 {
+			t.Fatalf("handed %d rows, %d reserved, %d given back, %d wakes; want 2, 2, 0, 0", len(handed), local.reserved, local.unreserved, local.wakes)
+		}
+		for _, h := range handed {
+			d, err := ws.GetDelivery(t.Context(), h.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.LeaseOwner != "n1/run1" || d.Attempts != 1 || h.Attempts != 1 || !d.NextAttempt.Equal(d.LeaseExpires) ||
+				!d.LeaseExpires.Equal(h.LeaseExpires.Truncate(time.Millisecond)) || string(d.Payload) != string(h.Payload) ||
+				d.RequestID != r.ID || h.RequestID != r.ID || d.EventID != h.EventID || d.Account != h.Account || h.Status != callback.StatusFirstLegInitiated {
+				t.Errorf("row %d as stored %+v, as handed over %+v", h.ID, d, h)
+			}
+			if (h.Account == "801") != (h.URL == "http://127.0.0.1:9/hook" && h.Secret == "0123456789abcdef") {
+				t.Errorf("row %d to %q handed with url %q secret %q", h.ID, h.Account, h.URL, h.Secret)
+			}
+		}
+		if got := claimHooks(t, ws, "n2/b", time.Now().Add(time.Second), 10); len(got) != 0 {
+			t.Errorf("another sender claimed %d rows held by the local one", len(got))
+		}
+		// The rows outlive the process that holds them: its next run
+		// takes them back.
+		if n, err := ws.TakeBackDeliveries(t.Context(), "n1/", "n1/run2", time.Now()); err != nil || n != 2 {
+			t.Fatalf("take back: %d %v, want 2", n, err)
+		}
+		if got := claimHooks(t, ws, "n1/run2", time.Now().Add(time.Second), 10); len(got) != 2 {
+			t.Errorf("claimed %d rows after the take back, want 2", len(got))
+		}
+
+		// A change that rolls back after its first row was written (the
+		// rows so far are done with).
+		if _, err := raw(t, s).ExecContext(t.Context(), "DELETE FROM webhook_outbox"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw(t, s).ExecContext(t.Context(), "CREATE UNIQUE INDEX webhook_outbox_one ON webhook_outbox (event_id)"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Update(t.Context(), l, callback.Change{From: callback.StatusFirstLegInitiated, To: callback.StatusFirstLegConnected}); err == nil {
+			t.Fatal("update committed although its second outbox row could not be written")
+		}
+		if handed := local.take(); len(handed) != 0 || local.reserved != 4 || local.unreserved != 2 {
+			t.Errorf("after a rollback: %d rows handed, %d reserved, %d given back", len(handed), local.reserved, local.unreserved)
+		}
+		if _, err := raw(t, s).ExecContext(t.Context(), dropIndex(t, s, "webhook_outbox_one", "webhook_outbox")); err != nil {
+			t.Fatal(err)
+		}
+
+		// No room: due now for a claim, and a wake.
+		local.room = 0
+		update(t, s, l, callback.Change{From: callback.StatusFirstLegInitiated, To: callback.StatusFirstLegConnected})
+		if handed := local.take(); len(handed) != 0 || local.wakes != 1 {
+			t.Errorf("without room: %d rows handed, %d wakes; want 0, 1", len(handed), local.wakes)
+		}
+		got := claimHooks(t, ws, "n2/b", time.Now().Add(time.Second), 10)
+		if len(got) != 2 || got[0].Status != callback.StatusFirstLegConnected || got[0].Attempts != 1 {
+			t.Errorf("claimed without room: %+v", got)
+		}
+	},
 	// Senders on several nodes claiming at once never get the same row.
 	"ConcurrentClaims": func(t *testing.T, s callback.Store) {
 		ws := hooks(t, s, webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
@@ -406,4 +483,57 @@ func sameList(t *testing.T, what string, got, want []string) {
 	if !slices.Equal(got, want) {
 		t.Errorf("%s:\n got %q\nwant %q", what, got, want)
 	}
+}
+
+// fakeLocal is a webhook.Local with room for room rows at a time that
+// keeps the rows handed to it.
+type fakeLocal struct {
+	mu                   sync.Mutex
+	owner                string
+	room                 int
+	held                 int // places reserved and not yet handed over or given back
+	reserved, unreserved int // calls of Reserve that succeeded, and of Unreserve
+	wakes                int
+	handed               []*webhook.Delivery
+}
+
+func (f *fakeLocal) Reserve(now time.Time) (string, time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.held >= f.room {
+		return "", time.Time{}, false
+	}
+	f.held++
+	f.reserved++
+	return f.owner, now.Add(time.Minute), true
+}
+
+func (f *fakeLocal) Hand(d *webhook.Delivery) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.handed = append(f.handed, d)
+}
+
+func (f *fakeLocal) Unreserve() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.held--
+	f.unreserved++
+}
+
+func (f *fakeLocal) Wake() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.wakes++
+}
+
+// take returns the rows handed over since the last take, and frees their
+// places.
+func (f *fakeLocal) take() []*webhook.Delivery {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := f.handed
+	f.handed = nil
+	f.held -= len(h)
+	return h
 }

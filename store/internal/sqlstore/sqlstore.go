@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -115,6 +116,10 @@ type DB struct {
 	// hooks says which status changes write webhook outbox rows
 	// (SetWebhookPolicy); nil: none.
 	hooks atomic.Pointer[webhook.Policy]
+	// local is the sender the outbox rows are handed to (SetLocalSender);
+	// handoffs holds, by transaction, the rows waiting for its commit.
+	local    atomic.Pointer[localSender]
+	handoffs sync.Map // *sqlx.Tx → *handoff
 }
 
 var _ callback.Store = (*DB)(nil)
@@ -212,6 +217,7 @@ func (db *DB) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error)
 		if err != nil {
 			_ = tx.Rollback()
 		}
+		db.afterTx(tx, err == nil) // the outbox rows for this process's sender
 	}()
 	if err = fn(tx); err != nil {
 		return db.connLost(ctx, txExpired(ctx, err))

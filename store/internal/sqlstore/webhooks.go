@@ -23,6 +23,60 @@ var _ webhook.Store = (*DB)(nil)
 // on (see webhook.Policy); a store starts with the outbox off.
 func (db *DB) SetWebhookPolicy(p webhook.Policy) { db.hooks.Store(&p) }
 
+// localSender holds the webhook.Local of SetLocalSender.
+type localSender struct{ webhook.Local }
+
+// SetLocalSender hands the rows this store writes from now on to l, once
+// their transaction has committed (see webhook.Local); nil stops it.
+func (db *DB) SetLocalSender(l webhook.Local) {
+	if l == nil {
+		db.local.Store(nil)
+		return
+	}
+	db.local.Store(&localSender{l})
+}
+
+// handoff is what a transaction's outbox rows leave for the local sender:
+// the rows written leased to it, and whether rows were written due now
+// without it.
+type handoff struct {
+	l     webhook.Local
+	rows  []*webhook.Delivery
+	unled bool
+}
+
+// handoffOf returns tx's handoff to l, made on first use.
+func (db *DB) handoffOf(tx *sqlx.Tx, l webhook.Local) *handoff {
+	if h, ok := db.handoffs.Load(tx); ok {
+		return h.(*handoff)
+	}
+	h := &handoff{l: l}
+	db.handoffs.Store(tx, h)
+	return h
+}
+
+// afterTx gives tx's outbox rows to the local sender once tx committed,
+// and gives their places back when it did not: those rows were never
+// written (a commit whose answer was lost may have written them, leased
+// to the sender, which then sends them when the lease expires).
+func (db *DB) afterTx(tx *sqlx.Tx, committed bool) {
+	v, ok := db.handoffs.LoadAndDelete(tx)
+	if !ok {
+		return
+	}
+	h := v.(*handoff)
+	for _, d := range h.rows {
+		if committed {
+			h.l.Hand(d)
+		} else {
+			h.l.Unreserve()
+		}
+	}
+	if committed && h.unled {
+		h.l.Wake()
+	}
+}
+
 // addOutbox writes, in tx, the outbox rows of the history line e just
 // appended as eventID: none unless the outbox is on and e moved the
 // request to another status (e.prev, or else the line before it in the
@@ -68,14 +122,15 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 	if p.Enabled && p.Global && p.GlobalEvents.Wants(e.status) {
 		targets = append(targets, target{webhook.ChannelWebhook, nil, nil})
 	}
+	var hook *webhook.AccountWebhook // the account's webhook, for a row handed to the local sender
 	if p.Enabled && r != nil {
-		var events string
-		err := tx.GetContext(ctx, &events, "SELECT events FROM account_webhooks WHERE username = ?", r.Username)
+		w, err := getAccountWebhook(ctx, tx, r.Username)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
 			return nil, fmt.Errorf("outbox: account webhook: %w", err)
-		case webhook.Events(events).Wants(e.status):
+		case w.Events.Wants(e.status):
+			hook = w
 			targets = append(targets, target{webhook.ChannelWebhook, r.Username, nil})
 		}
 	}
@@ -107,16 +162,61 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 	if err != nil {
 		return nil, fmt.Errorf("outbox: payload: %w", err)
 	}
-	now := db.ts(db.now())
+	created := db.now()
+	now := db.ts(created)
+	var local webhook.Local
+	if ls := db.local.Load(); ls != nil {
+		local = ls.Local
+	}
 	for _, tg := range targets {
-		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_outbox (request_id, event_id, channel, account, address, status, result, payload,
-			created, queued, next_attempt) VALUES `+placeholders(11), e.id, eventID, string(tg.channel), tg.account, tg.address,
-			string(e.status), str(string(e.result)), string(body), now, now, now)
+		// A row this process's sender has room for is written leased to
+		// it, its first attempt counted, and handed to it after the
+		// commit; any other is due now, for a claim.
+		var owner any
+		next, attempts := now, 0
+		var d *webhook.Delivery
+		if local != nil {
+			if o, expires, ok := local.Reserve(created); ok {
+				owner, next, attempts = o, db.ts(expires), 1
+				d = &webhook.Delivery{RequestID: e.id, EventID: eventID, Channel: tg.channel, Status: e.status, Result: e.result,
+					Payload: body, Created: created, Queued: created, State: webhook.StatePending, Attempts: 1,
+					NextAttempt: expires, LeaseOwner: o, LeaseExpires: expires}
+				if tg.account != nil {
+					d.Account, d.URL, d.Secret = hook.Username, hook.URL, hook.Secret
+				}
+				if a, ok := tg.address.(string); ok {
+					d.Address = a
+				}
+				// Registered before the insert: a failed insert gives the
+				// place back with the transaction.
+				h := db.handoffOf(tx, local)
+				h.rows = append(h.rows, d)
+			} else {
+				db.handoffOf(tx, local).unled = true
+			}
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO webhook_outbox (request_id, event_id, channel, account, address, status, result, payload,
+			created, queued, next_attempt, attempts, lease_owner, lease_expires) VALUES `+placeholders(14), e.id, eventID, string(tg.channel),
+			tg.account, tg.address, string(e.status), str(string(e.result)), string(body), now, now, next, attempts, owner, ownerExpiry(owner, next))
 		if err != nil {
 			return nil, fmt.Errorf("outbox: insert: %w", err)
 		}
+		if d != nil {
+			if d.ID, err = res.LastInsertId(); err != nil {
+				return nil, fmt.Errorf("outbox: row id: %w", err)
+			}
+		}
 	}
 	return r, nil
+}
+
+// ownerExpiry is a new outbox row's lease_expires: next, its next attempt,
+// when it is leased (owner not nil), else NULL.
+func ownerExpiry(owner, next any) any {
+	if owner == nil {
+		return nil
+	}
+	return next
 }
 
 const deliveryColumns = `o.id, o.request_id, o.event_id, o.channel, o.account, o.address, o.status, o.result, o.payload, o.created, o.queued, o.state,
