@@ -106,12 +106,16 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 	if callback.Status(prev) == e.status {
 		return nil, nil // no status change: a release, a cancel asked of a holder
 	}
-	r, err := getRequest(ctx, tx, e.id)
-	if err != nil {
-		if ctx.Err() != nil || db.d.IsRetryable(err) {
-			return nil, fmt.Errorf("outbox: read request: %w", err)
-		}
-		r = nil // a row that cannot be read as a request: the body names its id only
+	// The request and its account's webhook, in one statement.
+	var row requestHookRow
+	var r *callback.Request
+	switch err := tx.GetContext(ctx, &row, selectRequestHook, e.id); {
+	case err == nil:
+		r = row.request()
+	case ctx.Err() != nil || db.d.IsRetryable(err):
+		return nil, fmt.Errorf("outbox: read request: %w", err)
+	default:
+		// a row that cannot be read as a request: the body names its id only
 	}
 	type target struct {
 		channel webhook.Channel
@@ -123,16 +127,10 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 		targets = append(targets, target{webhook.ChannelWebhook, nil, nil})
 	}
 	var hook *webhook.AccountWebhook // the account's webhook, for a row handed to the local sender
-	if p.Enabled && r != nil {
-		w, err := getAccountWebhook(ctx, tx, r.Username)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return nil, fmt.Errorf("outbox: account webhook: %w", err)
-		case w.Events.Wants(e.status):
-			hook = w
-			targets = append(targets, target{webhook.ChannelWebhook, r.Username, nil})
-		}
+	if p.Enabled && r != nil && row.HookURL.Valid && webhook.Events(row.HookEvents.String).Wants(e.status) {
+		hook = &webhook.AccountWebhook{Username: r.Username, URL: row.HookURL.String, Secret: row.HookSecret.String,
+			Events: webhook.Events(row.HookEvents.String)}
+		targets = append(targets, target{webhook.ChannelWebhook, r.Username, nil})
 	}
 	if r != nil && e.status == callback.StatusFinished {
 		switch {
@@ -217,6 +215,25 @@ func ownerExpiry(owner, next any) any {
 		return nil
 	}
 	return next
+}
+
+// selectRequestHook reads a request with its account's webhook, if any:
+// the outbox's one read of a status change.
+var selectRequestHook = func() string {
+	var cols []string
+	for c := range strings.SplitSeq(requestColumns, ",") {
+		cols = append(cols, "r."+strings.TrimSpace(c))
+	}
+	return "SELECT " + strings.Join(cols, ", ") + `, w.url AS hook_url, w.secret AS hook_secret, w.events AS hook_events
+		FROM callback_requests r LEFT JOIN account_webhooks w ON w.username = r.username WHERE r.i_callback_request = ?`
+}()
+
+// requestHookRow is a row of selectRequestHook.
+type requestHookRow struct {
+	requestRow
+	HookURL    sql.NullString `db:"hook_url"`
+	HookSecret sql.NullString `db:"hook_secret"`
+	HookEvents sql.NullString `db:"hook_events"`
 }
 
 const deliveryColumns = `o.id, o.request_id, o.event_id, o.channel, o.account, o.address, o.status, o.result, o.payload, o.created, o.queued, o.state,
