@@ -115,6 +115,7 @@ type Sender struct {
 	local   chan *Delivery
 	wake    chan struct{}
 	running atomic.Bool
+	short   atomic.Bool // the claim loop waits for room
 }
 
 var _ Local = (*Sender)(nil)
@@ -175,10 +176,19 @@ func (s *Sender) Hand(d *Delivery) {
 }
 
 // Unreserve gives back the place of a row that was not committed.
-func (s *Sender) Unreserve() { s.taken.Add(-1); s.signal() }
+func (s *Sender) Unreserve() { s.taken.Add(-1); s.roomFreed() }
 
 // Wake makes the sender look for due rows now.
 func (s *Sender) Wake() { s.signal() }
+
+// roomFreed wakes the claim loop when it waits for room; otherwise the
+// loop sleeps until its poll or a Wake, so that a busy sender does not
+// look for due rows after every POST.
+func (s *Sender) roomFreed() {
+	if s.short.Load() {
+		s.signal()
+	}
+}
 
 func (s *Sender) signal() {
 	select {
@@ -259,12 +269,12 @@ func (s *Sender) Run(ctx context.Context) error {
 				}
 				results <- out
 				s.sent.Add(1)
-				s.signal()
+				s.roomFreed()
 			}
 		}()
 	}
 	go func() {
-		s.writeResults(ctx, results, func(n int) { s.written.Add(int64(n)); s.signal() })
+		s.writeResults(ctx, results, func(n int) { s.written.Add(int64(n)); s.roomFreed() })
 		close(done)
 	}()
 	// From here the store hands this sender the rows this process writes.
@@ -280,6 +290,8 @@ func (s *Sender) Run(ctx context.Context) error {
 	poll := time.NewTicker(s.o.Poll)
 	defer poll.Stop()
 	var lastDepth, lastPrune time.Time
+	// The loop looks for due rows at the poll, on a Wake, when room came
+	// back while it waited for room, and after a full claim.
 	for ctx.Err() == nil {
 		now := s.o.Now()
 		if now.Sub(lastDepth) >= depthEvery {
@@ -290,10 +302,16 @@ func (s *Sender) Run(ctx context.Context) error {
 			lastPrune = now
 			s.prune(ctx, now)
 		}
+		// Marked short before room is counted, so a place freed while
+		// it is counted still wakes the loop.
+		s.short.Store(true)
 		taken := s.taken.Load()
 		inFlight := int(taken - s.sent.Load())
 		unwritten := int(taken - s.written.Load())
 		room := min(limit-inFlight, maxUnwritten-unwritten)
+		if room >= claimFrom {
+			s.short.Store(false)
+		}
 		var ds []*Delivery
 		if room >= claimFrom && s.due(ctx, now) {
 			// The places are taken before the claim, so hand-overs
