@@ -210,8 +210,13 @@ func (s *Sender) lease() time.Duration {
 }
 
 // maxUnwritten bounds the outcomes waiting to be recorded: past it the
-// sender claims nothing more until the writer catches up.
-const maxUnwritten = 1024
+// sender takes nothing more until the writer catches up. The outcomes
+// are written in batches that queue for the store's writer with the
+// calls' own writes; when the calls keep it busy (SQLite at its limit),
+// seconds of outcomes wait, and a smaller bound would send the node's
+// new rows through claims that wait in the same queue. A process killed
+// then sends these notifications again (at least once).
+const maxUnwritten = 4096
 
 // depthEvery is how often the queue depth is counted.
 const depthEvery = 5 * time.Second

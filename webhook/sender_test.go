@@ -446,13 +446,16 @@ func testLogger(t testing.TB) *slog.Logger {
 // the sender attached itself.
 type claimCounter struct {
 	webhook.Store
-	claims   atomic.Int64
+	claims   atomic.Int64 // claims made
+	rows     atomic.Int64 // rows they claimed
 	attached chan struct{}
 }
 
 func (c *claimCounter) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Delivery, error) {
 	c.claims.Add(1)
-	return c.Store.ClaimDeliveries(ctx, p)
+	ds, err := c.Store.ClaimDeliveries(ctx, p)
+	c.rows.Add(int64(len(ds)))
+	return ds, err
 }
 
 func (c *claimCounter) SetLocalSender(l webhook.Local) {
