@@ -8,7 +8,10 @@
 // status, so a committed change always has its notification and a change
 // that rolled back has none. The Sender claims due rows with a lease (so
 // several nodes share the work, and a row held by a node that died is sent
-// again once the lease expires), POSTs them, and records the outcome:
+// again once the lease expires); the rows its own process writes while it
+// has room are written already leased to it and handed to it when their
+// transaction commits (Local), without a claim or a wait for the poll. It
+// POSTs them and records the outcome:
 // delivered on a 2xx answer, due again after an exponential backoff on
 // anything else, failed once the retry window (a day by default) has
 // passed. Delivery is at least once: a receiver may see a notification
@@ -129,7 +132,8 @@ type Delivery struct {
 	Delivered    time.Time
 
 	// URL and Secret are the account's webhook as it is now, filled by
-	// ClaimDeliveries for an account's row; empty when the account has
+	// ClaimDeliveries for an account's row (for a row handed over to the
+	// local sender, as the change found it); empty when the account has
 	// none any more.
 	URL    string
 	Secret string
