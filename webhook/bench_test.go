@@ -210,3 +210,72 @@ func cpuTime(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkWebhookWALFrames counts, on SQLite, the pages an end writes to
+// the write-ahead log with the webhooks off and on (the notification's
+// share of the single writer's work), and the pages an outcome costs when
+// the sender records 16 at a time. SQLite's autocheckpoint is off for the
+// count.
+func BenchmarkWebhookWALFrames(b *testing.B) {
+	for _, hooks := range []bool{false, true} {
+		name := "NoOutbox"
+		if hooks {
+			name = "Outbox"
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				st := dbtest.SQLite(b)
+				if hooks {
+					st.SetWebhookPolicy(webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
+				}
+				const n = 200
+				leases := bridged(b, st, n, "node1/frames")
+				raw := st.RawDB()
+				if _, err := raw.Exec("PRAGMA wal_autocheckpoint=0"); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				walFrames(b, raw)
+				for _, l := range leases {
+					if _, err := st.Update(context.Background(), l, callback.Change{From: callback.StatusSecondLegConnected,
+						To: callback.StatusFinished, Result: callback.ResultSuccessful, Cause: 16, DisconnectTime: time.Now()}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(walFrames(b, raw))/n, "frames/end")
+				if !hooks {
+					continue
+				}
+				ds, err := st.ClaimDeliveries(context.Background(), webhook.ClaimParams{Owner: "node1/frames", Now: time.Now().Add(time.Second),
+					Limit: n, LeaseFor: time.Minute})
+				if err != nil || len(ds) != n {
+					b.Fatalf("claimed %d of %d: %v", len(ds), n, err)
+				}
+				walFrames(b, raw)
+				outs := make([]webhook.Outcome, len(ds))
+				for i, d := range ds {
+					outs[i] = webhook.Outcome{ID: d.ID, Owner: "node1/frames", Attempts: d.Attempts, State: webhook.StateDelivered, At: time.Now(), Code: 204}
+				}
+				for i := 0; i < len(outs); i += 16 {
+					if _, err := st.FinishDeliveries(context.Background(), outs[i:min(i+16, len(outs))]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(walFrames(b, raw))/n, "frames/delivery")
+			}
+		})
+	}
+}
+
+// walFrames returns the pages in SQLite's write-ahead log, and empties it.
+func walFrames(b *testing.B, raw *sql.DB) int {
+	var busy, frames, done int
+	if err := raw.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &done); err != nil {
+		b.Fatal(err)
+	}
+	if err := raw.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &done, &done); err != nil {
+		b.Fatal(err)
+	}
+	return frames
+}
