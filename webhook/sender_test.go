@@ -510,3 +510,52 @@ func TestSenderSendsItsOwnRowsWithoutClaims(t *testing.T) {
 		}
 	})
 }
+
+// Rows handed to a sender whose run ends before it sent them stay leased
+// to that run, in the outbox; the node's next run takes them back at once
+// and sends them.
+func TestHandedRowsOfAStoppedRunAreSentByTheNext(t *testing.T) {
+	eachStore(t, func(t *testing.T, st callback.Store) {
+		st.(webhook.Store).SetWebhookPolicy(webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
+		release := make(chan struct{})
+		var hold atomic.Bool
+		hold.Store(true)
+		rc := newReceiver(t, func(int, *http.Request) int {
+			if hold.Load() {
+				<-release
+			}
+			return http.StatusNoContent
+		})
+		defer close(release)
+		o := webhook.Options{Store: st.(webhook.Store), URL: rc.URL, Secret: secret, Owner: "node1/run1", OwnerPrefix: "node1/",
+			Workers: 2, Poll: 10 * time.Millisecond, Logger: testLogger(t)}
+		cs := &claimCounter{Store: st.(webhook.Store), attached: make(chan struct{})}
+		o1 := o
+		o1.Store = cs
+		first, err := webhook.NewSender(o1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		stopped := make(chan struct{})
+		go func() { defer close(stopped); first.Run(ctx) }()
+		<-cs.attached
+		finish(t, st, 5) // all 5 handed over (2 workers: 8 in flight), 2 of them POSTed and hanging
+		cancel()
+		<-stopped
+		held := 0
+		for _, d := range outbox(t, st, webhook.Filter{State: webhook.StatePending}) {
+			if d.LeaseOwner == "node1/run1" && d.Attempts == 1 {
+				held++
+			}
+		}
+		if held != 5 || cs.claims.Load() != 0 {
+			t.Fatalf("%d of 5 rows held by the stopped run, %d claims; want 5, 0", held, cs.claims.Load())
+		}
+		hold.Store(false)
+		o.Owner = "node1/run2"
+		startSender(t, st, o)
+		waitFor(t, "5 deliveries", func() bool { return rc.delivered() == 5 })
+		waitFor(t, "5 rows marked delivered", func() bool { return len(outbox(t, st, webhook.Filter{State: webhook.StateDelivered})) == 5 })
+	})
+}
