@@ -213,16 +213,20 @@ func (db *DB) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error)
 	if err != nil {
 		return db.connLost(ctx, err)
 	}
+	committed := false // only a commit that answered: not on an error or a panic
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback()
 		}
-		db.afterTx(tx, err == nil) // the outbox rows for this process's sender
+		db.afterTx(tx, committed) // the outbox rows for this process's sender
 	}()
 	if err = fn(tx); err != nil {
 		return db.connLost(ctx, txExpired(ctx, err))
 	}
-	return db.commitLost(ctx, txExpired(ctx, tx.Commit()))
+	if err = db.commitLost(ctx, txExpired(ctx, tx.Commit())); err == nil {
+		committed = true
+	}
+	return err
 }
 
 // txExpired names ctx's end as the cause of err when err is
