@@ -361,10 +361,11 @@ func (s *Sender) Run(ctx context.Context) error {
 
 // due reports whether a row may be due at now, by a read (no write
 // transaction, so no write lock on SQLite, while nothing is due). A failed
-// read says yes: the claim then reports the store's error.
+// read says yes (the claim then reports the store's error), unless it
+// failed because ctx ended.
 func (s *Sender) due(ctx context.Context, now time.Time) bool {
 	next, ok, err := s.o.Store.NextDelivery(ctx)
-	return err != nil || ok && !next.After(now)
+	return err != nil && ctx.Err() == nil || ok && !next.After(now)
 }
 
 // writeResults records outcomes as they come, as many as have come in one
