@@ -145,6 +145,14 @@ func startSender(t testing.TB, st callback.Store, o webhook.Options) *counter {
 	if o.Poll == 0 {
 		o.Poll = 10 * time.Millisecond
 	}
+	runSender(t, o)
+	return obs
+}
+
+// runSender runs a sender with o until the returned stop is called or
+// the test ends.
+func runSender(t testing.TB, o webhook.Options) (stop func()) {
+	t.Helper()
 	s, err := webhook.NewSender(o)
 	if err != nil {
 		t.Fatal(err)
@@ -152,8 +160,10 @@ func startSender(t testing.TB, st callback.Store, o webhook.Options) *counter {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return obs
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
 }
 
 // finish creates n requests and cancels them: each ends Finished /
@@ -532,17 +542,10 @@ func TestHandedRowsOfAStoppedRunAreSentByTheNext(t *testing.T) {
 		cs := &claimCounter{Store: st.(webhook.Store), attached: make(chan struct{})}
 		o1 := o
 		o1.Store = cs
-		first, err := webhook.NewSender(o1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		stopped := make(chan struct{})
-		go func() { defer close(stopped); first.Run(ctx) }()
+		stop := runSender(t, o1)
 		<-cs.attached
 		finish(t, st, 5) // all 5 handed over (2 workers: 8 in flight), 2 of them POSTed and hanging
-		cancel()
-		<-stopped
+		stop()
 		held := 0
 		for _, d := range outbox(t, st, webhook.Filter{State: webhook.StatePending}) {
 			if d.LeaseOwner == "node1/run1" && d.Attempts == 1 {
