@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -41,35 +40,16 @@ func (c *console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 		c.fail(w, r, s, err)
 		return
 	}
-	day := c.now().UTC().Truncate(24 * time.Hour)
-	rows, err := c.svc.Report(r.Context(), act, admin.ReportFilter{From: day, To: day.Add(24 * time.Hour), By: admin.ByAccount, Leg: callback.LegA})
-	if err != nil {
-		c.fail(w, r, s, err)
-		return
-	}
-	sums := map[string]*currencyDay{}
-	for _, row := range rows {
-		d := sums[row.Currency]
-		if d == nil {
-			d = &currencyDay{Currency: row.Currency}
-			sums[row.Currency] = d
-		}
-		d.Attempts += row.Attempts
-		d.Answered += row.Answered
-		d.BillSec += row.BillSec
-		d.Revenue += row.Revenue
-	}
 	activity, err := c.svc.Activity(r.Context(), act, c.now())
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	out := dashboard{Live: len(live), Day: day.Format("2006-01-02"), Chart: newChart(activity.Hours)}
+	out := dashboard{Live: len(live), Day: activity.Day.Format("2006-01-02"), Chart: newChart(activity.Hours)}
 	out.Results, out.Total = resultRows(activity.ByResult)
-	for _, d := range sums {
-		out.Today = append(out.Today, *d)
+	for _, row := range activity.Today {
+		out.Today = append(out.Today, currencyDay{Currency: row.Currency, ReportRow: row})
 	}
-	sort.Slice(out.Today, func(i, j int) bool { return out.Today[i].Currency < out.Today[j].Currency })
 	c.render(w, r, http.StatusOK, "dashboard", s, pageData{Title: "Dashboard", Nav: "dashboard", Data: out})
 }
 

@@ -81,16 +81,33 @@ func (db *DB) ListRatesPage(ctx context.Context, tariff, afterPrefix string, lim
 	return out, nil
 }
 
+// hourKey is t's UTC hour as the totals tables key it.
+func hourKey(t time.Time) string { return t.UTC().Format("2006-01-02 15") }
+
+// onHours reports whether from and to are whole UTC hours, the ranges the
+// totals tables answer.
+func onHours(from, to time.Time) bool {
+	return from.Equal(from.Truncate(time.Hour)) && to.Equal(to.Truncate(time.Hour))
+}
+
 // RequestsByResult counts the requests created in [from, to) per status
-// and result, from the callback_requests_creation_result index alone.
+// and result: from request_totals (a row per hour, status, result and
+// shard, kept by the callback_requests triggers of migration 00015) when
+// from and to are whole hours, else from the
+// callback_requests_creation_result index.
 func (db *DB) RequestsByResult(ctx context.Context, from, to time.Time) ([]admin.ResultCount, error) {
 	var rows []struct {
 		Status string `db:"status"`
 		Result string `db:"result"`
 		N      int64  `db:"n"`
 	}
-	if err := db.r.SelectContext(ctx, &rows, "SELECT status, COALESCE(result, '') AS result, COUNT(*) AS n FROM callback_requests "+
-		"WHERE creation_time >= ? AND creation_time < ? GROUP BY status, result ORDER BY status, result", db.ts(from), db.ts(to)); err != nil {
+	q, args := "SELECT status, result, SUM(n) AS n FROM request_totals WHERE hour >= ? AND hour < ? "+
+		"GROUP BY status, result HAVING SUM(n) <> 0 ORDER BY status, result", []any{hourKey(from), hourKey(to)}
+	if !onHours(from, to) {
+		q, args = "SELECT status, COALESCE(result, '') AS result, COUNT(*) AS n FROM callback_requests "+
+			"WHERE creation_time >= ? AND creation_time < ? GROUP BY status, result ORDER BY status, result", []any{db.ts(from), db.ts(to)}
+	}
+	if err := db.r.SelectContext(ctx, &rows, q, args...); err != nil {
 		return nil, db.fail(err, "count requests by result")
 	}
 	out := make([]admin.ResultCount, len(rows))
@@ -101,20 +118,27 @@ func (db *DB) RequestsByResult(ctx context.Context, from, to time.Time) ([]admin
 }
 
 // HourlyCallbacks counts the first legs that started in [from, to) per
-// UTC hour, from the cdrs_start_leg_answer index alone.
+// UTC hour: from cdr_totals when from and to are whole hours, else from
+// the cdrs_start_leg_answer index.
 func (db *DB) HourlyCallbacks(ctx context.Context, from, to time.Time) ([]admin.HourCount, error) {
-	hour := "DATE_FORMAT(start_time, '%Y-%m-%d %H')"
-	if db.d.Name == "sqlite3" {
-		hour = "substr(start_time, 1, 13)"
-	}
 	var rows []struct {
 		Hour     string `db:"h"`
 		Attempts int64  `db:"attempts"`
 		Answered int64  `db:"answered"`
 	}
-	q := "SELECT " + hour + " AS h, COUNT(*) AS attempts, COALESCE(SUM(CASE WHEN answer_time IS NOT NULL THEN 1 ELSE 0 END), 0) AS answered " +
-		"FROM cdrs WHERE start_time >= ? AND start_time < ? AND leg = ? GROUP BY h ORDER BY h"
-	if err := db.r.SelectContext(ctx, &rows, q, db.ts(from), db.ts(to), string(callback.LegA)); err != nil {
+	q, args := "SELECT hour AS h, SUM(attempts) AS attempts, SUM(answered) AS answered FROM cdr_totals "+
+		"WHERE hour >= ? AND hour < ? AND leg = ? GROUP BY hour HAVING SUM(attempts) <> 0 ORDER BY hour",
+		[]any{hourKey(from), hourKey(to), string(callback.LegA)}
+	if !onHours(from, to) {
+		hour := "DATE_FORMAT(start_time, '%Y-%m-%d %H')"
+		if db.d.Name == "sqlite3" {
+			hour = "substr(start_time, 1, 13)"
+		}
+		q = "SELECT " + hour + " AS h, COUNT(*) AS attempts, COALESCE(SUM(CASE WHEN answer_time IS NOT NULL THEN 1 ELSE 0 END), 0) AS answered " +
+			"FROM cdrs WHERE start_time >= ? AND start_time < ? AND leg = ? GROUP BY h ORDER BY h"
+		args = []any{db.ts(from), db.ts(to), string(callback.LegA)}
+	}
+	if err := db.r.SelectContext(ctx, &rows, q, args...); err != nil {
 		return nil, db.fail(err, "count callbacks per hour")
 	}
 	out := make([]admin.HourCount, len(rows))
@@ -124,6 +148,32 @@ func (db *DB) HourlyCallbacks(ctx context.Context, from, to time.Time) ([]admin.
 			return nil, fmt.Errorf("count callbacks per hour: hour %q: %w", r.Hour, err)
 		}
 		out[i] = admin.HourCount{Hour: h, Attempts: r.Attempts, Answered: r.Answered}
+	}
+	return out, nil
+}
+
+// CurrencyTotals sums the legs of leg that started in [from, to), whole
+// UTC hours, per currency, from cdr_totals (kept by the cdrs triggers of
+// migration 00015): the figures of Report summed over its keys.
+func (db *DB) CurrencyTotals(ctx context.Context, from, to time.Time, leg callback.Leg) ([]admin.ReportRow, error) {
+	if !onHours(from, to) {
+		return nil, fmt.Errorf("currency totals: %w", &callback.ValidationError{Field: "from", Reason: "from and to must be whole hours"})
+	}
+	var rows []struct {
+		Currency string `db:"currency"`
+		Attempts int64  `db:"attempts"`
+		Answered int64  `db:"answered"`
+		BillSec  int64  `db:"billsec"`
+		Revenue  int64  `db:"revenue"`
+	}
+	if err := db.r.SelectContext(ctx, &rows, "SELECT currency, SUM(attempts) AS attempts, SUM(answered) AS answered, "+
+		"SUM(billsec) AS billsec, SUM(revenue) AS revenue FROM cdr_totals WHERE hour >= ? AND hour < ? AND leg = ? "+
+		"GROUP BY currency HAVING SUM(attempts) <> 0 ORDER BY currency", hourKey(from), hourKey(to), string(leg)); err != nil {
+		return nil, db.fail(err, "sum %s legs per currency", leg)
+	}
+	out := make([]admin.ReportRow, len(rows))
+	for i, r := range rows {
+		out[i] = admin.ReportRow{Currency: r.Currency, Attempts: r.Attempts, Answered: r.Answered, BillSec: r.BillSec, Revenue: callback.Money(r.Revenue)}
 	}
 	return out, nil
 }
