@@ -11,3 +11,7 @@ import (
 func BenchmarkDashboard(b *testing.B) {
 	storetest.BenchDashboard(b, func(b *testing.B) admin.Store { return dbtest.MySQL(b) })
 }
+
+func BenchmarkSettleTotals(b *testing.B) {
+	storetest.BenchSettleTotals(b, func(b *testing.B) admin.Store { return dbtest.MySQL(b) })
+}
