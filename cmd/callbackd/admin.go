@@ -70,6 +70,8 @@ func (e *env) admin(noun, verb string, args []string) error {
 		run = e.cdrExport(fs)
 	case "cdr report":
 		run = e.cdrReport(fs)
+	case "cdr rebuild-totals":
+		run = e.cdrRebuildTotals(fs)
 	default:
 		fmt.Fprint(e.stderr, groupUsage(noun))
 		return usageError{fmt.Sprintf("%s: unknown subcommand %q (%s)", noun, verb, strings.Join(subcommandNames(noun), ", "))}

@@ -53,6 +53,7 @@ var adminCommands = map[string][][2]string{
 	"cdr": {
 		{"export", "write the CDRs of a time range as CSV, streamed (-from, -to, -account)"},
 		{"report", "attempts, ASR, ACD, minutes and revenue per day and account, access number or prefix"},
+		{"rebuild-totals", "count the dashboard's totals of whole hours again from the CDRs and requests (-from, -to)"},
 	},
 	"sounds": {
 		{"check", "list the prompts missing per language in Asterisk's sounds directory (-dir)"},

@@ -68,7 +68,7 @@ commands:
   sounds check               list the prompts missing per language in Asterisk's sounds directory
   webhook list|show|resend|account  status notifications: list, show, send again; an account's webhook
   operator add|list|token|set  manage the operators of the admin API and their tokens
-  cdr export|report          export CDRs as CSV, traffic and revenue reports
+  cdr export|report|rebuild-totals  export CDRs as CSV, traffic and revenue reports, recount the dashboard's totals
 
 Every command takes -config FILE; CALLBACKD_* environment variables override
 the file (see 'callbackd config'). 'callbackd <command> -h' lists its flags.

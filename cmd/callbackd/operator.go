@@ -212,6 +212,36 @@ func (e *env) cdrExport(fs *flag.FlagSet) func(callback.Store, *Config) error {
 	}
 }
 
+// cdrRebuildTotals counts the dashboard's totals of the whole hours
+// [-from, -to) again from the CDRs and requests.
+func (e *env) cdrRebuildTotals(fs *flag.FlagSet) func(callback.Store, *Config) error {
+	from := fs.String("from", "", "the first hour to count again (RFC 3339 or YYYY-MM-DD, UTC, on the hour) (required)")
+	to := fs.String("to", "", "the hour after the last (required)")
+	return func(st callback.Store, c *Config) error {
+		if err := required(fs, "from", "to"); err != nil {
+			return err
+		}
+		f, err := parseWhen("from", *from)
+		if err != nil {
+			return err
+		}
+		t, err := parseWhen("to", *to)
+		if err != nil {
+			return err
+		}
+		svc, err := adminService(c, st)
+		if err != nil {
+			return err
+		}
+		cdrs, requests, err := svc.RebuildTotals(e.ctx, admin.CLIActor, f, t)
+		if err != nil {
+			return adminError(err, "totals", "rebuild totals: %w", err)
+		}
+		fmt.Fprintf(e.stdout, "counted %d CDRs and %d requests from %s to %s\n", cdrs, requests, f.Format(time.RFC3339), t.Format(time.RFC3339))
+		return nil
+	}
+}
+
 // cdrReport prints traffic and revenue per day and account, access number
 // or prefix.
 func (e *env) cdrReport(fs *flag.FlagSet) func(callback.Store, *Config) error {

@@ -131,3 +131,52 @@ func TestCDRExportCommand(t *testing.T) {
 		t.Errorf("report:\n%s", out)
 	}
 }
+
+// `cdr rebuild-totals` counts the dashboard's totals again from the CDRs
+// and requests: here after the totals of an hour were lost.
+func TestCDRRebuildTotalsCommand(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "callbackd.db")
+	mustRun(t, db, "account", "add", "-username", "801", "-balance", "10")
+	st, err := sqlite.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	start := time.Date(2030, 1, 2, 10, 30, 0, 0, time.UTC)
+	var cdrs []*callback.CDR
+	for i := range 90 {
+		cdrs = append(cdrs, &callback.CDR{RequestID: int64(i + 1), Leg: callback.LegA, Account: "801", Number: "4930999",
+			Start: start.Add(time.Duration(i) * time.Minute), Currency: "USD", Disposition: "NO ANSWER"})
+	}
+	if err := st.Settle(t.Context(), cdrs); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	sums := func() int64 {
+		t.Helper()
+		rows, err := st.CurrencyTotals(t.Context(), day, day.Add(24*time.Hour), callback.LegA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, r := range rows {
+			n += r.Attempts
+		}
+		return n
+	}
+	if _, err := st.RawDB().ExecContext(t.Context(), "DELETE FROM cdr_totals WHERE hour = '2030-01-02 11'"); err != nil {
+		t.Fatal(err)
+	}
+	if n := sums(); n != 30 {
+		t.Fatalf("first legs counted after the loss: %d, want 30", n)
+	}
+	if out := mustRun(t, db, "cdr", "rebuild-totals", "-from", "2030-01-02", "-to", "2030-01-03"); !strings.Contains(out, "counted 90 CDRs and 0 requests") {
+		t.Errorf("rebuild: %s", out)
+	}
+	if n := sums(); n != 90 {
+		t.Errorf("first legs counted after the rebuild: %d, want 90", n)
+	}
+	if out, err := run(t, db, "", "cdr", "rebuild-totals", "-from", "2030-01-02T10:30:00Z", "-to", "2030-01-03"); err == nil || !strings.Contains(out+err.Error(), "whole UTC hour") {
+		t.Errorf("from within an hour: %v %s", err, out)
+	}
+}
