@@ -74,10 +74,13 @@ type ConsoleStore interface {
 	// after afterPrefix, by prefix.
 	ListRatesPage(ctx context.Context, tariff, afterPrefix string, limit int) ([]callback.TariffRate, error)
 	// RequestsByResult counts the requests created in [from, to) per
-	// status and result, in one GROUP BY.
+	// status and result: from totals kept as requests are written when
+	// from and to are whole UTC hours, else in one GROUP BY.
 	RequestsByResult(ctx context.Context, from, to time.Time) ([]ResultCount, error)
 	// HourlyCallbacks counts the first-leg CDRs that started in [from,
-	// to) per UTC hour (hours without any are left out), in one GROUP BY.
+	// to) per UTC hour (hours without any are left out): from totals kept
+	// as CDRs are written when from and to are whole UTC hours, else in
+	// one GROUP BY.
 	HourlyCallbacks(ctx context.Context, from, to time.Time) ([]HourCount, error)
 	// CurrencyTotals sums the legs of leg that started in [from, to)
 	// (whole UTC hours) per currency: Report's figures summed over its
