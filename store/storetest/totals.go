@@ -147,27 +147,18 @@ func testCDRTotals(t *testing.T, s admin.Store) {
 	}
 
 	// Concurrent writers over the same hour and currencies.
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for w := range 8 {
-		wg.Go(func() {
-			for i := range 15 {
-				id := int64(3000 + 100*w + i)
-				start := edge.Add(time.Duration(w*15+i) * time.Second)
-				acct := accts[(w+i)%3]
-				if err := s.Settle(ctx, []*callback.CDR{totalsCDR(id, callback.LegA, acct, start, 20+i, callback.Money(7*i)),
-					totalsCDR(id, callback.LegB, acct, start, 10+i, callback.Money(9*i))}); err != nil {
-					errs <- err
-					return
-				}
+	concurrently(t, 8, func(w int) error {
+		for i := range 15 {
+			id := int64(3000 + 100*w + i)
+			start := edge.Add(time.Duration(w*15+i) * time.Second)
+			acct := accts[(w+i)%3]
+			if err := s.Settle(ctx, []*callback.CDR{totalsCDR(id, callback.LegA, acct, start, 20+i, callback.Money(7*i)),
+				totalsCDR(id, callback.LegB, acct, start, 10+i, callback.Money(9*i))}); err != nil {
+				return err
 			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+		}
+		return nil
+	})
 	if got := checkCDRTotals(t, s, from, to); got != 120+240 {
 		t.Errorf("%d legs compared, want %d", got, 120+240)
 	}
@@ -243,30 +234,20 @@ func testRequestTotals(t *testing.T, s admin.Store) {
 
 	// Requests through the queue: created, claimed, dialled, finished,
 	// waiting for retry, cancelled; run by 4 writers at once.
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for w := range 4 {
-		wg.Go(func() {
-			for i := range 6 {
-				r := newRequest(fmt.Sprintf("49301%02d%02d", w, i), base)
-				if err := s.CreateRequest(ctx, r); err != nil {
-					errs <- err
-					return
-				}
-				if i%3 == 2 {
-					if _, err := s.Cancel(ctx, r.ID, base); err != nil {
-						errs <- err
-						return
-					}
+	concurrently(t, 4, func(w int) error {
+		for i := range 6 {
+			r := newRequest(fmt.Sprintf("49301%02d%02d", w, i), base)
+			if err := s.CreateRequest(ctx, r); err != nil {
+				return err
+			}
+			if i%3 == 2 {
+				if _, err := s.Cancel(ctx, r.ID, base); err != nil {
+					return err
 				}
 			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+		}
+		return nil
+	})
 	if got := checkRequestTotals(t, s, today, tomorrow); got != 24 {
 		t.Errorf("%d requests created, want 24", got)
 	}
@@ -347,6 +328,26 @@ func testRequestTotals(t *testing.T, s admin.Store) {
 	}
 	checkRequestTotals(t, s, today, tomorrow)
 	checkRequestTotals(t, s, day, day.Add(24*time.Hour))
+}
+
+// concurrently runs fn for writers 0..n-1 at once and fails t with the
+// first error.
+func concurrently(t *testing.T, n int, fn func(w int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range n {
+		wg.Go(func() {
+			if err := fn(w); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
 }
 
 // dbSelect reads one column of q into dest.
