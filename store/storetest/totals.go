@@ -377,6 +377,10 @@ func testRebuildTotals(t *testing.T, s admin.Store) {
 			t.Fatal(err)
 		}
 	}
+	// The next day, in the rebuild's second transaction.
+	if err := s.Settle(ctx, []*callback.CDR{totalsCDR(50, callback.LegA, "usd", from.Add(25*time.Hour), 10, 1)}); err != nil {
+		t.Fatal(err)
+	}
 	r := create(t, s, newRequest("4930111", base))
 	if _, err := raw(t, s).ExecContext(ctx, "UPDATE callback_requests SET creation_time = ? WHERE i_callback_request = ?",
 		from.Add(30*time.Minute).Format("2006-01-02 15:04:05.000"), r.ID); err != nil {
@@ -386,6 +390,7 @@ func testRebuildTotals(t *testing.T, s admin.Store) {
 	// one hour's counts lost, another's doubled, one outside the range.
 	for _, q := range []string{
 		"DELETE FROM cdr_totals WHERE hour = '2030-03-14 10'",
+		"DELETE FROM cdr_totals WHERE hour = '2030-03-15 11'",
 		"UPDATE cdr_totals SET attempts = 2 * attempts, revenue = revenue + 5 WHERE hour = '2030-03-14 11'",
 		"UPDATE request_totals SET n = 7",
 		"INSERT INTO cdr_totals (hour, leg, currency, shard, attempts) VALUES ('2030-03-14 09', 'A', 'USD', 0, 3)",
@@ -398,14 +403,14 @@ func testRebuildTotals(t *testing.T, s admin.Store) {
 	if _, _, err := svc.RebuildTotals(ctx, admin.CLIActor, from.Add(time.Minute), from.Add(time.Hour)); err == nil {
 		t.Error("rebuild from a time that is not a whole hour: no error")
 	}
-	cdrs, reqs, err := svc.RebuildTotals(ctx, admin.CLIActor, from, from.Add(4*time.Hour))
+	cdrs, reqs, err := svc.RebuildTotals(ctx, admin.CLIActor, from, from.Add(30*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cdrs != 10 || reqs != 1 {
-		t.Errorf("rebuilt %d CDRs and %d requests, want 10 and 1", cdrs, reqs)
+	if cdrs != 11 || reqs != 1 {
+		t.Errorf("rebuilt %d CDRs and %d requests, want 11 and 1", cdrs, reqs)
 	}
-	checkCDRTotals(t, s, from, from.Add(4*time.Hour))
+	checkCDRTotals(t, s, from, from.Add(30*time.Hour))
 	checkRequestTotals(t, s, from, from.Add(4*time.Hour))
 	// The hour outside the range is left as it was.
 	got, err := s.CurrencyTotals(ctx, from.Add(-time.Hour), from, callback.LegA)

@@ -12,13 +12,34 @@ import (
 // again, for rows written while the triggers were off (a restore with
 // triggers skipped, a bulk load into a copy of the tables).
 
+// rebuildChunk is how much of a rebuild's range one transaction counts,
+// so that each statement stays within the query timeout whatever the
+// range: a day of traffic.
+const rebuildChunk = 24 * time.Hour
+
 // RebuildTotals replaces the totals of the hours [from, to) by counts of
-// the CDRs that started and the requests created in them, in one
-// transaction. Its reads of cdrs and callback_requests in INSERT ...
+// the CDRs that started and the requests created in them, a day (from
+// from) per transaction, and returns how many it counted. Its reads of cdrs and callback_requests in INSERT ...
 // SELECT lock the rows they count on MariaDB, so a CDR or request written
 // meanwhile in the range waits for the rebuild and is then counted by its
 // trigger once.
 func (db *DB) RebuildTotals(ctx context.Context, from, to time.Time) (cdrs, requests int64, err error) {
+	for lo := from; lo.Before(to); lo = lo.Add(rebuildChunk) {
+		hi := lo.Add(rebuildChunk)
+		if hi.After(to) {
+			hi = to
+		}
+		c, r, err := db.rebuildTotals(ctx, lo, hi)
+		if err != nil {
+			return cdrs, requests, err
+		}
+		cdrs, requests = cdrs+c, requests+r
+	}
+	return cdrs, requests, nil
+}
+
+// rebuildTotals is RebuildTotals of [from, to) in one transaction.
+func (db *DB) rebuildTotals(ctx context.Context, from, to time.Time) (cdrs, requests int64, err error) {
 	startHour, creationHour := "DATE_FORMAT(start_time, '%Y-%m-%d %H')", "DATE_FORMAT(creation_time, '%Y-%m-%d %H')"
 	if db.d.Name == "sqlite3" {
 		startHour, creationHour = "substr(start_time, 1, 13)", "substr(creation_time, 1, 13)"
