@@ -50,7 +50,8 @@ func seedFinishedRequests(tb testing.TB, s admin.Store, start time.Time, n int) 
 // figures by GROUP BY over the rows as before the totals: "groupby" (the
 // request and hour counts over a range a millisecond off the hour, which
 // the totals do not answer) and "report-day" (the day's first legs
-// through Report, summed per currency). "rebuild" times RebuildTotals
+// through Report, summed per currency), whose failures (the read timeout
+// on MariaDB) are counted in "failed". "rebuild" times RebuildTotals
 // over every seeded CDR and request once, the work of the migration's
 // backfill.
 func BenchDashboard(b *testing.B, open func(b *testing.B) admin.Store) {
@@ -89,19 +90,23 @@ func BenchDashboard(b *testing.B, open func(b *testing.B) admin.Store) {
 	// The middle of the seeded days, at 12:30.
 	now := start.Add(time.Duration(min(n, reqs*5)/2) * time.Second).Truncate(24 * time.Hour).Add(12*time.Hour + 30*time.Minute)
 	day := now.Truncate(24 * time.Hour)
+	// The GROUP BY cases may pass the read timeout on MariaDB: they are
+	// what the totals replace, so their failures are counted (with the
+	// time they took), not fatal.
 	cases := []struct {
-		name string
-		runs int
-		run  func() error
+		name    string
+		runs    int
+		mayFail bool
+		run     func() error
 	}{
-		{"activity", 200, func() error {
+		{"activity", 200, false, func() error {
 			a, err := svc.Activity(ctx, admin.CLIActor, now)
 			if err == nil && (len(a.ByResult) == 0 || a.Hours[23].Attempts == 0 || len(a.Today) != 1 || a.Today[0].Attempts == 0) {
 				err = fmt.Errorf("no figures at %s: %+v", now, a)
 			}
 			return err
 		}},
-		{"groupby", 20, func() error {
+		{"groupby", 20, true, func() error {
 			rs, err := s.RequestsByResult(ctx, day.Add(time.Millisecond), day.Add(24*time.Hour))
 			if err == nil && len(rs) == 0 {
 				err = fmt.Errorf("no requests on %s", day)
@@ -115,21 +120,21 @@ func BenchDashboard(b *testing.B, open func(b *testing.B) admin.Store) {
 			}
 			return err
 		}},
-		{"report-day", 20, func() error {
+		{"report-day", 20, true, func() error {
 			rows, err := svc.Report(ctx, admin.CLIActor, admin.ReportFilter{From: day, To: day.Add(24 * time.Hour), By: admin.ByAccount, Leg: callback.LegA})
 			if err == nil && len(rows) == 0 {
 				err = fmt.Errorf("no report on %s", day)
 			}
 			return err
 		}},
-		{"tariffs", 200, func() error {
+		{"tariffs", 200, false, func() error {
 			ts, err := svc.ListTariffs(ctx, admin.CLIActor)
 			if err == nil && len(ts) != 10 {
 				err = fmt.Errorf("%d tariffs", len(ts))
 			}
 			return err
 		}},
-		{"rates-page", 200, func() error {
+		{"rates-page", 200, false, func() error {
 			rs, err := svc.ListRatesPage(ctx, admin.CLIActor, "tariff5", "6005000", 51)
 			if err == nil && len(rs) != 51 {
 				err = fmt.Errorf("%d rates", len(rs))
@@ -140,16 +145,24 @@ func BenchDashboard(b *testing.B, open func(b *testing.B) admin.Store) {
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			var lat []time.Duration
+			failed := 0
 			for b.Loop() {
 				for range c.runs {
 					t0 := time.Now()
 					err := c.run()
 					lat = append(lat, time.Since(t0))
-					if err != nil {
+					switch {
+					case err != nil && c.mayFail:
+						if failed == 0 {
+							b.Logf("%s: %v", c.name, err)
+						}
+						failed++
+					case err != nil:
 						b.Fatal(err)
 					}
 				}
 			}
+			b.ReportMetric(float64(failed), "failed")
 			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
