@@ -377,7 +377,7 @@ func testRebuildTotals(t *testing.T, s admin.Store) {
 			t.Fatal(err)
 		}
 	}
-	// The next day, in the rebuild's second transaction.
+	// The next day, in another of the rebuild's transactions.
 	if err := s.Settle(ctx, []*callback.CDR{totalsCDR(50, callback.LegA, "usd", from.Add(25*time.Hour), 10, 1)}); err != nil {
 		t.Fatal(err)
 	}
