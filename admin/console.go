@@ -87,8 +87,9 @@ type ConsoleStore interface {
 	// keys, Day and Key left empty, currencies without legs left out.
 	CurrencyTotals(ctx context.Context, from, to time.Time, leg callback.Leg) ([]ReportRow, error)
 	// RebuildTotals counts the totals of [from, to) (whole UTC hours)
-	// again from the CDRs and requests, and returns how many CDRs and
-	// requests it counted.
+	// again from the CDRs and finished requests (the unfinished ones are
+	// counted from their rows when read), and returns how many CDRs and
+	// finished requests it counted.
 	RebuildTotals(ctx context.Context, from, to time.Time) (cdrs, requests int64, err error)
 	// DeleteAccountAudited deletes username with its caller IDs when
 	// check passes on the account and its history, read under the

@@ -237,7 +237,7 @@ func (e *env) cdrRebuildTotals(fs *flag.FlagSet) func(callback.Store, *Config) e
 		if err != nil {
 			return adminError(err, "totals", "rebuild totals: %w", err)
 		}
-		fmt.Fprintf(e.stdout, "counted %d CDRs and %d requests from %s to %s\n", cdrs, requests, f.Format(time.RFC3339), t.Format(time.RFC3339))
+		fmt.Fprintf(e.stdout, "counted %d CDRs and %d finished requests from %s to %s\n", cdrs, requests, f.Format(time.RFC3339), t.Format(time.RFC3339))
 		return nil
 	}
 }

@@ -170,7 +170,7 @@ func TestCDRRebuildTotalsCommand(t *testing.T) {
 	if n := sums(); n != 30 {
 		t.Fatalf("first legs counted after the loss: %d, want 30", n)
 	}
-	if out := mustRun(t, db, "cdr", "rebuild-totals", "-from", "2030-01-02", "-to", "2030-01-03"); !strings.Contains(out, "counted 90 CDRs and 0 requests") {
+	if out := mustRun(t, db, "cdr", "rebuild-totals", "-from", "2030-01-02", "-to", "2030-01-03"); !strings.Contains(out, "counted 90 CDRs and 0 finished requests") {
 		t.Errorf("rebuild: %s", out)
 	}
 	if n := sums(); n != 90 {

@@ -91,9 +91,10 @@ func onHours(from, to time.Time) bool {
 }
 
 // RequestsByResult counts the requests created in [from, to) per status
-// and result: from request_totals (a row per hour, status, result and
-// shard, kept by the callback_requests triggers of migration 00015) when
-// from and to are whole hours, else from the
+// and result. When from and to are whole hours, the finished ones come
+// from request_totals (a row per hour, status, result and shard, kept by
+// the callback_requests triggers of migration 00015) and the unfinished
+// ones (the queue and the live calls) from their rows; else all from the
 // callback_requests_creation_result index.
 func (db *DB) RequestsByResult(ctx context.Context, from, to time.Time) ([]admin.ResultCount, error) {
 	var rows []struct {
@@ -101,8 +102,12 @@ func (db *DB) RequestsByResult(ctx context.Context, from, to time.Time) ([]admin
 		Result string `db:"result"`
 		N      int64  `db:"n"`
 	}
-	q, args := "SELECT status, result, SUM(n) AS n FROM request_totals WHERE hour >= ? AND hour < ? "+
-		"GROUP BY status, result HAVING SUM(n) <> 0 ORDER BY status, result", []any{hourKey(from), hourKey(to)}
+	q, args := "SELECT status, result, SUM(n) AS n FROM ("+
+		"SELECT status, result, n FROM request_totals WHERE hour >= ? AND hour < ? "+
+		"UNION ALL SELECT status, COALESCE(result, '') AS result, 1 AS n FROM callback_requests "+
+		"WHERE finished = 0 AND creation_time >= ? AND creation_time < ?"+
+		") t GROUP BY status, result HAVING SUM(n) <> 0 ORDER BY status, result",
+		[]any{hourKey(from), hourKey(to), db.ts(from), db.ts(to)}
 	if !onHours(from, to) {
 		q, args = "SELECT status, COALESCE(result, '') AS result, COUNT(*) AS n FROM callback_requests "+
 			"WHERE creation_time >= ? AND creation_time < ? GROUP BY status, result ORDER BY status, result", []any{db.ts(from), db.ts(to)}

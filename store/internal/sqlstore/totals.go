@@ -53,14 +53,14 @@ func (db *DB) rebuildTotals(ctx context.Context, from, to time.Time) (cdrs, requ
 			}
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO cdr_totals (hour, leg, currency, shard, attempts, answered, billsec, revenue) "+
-			"SELECT "+startHour+", leg, COALESCE(currency, ''), id % 8, COUNT(*), "+
+			"SELECT "+startHour+", leg, COALESCE(currency, ''), id % 32, COUNT(*), "+
 			"SUM(CASE WHEN answer_time IS NOT NULL THEN 1 ELSE 0 END), SUM(billsec), SUM(charge) "+
 			"FROM cdrs WHERE start_time >= ? AND start_time < ? GROUP BY 1, 2, 3, 4", db.ts(from), db.ts(to)); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO request_totals (hour, status, result, shard, n) "+
 			"SELECT "+creationHour+", status, COALESCE(result, ''), i_callback_request % 8, COUNT(*) "+
-			"FROM callback_requests WHERE creation_time >= ? AND creation_time < ? GROUP BY 1, 2, 3, 4", db.ts(from), db.ts(to)); err != nil {
+			"FROM callback_requests WHERE finished = 1 AND creation_time >= ? AND creation_time < ? GROUP BY 1, 2, 3, 4", db.ts(from), db.ts(to)); err != nil {
 			return err
 		}
 		if err := tx.GetContext(ctx, &cdrs, "SELECT COALESCE(SUM(attempts), 0) FROM cdr_totals WHERE hour >= ? AND hour < ?", hourKey(from), hourKey(to)); err != nil {
