@@ -226,8 +226,57 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	return sqlstore.Migrate(ctx, db, goose.DialectMySQL, sub, lockMigrations)
+	err = sqlstore.Migrate(ctx, db, goose.DialectMySQL, sub, lockMigrations, triggersAllowed)
+	if needSuper(err) {
+		return fmt.Errorf("%w: %s", err, needSuperHint)
+	}
+	return err
 }
+
+const needSuperHint = "callbackd's schema has triggers (the request history, the dashboard's totals), and with binary " +
+	"logging on the server lets only a user with SUPER or BINLOG ADMIN create them: set log_bin_trust_function_creators=1 " +
+	"on the server (or grant BINLOG ADMIN to this user), then start again"
+
+func needSuper(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == errNeedSuper
+}
+
+// triggersAllowed runs before pending migrations: on a server whose binary
+// log is on, without log_bin_trust_function_creators, it creates a trigger
+// on a table of its own to learn whether this user may. A migration that
+// stopped at its CREATE TRIGGER would leave the tables it had created,
+// which the next run could not create again.
+func triggersAllowed(ctx context.Context, db *sql.DB) error {
+	var logBin, trust int
+	if err := db.QueryRowContext(ctx, "SELECT @@log_bin, @@log_bin_trust_function_creators").Scan(&logBin, &trust); err != nil {
+		return fmt.Errorf("read log_bin: %w", err)
+	}
+	if logBin == 0 || trust == 1 {
+		return nil
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS callbackd_trigger_probe (id INT)"); err != nil {
+		return fmt.Errorf("trigger probe: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS callbackd_trigger_probe")
+	_, err = conn.ExecContext(ctx, "CREATE TRIGGER callbackd_trigger_probe_t BEFORE INSERT ON callbackd_trigger_probe FOR EACH ROW SET NEW.id = NEW.id")
+	if needSuper(err) {
+		return fmt.Errorf("binary logging is on and this user may not create triggers, so nothing was migrated: %w", err)
+	}
+	if err != nil {
+		return fmt.Errorf("trigger probe: %w", err)
+	}
+	return nil
+}
+
+// errNeedSuper is ER_BINLOG_CREATE_ROUTINE_NEED_SUPER: CREATE TRIGGER by a
+// user without SUPER while binary logging is on.
+const errNeedSuper = 1419
 
 // lockMigrations takes a named lock (GET_LOCK) per database on a
 // connection of its own: a second process opening the store waits for the

@@ -135,7 +135,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	return sqlstore.Migrate(ctx, db, goose.DialectSQLite3, sub, lockMigrations)
+	return sqlstore.Migrate(ctx, db, goose.DialectSQLite3, sub, lockMigrations, nil)
 }
 
 // connect opens the writer connection. Its journal_mode(WAL) pragma needs

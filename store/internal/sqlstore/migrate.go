@@ -27,7 +27,10 @@ type MigrationLock func(ctx context.Context, db *sql.DB) (release func() error, 
 // The applied versions are kept in callbackd_schema_version, a name of our
 // own so that a database shared with another goose-migrated application
 // keeps the two histories apart.
-func Migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, fsys fs.FS, lock MigrationLock) (err error) {
+//
+// before, when not nil, runs under the lock when migrations are pending,
+// before the first: a check that refuses what would fail half-way.
+func Migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, fsys fs.FS, lock MigrationLock, before func(context.Context, *sql.DB) error) (err error) {
 	p, err := goose.NewProvider(dialect, db, fsys,
 		goose.WithTableName("callbackd_schema_version"),
 		goose.WithDisableGlobalRegistry(true))
@@ -43,6 +46,17 @@ func Migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, fsys fs.FS,
 			err = errors.Join(err, fmt.Errorf("migrate: %w", rerr))
 		}
 	}()
+	if before != nil {
+		pending, err := p.HasPending(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if pending {
+			if err := before(ctx, db); err != nil {
+				return fmt.Errorf("migrate: %w", err)
+			}
+		}
+	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

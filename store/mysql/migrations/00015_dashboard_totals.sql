@@ -17,7 +17,7 @@
 -- hour is 'YYYY-MM-DD HH' (UTC), the same text on both stores.
 
 -- +goose Up
-CREATE TABLE cdr_totals (
+CREATE TABLE IF NOT EXISTS cdr_totals (
     hour CHAR(13) NOT NULL COMMENT 'UTC hour of start_time, YYYY-MM-DD HH',
     leg VARCHAR(2) NOT NULL,
     currency VARCHAR(8) NOT NULL COMMENT 'cdrs.currency; empty when NULL',
@@ -29,7 +29,7 @@ CREATE TABLE cdr_totals (
     PRIMARY KEY (hour, leg, currency, shard)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
-CREATE TABLE request_totals (
+CREATE TABLE IF NOT EXISTS request_totals (
     hour CHAR(13) NOT NULL COMMENT 'UTC hour of creation_time, YYYY-MM-DD HH',
     status VARCHAR(64) NOT NULL,
     result VARCHAR(64) NOT NULL COMMENT 'empty when NULL',
@@ -37,6 +37,8 @@ CREATE TABLE request_totals (
     n BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (hour, status, result, shard)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+DROP TRIGGER IF EXISTS cdrs_totals_insert;
 
 -- +goose StatementBegin
 CREATE TRIGGER cdrs_totals_insert AFTER INSERT ON cdrs
@@ -51,6 +53,8 @@ BEGIN
     END IF;
 END;
 -- +goose StatementEnd
+
+DROP TRIGGER IF EXISTS cdrs_totals_update;
 
 -- +goose StatementBegin
 CREATE TRIGGER cdrs_totals_update AFTER UPDATE ON cdrs
@@ -76,6 +80,8 @@ BEGIN
 END;
 -- +goose StatementEnd
 
+DROP TRIGGER IF EXISTS cdrs_totals_delete;
+
 -- +goose StatementBegin
 CREATE TRIGGER cdrs_totals_delete AFTER DELETE ON cdrs
 FOR EACH ROW
@@ -90,6 +96,8 @@ BEGIN
 END;
 -- +goose StatementEnd
 
+DROP TRIGGER IF EXISTS callback_requests_totals_insert;
+
 -- +goose StatementBegin
 CREATE TRIGGER callback_requests_totals_insert AFTER INSERT ON callback_requests
 FOR EACH ROW
@@ -101,6 +109,8 @@ BEGIN
     END IF;
 END;
 -- +goose StatementEnd
+
+DROP TRIGGER IF EXISTS callback_requests_totals_update;
 
 -- +goose StatementBegin
 CREATE TRIGGER callback_requests_totals_update AFTER UPDATE ON callback_requests
@@ -123,6 +133,8 @@ BEGIN
 END;
 -- +goose StatementEnd
 
+DROP TRIGGER IF EXISTS callback_requests_totals_delete;
+
 -- +goose StatementBegin
 CREATE TRIGGER callback_requests_totals_delete AFTER DELETE ON callback_requests
 FOR EACH ROW
@@ -134,6 +146,15 @@ BEGIN
     END IF;
 END;
 -- +goose StatementEnd
+
+-- A MariaDB/MySQL migration is not one transaction (DDL commits on its
+-- own): when a statement above is refused (CREATE TRIGGER needs SUPER or
+-- BINLOG ADMIN while binary logging is on, unless
+-- log_bin_trust_function_creators is set), the migration is run again
+-- from the start once that is fixed. Hence IF NOT EXISTS, DROP TRIGGER IF
+-- EXISTS, and the totals emptied before the backfill.
+DELETE FROM cdr_totals;
+DELETE FROM request_totals;
 
 -- The backfill: one pass over each table (what is committed when the
 -- migration runs; `callbackd cdr rebuild-totals` recounts a range later).
