@@ -237,6 +237,7 @@ func (r ReportRow) ACD() int64 {
 type Store interface {
 	callback.Store
 	ConsoleStore
+	LiveStore
 
 	CreateOperator(ctx context.Context, op *Operator, audit *AuditEntry) error
 	GetOperator(ctx context.Context, name string) (*Operator, error)

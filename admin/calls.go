@@ -3,13 +3,11 @@ package admin
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
 )
-
-// maxLiveCalls bounds the live calls listed per status.
-const maxLiveCalls = 1000
 
 // LiveCall is a callback being set up or up now, on whichever node holds
 // it: its request, the node (the lease owner), its legs (the money held
@@ -21,14 +19,83 @@ type LiveCall struct {
 	Duration time.Duration // since the attempt's setup time
 }
 
-// LiveCalls lists the calls in progress on every node, oldest first by
-// status: the requests in a live status (callback.Status.Live) with their
-// legs, read from the shared store.
-func (s *Service) LiveCalls(ctx context.Context, a Actor) ([]LiveCall, error) {
+// LiveFilter selects the live calls of a page: the unfinished requests in
+// a live status (callback.Status.Live), by id. Zero fields do not filter.
+type LiveFilter struct {
+	Status  callback.Status // one live status
+	Account string          // the request's account (username)
+	Node    string          // the node holding it (lease owner)
+	AfterID int64           // cursor: only ids above this
+	Limit   int
+}
+
+// LiveStore is the part of Store behind the live calls page.
+type LiveStore interface {
+	// ListLiveRequests returns up to f.Limit requests f selects (by
+	// ascending id, f.AfterID and f.Limit as ListRequests's), reading for
+	// each live status only the page's rows.
+	ListLiveRequests(ctx context.Context, f LiveFilter) ([]*callback.Request, error)
+	// CountLiveRequests counts the requests f selects (f.AfterID and
+	// f.Limit aside) in one query.
+	CountLiveRequests(ctx context.Context, f LiveFilter) (int64, error)
+	// RequestReservations returns the reservations (legs) of the requests
+	// ids, by request, then creation.
+	RequestReservations(ctx context.Context, ids []int64) ([]*callback.Reservation, error)
+}
+
+// checkLive refuses a status filter that is not a live status.
+func checkLive(f LiveFilter) error {
+	if f.Status != "" && !f.Status.Live() {
+		return &callback.ValidationError{Field: "status", Reason: "not a live status: want one of " + liveStatusList()}
+	}
+	return nil
+}
+
+// liveStatusList names the live statuses.
+func liveStatusList() string {
+	var names []string
+	for _, st := range LiveStatuses() {
+		names = append(names, string(st))
+	}
+	return strings.Join(names, ", ")
+}
+
+// LiveStatuses are the statuses of a call in progress, in the order a
+// call goes through them.
+func LiveStatuses() []callback.Status {
+	var out []callback.Status
+	for _, st := range callback.Statuses {
+		if st.Live() {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// LiveCalls returns a page of the calls in progress on every node, oldest
+// request (lowest id) first: up to f.Limit requests in a live status with
+// their legs, which are read for the page's requests alone. A request
+// keeps its id across its attempts, so paging by id lists a call that is
+// up throughout once, whatever starts or ends meanwhile.
+func (s *Service) LiveCalls(ctx context.Context, a Actor, f LiveFilter) ([]LiveCall, error) {
 	if err := a.Check(PermRead); err != nil {
 		return nil, err
 	}
-	res, err := s.Store.ListReservations(ctx, "")
+	if err := checkLive(f); err != nil {
+		return nil, err
+	}
+	reqs, err := s.Store.ListLiveRequests(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("live calls: %w", err)
+	}
+	if len(reqs) == 0 {
+		return nil, nil
+	}
+	ids := make([]int64, len(reqs))
+	for i, r := range reqs {
+		ids[i] = r.ID
+	}
+	res, err := s.Store.RequestReservations(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("live calls: %w", err)
 	}
@@ -36,26 +103,31 @@ func (s *Service) LiveCalls(ctx context.Context, a Actor) ([]LiveCall, error) {
 	for _, r := range res {
 		legs[r.RequestID] = append(legs[r.RequestID], r)
 	}
-	no := false
 	now := s.now()
-	var out []LiveCall
-	for _, st := range callback.Statuses {
-		if !st.Live() {
-			continue
-		}
-		reqs, err := s.Store.ListRequests(ctx, callback.RequestFilter{Status: st, Finished: &no, Limit: maxLiveCalls})
-		if err != nil {
-			return nil, fmt.Errorf("live calls: %w", err)
-		}
-		for _, r := range reqs {
-			c := LiveCall{Request: r, Node: r.LeaseOwner, Legs: legs[r.ID]}
-			if !r.SetupTime.IsZero() {
-				c.Duration = now.Sub(r.SetupTime).Truncate(time.Second)
-			}
-			out = append(out, c)
+	out := make([]LiveCall, len(reqs))
+	for i, r := range reqs {
+		out[i] = LiveCall{Request: r, Node: r.LeaseOwner, Legs: legs[r.ID]}
+		if !r.SetupTime.IsZero() {
+			out[i].Duration = now.Sub(r.SetupTime).Truncate(time.Second)
 		}
 	}
 	return out, nil
+}
+
+// CountLiveCalls counts the calls in progress f selects (its cursor and
+// limit aside), in one query.
+func (s *Service) CountLiveCalls(ctx context.Context, a Actor, f LiveFilter) (int64, error) {
+	if err := a.Check(PermRead); err != nil {
+		return 0, err
+	}
+	if err := checkLive(f); err != nil {
+		return 0, err
+	}
+	n, err := s.Store.CountLiveRequests(ctx, f)
+	if err != nil {
+		return 0, fmt.Errorf("count live calls: %w", err)
+	}
+	return n, nil
 }
 
 // HangUp ends a live call: its request is canceled, and the node holding

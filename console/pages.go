@@ -35,7 +35,7 @@ type dashboard struct {
 
 func (c *console) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
 	act := s.actor()
-	live, err := c.svc.LiveCalls(r.Context(), act)
+	live, err := c.svc.CountLiveCalls(r.Context(), act, admin.LiveFilter{})
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
@@ -45,7 +45,7 @@ func (c *console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 		c.fail(w, r, s, err)
 		return
 	}
-	out := dashboard{Live: len(live), Day: activity.Day.Format("2006-01-02"), Chart: newChart(activity.Hours)}
+	out := dashboard{Live: int(live), Day: activity.Day.Format("2006-01-02"), Chart: newChart(activity.Hours)}
 	out.Results, out.Total = resultRows(activity.ByResult)
 	for _, row := range activity.Today {
 		out.Today = append(out.Today, currencyDay{Currency: row.Currency, ReportRow: row})
@@ -348,13 +348,56 @@ func (c *console) retry(w http.ResponseWriter, r *http.Request, s *session) {
 
 // Live calls.
 
+type callsPage struct {
+	Calls    []admin.LiveCall
+	Total    int64 // every live call the filter selects, on every page
+	Statuses []callback.Status
+	Status   string
+	Account  string
+	Node     string
+	Next     string
+}
+
+// calls is a page of the live calls, oldest request first, filtered by
+// live status, account and node, with the count of all the filter selects.
 func (c *console) calls(w http.ResponseWriter, r *http.Request, s *session) {
-	live, err := c.svc.LiveCalls(r.Context(), s.actor())
+	q := r.URL.Query()
+	f := admin.LiveFilter{Status: callback.Status(q.Get("status")), Account: strings.TrimSpace(q.Get("account")),
+		Node: strings.TrimSpace(q.Get("node")), Limit: pageSize + 1}
+	var errs map[string]string
+	if f.Status != "" && !f.Status.Live() {
+		errs = map[string]string{"status": "not a live status"}
+		f.Status = ""
+	}
+	if a := q.Get("after"); a != "" {
+		n, err := strconv.ParseInt(a, 10, 64)
+		if err != nil || n < 0 {
+			errs = map[string]string{"after": "not a cursor"}
+			n = 0
+		}
+		f.AfterID = n
+	}
+	list, err := c.svc.LiveCalls(r.Context(), s.actor(), f)
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "calls", s, pageData{Title: "Live calls", Nav: "calls", Data: live})
+	total, err := c.svc.CountLiveCalls(r.Context(), s.actor(), f)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	p := callsPage{Calls: list, Total: total, Statuses: admin.LiveStatuses(), Status: string(f.Status), Account: f.Account, Node: f.Node}
+	if len(list) > pageSize {
+		p.Calls = list[:pageSize]
+		p.Next = "?" + url.Values{"status": {p.Status}, "account": {p.Account}, "node": {p.Node},
+			"after": {strconv.FormatInt(list[pageSize-1].Request.ID, 10)}}.Encode()
+	}
+	code := http.StatusOK
+	if errs != nil {
+		code = http.StatusUnprocessableEntity
+	}
+	c.render(w, r, code, "calls", s, pageData{Title: "Live calls", Nav: "calls", Data: p, Errors: errs})
 }
 
 func (c *console) hangUp(w http.ResponseWriter, r *http.Request, s *session) {

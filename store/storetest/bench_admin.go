@@ -227,8 +227,9 @@ func SeedRequests(tb testing.TB, s admin.Store, start time.Time, days, n, accoun
 // CALLBACKD_BENCH_ACCOUNTS accounts (default 100,000),
 // CALLBACKD_BENCH_QUERIES times per filter (default 200), and reports each
 // filter's p50 and p99 in ms. A page is 51 rows, as the console reads
-// them (50 and one to know there is a next); the live calls page reads up
-// to 1,000 per live status; the dashboard sums a day of CDRs.
+// them (50 and one to know there is a next), the live calls page with the
+// count of the live calls its filter selects; the dashboard sums a day of
+// CDRs.
 func BenchAdminLists(b *testing.B, open func(b *testing.B) admin.Store) {
 	n := benchSize(b, "CALLBACKD_BENCH_CDRS", 2_000_000)
 	nreq := benchSize(b, "CALLBACKD_BENCH_REQUESTS", 1_000_000)
@@ -280,6 +281,22 @@ func BenchAdminLists(b *testing.B, open func(b *testing.B) admin.Store) {
 			return len(c), err
 		}
 	}
+	// A page of live calls as the console reads it: the page, and the
+	// count of every live call the filter selects.
+	live := func(f admin.LiveFilter) func() (int, error) {
+		return func() (int, error) {
+			f.Limit = 51
+			c, err := svc.LiveCalls(ctx, admin.CLIActor, f)
+			if err != nil {
+				return 0, err
+			}
+			n, err := svc.CountLiveCalls(ctx, admin.CLIActor, f)
+			if err == nil && n < int64(len(c)) {
+				err = fmt.Errorf("%d live calls counted, %d listed", n, len(c))
+			}
+			return len(c), err
+		}
+	}
 	accountsList := func(f admin.AccountFilter) func() (int, error) {
 		return func() (int, error) {
 			f.Limit = 51
@@ -314,10 +331,12 @@ func BenchAdminLists(b *testing.B, open func(b *testing.B) admin.Store) {
 		{"requests-unfinished", requests(callback.RequestFilter{Finished: &no})},
 		{"requests-finished", requests(callback.RequestFilter{Finished: &yes})},
 		{"requests-account-big-unfinished", requests(callback.RequestFilter{Username: "acct0000", Finished: &no})},
-		{"live-calls", func() (int, error) {
-			c, err := svc.LiveCalls(ctx, admin.CLIActor)
-			return len(c), err
-		}},
+		{"live-calls", live(admin.LiveFilter{})},
+		{"live-calls-status", live(admin.LiveFilter{Status: callback.StatusSecondLegConnected})},
+		{"live-calls-account-big", live(admin.LiveFilter{Account: "acct0000"})},
+		{"live-calls-account", live(admin.LiveFilter{Account: fmt.Sprintf("acct%04d", (nreq-1)*7919%accounts)})}, // the newest request's: live
+		{"live-calls-node", live(admin.LiveFilter{Node: "node-1"})},
+		{"live-calls-next-page", live(admin.LiveFilter{AfterID: int64(nreq - nreq/200)})},
 
 		{"cdrs", cdrs(admin.CDRFilter{})},
 		{"cdrs-account", cdrs(admin.CDRFilter{Account: "acct0042"})},
