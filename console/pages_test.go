@@ -3,8 +3,11 @@ package console
 import (
 	"encoding/csv"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +147,78 @@ func TestLiveCalls(t *testing.T) {
 		}
 		held, err := s.st.CanceledHeld(t.Context(), "node-1/boot")
 		if err != nil || len(held) != 1 || held[0] != r.ID {
+			t.Errorf("the holding node is not told: %v %v", held, err)
+		}
+	})
+}
+
+// TestLiveCallsPages pages the live calls 50 at a time with the count of
+// all of them, filters them by status and node, refuses a status that is
+// not live, and hangs up a call of the second page; the dashboard shows
+// the count.
+func TestLiveCallsPages(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *system) {
+		var ids []int64
+		for i := range pageSize + 2 {
+			r := s.newRequest(t, fmt.Sprintf("49301%05d", i))
+			s.liveCall(t, r)
+			ids = append(ids, r.ID)
+		}
+		s.newRequest(t, "4930222333") // waits: not live
+		b, token := s.signedIn(admin.RoleSupport)
+		hangups := regexp.MustCompile(`action="/admin/calls/(\d+)/hangup"`)
+		listed := func(body string) []string {
+			var out []string
+			for _, m := range hangups.FindAllStringSubmatch(body, -1) {
+				out = append(out, m[1])
+			}
+			return out
+		}
+		first := b.get("/admin/calls")
+		total := fmt.Sprintf("%d calls in progress.", pageSize+2)
+		if first.code != http.StatusOK || !strings.Contains(first.body, total) {
+			t.Fatalf("first page: %d\n%s", first.code, first.body)
+		}
+		next := regexp.MustCompile(`<a href="([^"]+)" rel="next">`).FindStringSubmatch(first.body)
+		if next == nil {
+			t.Fatalf("no next page link:\n%s", first.body)
+		}
+		second := b.get("/admin/calls" + html.UnescapeString(next[1]))
+		if second.code != http.StatusOK || !strings.Contains(second.body, total) || strings.Contains(second.body, `rel="next"`) {
+			t.Fatalf("second page: %d\n%s", second.code, second.body)
+		}
+		got := append(listed(first.body), listed(second.body)...)
+		var want []string
+		for _, id := range ids {
+			want = append(want, strconv.FormatInt(id, 10))
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("listed %v, want %v", got, want)
+		}
+		if dash := b.get("/admin/"); !strings.Contains(dash.body, fmt.Sprintf(`<span id="live">%d</span>`, pageSize+2)) {
+			t.Errorf("dashboard:\n%s", dash.body)
+		}
+
+		filtered := fmt.Sprintf("%d calls in progress matching the filter.", pageSize+2)
+		if p := b.get("/admin/calls?status=" + url.QueryEscape(string(callback.StatusFirstLegInitiated)) + "&node=node-1/boot"); !strings.Contains(p.body, filtered) || len(listed(p.body)) != pageSize {
+			t.Errorf("status and node:\n%s", p.body)
+		}
+		if p := b.get("/admin/calls?node=node-1/boot&after=" + want[pageSize-1]); !strings.Contains(p.body, filtered) || strings.Join(listed(p.body), " ") != strings.Join(want[pageSize:], " ") {
+			t.Errorf("node, after the first page:\n%s", p.body)
+		}
+		if p := b.get("/admin/calls?node=node-2/boot"); !strings.Contains(p.body, "0 calls in progress matching the filter.") || len(listed(p.body)) != 0 {
+			t.Errorf("another node's calls:\n%s", p.body)
+		}
+		if p := b.get("/admin/calls?status=Finished"); p.code != http.StatusUnprocessableEntity || !strings.Contains(p.body, "not a live status") {
+			t.Errorf("status Finished: %d\n%s", p.code, p.body)
+		}
+
+		last := ids[len(ids)-1]
+		if res := b.post(fmt.Sprintf("/admin/calls/%d/hangup", last), url.Values{"csrf": {token}}); res.code != http.StatusSeeOther || res.location != "/admin/calls?done=hungup" {
+			t.Fatalf("hang up: %d %s", res.code, res.location)
+		}
+		held, err := s.st.CanceledHeld(t.Context(), "node-1/boot")
+		if err != nil || len(held) != 1 || held[0] != last {
 			t.Errorf("the holding node is not told: %v %v", held, err)
 		}
 	})
