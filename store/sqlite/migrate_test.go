@@ -59,3 +59,29 @@ func TestChecksMigrationKeepsOlderRows(t *testing.T) {
 		t.Error("call_count = -1 accepted after the migration")
 	}
 }
+
+// Rates written before migration 00017 are counted by it: the tariff list
+// shows them before any import.
+func TestRateCountsMigrationCountsOlderRates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "callbackd.db")
+	old, err := sqlite.MigrateUpTo(t.Context(), path, 14)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.ExecContext(t.Context(), `INSERT INTO tariff_rates (tariff, prefix) VALUES ('retail', '1'), ('retail', '44'), ('retail', '4930'), ('wholesale', '1')`); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	st, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got, err := st.ListTariffs(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Name != "retail" || got[0].Rates != 3 || got[1].Name != "wholesale" || got[1].Rates != 1 {
+		t.Errorf("tariffs %+v, want retail 3, wholesale 1", got)
+	}
+}

@@ -18,20 +18,15 @@ func (db *DB) ImportRatesAudited(ctx context.Context, tariff string, rates []cal
 	if tariff == "" {
 		return 0, fmt.Errorf("import rates: %w", &callback.ValidationError{Field: "tariff", Reason: "empty"})
 	}
-	count := func(tx *sqlx.Tx) (int, error) {
-		var n int
-		err := tx.GetContext(ctx, &n, "SELECT COUNT(*) FROM tariff_rates WHERE tariff = ?", tariff)
-		return n, err
-	}
-	err := db.bulkTx(ctx, importStatements(rates)+2, func(tx *sqlx.Tx) error {
-		before, err := count(tx)
-		if err != nil {
+	err := db.bulkTx(ctx, importStatements(rates)+1, func(tx *sqlx.Tx) error {
+		// The count the last import kept, its row locked: an import into
+		// the same tariff waits for this one.
+		var before int64
+		err := tx.GetContext(ctx, &before, "SELECT rates FROM tariff_rate_counts WHERE tariff = ?"+db.d.LockRows, tariff)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if err := db.importRates(ctx, tx, tariff, rates, replace); err != nil {
-			return err
-		}
-		after, err := count(tx)
+		after, err := db.importRates(ctx, tx, tariff, rates, replace)
 		if err != nil {
 			return err
 		}

@@ -18,15 +18,15 @@ import (
 // rates, the dashboard's counts, and the deletion of an account without
 // history. Every count is the database's GROUP BY over an index.
 
-// ListTariffs lists the tariffs named by a rate or an account: rates
-// counted over tariff_rates' unique (tariff, prefix) key, accounts and
-// their currencies over accounts.
+// ListTariffs lists the tariffs named by a rate or an account: the rates'
+// counts as the import keeps them (tariff_rate_counts, a row per tariff),
+// accounts and their currencies counted over accounts.
 func (db *DB) ListTariffs(ctx context.Context) ([]admin.TariffSummary, error) {
 	var rates []struct {
 		Tariff string `db:"tariff"`
 		N      int64  `db:"n"`
 	}
-	if err := db.r.SelectContext(ctx, &rates, "SELECT tariff, COUNT(*) AS n FROM tariff_rates GROUP BY tariff"); err != nil {
+	if err := db.r.SelectContext(ctx, &rates, "SELECT tariff, rates AS n FROM tariff_rate_counts"); err != nil {
 		return nil, db.fail(err, "list tariffs: rates")
 	}
 	var accts []struct {

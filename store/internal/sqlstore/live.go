@@ -43,15 +43,15 @@ func liveStatuses(f admin.LiveFilter) []any {
 }
 
 // ListLiveRequests reads, for each live status, the first f.Limit
-// unfinished requests after f.AfterID over the callback_requests_status
-// index (status, then the primary key), and merges them by id: a page
+// unfinished requests after f.AfterID over the callback_requests_live
+// index (finished, status, then the id), and merges them by id: a page
 // costs a few index range reads of a page each, however many calls are
 // up. (One query with status IN (...) would read every live row to sort
 // them.)
 func (db *DB) ListLiveRequests(ctx context.Context, f admin.LiveFilter) ([]*callback.Request, error) {
 	limit := pageLimit(f.Limit)
 	extra, extraArgs := liveWhere(f)
-	q := selectRequest + " WHERE status = ? AND finished = 0 AND i_callback_request > ?" + extra + " ORDER BY i_callback_request LIMIT ?"
+	q := selectRequest + " WHERE finished = 0 AND status = ? AND i_callback_request > ?" + extra + " ORDER BY i_callback_request LIMIT ?"
 	var out []*callback.Request
 	for _, st := range liveStatuses(f) {
 		args := append(append([]any{st, f.AfterID}, extraArgs...), limit)
@@ -69,11 +69,12 @@ func (db *DB) ListLiveRequests(ctx context.Context, f admin.LiveFilter) ([]*call
 }
 
 // CountLiveRequests counts the unfinished requests in a live status that
-// f selects, over the callback_requests_status index.
+// f selects: without an account or node, from the callback_requests_live
+// index alone.
 func (db *DB) CountLiveRequests(ctx context.Context, f admin.LiveFilter) (int64, error) {
 	sts := liveStatuses(f)
 	extra, extraArgs := liveWhere(f)
-	q := "SELECT COUNT(*) FROM callback_requests WHERE status IN " + placeholders(len(sts)) + " AND finished = 0" + extra
+	q := "SELECT COUNT(*) FROM callback_requests WHERE finished = 0 AND status IN " + placeholders(len(sts)) + extra
 	var n int64
 	if err := db.r.GetContext(ctx, &n, q, append(sts, extraArgs...)...); err != nil {
 		return 0, db.fail(err, "count live requests")

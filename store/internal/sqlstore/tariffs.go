@@ -77,7 +77,8 @@ func (db *DB) ImportRates(ctx context.Context, tariff string, rates []callback.T
 	}
 	// The query timeout holds for each statement of a large import.
 	err := db.bulkTx(ctx, importStatements(rates), func(tx *sqlx.Tx) error {
-		return db.importRates(ctx, tx, tariff, rates, replace)
+		_, err := db.importRates(ctx, tx, tariff, rates, replace)
+		return err
 	})
 	if err != nil {
 		return 0, db.fail(err, "import %d rates into %q", len(rates), tariff)
@@ -86,13 +87,14 @@ func (db *DB) ImportRates(ctx context.Context, tariff string, rates []callback.T
 }
 
 // importStatements is how many statements an import of rates runs.
-func importStatements(rates []callback.TariffRate) int { return 2 + (len(rates)+rateBatch-1)/rateBatch }
+func importStatements(rates []callback.TariffRate) int { return 4 + (len(rates)+rateBatch-1)/rateBatch }
 
-// importRates is ImportRates in tx.
-func (db *DB) importRates(ctx context.Context, tx *sqlx.Tx, tariff string, rates []callback.TariffRate, replace bool) error {
+// importRates is ImportRates in tx; it returns how many rates the tariff
+// has after it.
+func (db *DB) importRates(ctx context.Context, tx *sqlx.Tx, tariff string, rates []callback.TariffRate, replace bool) (int64, error) {
 	if replace {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM tariff_rates WHERE tariff = ?", tariff); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	for start := 0; start < len(rates); start += rateBatch {
@@ -109,11 +111,33 @@ func (db *DB) importRates(ctx context.Context, tx *sqlx.Tx, tariff string, rates
 		}
 		q += db.d.Upsert([]string{"tariff", "prefix"}, rateCols[2:])
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	_, err := tx.ExecContext(ctx, "UPDATE tariffs_version SET version = version + 1 WHERE id = 1")
-	return err
+	n, err := db.keepRateCount(ctx, tx, tariff)
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.ExecContext(ctx, "UPDATE tariffs_version SET version = version + 1 WHERE id = 1")
+	return n, err
+}
+
+// keepRateCount stores in tariff_rate_counts the number of rates tariff
+// has now, for the tariff list, and returns it; none removes its row. On MariaDB the count
+// is a locking read: it sees the rates committed by an import that ran
+// meanwhile (not the transaction's snapshot) and keeps another from adding
+// to the tariff until this one commits. SQLite has one writer at a time.
+func (db *DB) keepRateCount(ctx context.Context, tx *sqlx.Tx, tariff string) (int64, error) {
+	var n int64
+	if err := tx.GetContext(ctx, &n, "SELECT COUNT(*) FROM tariff_rates WHERE tariff = ?"+db.d.LockRows, tariff); err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		_, err := tx.ExecContext(ctx, "DELETE FROM tariff_rate_counts WHERE tariff = ?", tariff)
+		return 0, err
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO tariff_rate_counts (tariff, rates) VALUES (?, ?)"+db.d.Upsert([]string{"tariff"}, []string{"rates"}), tariff, n)
+	return n, err
 }
 
 // ListRates returns the rates of tariff by prefix.

@@ -1,0 +1,29 @@
+-- Two reads of the console and the admin API.
+--
+-- The live calls page counts the unfinished requests in a live status and
+-- reads a page of them per status by id. callback_requests_live holds
+-- (finished, status) and, as every InnoDB index, the primary key: the
+-- count is read from the index alone, and a page of one status is a range
+-- of it already in id order.
+--
+-- The tariff list shows how many rates each tariff has. Counted with GROUP
+-- BY over tariff_rates, that reads every rate of every tariff (the whole
+-- (tariff, prefix) index) at each view. The import keeps each tariff's
+-- count in tariff_rate_counts instead, in the transaction that writes its
+-- rates (as it bumps tariffs_version), so the list reads one row per
+-- tariff. A tariff without rates has no row.
+
+-- +goose Up
+ALTER TABLE callback_requests ADD INDEX callback_requests_live (finished, status);
+
+CREATE TABLE tariff_rate_counts (
+    tariff VARCHAR(64) NOT NULL,
+    rates BIGINT NOT NULL COMMENT 'Rows of tariff_rates with this tariff, as of the last import',
+    PRIMARY KEY (tariff)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
+INSERT INTO tariff_rate_counts (tariff, rates) SELECT tariff, COUNT(*) FROM tariff_rates GROUP BY tariff;
+
+-- +goose Down
+DROP TABLE tariff_rate_counts;
+ALTER TABLE callback_requests DROP INDEX callback_requests_live;
