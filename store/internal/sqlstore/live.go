@@ -43,11 +43,12 @@ func liveStatuses(f admin.LiveFilter) []any {
 }
 
 // ListLiveRequests reads, for each live status, the first f.Limit
-// unfinished requests after f.AfterID over the callback_requests_live
-// index (finished, status, then the id), and merges them by id: a page
-// costs a few index range reads of a page each, however many calls are
-// up. (One query with status IN (...) would read every live row to sort
-// them.)
+// unfinished requests after f.AfterID, and merges them by id: each is a
+// range already in id order, of callback_requests_status (status, then
+// the id) or, for one node, of callback_requests_live (finished, status,
+// lease_owner, then the id), so a page costs a few reads of a page each,
+// however many calls are up. (One query with status IN (...) would read
+// every live row to sort them.)
 func (db *DB) ListLiveRequests(ctx context.Context, f admin.LiveFilter) ([]*callback.Request, error) {
 	limit := pageLimit(f.Limit)
 	extra, extraArgs := liveWhere(f)
@@ -69,7 +70,7 @@ func (db *DB) ListLiveRequests(ctx context.Context, f admin.LiveFilter) ([]*call
 }
 
 // CountLiveRequests counts the unfinished requests in a live status that
-// f selects: without an account or node, from the callback_requests_live
+// f selects: unless filtered by account, from the callback_requests_live
 // index alone.
 func (db *DB) CountLiveRequests(ctx context.Context, f admin.LiveFilter) (int64, error) {
 	sts := liveStatuses(f)

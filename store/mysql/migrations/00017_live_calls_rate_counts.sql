@@ -1,10 +1,12 @@
 -- Two reads of the console and the admin API.
 --
--- The live calls page counts the unfinished requests in a live status and
--- reads a page of them per status by id. callback_requests_live holds
--- (finished, status) and, as every InnoDB index, the primary key: the
--- count is read from the index alone, and a page of one status is a range
--- of it already in id order.
+-- The live calls page counts the unfinished requests in a live status
+-- (of one node when filtered by node) and reads a page of them per status
+-- by id. callback_requests_live holds (finished, status, lease_owner) and,
+-- as every InnoDB index, the primary key: the count is read from the
+-- index alone, and a page of one node's calls in one status is a range of
+-- it already in id order. A page of all nodes' calls in one status is the
+-- range of callback_requests_status (status, then the id).
 --
 -- The tariff list shows how many rates each tariff has. Counted with GROUP
 -- BY over tariff_rates, that reads every rate of every tariff (the whole
@@ -14,7 +16,7 @@
 -- tariff. A tariff without rates has no row.
 
 -- +goose Up
-ALTER TABLE callback_requests ADD INDEX callback_requests_live (finished, status);
+ALTER TABLE callback_requests ADD INDEX callback_requests_live (finished, status, lease_owner);
 
 CREATE TABLE tariff_rate_counts (
     tariff VARCHAR(64) NOT NULL,
