@@ -52,6 +52,19 @@ func liveStatuses(f admin.LiveFilter) []any {
 func (db *DB) ListLiveRequests(ctx context.Context, f admin.LiveFilter) ([]*callback.Request, error) {
 	limit := pageLimit(f.Limit)
 	extra, extraArgs := liveWhere(f)
+	if f.Account != "" {
+		// An account's unfinished requests are one range of
+		// callback_requests_username (username, finished): read once,
+		// not once per status.
+		sts := liveStatuses(f)
+		q := selectRequest + " WHERE finished = 0 AND status IN " + placeholders(len(sts)) + " AND i_callback_request > ?" + extra +
+			" ORDER BY i_callback_request LIMIT ?"
+		out, err := selectRequests(ctx, db.r, q, append(append(append(sts, f.AfterID), extraArgs...), limit)...)
+		if err != nil {
+			return nil, db.fail(err, "list live requests of %s", f.Account)
+		}
+		return out, nil
+	}
 	q := selectRequest + " WHERE finished = 0 AND status = ? AND i_callback_request > ?" + extra + " ORDER BY i_callback_request LIMIT ?"
 	var out []*callback.Request
 	for _, st := range liveStatuses(f) {
