@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -67,7 +68,44 @@ func RunSharedLimits(t *testing.T, a, b TokenTaker) {
 			t.Fatalf("limit with no interval: %v, %v", ok, err)
 		}
 	}
+	runSharedRace(t, a, b)
 	runSharedPeek(t, a, b)
+}
+
+// runSharedRace has both nodes race for the tokens of a new bucket and of
+// one that exists: the burst is given out once over the two, whichever
+// node creates the row.
+func runSharedRace(t *testing.T, a, b TokenTaker) {
+	t.Helper()
+	const every, burst, callers = time.Minute, 5, 16
+	const key = "4930333"
+	// The first round creates the row; by the second its bucket is full
+	// again, the row still there.
+	for _, now := range []time.Time{base.Add(time.Hour), base.Add(time.Hour + burst*every)} {
+		results := make(chan error, callers)
+		var mu sync.Mutex
+		allowed := 0
+		for i := range callers {
+			s := []TokenTaker{a, b}[i%2]
+			go func() {
+				ok, err := s.TakeToken(context.WithoutCancel(t.Context()), "trigger.cli", key, every, burst, now)
+				if ok {
+					mu.Lock()
+					allowed++
+					mu.Unlock()
+				}
+				results <- err
+			}()
+		}
+		for range callers {
+			if err := <-results; err != nil {
+				t.Errorf("take token racing: %v", err)
+			}
+		}
+		if allowed != burst {
+			t.Fatalf("%d callers racing on two nodes took %d tokens, want the burst of %d", callers, allowed, burst)
+		}
+	}
 }
 
 // runSharedPeek checks PeekToken against TakeToken across two nodes.

@@ -6,20 +6,21 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
-
-	"github.com/jmoiron/sqlx"
 )
 
 // TakeToken takes a token from the bucket of limit name and key, shared by
 // every process on this database: burst tokens at once, then one every
 // every. It reports whether there was one; a refused call takes nothing.
-// The bucket is one row (rate_limits), read and written in one transaction
-// under its row lock, so nodes racing for the last token get it once.
-// Times are now's, the caller's clock: nodes sharing a database keep their
-// clocks in step (NTP), as their leases already require.
+// The bucket is one row (rate_limits). A bucket with a token costs one
+// statement: an UPDATE that moves the row only where it has one, atomic
+// under the row's lock, so nodes racing for the last token get it once. A
+// new key (or a bucket swept because it was full) costs a second, its
+// INSERT; a refused call three (the UPDATE again after the INSERT found
+// the row, which another node may just have made). Times are now's, the
+// caller's clock: nodes sharing a database keep their clocks in step
+// (NTP), as their leases already require.
 func (db *DB) TakeToken(ctx context.Context, name, key string, every time.Duration, burst int, now time.Time) (bool, error) {
 	if every <= 0 {
 		return true, nil
@@ -27,42 +28,37 @@ func (db *DB) TakeToken(ctx context.Context, name, key string, every time.Durati
 	key = bucketKey(key)
 	nowMS := now.UnixMilli()
 	everyMS, slack := gcra(every, burst)
-	var ok bool
-	err := db.tx(ctx, func(tx *sqlx.Tx) error {
-		ok = false
-		for range 2 {
-			var tat int64
-			err := tx.GetContext(ctx, &tat, "SELECT tat FROM rate_limits WHERE name = ? AND k = ?"+db.d.LockRows, name, key)
-			if errors.Is(err, sql.ErrNoRows) {
-				// A full bucket. Another node may be creating the row
-				// too: the loser of the insert reads the winner's row
-				// under its lock and counts from there.
-				_, err = tx.ExecContext(ctx, "INSERT INTO rate_limits (name, k, tat) VALUES (?, ?, ?)", name, key, nowMS+everyMS)
-				if db.d.IsUnique(err) {
-					continue
-				}
-				ok = err == nil
-				return err
-			}
-			if err != nil {
-				return err
-			}
-			tat = max(tat, nowMS)
-			if tat-nowMS > slack {
-				return nil
-			}
+	take := func() (bool, error) {
+		n, err := db.execCount(ctx, db.w, takeToken, nowMS, everyMS, nowMS+everyMS, name, key, nowMS+slack)
+		return n > 0, err
+	}
+	ok, err := take()
+	if err == nil && !ok {
+		// No row, or no token in it.
+		_, err = db.execCount(ctx, db.w, newBucket, name, key, nowMS+everyMS)
+		switch {
+		case err == nil:
 			ok = true
-			_, err = tx.ExecContext(ctx, "UPDATE rate_limits SET tat = ? WHERE name = ? AND k = ?", tat+everyMS, name, key)
-			return err
+		case db.d.IsUnique(err):
+			ok, err = take()
 		}
-		return fmt.Errorf("rate limit %s: bucket %q neither found nor created", name, key)
-	})
+	}
 	if err != nil {
 		return false, db.fail(err, "rate limit %s", name)
 	}
 	db.sweepLimits(ctx, now)
 	return ok, nil
 }
+
+// takeToken moves a bucket's theoretical arrival time (GCRA) one interval
+// on, from now when it is past, where it is at most the slack ahead of
+// now: there is a token. Its arguments: now, the interval, now plus the
+// interval, name, key, now plus the slack.
+const takeToken = `UPDATE rate_limits SET tat = CASE WHEN tat > ? THEN tat + ? ELSE ? END
+	WHERE name = ? AND k = ? AND tat <= ?`
+
+// newBucket is a full bucket's row with the first token taken.
+const newBucket = "INSERT INTO rate_limits (name, k, tat) VALUES (?, ?, ?)"
 
 // PeekToken reads the bucket of limit name and key without taking from
 // it: whether it has a token (TakeToken would succeed) and whether it is

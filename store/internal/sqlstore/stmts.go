@@ -108,6 +108,36 @@ func (db *DB) selectRows(ctx context.Context, pool *pool, dest any, query string
 	return db.unavailable(st.SelectContext(ctx, dest, args...))
 }
 
+// execCount runs query, a statement that changes rows, on pool, through a
+// kept prepared statement where the dialect asks for it, again while the
+// database says the failure is transient (a deadlock), and returns how
+// many rows it matched. Each try has the query timeout.
+func (db *DB) execCount(ctx context.Context, pool *pool, query string, args ...any) (int64, error) {
+	var n int64
+	err := db.retry(ctx, func() error {
+		var res sql.Result
+		var err error
+		if db.d.PrepareOnce {
+			var st *sqlx.Stmt
+			if st, err = db.stmts.get(ctx, pool, query); err != nil {
+				return err
+			}
+			ctx, cancel := db.deadline(ctx)
+			defer cancel()
+			res, err = st.ExecContext(ctx, args...)
+			err = db.unavailable(err)
+		} else {
+			res, err = pool.ExecContext(ctx, query, args...)
+		}
+		if err != nil {
+			return err
+		}
+		n, err = rowsAffected(res)
+		return err
+	})
+	return n, err
+}
+
 // scanRows runs query on pool, through a kept prepared statement where the
 // dialect asks for it, and calls scan for every row it returns. The
 // trigger's hot path reads its rows with it: rows.Scan into the columns in
