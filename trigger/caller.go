@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
@@ -13,6 +14,67 @@ import (
 // SQL stores implement it.
 type callerLookup interface {
 	CallerByCLI(ctx context.Context, cli string, since time.Time) (*callback.Account, *callback.Request, error)
+}
+
+// newCallerCreator is a store that queues a request for a caller on the
+// assumption that the caller is new, checking it in the same statement:
+// no unfinished request for cli and, with accounts, no account for it.
+// ok is false, and nothing was written, when the assumption does not hold.
+// Both SQL stores implement it; CreatesForNewCallers is false where the
+// database cannot do it in one statement.
+type newCallerCreator interface {
+	CreateRequestForNewCaller(ctx context.Context, r *callback.Request, cli string, accounts bool) (ok bool, err error)
+	CreatesForNewCallers() bool
+}
+
+// errNotNew is newCallerStore's CreateRequest finding the caller known or
+// a request of the caller's unfinished.
+var errNotNew = errors.New("caller not new")
+
+// newCallerStore is the store Service.Create inserts a new caller's
+// request through (Engine.newCaller).
+type newCallerStore struct {
+	callback.Store
+	creator  newCallerCreator
+	cli      string
+	accounts bool
+}
+
+func (s newCallerStore) CreateRequest(ctx context.Context, r *callback.Request) error {
+	ok, err := s.creator.CreateRequestForNewCaller(ctx, r, s.cli, s.accounts)
+	if err == nil && !ok {
+		return errNotNew
+	}
+	return err
+}
+
+// newCaller queues the ANI trigger's callback in one round trip to the
+// store where the caller's account cannot decide it: it makes the request
+// an unknown caller with nothing pending gets, and the store inserts it
+// only if that is so (no account for cli where the number identifies
+// callers, no unfinished request for cli). done is false, with nothing
+// queued, when the store found either, or when the shortcut does not
+// apply: an unknown caller would not be called back, the number names an
+// IVR (a lookup of its own), or the per-account limit is on (its token is
+// taken only for a request the pending check lets through, and that check
+// is then still to come). The caller then goes the usual way
+// (identifyCaller, queue), which decides as before.
+func (e *Engine) newCaller(ctx context.Context, n *callback.AccessNumber, rule *callback.CLDRule, cli string) (d Decision, done bool, err error) {
+	cr, ok := e.Store.(newCallerCreator)
+	if !ok || !cr.CreatesForNewCallers() || n.IsCallback >= callback.FirstIVRID || e.perAccount.Enabled() {
+		return Decision{}, false, nil
+	}
+	_, r, err := e.aniRequest(ctx, n, rule, cli, nil, false)
+	if r == nil || err != nil {
+		return Decision{}, false, nil
+	}
+	svc := *e.service()
+	svc.Store = newCallerStore{Store: svc.Store, creator: cr, cli: cli, accounts: identifiesCallers(n)}
+	d, err = e.create(ctx, n, r, "", &svc)
+	if errors.Is(err, errNotNew) {
+		return Decision{}, false, nil
+	}
+	return d, true, err
 }
 
 // pendingCheck is the "already pending" check made ahead of queue: req is

@@ -243,12 +243,25 @@ func (e *Engine) ani(ctx context.Context, c InboundCall, n *callback.AccessNumbe
 	if err != nil || why != "" {
 		return reject(n, why), err
 	}
+	if d, done, err := e.newCaller(ctx, n, rule, cli); done {
+		return d, err
+	}
 	// Who is calling? Seed 000: accounts, then the CLI map. The store
 	// answers the "already pending" check in the same round trip.
 	known, lowBalance, pending, why, err := e.identifyCaller(ctx, n, cli)
 	if err != nil || why != "" {
 		return reject(n, why), err
 	}
+	d, r, err := e.aniRequest(ctx, n, rule, cli, known, lowBalance)
+	if r == nil {
+		return d, err
+	}
+	return e.queue(ctx, n, r, knownName(known), pending)
+}
+
+// aniRequest is what the ANI trigger makes of a caller: the request to
+// queue, or, when r is nil, the decision that queues none.
+func (e *Engine) aniRequest(ctx context.Context, n *callback.AccessNumber, rule *callback.CLDRule, cli string, known *callback.Account, lowBalance bool) (d Decision, r *callback.Request, err error) {
 	authenticated := known != nil && !lowBalance
 
 	// Mizu iscallback: IVR, drop or callback by whether the caller
@@ -259,13 +272,13 @@ func (e *Engine) ani(ctx context.Context, c InboundCall, n *callback.AccessNumbe
 		if known != nil {
 			d.Account = known.Username
 		}
-		return d, nil
+		return d, nil, nil
 	case mode == 4 && !authenticated, mode == 5 && authenticated:
-		return reject(n, fmt.Sprintf("iscallback %d: drop (authenticated=%v)", mode, authenticated)), nil
+		return reject(n, fmt.Sprintf("iscallback %d: drop (authenticated=%v)", mode, authenticated)), nil, nil
 	}
 
 	if n.ForceCLIAuthentication && known == nil {
-		return reject(n, fmt.Sprintf("caller ID %s is not a known account (Force CLI Authentication)", cli)), nil
+		return reject(n, fmt.Sprintf("caller ID %s is not a known account (Force CLI Authentication)", cli)), nil, nil
 	}
 	// Mizu ivrauthentication: 4 (A number and PIN) calls back only a
 	// caller the A number identifies, and asks that caller the account's
@@ -275,7 +288,7 @@ func (e *Engine) ani(ctx context.Context, c InboundCall, n *callback.AccessNumbe
 	switch n.IVRAuthentication {
 	case callback.IVRAuthANumberAndPIN:
 		if !authenticated {
-			return reject(n, fmt.Sprintf("ivrauthentication 4 (A number and PIN): caller ID %s does not identify an account above the Minimum Balance", cli)), nil
+			return reject(n, fmt.Sprintf("ivrauthentication 4 (A number and PIN): caller ID %s does not identify an account above the Minimum Balance", cli)), nil, nil
 		}
 		askPIN = true
 	case callback.IVRAuthPINOnly:
@@ -296,21 +309,21 @@ func (e *Engine) ani(ctx context.Context, c InboundCall, n *callback.AccessNumbe
 			e.Log.Info("balance below Minimum Balance: using the default account", "account", known.Username, "minimum", n.MinimumBalance)
 		}
 	case lowBalance:
-		return reject(n, fmt.Sprintf("account %s is below Minimum Balance %s and there is no Default Account Username", known.Username, n.MinimumBalance)), nil
+		return reject(n, fmt.Sprintf("account %s is below Minimum Balance %s and there is no Default Account Username", known.Username, n.MinimumBalance)), nil, nil
 	default:
-		return reject(n, fmt.Sprintf("caller ID %s is not a known account and there is no Default Account Username", cli)), nil
+		return reject(n, fmt.Sprintf("caller ID %s is not a known account and there is no Default Account Username", cli)), nil, nil
 	}
 
 	cld, why, err := e.subApp(ctx, n)
 	if err != nil || why != "" {
-		return reject(n, why), err
+		return reject(n, why), nil, err
 	}
 	anon := n.AnonymousAccounting
 	if rule != nil {
 		cld = rule.CLD.String()
 		anon = anon && !rule.NoAnonAcct
 	}
-	r := callback.NewRequest(callback.SourceANI)
+	r = callback.NewRequest(callback.SourceANI)
 	if rule != nil {
 		r.Source = callback.SourceCLD
 	}
@@ -323,14 +336,14 @@ func (e *Engine) ani(ctx context.Context, c InboundCall, n *callback.AccessNumbe
 	r.Language = n.Language
 	if askPIN {
 		if c, err := callback.ParseCLD(cld); err != nil || c.App != callback.SubAppCallingCard {
-			return reject(n, fmt.Sprintf("ivrauthentication %d asks a PIN, which only the calling card does, and the sub-application is %q", n.IVRAuthentication.Seed(), cld)), nil
+			return reject(n, fmt.Sprintf("ivrauthentication %d asks a PIN, which only the calling card does, and the sub-application is %q", n.IVRAuthentication.Seed(), cld)), nil, nil
 		}
 		// With the caller identified (4), only that account's PIN is
 		// accepted: the request names it (username, or payer with Force
 		// Default Account).
 		r.AskPIN = true
 	}
-	return e.queue(ctx, n, r, knownName(known), pending)
+	return Decision{}, r, nil
 }
 
 func knownName(a *callback.Account) string {
@@ -443,6 +456,11 @@ func (e *Engine) queue(ctx context.Context, n *callback.AccessNumber, r *callbac
 	if !e.perAccount.Allow(r.Username) {
 		return reject(n, fmt.Sprintf("account %s: rate limit per account exceeded", r.Username)), nil
 	}
+	return e.create(ctx, n, r, identified, e.service())
+}
+
+// create sets r's first call and queues it through svc.
+func (e *Engine) create(ctx context.Context, n *callback.AccessNumber, r *callback.Request, identified string, svc *callback.Service) (Decision, error) {
 	// The caller hears ringback before the reject: the delay counts from
 	// the end of it, or the callback would find the caller's line busy.
 	delay := e.Service.Policy.DelayBeforeCallback
@@ -454,7 +472,7 @@ func (e *Engine) queue(ctx context.Context, n *callback.AccessNumber, r *callbac
 		now = e.Service.Now()
 	}
 	r.NextCall = now.Add(time.Duration(n.RingbackTime)*time.Second + delay)
-	if err := e.service().Create(ctx, r); err != nil {
+	if err := svc.Create(ctx, r); err != nil {
 		var ve *callback.ValidationError
 		if errors.As(err, &ve) {
 			return reject(n, "request refused: "+ve.Error()), nil

@@ -30,6 +30,9 @@ type fixture struct {
 
 func newFixture(t *testing.T, st callback.Store, limits trigger.Limits) *fixture {
 	t.Helper()
+	if _, ok := st.(interface{ noAccountLimit() }); ok {
+		limits.PerAccount = limiter.Limit{}
+	}
 	ctx := t.Context()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p := callback.DefaultPolicy()

@@ -148,6 +148,42 @@ func open(ctx context.Context, dsn string, o Options, adjust func(*sqlstore.Dial
 	if _, ok := cfg.Params["lock_wait_timeout"]; !ok {
 		cfg.Params["lock_wait_timeout"] = strconv.Itoa(max(1, int((o.QueryTimeout+time.Second-1)/time.Second)))
 	}
+	db, err := openPool(cfg)
+	if err != nil {
+		return nil, err
+	}
+	vctx, cancel := context.WithTimeout(ctx, o.QueryTimeout)
+	defer cancel()
+	var version string
+	if err := db.QueryRowContext(vctx, "SELECT VERSION()").Scan(&version); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open MySQL %s/%s: server version: %w", cfg.Addr, cfg.DBName, err)
+	}
+	d := dialect
+	d.Returning = hasReturning(version)
+	if d.Returning {
+		// MariaDB: statements outside transactions read READ COMMITTED
+		// too, as the transactions do (Dialect.Isolation). Then the
+		// trigger's INSERT ... SELECT (CreateRequestForNewCaller) reads
+		// the rows it checks without locking them: under REPEATABLE READ
+		// it would take shared gap locks on callback_requests' CLI index,
+		// and two such inserts of new callers into one gap wait for each
+		// other. MariaDB names the variable tx_isolation in every version
+		// (MySQL 8 only transaction_isolation).
+		db.Close()
+		cfg.Params["tx_isolation"] = "'READ-COMMITTED'"
+		if db, err = openPool(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if adjust != nil {
+		adjust(&d)
+	}
+	return &DB{sqlstore.New(sqlstore.Config{Dialect: d, Writer: db, QueryTimeout: o.QueryTimeout})}, nil
+}
+
+// openPool returns the store's connection pool for cfg.
+func openPool(cfg *mysql.Config) (*sql.DB, error) {
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open MySQL %s: %w", cfg.Addr, err)
@@ -158,19 +194,7 @@ func open(ctx context.Context, dsn string, o Options, adjust func(*sqlstore.Dial
 	db.SetMaxIdleConns(DefaultMaxConns)
 	db.SetConnMaxLifetime(30 * time.Minute)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	vctx, cancel := context.WithTimeout(ctx, o.QueryTimeout)
-	defer cancel()
-	var version string
-	if err := db.QueryRowContext(vctx, "SELECT VERSION()").Scan(&version); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open MySQL %s/%s: server version: %w", cfg.Addr, cfg.DBName, err)
-	}
-	d := dialect
-	d.Returning = hasReturning(version)
-	if adjust != nil {
-		adjust(&d)
-	}
-	return &DB{sqlstore.New(sqlstore.Config{Dialect: d, Writer: db, QueryTimeout: o.QueryTimeout})}, nil
+	return db, nil
 }
 
 // migrateDSN brings the schema of the database cfg names up to date on a

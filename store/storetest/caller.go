@@ -53,7 +53,83 @@ func agreesWithTwoLookups(t *testing.T, s callback.Store, step, cli string, sinc
 	}
 }
 
+// NewCallerCreator is the triggers' insert of a new caller's request
+// with the checks that it is one (see sqlstore's CreateRequestForNewCaller);
+// a store whose database has no INSERT ... RETURNING (MySQL) never inserts
+// through it.
+type NewCallerCreator interface {
+	CreateRequestForNewCaller(ctx context.Context, r *callback.Request, cli string, accounts bool) (bool, error)
+	CreatesForNewCallers() bool
+}
+
 var callerTests = map[string]func(t *testing.T, s callback.Store){
+	"CreateRequestForNewCallerOnlyForNewCallers": func(t *testing.T, s callback.Store) {
+		nc, ok := s.(NewCallerCreator)
+		if !ok {
+			t.Fatalf("%T has no CreateRequestForNewCaller", s)
+		}
+		count := func(cli string) int {
+			t.Helper()
+			rs, err := s.ListRequests(t.Context(), callback.RequestFilter{CLI: cli, Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(rs)
+		}
+		try := func(step, cli string, accounts, want bool) {
+			t.Helper()
+			want = want && nc.CreatesForNewCallers()
+			before := count(cli)
+			r := newRequest(cli, base)
+			got, err := nc.CreateRequestForNewCaller(t.Context(), r, cli, accounts)
+			if err != nil {
+				t.Fatalf("%s: %v", step, err)
+			}
+			after := count(cli)
+			switch {
+			case got != want:
+				t.Fatalf("%s: inserted=%v, want %v", step, got, want)
+			case !got && after != before:
+				t.Fatalf("%s: not inserted, yet %d rows for %s where there were %d", step, after, cli, before)
+			case !got:
+				return
+			case after != before+1 || r.ID == 0:
+				t.Fatalf("%s: inserted, %d rows where there were %d, id %d", step, after, before, r.ID)
+			}
+			stored, err := s.GetRequest(t.Context(), r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(stored, r) {
+				t.Errorf("%s: returned %+v, stored %+v", step, r, stored)
+			}
+		}
+		try("new caller", "4930100", true, true)
+		try("a request pending", "4930100", true, false)
+		try("a request pending, accounts not asked", "4930100", false, false)
+
+		// Rows that are over (canceled, finished) hold nothing back.
+		insertBad(t, s, "4930200", map[string]string{"canceled": "1"})
+		insertBad(t, s, "4930200", map[string]string{"finished": "1", "status": "'Finished'", "result": "'Expired'"})
+		try("only rows that are over", "4930200", true, true)
+		// An unfinished row that would never call back holds it back: the
+		// trigger reads it and decides.
+		insertBad(t, s, "4930300", map[string]string{"status": "'Ringing'"})
+		try("an unfinished row", "4930300", true, false)
+
+		// An account for the CLI, each way AccountByCLI finds one.
+		createAccount(t, s, callback.Account{Username: "4930400"})
+		createAccount(t, s, callback.Account{Username: "mia", AssociatedNumber: "4930500"})
+		createAccount(t, s, callback.Account{Username: "max", AssociatedNumber: "+4930600"})
+		createAccount(t, s, callback.Account{Username: "abe"})
+		if err := s.AddCLI(t.Context(), callback.AccountCLI{CLI: "4930700", Username: "abe"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, cli := range []string{"4930400", "4930500", "4930600", "4930700"} {
+			try("an account for "+cli, cli, true, false)
+			try("an account for "+cli+", accounts not asked", cli, false, true)
+		}
+	},
 	"CallerByCLIAgreesWithTheTwoLookups": func(t *testing.T, s callback.Store) {
 		const cli = "4930123456"
 		sinces := []time.Time{{}, base.Add(-time.Minute), base.Add(time.Minute)}

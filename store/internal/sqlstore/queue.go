@@ -34,6 +34,35 @@ func insertReturning(c *columns, optional uint) string {
 
 var insertReturningQueries [16]atomic.Pointer[string]
 
+// insertNewCaller is CreateRequestForNewCaller's statement for the columns
+// in c (optional as for insertReturning), checking the accounts too or
+// not. Its arguments after the columns' values: cli for the pending
+// check, then, with accounts, cli, cli, "+" + cli, cli.
+func insertNewCaller(c *columns, optional uint, accounts bool) string {
+	i := 0
+	if accounts {
+		i = 1
+	}
+	p := &insertNewCallerQueries[i][optional]
+	if q := p.Load(); q != nil {
+		return *q
+	}
+	q := "INSERT INTO callback_requests (" + strings.Join(c.names, ", ") + ") SELECT " +
+		strings.TrimSuffix(strings.Repeat("?, ", len(c.names)), ", ") + `
+	WHERE NOT EXISTS (SELECT 1 FROM callback_requests WHERE original_cli = ? AND finished = 0 AND canceled = 0)`
+	if accounts {
+		q += `
+	AND NOT EXISTS (SELECT 1 FROM accounts WHERE username = ?)
+	AND NOT EXISTS (SELECT 1 FROM accounts WHERE associated_number IN (?, ?))
+	AND NOT EXISTS (SELECT 1 FROM account_clis WHERE cli = ?)`
+	}
+	q += " RETURNING " + requestColumns
+	p.Store(&q)
+	return q
+}
+
+var insertNewCallerQueries [2][16]atomic.Pointer[string]
+
 // CreateRequest inserts r and reads it back, so r holds what the database
 // filled in: the id, and the column defaults for the fields left zero
 // (status, source, next_call = now + 5 s, creation_time). An empty authname
@@ -43,9 +72,98 @@ var insertReturningQueries [16]atomic.Pointer[string]
 // own (the history trigger runs inside it); elsewhere a transaction inserts
 // and reads the row.
 func (db *DB) CreateRequest(ctx context.Context, r *callback.Request) error {
+	c, optional := db.requestInsert(r, 0)
+	var got *callback.Request
+	var err error
+	if db.d.Returning {
+		got, err = db.insertRequest(ctx, insertReturning(&c, optional), c.args)
+		if err == nil && got == nil {
+			err = sql.ErrNoRows
+		}
+	} else {
+		err = db.tx(ctx, func(tx *sqlx.Tx) error {
+			res, err := tx.ExecContext(ctx, c.insert("callback_requests"), c.args...)
+			if err != nil {
+				return err
+			}
+			id, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			got, err = getRequest(ctx, tx, id)
+			return err
+		})
+	}
+	if err != nil {
+		return db.fail(err, "create request for %q", r.Username)
+	}
+	*r = *got
+	return nil
+}
+
+// insertRequest runs q, an INSERT ... RETURNING requestColumns, and
+// returns the row it inserted: nil when it inserted none.
+func (db *DB) insertRequest(ctx context.Context, q string, args []any) (*callback.Request, error) {
+	var got *callback.Request
+	err := db.retry(ctx, func() error {
+		got = nil
+		var row requestRow
+		var dest [requestRowColumns]any
+		read := false
+		err := db.scanRows(ctx, db.w, q, args, func(r *sql.Rows) error {
+			read = true
+			return r.Scan(row.dest(dest[:0])...)
+		})
+		if err == nil && read {
+			got = row.request()
+		}
+		return err
+	})
+	return got, err
+}
+
+// CreateRequestForNewCaller is CreateRequest for a request queued on the
+// assumption that cli belongs to nobody and has nothing pending, the
+// caller's account and pending request still unread: it inserts r only
+// while no unfinished request calls cli back (finished and canceled 0,
+// whether or not PendingForCLISince would count it) and, with accounts,
+// no account is found for cli as AccountByCLI looks (username, associated
+// number with or without '+', the CLI map). The checks and the insert are
+// one statement and one round trip, INSERT ... SELECT ... RETURNING. ok is
+// false, and nothing is written, when a row was found (or the database has
+// no RETURNING): the caller then reads them (CallerByCLI) and decides as
+// it would have without this.
+func (db *DB) CreateRequestForNewCaller(ctx context.Context, r *callback.Request, cli string, accounts bool) (ok bool, err error) {
+	if !db.d.Returning || cli == "" {
+		return false, nil
+	}
+	c, optional := db.requestInsert(r, 5)
+	c.args = append(c.args, cli)
+	if accounts {
+		c.args = append(c.args, cli, cli, "+"+cli, cli)
+	}
+	got, err := db.insertRequest(ctx, insertNewCaller(&c, optional, accounts), c.args)
+	switch {
+	case err != nil:
+		return false, db.fail(err, "create request for %q", r.Username)
+	case got == nil:
+		return false, nil
+	}
+	*r = *got
+	return true, nil
+}
+
+// CreatesForNewCallers reports whether CreateRequestForNewCaller can insert
+// at all: the database has INSERT ... RETURNING.
+func (db *DB) CreatesForNewCallers() bool { return db.d.Returning }
+
+// requestInsert returns the columns and values CreateRequest inserts for
+// r, with room for extra more values, and which of the four columns added
+// only when set are among them (see insertReturning).
+func (db *DB) requestInsert(r *callback.Request, extra int) (columns, uint) {
 	// Sized for every column, so that adding them does not grow the
 	// slices again and again.
-	c := columns{names: make([]string, 0, requestRowColumns), args: make([]any, 0, requestRowColumns)}
+	c := columns{names: make([]string, 0, requestRowColumns), args: make([]any, 0, requestRowColumns+extra)}
 	var optional uint // which of the columns added only when set are there
 	c.add("username", r.Username)
 	c.add("authname", str(cmp.Or(r.Authname, r.Username)))
@@ -97,47 +215,7 @@ func (db *DB) CreateRequest(ctx context.Context, r *callback.Request) error {
 	c.add("request_key", str(r.RequestKey))
 	c.add("destination", str(r.Destination))
 	c.add("due_since", db.ts(r.DueSince))
-
-	var got *callback.Request
-	var err error
-	if db.d.Returning {
-		q := insertReturning(&c, optional)
-		err = db.retry(ctx, func() error {
-			var row requestRow
-			var dest [requestRowColumns]any
-			read := false
-			err := db.scanRows(ctx, db.w, q, c.args, func(r *sql.Rows) error {
-				read = true
-				return r.Scan(row.dest(dest[:0])...)
-			})
-			switch {
-			case err != nil:
-				return err
-			case !read:
-				return sql.ErrNoRows
-			}
-			got = row.request()
-			return nil
-		})
-	} else {
-		err = db.tx(ctx, func(tx *sqlx.Tx) error {
-			res, err := tx.ExecContext(ctx, c.insert("callback_requests"), c.args...)
-			if err != nil {
-				return err
-			}
-			id, err := res.LastInsertId()
-			if err != nil {
-				return err
-			}
-			got, err = getRequest(ctx, tx, id)
-			return err
-		})
-	}
-	if err != nil {
-		return db.fail(err, "create request for %q", r.Username)
-	}
-	*r = *got
-	return nil
+	return c, optional
 }
 
 func getRequest(ctx context.Context, q sqlx.QueryerContext, id int64) (*callback.Request, error) {
