@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -36,6 +37,24 @@ type Session struct {
 	base    *slog.Logger
 	logOnce sync.Once
 	logger  *slog.Logger
+
+	// Until the reader goroutine starts (startReader), a command reads
+	// its reply itself from r, under mu: a session that only sends
+	// commands and reads their replies under its own context (the ANI
+	// trigger's) needs no second goroutine, no hand-off per reply and no
+	// read after the last one. The reader starts when the handler asks
+	// about a hangup (HungUp, HangupReceived), so that one is seen while
+	// no command is waiting, or sends a command under a context of its
+	// own, which a blocked read could not heed.
+	r       *bufio.Reader
+	maxLine int
+	work    *workers
+	// wantReader: HungUp or HangupReceived was called; the command that
+	// holds mu at that moment starts the reader when it is done.
+	wantReader atomic.Bool
+	rmu        sync.Mutex // guards readerOn (also written under mu) and closed
+	readerOn   bool
+	closed     bool
 
 	// lines carries replies from the reader goroutine; HANGUP never goes
 	// through it.
@@ -70,14 +89,57 @@ func newSession(ctx context.Context, conn net.Conn, r *bufio.Reader, maxLine int
 		done:       ctx.Done(),
 		debug:      logger.Enabled(ctx, slog.LevelDebug),
 		base:       logger,
-		lines:      make(chan lineMsg, 4),
-		closing:    make(chan struct{}),
-		readDone:   make(chan struct{}),
+		r:          r,
+		maxLine:    maxLine,
+		work:       work,
 		hangup:     make(chan struct{}),
 		writeAtEnd: true,
 	}
-	work.run(func() { s.readLoop(r, maxLine) })
 	return s
+}
+
+// startReader starts the reader goroutine, once; mu is held, so no command
+// is reading a reply.
+func (s *Session) startReader() {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if s.readerOn || s.closed {
+		return
+	}
+	s.readerOn = true
+	s.lines = make(chan lineMsg, 4)
+	s.closing = make(chan struct{})
+	s.readDone = make(chan struct{})
+	s.work.run(func() { s.readLoop(s.r, s.maxLine) })
+}
+
+// wantsReader asks for the reader goroutine: at once when no command is
+// running, else from the running command when it ends (unlock).
+func (s *Session) wantsReader() {
+	if s.wantReader.Load() {
+		return
+	}
+	s.wantReader.Store(true)
+	if s.mu.TryLock() {
+		s.startReader()
+		s.mu.Unlock()
+	}
+}
+
+// unlock releases mu after a command, starting the reader first if it was
+// asked for meanwhile (wantsReader found mu held).
+func (s *Session) unlock() {
+	if s.wantReader.Load() {
+		s.startReader()
+	}
+	s.mu.Unlock()
+	// wantsReader may have found mu held after the check above: then it
+	// is started here, unless another command holds mu by now (that one
+	// starts it when it unlocks).
+	if s.wantReader.Load() && s.mu.TryLock() {
+		s.startReader()
+		s.mu.Unlock()
+	}
 }
 
 // readLoop owns the read side of the connection. It runs for the whole
@@ -105,6 +167,14 @@ func (s *Session) readLoop(r *bufio.Reader, maxLine int) {
 // close ends the session: it stops the reader and closes the connection,
 // which is what tells Asterisk the AGI is over.
 func (s *Session) close() {
+	s.rmu.Lock()
+	s.closed = true
+	reader := s.readerOn
+	s.rmu.Unlock()
+	if !reader {
+		s.conn.Close()
+		return
+	}
 	close(s.closing)
 	s.conn.Close()
 	<-s.readDone
@@ -120,8 +190,10 @@ func (s *Session) markHangup() {
 }
 
 // HungUp reports whether Asterisk has said the channel is gone (a HANGUP line
-// or a 511 reply).
+// or a 511 reply). From the first call on, a HANGUP is read as soon as it
+// arrives, commands waiting or not.
 func (s *Session) HungUp() bool {
+	s.wantsReader()
 	select {
 	case <-s.hangup:
 		return true
@@ -131,8 +203,12 @@ func (s *Session) HungUp() bool {
 }
 
 // HangupReceived returns a channel closed when the channel hangs up, for
-// handlers that wait on something else in the meantime.
-func (s *Session) HangupReceived() <-chan struct{} { return s.hangup }
+// handlers that wait on something else in the meantime. From the first
+// call on, a HANGUP is read as soon as it arrives, commands waiting or not.
+func (s *Session) HangupReceived() <-chan struct{} {
+	s.wantsReader()
+	return s.hangup
+}
 
 // Logger returns the session's logger, carrying channel, uniqueid, script
 // and remote.
@@ -166,7 +242,7 @@ func (s *Session) err() error {
 // with the Reply.
 func (s *Session) Command(ctx context.Context, words ...string) (Reply, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	line, err := appendCommand(s.line[:0], words...)
 	if err != nil {
 		name := ""
@@ -227,6 +303,9 @@ func (s *Session) roundTrip(ctx context.Context) (Reply, error) {
 			return Reply{}, fmt.Errorf("write: %w", err)
 		}
 	} else {
+		// A read blocked in the conn could not heed ctx: the reader
+		// goroutine reads, and the reply is awaited under ctx (next).
+		s.startReader()
 		d := s.deadline
 		if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
 			d = cd
@@ -268,21 +347,45 @@ func (s *Session) roundTrip(ctx context.Context) (Reply, error) {
 	return reply, &ProtocolError{Reason: fmt.Sprintf("usage reply longer than %d lines", maxUsageLines)}
 }
 
+// next returns the next line of the reply (mu held): from the reader
+// goroutine when it runs, else read here. Without the reader, ctx is the
+// session's own, whose end cuts the connection off (serveConn), so the
+// read returns when it ends.
 func (s *Session) next(ctx context.Context) (string, error) {
+	if !s.readerOn {
+		for {
+			line, err := readLine(s.r, s.maxLine)
+			switch {
+			case err == nil && line == "HANGUP":
+				s.markHangup()
+				continue
+			case err == nil:
+				return line, nil
+			case ctx.Err() != nil:
+				return "", fmt.Errorf("wait for reply: %w", context.Cause(ctx))
+			}
+			return "", readError(err)
+		}
+	}
 	select {
 	case m := <-s.lines:
 		if m.err == nil {
 			return m.line, nil
 		}
-		if errors.Is(m.err, io.EOF) || errors.Is(m.err, syscall.ECONNRESET) {
-			// Asterisk closes the socket only when the AGI is over on its
-			// side: the channel is gone.
-			return "", fmt.Errorf("read reply: connection closed: %w (%w)", ErrHangup, m.err)
-		}
-		return "", fmt.Errorf("read reply: %w", m.err)
+		return "", readError(m.err)
 	case <-ctx.Done():
 		return "", fmt.Errorf("wait for reply: %w", context.Cause(ctx))
 	}
+}
+
+// readError is the error of a reply that could not be read.
+func readError(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		// Asterisk closes the socket only when the AGI is over on its
+		// side: the channel is gone.
+		return fmt.Errorf("read reply: connection closed: %w (%w)", ErrHangup, err)
+	}
+	return fmt.Errorf("read reply: %w", err)
 }
 
 func (s *Session) replyError(r Reply) error {
@@ -332,7 +435,7 @@ func (s *Session) Exec(ctx context.Context, app string, args ...string) (Reply, 
 // joined string: the options word is quoted as it is written.
 func (s *Session) exec(ctx context.Context, app string, args []string) (Reply, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	line, err := appendExec(s.line[:0], app, args)
 	if err != nil {
 		return Reply{}, fmt.Errorf("agi %s: %w", sanitize("EXEC"), err)
