@@ -142,9 +142,10 @@ func (s *Session) unlock() {
 	}
 }
 
-// readLoop owns the read side of the connection. It runs for the whole
-// session so that a HANGUP is seen at once, even while the handler is busy
-// elsewhere and no command is waiting for a reply.
+// readLoop owns the read side of the connection once started
+// (startReader), for the rest of the session, so that a HANGUP is seen at
+// once, even while the handler is busy elsewhere and no command is waiting
+// for a reply.
 func (s *Session) readLoop(r *bufio.Reader, maxLine int) {
 	defer close(s.readDone)
 	for {
