@@ -58,7 +58,8 @@ func (s newCallerStore) CreateRequest(ctx context.Context, r *callback.Request) 
 // IVR (a lookup of its own), or the per-account limit is on (its token is
 // taken only for a request the pending check lets through, and that check
 // is then still to come). The caller then goes the usual way
-// (identifyCaller, queue), which decides as before.
+// (identifyCaller, queue), which decides as before; so it does when the
+// statement fails other than for a database that is unavailable.
 func (e *Engine) newCaller(ctx context.Context, n *callback.AccessNumber, rule *callback.CLDRule, cli string) (d Decision, done bool, err error) {
 	cr, ok := e.Store.(newCallerCreator)
 	if !ok || !cr.CreatesForNewCallers() || n.IsCallback >= callback.FirstIVRID || e.perAccount.Enabled() {
@@ -71,7 +72,14 @@ func (e *Engine) newCaller(ctx context.Context, n *callback.AccessNumber, rule *
 	svc := *e.service()
 	svc.Store = newCallerStore{Store: svc.Store, creator: cr, cli: cli, accounts: identifiesCallers(n)}
 	d, err = e.create(ctx, n, r, "", &svc)
-	if errors.Is(err, errNotNew) {
+	switch {
+	case errors.Is(err, errNotNew):
+		return Decision{}, false, nil
+	case err != nil && !errors.Is(err, callback.ErrUnavailable):
+		// The statement failed whole (a database unavailable would fail
+		// the usual way too, only later): as identifyCaller does when
+		// the combined lookup fails, the questions are asked apart.
+		e.Log.Debug("one-statement insert failed; asking apart", "cli", cli, "err", err)
 		return Decision{}, false, nil
 	}
 	return d, true, err

@@ -2,6 +2,7 @@ package trigger_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -129,5 +130,27 @@ func testNewCallerOneStatement(t *testing.T, open func(t *testing.T) callback.St
 	if r := f.pending("4930888888"); tr.Variables[trigger.VarAction] != "callback" || r == nil || r.Username != "default" ||
 		tr.Variables[trigger.VarRequestID] != fmt.Sprint(r.ID) || lookups(st) != 3 {
 		t.Fatalf("caller with a stuck row: variables %v, pending %+v, %d lookups", tr.Variables, r, lookups(st))
+	}
+}
+
+// brokenNewCallers is an embedded store whose one-statement insert fails
+// (as a statement the database refuses would), the store otherwise well.
+type brokenNewCallers struct{ *sqlite.DB }
+
+func (brokenNewCallers) CreateRequestForNewCaller(context.Context, *callback.Request, string, bool) (bool, error) {
+	return false, errors.New("near \"SELECT\": syntax error")
+}
+
+func (brokenNewCallers) noAccountLimit() {}
+
+// A one-statement insert that fails leaves the call to the usual lookup
+// and insert, as a failed combined lookup does: the caller is called back.
+func TestNewCallerStatementFailsAsksApart(t *testing.T) {
+	st := brokenNewCallers{dbtest.SQLite(t)}
+	f := newFixture(t, st, trigger.DefaultLimits())
+	f.number(ani("18005550100", func(n *callback.AccessNumber) { n.DefaultAccountUsername = "default"; n.Region = "DE" }))
+	tr := f.ring("ani", "18005550100", "030 999999")
+	if r := f.pending("4930999999"); tr.Variables[trigger.VarAction] != "callback" || r == nil || tr.Variables[trigger.VarRequestID] != fmt.Sprint(r.ID) {
+		t.Fatalf("variables %v, queued %+v", tr.Variables, r)
 	}
 }
