@@ -2,71 +2,55 @@ package trigger_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/store/dbtest"
-	"github.com/callbackd/callbackd/store/mysql"
 	"github.com/callbackd/callbackd/store/sqlite"
 	"github.com/callbackd/callbackd/trigger"
 )
 
-// The stores below run their fixtures without the per-account limit, so
-// that the ANI trigger queues an unknown caller's callback in one
-// statement (the store checks there is no account and nothing pending for
-// the caller as it inserts), and count the combined lookups (CallerByCLI)
-// the trigger still makes. The trigger suites run on them too: with the
-// shortcut every call must end as it does without it.
-type newCallersMariaDB struct {
-	*mysql.DB
-	lookups atomic.Int32
-}
-
-func (s *newCallersMariaDB) CallerByCLI(ctx context.Context, cli string, since time.Time) (*callback.Account, *callback.Request, error) {
-	s.lookups.Add(1)
-	return s.DB.CallerByCLI(ctx, cli, since)
-}
-
-func (*newCallersMariaDB) noAccountLimit() {}
-
-type newCallersSQLite struct {
-	*sqlite.DB
-	lookups atomic.Int32
-}
-
-func (s *newCallersSQLite) CallerByCLI(ctx context.Context, cli string, since time.Time) (*callback.Account, *callback.Request, error) {
-	s.lookups.Add(1)
-	return s.DB.CallerByCLI(ctx, cli, since)
-}
-
-func (*newCallersSQLite) noAccountLimit() {}
-
-// countingStore is either store above.
-type countingStore interface {
+// sqlStore is what the trigger and its tests use of either SQL store.
+type sqlStore interface {
 	callback.Store
-	noAccountLimit()
+	callback.IVRStore
+	io.Closer
+	RawDB() *sql.DB
+	AccessNumberWrites() uint64
 	CallerByCLI(ctx context.Context, cli string, since time.Time) (*callback.Account, *callback.Request, error)
+	CreateRequestForNewCaller(ctx context.Context, r *callback.Request, cli string, accounts bool) (bool, error)
+	CreatesForNewCallers() bool
 }
 
-func lookups(s countingStore) int32 {
-	switch s := s.(type) {
-	case *newCallersMariaDB:
-		return s.lookups.Load()
-	case *newCallersSQLite:
-		return s.lookups.Load()
-	}
-	panic("unknown store")
+// newCallers runs its fixture without the per-account limit, so that the
+// ANI trigger queues an unknown caller's callback in one statement (the
+// store checks there is no account and nothing pending for the caller as
+// it inserts), and counts the combined lookups (CallerByCLI) the trigger
+// still makes. The trigger suites run on it too: with the shortcut every
+// call must end as it does without it.
+type newCallers struct {
+	sqlStore
+	lookups atomic.Int32
 }
+
+func (s *newCallers) CallerByCLI(ctx context.Context, cli string, since time.Time) (*callback.Account, *callback.Request, error) {
+	s.lookups.Add(1)
+	return s.sqlStore.CallerByCLI(ctx, cli, since)
+}
+
+func (*newCallers) noAccountLimit() {}
 
 func openNewCallersMariaDB(t *testing.T) callback.Store {
-	return &newCallersMariaDB{DB: dbtest.MySQL(t)}
+	return &newCallers{sqlStore: dbtest.MySQL(t)}
 }
 func openNewCallersSQLite(t *testing.T) callback.Store {
-	return &newCallersSQLite{DB: dbtest.SQLite(t)}
+	return &newCallers{sqlStore: dbtest.SQLite(t)}
 }
 
 func TestTriggersNewCallersSQLite(t *testing.T) { testTriggers(t, openNewCallersSQLite) }
@@ -98,7 +82,7 @@ func TestNewCallerOneStatementMariaDB(t *testing.T) {
 // that will never call back are looked up, and each gets what it got
 // before: the pending request, the caller's own account, a new request.
 func testNewCallerOneStatement(t *testing.T, open func(t *testing.T) callback.Store) {
-	st := open(t).(countingStore)
+	st := open(t).(*newCallers)
 	f := newFixture(t, st, trigger.DefaultLimits())
 	f.number(ani("18005550100", func(n *callback.AccessNumber) { n.DefaultAccountUsername = "default"; n.Region = "DE" }))
 
@@ -108,18 +92,18 @@ func testNewCallerOneStatement(t *testing.T, open func(t *testing.T) callback.St
 		!r.DefaultUserUsed || tr.Variables[trigger.VarRequestID] != fmt.Sprint(r.ID) || tr.Variables[trigger.VarAccount] != "" {
 		t.Fatalf("new caller: SIP %d, variables %v, queued %+v", tr.SIPCode, tr.Variables, r)
 	}
-	if n := lookups(st); n != 0 {
+	if n := st.lookups.Load(); n != 0 {
 		t.Fatalf("new caller: %d caller lookups, want none (one statement)", n)
 	}
 
 	tr = f.ring("ani", "18005550100", "030 999999")
-	if tr.Variables[trigger.VarRequestID] != fmt.Sprint(r.ID) || lookups(st) != 1 {
-		t.Fatalf("second ring: variables %v, %d lookups; want request %d, one lookup", tr.Variables, lookups(st), r.ID)
+	if tr.Variables[trigger.VarRequestID] != fmt.Sprint(r.ID) || st.lookups.Load() != 1 {
+		t.Fatalf("second ring: variables %v, %d lookups; want request %d, one lookup", tr.Variables, st.lookups.Load(), r.ID)
 	}
 
 	tr = f.ring("ani", "18005550100", "030 111111") // alice's CLI
-	if a := f.pending("4930111111"); a == nil || a.Username != "alice" || tr.Variables[trigger.VarAccount] != "alice" || lookups(st) != 2 {
-		t.Fatalf("known caller: variables %v, queued %+v, %d lookups", tr.Variables, a, lookups(st))
+	if a := f.pending("4930111111"); a == nil || a.Username != "alice" || tr.Variables[trigger.VarAccount] != "alice" || st.lookups.Load() != 2 {
+		t.Fatalf("known caller: variables %v, queued %+v, %d lookups", tr.Variables, a, st.lookups.Load())
 	}
 
 	if _, err := rawDB(t, st).ExecContext(t.Context(),
@@ -128,8 +112,8 @@ func testNewCallerOneStatement(t *testing.T, open func(t *testing.T) callback.St
 	}
 	tr = f.ring("ani", "18005550100", "030 888888")
 	if r := f.pending("4930888888"); tr.Variables[trigger.VarAction] != "callback" || r == nil || r.Username != "default" ||
-		tr.Variables[trigger.VarRequestID] != fmt.Sprint(r.ID) || lookups(st) != 3 {
-		t.Fatalf("caller with a stuck row: variables %v, pending %+v, %d lookups", tr.Variables, r, lookups(st))
+		tr.Variables[trigger.VarRequestID] != fmt.Sprint(r.ID) || st.lookups.Load() != 3 {
+		t.Fatalf("caller with a stuck row: variables %v, pending %+v, %d lookups", tr.Variables, r, st.lookups.Load())
 	}
 }
 
