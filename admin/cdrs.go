@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -129,7 +128,7 @@ func appendCDR(b []byte, c *callback.CDR) []byte {
 	}
 	for _, t := range []time.Time{c.Start, c.Answer, c.End} {
 		if !t.IsZero() {
-			b = t.UTC().AppendFormat(b, csvTimeLayout)
+			b = appendCSVTime(b, t)
 		}
 		b = append(b, ',')
 	}
@@ -153,6 +152,27 @@ func appendCDR(b []byte, c *callback.CDR) []byte {
 
 // csvTimeLayout is the export's time format: UTC, RFC 3339, milliseconds.
 const csvTimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// appendCSVTime appends t in csvTimeLayout, in UTC: what AppendFormat
+// writes (the milliseconds truncated), digit by digit instead of through
+// the layout's parser, for years 0 to 9999.
+func appendCSVTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, csvTimeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	ms := t.Nanosecond() / int(time.Millisecond)
+	return append(b,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+int(month)/10), byte('0'+int(month)%10), '-',
+		byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':',
+		byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), '.',
+		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+}
 
 // appendCSVField appends s as encoding/csv's Writer (comma, LF) writes a
 // field: as it is, or quoted, with its quotes doubled, when it holds a
@@ -179,8 +199,14 @@ func csvNeedsQuotes(s string) bool {
 	if s == `\.` {
 		return true
 	}
-	if strings.ContainsAny(s, ",\"\r\n") {
-		return true
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ',', '"', '\r', '\n':
+			return true
+		}
+	}
+	if s[0] < utf8.RuneSelf {
+		return unicode.IsSpace(rune(s[0]))
 	}
 	r, _ := utf8.DecodeRuneInString(s)
 	return unicode.IsSpace(r)

@@ -54,3 +54,30 @@ func TestAppendCDRWritesWhatEncodingCSVWrites(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendCSVTimeWritesWhatAppendFormatWrites(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.FixedZone("CET", 3600), time.FixedZone("west", -9*3600-30*60)}
+	times := []time.Time{
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1, 2, 3, 4, 5, 6, 7, time.UTC),
+		time.Date(999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2030, 1, 2, 3, 4, 5, 678e6, time.UTC),
+		time.Date(2028, 2, 29, 12, 0, 0, 1e6-1, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 6, 1, 0, 0, 0, 0, time.UTC),
+	}
+	// A year of times a few hours and some nanoseconds apart.
+	for i, v := 0, time.Date(2029, 12, 31, 0, 0, 0, 0, time.UTC); i < 3000; i++ {
+		v = v.Add(3*time.Hour + 7*time.Minute + 11*time.Second + time.Duration(i*7919)*time.Microsecond + 13)
+		times = append(times, v)
+	}
+	for _, v := range times {
+		for _, z := range zones {
+			in := v.In(z)
+			if got, want := string(appendCSVTime([]byte("x"), in)), "x"+in.UTC().Format(csvTimeLayout); got != want {
+				t.Fatalf("appendCSVTime(%v) = %q, want %q", in, got, want)
+			}
+		}
+	}
+}
