@@ -1,9 +1,11 @@
 package storetest
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +36,7 @@ var adminTests = map[string]func(t *testing.T, s admin.Store){
 	"AccessNumbers":            testAdminAccessNumbers,
 	"CancelAndRetry":           testCancelAndRetry,
 	"ExportAllInOrder":         testExportAllInOrder,
+	"ExportReadsWhatListReads": testExportReadsWhatListReads,
 	"Report":                   testReport,
 	"ListTariffs":              testListTariffs,
 	"ListRatesPage":            testListRatesPage,
@@ -378,8 +381,8 @@ func testExportAllInOrder(t *testing.T, s admin.Store) {
 	ctx := t.Context()
 	createAccount(t, s, callback.Account{Username: "801", Currency: "USD"})
 	createAccount(t, s, callback.Account{Username: "802", Currency: "USD"})
-	// More than one batch of the export (1000 rows), with rows sharing a
-	// start time across a batch boundary.
+	// More than one page of the export (2,500 rows), with rows sharing a
+	// start time across a page boundary (after 5,000).
 	const n = 5003
 	insertCDRs(t, s, base, n)
 	if _, err := raw(t, s).ExecContext(ctx, "UPDATE cdrs SET start_time = (SELECT start_time FROM (SELECT start_time FROM cdrs WHERE id = 4999) x) WHERE id BETWEEN 4999 AND 5002"); err != nil {
@@ -443,6 +446,135 @@ func testExportAllInOrder(t *testing.T, s admin.Store) {
 	}
 	if fmt.Sprint(got) != "[5003 5002 5001 5000 4999 4998]" {
 		t.Errorf("ranged pages: %v", got)
+	}
+}
+
+// cdrText is every field of c, times to the nanosecond, for comparing
+// CDRs read two ways.
+func cdrText(c *callback.CDR) string {
+	tm := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	return fmt.Sprintf("%d %d %s %q %q %q %q %q %s %s %s %d %d %d %q %d %q %q", c.ID, c.RequestID, c.Leg, c.Account, c.Number,
+		c.CallerID, c.ChannelID, c.Trunk, tm(c.Start), tm(c.Answer), tm(c.End), c.BillSec, c.Cause, c.SIPCode, c.Prefix,
+		c.Charge, c.Currency, c.Disposition)
+}
+
+// testExportReadsWhatListReads checks that the export reads each CDR as
+// the CDR pages read it, every field, NULLs and awkward text included,
+// over several pages of both of its orders: by start time, and (without
+// a range) the CDRs that never started, by id.
+func testExportReadsWhatListReads(t *testing.T, s admin.Store) {
+	ctx := t.Context()
+	const n = 5300
+	tx, err := raw(t, s).BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	const ts = "2006-01-02 15:04:05.000"
+	texts := []string{"", "801", `a,b`, `say "hi"`, " lead", "ln\nbrk", `\.`, "ünïcode", "cr\r"}
+	for i := range n {
+		// Start times out of id order, some shared, and every other row
+		// from 2,000 on without one.
+		var st, ans, end any
+		if i < 2000 || i%2 == 0 {
+			v := base.Add(time.Duration(i*7919%1000) * time.Second).Add(time.Duration(i%7) * time.Millisecond)
+			st, end = v.Format(ts), v.Add(time.Minute+time.Duration(i)*time.Millisecond).Format(ts)
+			if i%3 == 0 {
+				ans = v.Add(5 * time.Second).Format(ts)
+			}
+		}
+		text := func(k int) any {
+			if v := texts[(i+k)%len(texts)]; v != "" {
+				return v
+			}
+			return nil
+		}
+		num := func(k int) any {
+			if (i+k)%4 == 0 {
+				return nil
+			}
+			return (i + k) % 600
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO cdrs (request_id, leg, account, number, caller_id, channel_id, trunk, start_time,
+			answer_time, end_time, billsec, cause, sip_code, prefix, charge, currency, disposition)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			i/2+1, []string{"A", "B"}[i%2], fmt.Sprintf("acct %d", i%17), text(1), text(2), fmt.Sprintf("ch-%d", i), texts[(i+3)%len(texts)],
+			st, ans, end, i%300, num(4), num(5), text(6), (i-2650)*1234567, text(7), text(8)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var all []*callback.CDR
+	for before := int64(0); ; {
+		page, err := s.ListCDRsPage(ctx, admin.CDRFilter{BeforeID: before, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page...)
+		if len(page) < 1000 {
+			break
+		}
+		before = page[len(page)-1].ID
+	}
+	if len(all) != n {
+		t.Fatalf("listed %d CDRs, want %d", len(all), n)
+	}
+	slices.SortFunc(all, func(a, b *callback.CDR) int {
+		switch {
+		case a.Start.IsZero() != b.Start.IsZero():
+			if a.Start.IsZero() {
+				return 1
+			}
+			return -1
+		case !a.Start.Equal(b.Start):
+			return a.Start.Compare(b.Start)
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	var want []string
+	for _, c := range all {
+		want = append(want, cdrText(c))
+	}
+	for _, f := range []admin.CDRFilter{
+		{},
+		{From: base.Add(100 * time.Second), To: base.Add(900 * time.Second)},
+		{From: base, To: base.Add(time.Hour), Account: "acct 3"},
+		{Leg: callback.LegB},
+	} {
+		var got []string
+		err := s.EachCDR(ctx, f, func(c *callback.CDR) error {
+			got = append(got, cdrText(c))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wantf []string
+		for i, c := range all {
+			unranged := f.From.IsZero() && f.To.IsZero()
+			if (!unranged && (c.Start.IsZero() || c.Start.Before(f.From) || !c.Start.Before(f.To))) ||
+				(f.Account != "" && c.Account != f.Account) || (f.Leg != "" && c.Leg != f.Leg) {
+				continue
+			}
+			wantf = append(wantf, want[i])
+		}
+		if len(got) != len(wantf) {
+			t.Errorf("%+v: exported %d CDRs, want %d", f, len(got), len(wantf))
+			continue
+		}
+		for i := range got {
+			if got[i] != wantf[i] {
+				t.Errorf("%+v: row %d is\n%s\nwant\n%s", f, i, got[i], wantf[i])
+				break
+			}
+		}
 	}
 }
 

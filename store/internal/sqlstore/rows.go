@@ -558,12 +558,6 @@ type cdrRow struct {
 	Disposition sql.NullString `db:"disposition"`
 }
 
-// fields returns the scan destinations of cdrColumns, in order.
-func (c *cdrRow) fields() []any {
-	return []any{&c.ID, &c.RequestID, &c.Leg, &c.Account, &c.Number, &c.CallerID, &c.ChannelID, &c.Trunk, &c.Start,
-		&c.Answer, &c.End, &c.BillSec, &c.Cause, &c.SIPCode, &c.Prefix, &c.Charge, &c.Currency, &c.Disposition}
-}
-
 func (c *cdrRow) cdr() *callback.CDR {
 	return &callback.CDR{
 		ID:          c.ID,
