@@ -9,8 +9,10 @@
 # already runs. The command sees CALLBACKD_TEST_MYSQL_DSN, the DSN of a
 # database it may use, and a user allowed to create and drop every database
 # named callbackd_*; the store tests create one such database per test.
-# The instance is stopped and its directory removed when the script exits,
-# whether the command passed, failed or was interrupted.
+# It also sees MARIADB_TEST_PID, the server's process id, so a benchmark
+# can read the server's CPU time from /proc. The instance is stopped and
+# its directory removed when the script exits, whether the command passed,
+# failed or was interrupted.
 #
 # When MariaDB is not installed it is installed from Debian's packages.
 set -euo pipefail
@@ -119,6 +121,8 @@ create_test_db "$SOCKET"
 
 CALLBACKD_TEST_MYSQL_DSN=$(test_dsn "$PORT")
 export CALLBACKD_TEST_MYSQL_DSN
+MARIADB_TEST_PID=$SERVER_PID
+export MARIADB_TEST_PID
 log "MariaDB ready: CALLBACKD_TEST_MYSQL_DSN=$CALLBACKD_TEST_MYSQL_DSN"
 
 # Not exec: the trap must run after the command to stop the server.
