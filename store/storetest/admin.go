@@ -381,7 +381,7 @@ func testExportAllInOrder(t *testing.T, s admin.Store) {
 	ctx := t.Context()
 	createAccount(t, s, callback.Account{Username: "801", Currency: "USD"})
 	createAccount(t, s, callback.Account{Username: "802", Currency: "USD"})
-	// More than one page of the export (2,500 rows), with rows sharing a
+	// More than one page of the export (1,000 rows), with rows sharing a
 	// start time across a page boundary (after 5,000).
 	const n = 5003
 	insertCDRs(t, s, base, n)

@@ -200,11 +200,12 @@ func (db *DB) readCDRPages(ctx context.Context, f admin.CDRFilter, free <-chan *
 	}
 }
 
-// exportBatch is how many CDRs EachCDR reads per query: fewer queries
-// cost the database less (each one is parsed, planned and positioned in
-// the index); a page holds the rows of one, about 250 bytes each with
-// their offsets and times.
-const exportBatch = 2500
+// exportBatch is how many CDRs EachCDR reads per query; a page holds the
+// rows of one, about 250 bytes each with their offsets and times. Fewer,
+// larger queries would cost the database a little less (each one is
+// parsed, planned and positioned in the index), but each must end within
+// the query timeout on a slow, busy machine too.
+const exportBatch = 1000
 
 // The text fields of a cdrPage row, in cdrColumns order less the times.
 const (
