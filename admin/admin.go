@@ -289,8 +289,9 @@ type Store interface {
 	// PutCurrencyAudited is Tariffs.PutCurrency with the audit entry.
 	PutCurrencyAudited(ctx context.Context, c callback.Currency, audit *AuditEntry) error
 	// EachCDR calls fn with each CDR f selects, by start time then id,
-	// reading them one at a time from the database; an error of fn stops
-	// it and is returned.
+	// reading them a page at a time from the database; an error of fn
+	// stops it and is returned. fn must not keep the CDR it is given: the
+	// same one is refilled for the next row.
 	EachCDR(ctx context.Context, f CDRFilter, fn func(*callback.CDR) error) error
 	// Report sums the CDRs f selects per day (UTC), f.By and currency.
 	Report(ctx context.Context, f ReportFilter) ([]ReportRow, error)
