@@ -162,7 +162,11 @@ func startSIPp(t *testing.T, port string, calls int, limit time.Duration) string
 	return log
 }
 
-func TestRealAsteriskSIPpCallerIDs(t *testing.T) {
+// sippOrSkip skips the test unless CALLBACKD_SIPP is set, then returns the
+// real Asterisk and the message log of a SIPp UAS started for up to 12
+// calls on CALLBACKD_SIPP_PORT.
+func sippOrSkip(t *testing.T) (realAsterisk, string) {
+	t.Helper()
 	if os.Getenv("CALLBACKD_SIPP") == "" {
 		t.Skip("set CALLBACKD_SIPP=1 (with CALLBACKD_REAL_ASTERISK) to check the INVITEs with SIPp as the trunk")
 	}
@@ -170,9 +174,12 @@ func TestRealAsteriskSIPpCallerIDs(t *testing.T) {
 	if _, err := exec.LookPath("sipp"); err != nil {
 		t.Fatalf("CALLBACKD_SIPP is set but sipp is not on PATH: %v", err)
 	}
-	port := realEnvOr("CALLBACKD_SIPP_PORT", "5070")
+	return ra, startSIPp(t, realEnvOr("CALLBACKD_SIPP_PORT", "5070"), 12, 60*time.Second)
+}
+
+func TestRealAsteriskSIPpCallerIDs(t *testing.T) {
+	ra, log := sippOrSkip(t)
 	endpoint := realEnvOr("CALLBACKD_SIPP_ENDPOINT", "sipp")
-	log := startSIPp(t, port, 12, 60*time.Second)
 
 	cb := startRealCallbackd(t, ra, ra.base,
 		ari.WithTrunk(ari.Trunk{Name: "sipp", Dial: "PJSIP/{number}@" + endpoint}), ari.WithDefaultTrunk("sipp"))
@@ -253,17 +260,9 @@ func TestRealAsteriskSIPpCallerIDs(t *testing.T) {
 //	direct_media=no
 //	send_pai=no
 func TestRealAsteriskSIPpTrunkIdentity(t *testing.T) {
-	if os.Getenv("CALLBACKD_SIPP") == "" {
-		t.Skip("set CALLBACKD_SIPP=1 (with CALLBACKD_REAL_ASTERISK) to check the INVITEs with SIPp as the trunk")
-	}
-	ra := realAsteriskFromEnv(t)
-	if _, err := exec.LookPath("sipp"); err != nil {
-		t.Fatalf("CALLBACKD_SIPP is set but sipp is not on PATH: %v", err)
-	}
-	port := realEnvOr("CALLBACKD_SIPP_PORT", "5070")
+	ra, log := sippOrSkip(t)
 	withPAI := realEnvOr("CALLBACKD_SIPP_ENDPOINT", "sipp")
 	noPAI := realEnvOr("CALLBACKD_SIPP_ENDPOINT_NOPAI", "sipp-nopai")
-	log := startSIPp(t, port, 12, 60*time.Second)
 
 	const host = "carrier.example"
 	cb := startRealCallbackd(t, ra, ra.base,
