@@ -519,7 +519,11 @@ func formValues(r *http.Request, names ...string) map[string]string {
 }
 
 func done(w http.ResponseWriter, r *http.Request, path, what string) {
-	http.Redirect(w, r, path+"?done="+what, http.StatusSeeOther)
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	http.Redirect(w, r, path+sep+"done="+what, http.StatusSeeOther)
 }
 
 func isConflict(err error) bool { return errors.Is(err, callback.ErrConflict) }

@@ -349,6 +349,9 @@ func (c *console) retry(w http.ResponseWriter, r *http.Request, s *session) {
 // Live calls.
 
 type callsPage struct {
+	// Here is the page's own query (filters and cursor), which a hang-up
+	// comes back to.
+	Here     string
 	Calls    []admin.LiveCall
 	Total    int64 // every live call the filter selects, on every page
 	Statuses []callback.Status
@@ -387,7 +390,8 @@ func (c *console) calls(w http.ResponseWriter, r *http.Request, s *session) {
 		c.fail(w, r, s, err)
 		return
 	}
-	p := callsPage{Calls: list, Total: total, Statuses: admin.LiveStatuses(), Status: string(f.Status), Account: f.Account, Node: f.Node}
+	p := callsPage{Calls: list, Total: total, Statuses: admin.LiveStatuses(), Status: string(f.Status), Account: f.Account, Node: f.Node,
+		Here: livePageQuery(q.Encode())}
 	if len(list) > pageSize {
 		p.Calls = list[:pageSize]
 		p.Next = "?" + url.Values{"status": {p.Status}, "account": {p.Account}, "node": {p.Node},
@@ -401,7 +405,48 @@ func (c *console) calls(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (c *console) hangUp(w http.ResponseWriter, r *http.Request, s *session) {
-	c.requestAction(w, r, s, func(id int64) (*callback.Request, error) { return c.svc.HangUp(r.Context(), s.actor(), id) }, Prefix+"calls", "hungup")
+	back := Prefix + "calls"
+	if q := livePageQuery(r.PostFormValue("back")); q != "" {
+		back += "?" + q
+	}
+	c.requestAction(w, r, s, func(id int64) (*callback.Request, error) { return c.svc.HangUp(r.Context(), s.actor(), id) }, back, "hungup")
+}
+
+// livePageQuery returns raw, a live calls page's query, rebuilt from its
+// filters and cursor alone (the notice of the last action left out), or ""
+// when raw is anything else (a path, an unknown key, a status that is not
+// live, a cursor that is not a number): a hang-up comes back to that page,
+// and nowhere else.
+func livePageQuery(raw string) string {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return ""
+	}
+	out := url.Values{}
+	for k, v := range q {
+		if len(v) != 1 {
+			return ""
+		}
+		switch k {
+		case "status":
+			if v[0] != "" && !callback.Status(v[0]).Live() {
+				return ""
+			}
+		case "after":
+			if n, err := strconv.ParseInt(v[0], 10, 64); err != nil || n < 0 {
+				return ""
+			}
+		case "account", "node":
+		case "done":
+			continue // the notice of the last action, not part of the page
+		default:
+			return ""
+		}
+		if v[0] != "" {
+			out.Set(k, v[0])
+		}
+	}
+	return out.Encode()
 }
 
 // CDRs.

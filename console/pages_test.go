@@ -213,13 +213,33 @@ func TestLiveCallsPages(t *testing.T) {
 			t.Errorf("status Finished: %d\n%s", p.code, p.body)
 		}
 
+		// Hung up from the second page of a filtered list, the console
+		// comes back to that page and filter; a "back" that is not the
+		// page's own query (another path, another host, unknown keys)
+		// goes to the first page.
+		back := regexp.MustCompile(`name="back" value="([^"]*)"`).FindStringSubmatch(second.body)
+		if back == nil || html.UnescapeString(back[1]) != "after="+want[pageSize-1] {
+			t.Fatalf("second page's hang-up forms: back %q, want after=%s\n%s", back, want[pageSize-1], second.body)
+		}
 		last := ids[len(ids)-1]
-		if res := b.post(fmt.Sprintf("/admin/calls/%d/hangup", last), url.Values{"csrf": {token}}); res.code != http.StatusSeeOther || res.location != "/admin/calls?done=hungup" {
-			t.Fatalf("hang up: %d %s", res.code, res.location)
+		if res := b.post(fmt.Sprintf("/admin/calls/%d/hangup", last), url.Values{"csrf": {token}, "back": {"node=node-1%2Fboot&after=" + want[pageSize-1]}}); res.code != http.StatusSeeOther ||
+			res.location != "/admin/calls?after="+want[pageSize-1]+"&node=node-1%2Fboot&done=hungup" {
+			t.Fatalf("hang up from the second page: %d %s", res.code, res.location)
+		}
+		// The page it comes back to hangs up back to itself again.
+		again := b.get(fmt.Sprintf("/admin/calls?after=%s&node=node-1%%2Fboot&done=hungup", want[pageSize-1]))
+		if m := regexp.MustCompile(`name="back" value="([^"]*)"`).FindStringSubmatch(again.body); m == nil || html.UnescapeString(m[1]) != "after="+want[pageSize-1]+"&node=node-1%2Fboot" {
+			t.Errorf("the page after a hang-up: back %q, want its filter and cursor", m)
 		}
 		held, err := s.st.CanceledHeld(t.Context(), "node-1/boot")
 		if err != nil || len(held) != 1 || held[0] != last {
 			t.Errorf("the holding node is not told: %v %v", held, err)
+		}
+		for i, bad := range []string{"https://evil.example/x", "//evil.example", "/admin/accounts", "x=1&after=2", "after=zz", "after=1%0d%0aSet-Cookie:a", "status=Finished"} {
+			if res := b.post(fmt.Sprintf("/admin/calls/%d/hangup", ids[i]), url.Values{"csrf": {token}, "back": {bad}}); res.code != http.StatusSeeOther ||
+				res.location != "/admin/calls?done=hungup" {
+				t.Errorf("hang up with back %q: %d %s, want the first page", bad, res.code, res.location)
+			}
 		}
 	})
 }
