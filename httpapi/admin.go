@@ -112,6 +112,25 @@ func (a *api) adminReader(w http.ResponseWriter, r *http.Request) (act admin.Act
 	return act, true
 }
 
+// adminPage reads what an admin list begins with: its reading operator,
+// the query (keys, which must include "limit") and the page size; on a
+// failure it has answered and ok is false.
+func (a *api) adminPage(w http.ResponseWriter, r *http.Request, keys ...string) (act admin.Actor, q map[string]string, limit int, ok bool) {
+	act, ok = a.adminReader(w, r)
+	if !ok {
+		return admin.Actor{}, nil, 0, false
+	}
+	q, err := adminQuery(r, keys...)
+	if err == nil {
+		limit, err = pageSize(q)
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return admin.Actor{}, nil, 0, false
+	}
+	return act, q, limit, true
+}
+
 // adminRequest reads the JSON body of a change and authenticates its
 // operator; on failure it has answered and ok is false.
 func (a *api) adminRequest(w http.ResponseWriter, r *http.Request) (body []byte, act admin.Actor, ok bool) {
@@ -360,19 +379,8 @@ type AuditView struct {
 }
 
 func (a *api) handleAdminAudit(w http.ResponseWriter, r *http.Request) {
-	act, err := a.adminActor(r, nil)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	q, err := adminQuery(r, "operator", "object", "before", "limit")
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	limit, err := pageSize(q)
-	if err != nil {
-		a.writeError(w, r, err)
+	act, q, limit, ok := a.adminPage(w, r, "operator", "object", "before", "limit")
+	if !ok {
 		return
 	}
 	before, err := parseIDParam(q, "before")

@@ -38,19 +38,8 @@ func (a *api) writeAccount(w http.ResponseWriter, status int, acct *callback.Acc
 }
 
 func (a *api) handleAdminListAccounts(w http.ResponseWriter, r *http.Request) {
-	act, err := a.adminActor(r, nil)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	q, err := adminQuery(r, "prefix", "blocked", "tariff", "currency", "after", "limit")
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	limit, err := pageSize(q)
-	if err != nil {
-		a.writeError(w, r, err)
+	act, q, limit, ok := a.adminPage(w, r, "prefix", "blocked", "tariff", "currency", "after", "limit")
+	if !ok {
 		return
 	}
 	blocked, err := parseBoolParam(q, "blocked")
@@ -192,19 +181,8 @@ func (a *api) handleAdminPostLedger(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) handleAdminListLedger(w http.ResponseWriter, r *http.Request) {
-	act, err := a.adminActor(r, nil)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	q, err := adminQuery(r, "before", "limit")
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	limit, err := pageSize(q)
-	if err != nil {
-		a.writeError(w, r, err)
+	act, q, limit, ok := a.adminPage(w, r, "before", "limit")
+	if !ok {
 		return
 	}
 	before, err := parseIDParam(q, "before")

@@ -45,18 +45,8 @@ func (a *api) handleAdminWebhookSettings(w http.ResponseWriter, r *http.Request)
 }
 
 func (a *api) handleAdminListDeliveries(w http.ResponseWriter, r *http.Request) {
-	act, ok := a.adminReader(w, r)
+	act, q, limit, ok := a.adminPage(w, r, "state", "request", "account", "url", "before", "limit")
 	if !ok {
-		return
-	}
-	q, err := adminQuery(r, "state", "request", "account", "url", "before", "limit")
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	limit, err := pageSize(q)
-	if err != nil {
-		a.writeError(w, r, err)
 		return
 	}
 	before, err := parseIDParam(q, "before")
