@@ -500,3 +500,42 @@ func TestAcceptRetriesTransientErrors(t *testing.T) {
 		t.Errorf("Serve: %v", err)
 	}
 }
+
+// TestListenConfigKeepAliveOff checks that a connection accepted by a
+// FastAGI listener has TCP keep-alive off, as ListenConfig documents
+// (Go's default turns it on, with four setsockopt calls per connection).
+func TestListenConfigKeepAliveOff(t *testing.T) {
+	lc := agi.ListenConfig()
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	raw, err := conn.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var on int
+	var optErr error
+	if err := raw.Control(func(fd uintptr) {
+		on, optErr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if optErr != nil {
+		t.Fatal(optErr)
+	}
+	if on != 0 {
+		t.Errorf("SO_KEEPALIVE = %d on an accepted FastAGI connection, want 0", on)
+	}
+}

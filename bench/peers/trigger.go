@@ -80,7 +80,8 @@ func serveTrigger(ctx context.Context, args []string, out io.Writer) error {
 	}
 	m := agi.NewMux()
 	(&trigger.AGIHandler{Engine: eng, Log: log}).Register(m)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	lc := agi.ListenConfig() // as callbackd serve listens
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}

@@ -166,6 +166,8 @@ type component struct {
 	run   func(ctx context.Context) error
 	addr  string
 	serve func(ctx context.Context, ln net.Listener) error
+	// lc is the listener's configuration where it is not the default.
+	lc *net.ListenConfig
 }
 
 func (e *env) serve(args []string) error {
@@ -296,7 +298,7 @@ func newServer(ctx context.Context, c *Config, log *slog.Logger) (*server, error
 		s.components = append(s.components, component{name: "fastagi", addr: c.AGI.Listen, serve: func(ctx context.Context, ln net.Listener) error {
 			log.Info("FastAGI server listening", "component", "agi", "addr", ln.Addr().String(), "scripts", "ani dnis pin callback cld")
 			return srv.Serve(ctx, ln)
-		}})
+		}, lc: new(agi.ListenConfig())})
 	}
 	var page http.Handler
 	if c.Web.Modes != "" {
@@ -373,10 +375,13 @@ func (s *server) run(ctx context.Context) error {
 // failure it closes what it bound and names the component and address.
 func (s *server) listen(ctx context.Context) ([]net.Listener, error) {
 	lns := make([]net.Listener, len(s.components))
-	var lc net.ListenConfig
 	for i, comp := range s.components {
 		if comp.serve == nil {
 			continue
+		}
+		lc := comp.lc
+		if lc == nil {
+			lc = new(net.ListenConfig)
 		}
 		ln, err := lc.Listen(ctx, "tcp", comp.addr)
 		if err != nil {
