@@ -61,11 +61,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	requests := fs.Int("requests", 10000, "requests dispatched")
 	spread := fs.Duration("spread", time.Minute, "window the requests fall due over")
 	triggerLimits := fs.String("trigger-limits", "none", "the ANI trigger's abuse limits: none, local or shared (see serve-trigger -limits)")
+	triggerProcs := fs.Int("trigger-procs", 0, "GOMAXPROCS of the trigger server: the cores it may run Go code on at once (0: Go's default, every core)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *sessions < 1 || *sessions > 200_000 || *triggers < 1 || *triggers > 100_000 ||
-		*jobs < 1 || *jobs > 100_000 || *requests < 1 || *requests > 100_000 || *spread <= 0 || *spread > 5*time.Minute {
+		*jobs < 1 || *jobs > 100_000 || *requests < 1 || *requests > 100_000 || *spread <= 0 || *spread > 5*time.Minute || *triggerProcs < 0 || *triggerProcs > 256 {
 		return fmt.Errorf("a count or the spread is out of bounds")
 	}
 	parts := map[string]bool{}
@@ -96,7 +97,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if _, ok := limitsText[*triggerLimits]; !ok {
 			return fmt.Errorf("-trigger-limits %q: none, local or shared", *triggerLimits)
 		}
-		if err := benchTrigger(ctx, r, *triggers, *triggerLimits); err != nil {
+		if err := benchTrigger(ctx, r, *triggers, *triggerLimits, *triggerProcs); err != nil {
 			return fmt.Errorf("trigger: %w", err)
 		}
 	}

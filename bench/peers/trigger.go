@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -133,7 +134,7 @@ func triggerLoad(ctx context.Context, addr string, first, n int) (agitest.LoadRe
 // benchTrigger measures the ANI trigger on MariaDB with callbackd, MariaDB
 // and the load generator (with the fake Asterisk) each in its own process,
 // and reports each one's CPU per session.
-func benchTrigger(ctx context.Context, r *report, sessions int, limits string) error {
+func benchTrigger(ctx context.Context, r *report, sessions int, limits string, procs int) error {
 	base := os.Getenv(envMySQLDSN)
 	if base == "" {
 		r.printf("### ANI trigger on MariaDB\n\nLeft out: %s is not set (run through scripts/mariadb-test.sh, as make bench-peers does).\n\n", envMySQLDSN)
@@ -177,7 +178,13 @@ func benchTrigger(ctx context.Context, r *report, sessions int, limits string) e
 	defer adb.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE "+name)
 	own := cfg.Clone()
 	own.DBName = name
-	c, err := startChild("trigger server", here, nil, self, "serve-trigger", "-dsn", own.FormatDSN(), "-limits", limits)
+	var env []string
+	procsText := "Go's default"
+	if procs > 0 {
+		env = []string{"GOMAXPROCS=" + strconv.Itoa(procs)}
+		procsText = strconv.Itoa(procs)
+	}
+	c, err := startChild("trigger server", here, env, self, "serve-trigger", "-dsn", own.FormatDSN(), "-limits", limits)
 	if err != nil {
 		return err
 	}
@@ -202,7 +209,7 @@ func benchTrigger(ctx context.Context, r *report, sessions int, limits string) e
 		}
 	}
 	r.printf("### ANI trigger on MariaDB (lookup, pending check, insert, reject)\n\n")
-	r.printf("%d sessions, 16 at a time, a new caller each, after 500 warm-up sessions; callbackd, MariaDB and the load generator with the fake Asterisk each in its own process; abuse limits: %s.\n\n", sessions, limitsText[limits])
+	r.printf("%d sessions, 16 at a time, a new caller each, after 500 warm-up sessions; callbackd, MariaDB and the load generator with the fake Asterisk each in its own process; abuse limits: %s; the trigger server's GOMAXPROCS: %s.\n\n", sessions, limitsText[limits], procsText)
 	r.printf("| sessions/s | p50 | p99 | callbackd CPU µs/session | MariaDB CPU µs/session | load generator + fake Asterisk CPU µs/session | load avg |\n|---|---|---|---|---|---|---|\n")
 	r.printf("| %.0f | %s | %s | %s | %s | %s | %s |\n\n", res.PerSecond(), ms(res.Latency.P50), ms(res.Latency.P99),
 		µs(after[0]-before[0], res.Succeeded), µs(after[1]-before[1], res.Succeeded), µs(after[2]-before[2], res.Succeeded), loadAverage())
