@@ -15,14 +15,26 @@ import (
 // the dialplan (and the CDR) can see what happened. This is the contract
 // with dialplan/extensions.conf: after AGI() returns, CALLBACKD_ACTION is
 // "ivr" only when the call must go on to Stasis(callbackd,ivr,...); for
-// "callback" and "reject" the channel has already been hung up.
+// "callback" and "reject" the channel has already been hung up, unless the
+// AGI() call asked for reject=dialplan: then the handler hangs nothing up
+// and sets CALLBACKD_SIP_CODE and CALLBACKD_HANGUP_CAUSE for the dialplan's
+// PJSIPHangup (or Hangup, on other channel types).
 const (
-	VarAction    = "CALLBACKD_ACTION"
-	VarReason    = "CALLBACKD_REASON"
-	VarRequestID = "CALLBACKD_REQUEST_ID"
-	VarAccount   = "CALLBACKD_ACCOUNT"
-	VarLanguage  = "CALLBACKD_LANGUAGE"
+	VarAction      = "CALLBACKD_ACTION"
+	VarReason      = "CALLBACKD_REASON"
+	VarRequestID   = "CALLBACKD_REQUEST_ID"
+	VarAccount     = "CALLBACKD_ACCOUNT"
+	VarLanguage    = "CALLBACKD_LANGUAGE"
+	VarSIPCode     = "CALLBACKD_SIP_CODE"
+	VarHangupCause = "CALLBACKD_HANGUP_CAUSE"
 )
+
+// RejectInDialplan is the value of the AGI parameter reject (reject=dialplan,
+// as a query or an AGI() argument) with which the handler leaves the
+// unanswered call's hang-up to the dialplan: it sets the SIP code and the
+// Q.850 cause with the other variables, in the same EXEC MSet, and ends the
+// session, one command and its reply fewer than hanging up itself.
+const RejectInDialplan = "dialplan"
 
 // AGIHandler serves the FastAGI scripts of the access numbers:
 //
@@ -50,7 +62,12 @@ func (h *AGIHandler) Register(m *agi.Mux) {
 func (h *AGIHandler) ServeAGI(ctx context.Context, s *agi.Session) {
 	log := sessionLog{h.Log, [...]slog.Attr{slog.String("channel", s.Env.Channel), slog.String("uniqueid", s.Env.UniqueID),
 		slog.String("script", s.Env.Script), slog.String("cli", s.Env.CallerID)}}
-	call := callFromEnv(&s.Env)
+	call, reject := callFromEnv(&s.Env)
+	dialplanReject := reject == RejectInDialplan
+	if reject != "" && !dialplanReject {
+		log.log(ctx, slog.LevelWarn, "unknown value of the AGI parameter reject (the one value is dialplan); callbackd hangs the call up itself",
+			slog.String("reject", reject))
+	}
 	if s.Env.Type == "PJSIP" && h.Engine.perSource.Enabled() {
 		// The SIP peer, so one abusive source is limited as a whole. The
 		// source serves that limit only: without it the round trip to
@@ -78,7 +95,7 @@ func (h *AGIHandler) ServeAGI(ctx context.Context, s *agi.Session) {
 		log.LogAttrs(ctx, slog.LevelInfo, "trigger decided", attrs...)
 	}
 
-	if err := h.setVars(ctx, s, d); err != nil {
+	if err := h.setVars(ctx, s, d, dialplanReject); err != nil {
 		h.ended(ctx, log, err)
 		return
 	}
@@ -88,6 +105,9 @@ func (h *AGIHandler) ServeAGI(ctx context.Context, s *agi.Session) {
 	if err := h.ringback(ctx, s, d); err != nil {
 		h.ended(ctx, log, err)
 		return
+	}
+	if dialplanReject {
+		return // the dialplan hangs up with CALLBACKD_SIP_CODE
 	}
 	h.ended(ctx, log, h.reject(ctx, s, d.SIPCode))
 }
@@ -108,8 +128,10 @@ func (l sessionLog) log(ctx context.Context, level slog.Level, msg string, attrs
 	l.LogAttrs(ctx, level, msg, append(l.attrs[:len(l.attrs):len(l.attrs)], attrs...)...)
 }
 
-func callFromEnv(env *agi.Env) InboundCall {
-	c := InboundCall{CLI: env.CallerID, CallingPres: strconv.Itoa(env.CallingPres), Channel: env.Channel}
+// callFromEnv reads the call from the AGI environment, and the reject
+// parameter (see RejectInDialplan).
+func callFromEnv(env *agi.Env) (c InboundCall, reject string) {
+	c = InboundCall{CLI: env.CallerID, CallingPres: strconv.Itoa(env.CallingPres), Channel: env.Channel}
 	switch env.Script {
 	case "ani":
 		c.Kind = callback.TriggerANI
@@ -120,12 +142,15 @@ func callFromEnv(env *agi.Env) InboundCall {
 	}
 	c.Number = env.Params.Get("number")
 	c.CLDRule = env.Params.Get("cld")
+	reject = env.Params.Get("reject")
 	for _, a := range env.Args {
 		switch {
 		case strings.HasPrefix(a, "ani_") && c.CLDRule == "":
 			c.CLDRule = a
 		case strings.HasPrefix(a, "number=") && c.Number == "":
 			c.Number = strings.TrimPrefix(a, "number=")
+		case strings.HasPrefix(a, "reject=") && reject == "":
+			reject = strings.TrimPrefix(a, "reject=")
 		}
 	}
 	if c.Number == "" && env.DNID != "" && env.DNID != "unknown" {
@@ -134,11 +159,14 @@ func callFromEnv(env *agi.Env) InboundCall {
 	if c.Number == "" {
 		c.Number = env.Extension
 	}
-	return c
+	return c, reject
 }
 
-func (h *AGIHandler) setVars(ctx context.Context, s *agi.Session, d Decision) error {
-	var varsBuf [5][2]string
+// setVars sets the decision's channel variables; with dialplanReject, and
+// a call to be hung up, the SIP code and the cause the dialplan hangs up
+// with too.
+func (h *AGIHandler) setVars(ctx context.Context, s *agi.Session, d Decision, dialplanReject bool) error {
+	var varsBuf [7][2]string
 	vars := append(varsBuf[:0], [2]string{VarAction, string(d.Action)}, [2]string{VarReason, d.Reason})
 	if d.Request != nil {
 		vars = append(vars, [2]string{VarRequestID, strconv.FormatInt(d.Request.ID, 10)})
@@ -148,6 +176,10 @@ func (h *AGIHandler) setVars(ctx context.Context, s *agi.Session, d Decision) er
 	}
 	if d.Language != "" {
 		vars = append(vars, [2]string{VarLanguage, d.Language})
+	}
+	if dialplanReject && d.Action != ActionIVR {
+		code, cause := rejectWith(d.SIPCode)
+		vars = append(vars, [2]string{VarSIPCode, strconv.Itoa(code)}, [2]string{VarHangupCause, strconv.Itoa(int(cause))})
 	}
 	if len(vars) > 1 && msetSafe(vars) {
 		var argsBuf [len(varsBuf)]string
@@ -242,19 +274,26 @@ func (h *AGIHandler) ringback(ctx context.Context, s *agi.Session, d Decision) e
 // reject hangs the call up unanswered with the SIP code: PJSIPHangup on
 // PJSIP channels (Asterisk 22 has it), the mapped Q.850 cause elsewhere.
 func (h *AGIHandler) reject(ctx context.Context, s *agi.Session, code int) error {
-	if code == 0 {
-		code = callback.DefaultHangupSIPCode
-	}
+	code, cause := rejectWith(code)
 	if s.Env.Type == "PJSIP" {
 		_, err := s.Exec(ctx, "PJSIPHangup", strconv.Itoa(code))
 		return err
+	}
+	_, err := s.Exec(ctx, "Hangup", strconv.Itoa(int(cause)))
+	return err
+}
+
+// rejectWith returns the SIP code a call is rejected with (the default for
+// none) and the Q.850 cause that stands for it on other channel types.
+func rejectWith(code int) (int, callback.Cause) {
+	if code == 0 {
+		code = callback.DefaultHangupSIPCode
 	}
 	cause, err := callback.RejectCause(code)
 	if err != nil {
 		cause = callback.CauseNormalClearing
 	}
-	_, err = s.Exec(ctx, "Hangup", strconv.Itoa(int(cause)))
-	return err
+	return code, cause
 }
 
 // ended logs how the session ended; a caller hanging up first is normal.

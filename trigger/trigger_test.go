@@ -272,6 +272,46 @@ func testTriggers(t *testing.T, open func(t *testing.T) callback.Store) {
 		}
 	})
 
+	t.Run("RejectInDialplan", func(t *testing.T) {
+		f := newFixture(t, open(t), trigger.DefaultLimits())
+		f.number(ani("18005550100", func(n *callback.AccessNumber) { n.RingbackTime = 1; n.HangupSIPCode = 486 }))
+		f.number(ani("18005550107", func(n *callback.AccessNumber) { n.DefaultAccountUsername, n.IsCallback, n.ANumberHandling = "default", 1, 0 }))
+		dialplan := func(c *agitest.Call) { c.Args = append(c.Args, "reject=dialplan") }
+		// The callback is queued and the ringback played as before; the
+		// hang-up is left to the dialplan, with the code in the variables
+		// set by the one MSet.
+		tr := f.ring("ani", "18005550100", "801", dialplan)
+		if want := []string{"Ringing", "Wait 1"}; !slices.Equal(apps(tr), want) {
+			t.Fatalf("EXEC %q, want %q", apps(tr), want)
+		}
+		if tr.SIPCode != 0 || tr.Answered || tr.HungUp {
+			t.Fatalf("SIP %d answered=%v hung up=%v: callbackd must leave the unanswered call to the dialplan", tr.SIPCode, tr.Answered, tr.HungUp)
+		}
+		v := tr.Variables
+		if r := f.pending("801"); r == nil || v[trigger.VarAction] != "callback" || v[trigger.VarRequestID] != fmt.Sprint(r.ID) ||
+			v[trigger.VarSIPCode] != "486" || v[trigger.VarHangupCause] != "17" {
+			t.Fatalf("variables %v, queued %+v", v, r)
+		}
+		if n := len(tr.Exec()) - len(apps(tr)); n != 1 {
+			t.Fatalf("%d MSet, want the variables in one: %q", n, tr.Exec())
+		}
+		// As a query parameter, for a caller refused: the default code.
+		tr = f.ring("ani?reject=dialplan", "18005550100", "", func(c *agitest.Call) { c.CallingPres = 32 })
+		if v := tr.Variables; v[trigger.VarAction] != "reject" || v[trigger.VarSIPCode] != "486" || tr.SIPCode != 0 || len(apps(tr)) != 2 {
+			t.Fatalf("refused caller: variables %v, EXEC %q, SIP %d", v, tr.Exec(), tr.SIPCode)
+		}
+		// The IVR: no hang-up at all, so no code.
+		tr = f.ring("ani", "18005550107", "87654321", dialplan)
+		if v := tr.Variables; v[trigger.VarAction] != "ivr" || v[trigger.VarSIPCode] != "" || v[trigger.VarHangupCause] != "" || tr.SIPCode != 0 {
+			t.Fatalf("IVR: variables %v, SIP %d", v, tr.SIPCode)
+		}
+		// Any other value: callbackd hangs up itself, as without it.
+		tr = f.ring("ani", "18005550100", "87654322", func(c *agitest.Call) { c.Args = append(c.Args, "reject=asterisk") })
+		if want := []string{"Ringing", "Wait 1", "PJSIPHangup 486"}; !slices.Equal(apps(tr), want) || tr.Variables[trigger.VarSIPCode] != "" {
+			t.Fatalf("reject=asterisk: EXEC %q, variables %v", apps(tr), tr.Variables)
+		}
+	})
+
 	t.Run("AnonymousAndWithheldRejected", func(t *testing.T) {
 		f := newFixture(t, open(t), trigger.DefaultLimits())
 		f.number(ani("18005550100", func(n *callback.AccessNumber) { n.DefaultAccountUsername = "default" }))

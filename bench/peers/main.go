@@ -61,6 +61,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	requests := fs.Int("requests", 10000, "requests dispatched")
 	spread := fs.Duration("spread", time.Minute, "window the requests fall due over")
 	triggerLimits := fs.String("trigger-limits", "none", "the ANI trigger's abuse limits: none, local or shared (see serve-trigger -limits)")
+	triggerReject := fs.String("trigger-reject", "handler", "who hangs the trigger's call up: handler (callbackd, EXEC PJSIPHangup) or dialplan (AGI parameter reject=dialplan)")
 	triggerProcs := fs.Int("trigger-procs", 0, "GOMAXPROCS of the trigger server: the cores it may run Go code on at once (0: Go's default, every core)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -97,7 +98,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if _, ok := limitsText[*triggerLimits]; !ok {
 			return fmt.Errorf("-trigger-limits %q: none, local or shared", *triggerLimits)
 		}
-		if err := benchTrigger(ctx, r, *triggers, *triggerLimits, *triggerProcs); err != nil {
+		if *triggerReject != "handler" && *triggerReject != "dialplan" {
+			return fmt.Errorf("-trigger-reject %q: handler or dialplan", *triggerReject)
+		}
+		if err := benchTrigger(ctx, r, *triggers, *triggerLimits, *triggerProcs, *triggerReject == "dialplan"); err != nil {
 			return fmt.Errorf("trigger: %w", err)
 		}
 	}

@@ -117,15 +117,29 @@ func triggerEngine(st *mysql.DB, svc *callback.Service, limits string) (*trigger
 	return eng, nil
 }
 
-func triggerLoad(ctx context.Context, addr string, first, n int) (agitest.LoadResult, error) {
+// triggerLoad runs n trigger sessions against addr, callers first to
+// first+n-1. With dialplanReject the calls ask for reject=dialplan, and
+// each must end with the code in CALLBACKD_SIP_CODE instead of a hang-up.
+func triggerLoad(ctx context.Context, addr string, first, n int, dialplanReject bool) (agitest.LoadResult, error) {
+	args := []string{"number=18005550100"}
+	if dialplanReject {
+		args = append(args, "reject="+trigger.RejectInDialplan)
+	}
 	return agitest.Load(ctx, addr, agitest.LoadOptions{Sessions: n, Concurrency: 16, Timeout: 5 * time.Minute,
 		CallFactory: func(i int) agitest.Call {
-			return agitest.Call{URL: "agi://" + addr + "/ani", Args: []string{"number=18005550100"},
+			return agitest.Call{URL: "agi://" + addr + "/ani", Args: args,
 				CallerID: fmt.Sprintf("4930%07d", first+i), DNID: "18005550100"}
 		},
 		Check: func(tr *agitest.Transcript) error {
-			if tr.SIPCode != 603 || tr.Variables[trigger.VarAction] != "callback" {
-				return fmt.Errorf("SIP %d, %v", tr.SIPCode, tr.Variables)
+			code := tr.SIPCode
+			if dialplanReject {
+				if tr.HungUp {
+					return fmt.Errorf("hung up with SIP %d despite reject=dialplan", code)
+				}
+				code, _ = strconv.Atoi(tr.Variables[trigger.VarSIPCode])
+			}
+			if code != 603 || tr.Variables[trigger.VarAction] != "callback" {
+				return fmt.Errorf("SIP %d, %v", code, tr.Variables)
 			}
 			return nil
 		}})
@@ -134,7 +148,7 @@ func triggerLoad(ctx context.Context, addr string, first, n int) (agitest.LoadRe
 // benchTrigger measures the ANI trigger on MariaDB with callbackd, MariaDB
 // and the load generator (with the fake Asterisk) each in its own process,
 // and reports each one's CPU per session.
-func benchTrigger(ctx context.Context, r *report, sessions int, limits string, procs int) error {
+func benchTrigger(ctx context.Context, r *report, sessions int, limits string, procs int, dialplanReject bool) error {
 	base := os.Getenv(envMySQLDSN)
 	if base == "" {
 		r.printf("### ANI trigger on MariaDB\n\nLeft out: %s is not set (run through scripts/mariadb-test.sh, as make bench-peers does).\n\n", envMySQLDSN)
@@ -189,7 +203,7 @@ func benchTrigger(ctx context.Context, r *report, sessions int, limits string, p
 		return err
 	}
 	defer c.stop()
-	if _, err := triggerLoad(ctx, c.addr, 0, 500); err != nil {
+	if _, err := triggerLoad(ctx, c.addr, 0, 500, dialplanReject); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
 	var before, after [3]time.Duration
@@ -199,7 +213,7 @@ func benchTrigger(ctx context.Context, r *report, sessions int, limits string, p
 			return err
 		}
 	}
-	res, err := triggerLoad(ctx, c.addr, 500, sessions)
+	res, err := triggerLoad(ctx, c.addr, 500, sessions, dialplanReject)
 	if err != nil {
 		return err
 	}
@@ -209,7 +223,7 @@ func benchTrigger(ctx context.Context, r *report, sessions int, limits string, p
 		}
 	}
 	r.printf("### ANI trigger on MariaDB (lookup, pending check, insert, reject)\n\n")
-	r.printf("%d sessions, 16 at a time, a new caller each, after 500 warm-up sessions; callbackd, MariaDB and the load generator with the fake Asterisk each in its own process; abuse limits: %s; the trigger server's GOMAXPROCS: %s.\n\n", sessions, limitsText[limits], procsText)
+	r.printf("%d sessions, 16 at a time, a new caller each, after 500 warm-up sessions; callbackd, MariaDB and the load generator with the fake Asterisk each in its own process; abuse limits: %s; the trigger server's GOMAXPROCS: %s; the call hung up by %s.\n\n", sessions, limitsText[limits], procsText, rejectText[dialplanReject])
 	r.printf("| sessions/s | p50 | p99 | callbackd CPU µs/session | MariaDB CPU µs/session | load generator + fake Asterisk CPU µs/session | load avg |\n|---|---|---|---|---|---|---|\n")
 	r.printf("| %.0f | %s | %s | %s | %s | %s | %s |\n\n", res.PerSecond(), ms(res.Latency.P50), ms(res.Latency.P99),
 		µs(after[0]-before[0], res.Succeeded), µs(after[1]-before[1], res.Succeeded), µs(after[2]-before[2], res.Succeeded), loadAverage())
@@ -229,6 +243,9 @@ func writeHeapProfile(path string) {
 		fmt.Fprintln(os.Stderr, "memprofile:", err)
 	}
 }
+
+// rejectText says who hangs the call up, by -trigger-reject.
+var rejectText = map[bool]string{false: "callbackd (`EXEC PJSIPHangup 603`)", true: "the dialplan (`reject=dialplan`: the code in `EXEC MSet`, no `EXEC PJSIPHangup`)"}
 
 // limitsText describes the -trigger-limits settings in the report.
 var limitsText = map[string]string{

@@ -201,7 +201,8 @@ func testInitThenACallCompletes(t *testing.T, storeEnv string) {
 	}
 	out := cmd("init", "-rates", "../../examples/rates.csv")
 	for _, w := range []string{"schema:", "rates imported", "account:        801", "access number:  18005550100",
-		"exten => 18005550100,1,Goto(callback-ani-18005550100,${EXTEN},1)", "AGI(${CALLBACKD_AGI}/ani,number=${EXTEN})", "CALLBACKD_AGI=agi://127.0.0.1:4573"} {
+		"exten => 18005550100,1,Goto(callback-ani-18005550100,${EXTEN},1)", "AGI(${CALLBACKD_AGI}/ani,number=${EXTEN},reject=dialplan)",
+		"PJSIPHangup(${CALLBACKD_SIP_CODE})", "CALLBACKD_AGI=agi://127.0.0.1:4573"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("init output lacks %q:\n%s", w, out)
 		}

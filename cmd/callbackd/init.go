@@ -171,9 +171,12 @@ func dialplanSnippet(c *Config, number string) string {
 	fmt.Fprintf(&b, "[globals]\nCALLBACKD_AGI=agi://%s\n\n", agiAddr)
 	fmt.Fprintf(&b, "[from-trunk]\nexten => %s,1,Goto(callback-ani-%s,${EXTEN},1)\n\n", number, number)
 	fmt.Fprintf(&b, "[callback-ani-%s]\n", number)
-	b.WriteString("exten => _X.,1,AGI(${CALLBACKD_AGI}/ani,number=${EXTEN})\n")
+	b.WriteString("exten => _X.,1,AGI(${CALLBACKD_AGI}/ani,number=${EXTEN},reject=dialplan)\n")
 	b.WriteString(" same => n,GotoIf($[\"${CALLBACKD_ACTION}\" = \"ivr\"]?ivr)\n")
-	b.WriteString(" same => n,Hangup()\n")
+	b.WriteString(" same => n,GotoIf($[\"${CALLBACKD_SIP_CODE}\" = \"\"]?unreachable)\n")
+	b.WriteString(" same => n,ExecIf($[\"${CHANNEL(channeltype)}\" = \"PJSIP\"]?PJSIPHangup(${CALLBACKD_SIP_CODE}))\n")
+	b.WriteString(" same => n,Hangup(${CALLBACKD_HANGUP_CAUSE})\n")
+	b.WriteString(" same => n(unreachable),Hangup()\n")
 	fmt.Fprintf(&b, " same => n(ivr),Stasis(%s,ivr,${EXTEN})\n same => n,Hangup()\n", c.ARI.App)
 	user := c.ARI.User
 	if user == "" {
