@@ -3,6 +3,7 @@ package mysql_test
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -209,6 +210,12 @@ func TestFrozenServer(t *testing.T) {
 		"create request": func() error {
 			return db.CreateRequest(ctx, &callback.Request{Username: "801", OriginalCLI: "87654321", NextCall: time.Now()})
 		},
+		// The trigger's statements, kept prepared on each connection.
+		"caller by CLI": func() error { _, _, err := db.CallerByCLI(ctx, "801", time.Time{}); return err },
+		"create request for a new caller": func() error {
+			_, err := db.CreateRequestForNewCaller(ctx, &callback.Request{Username: "801", OriginalCLI: "87654322", NextCall: time.Now()}, "87654322", true)
+			return err
+		},
 		"list requests": func() error { _, err := db.ListRequests(ctx, callback.RequestFilter{Limit: 5}); return err },
 		"claim": func() error {
 			_, err := db.Claim(ctx, callback.ClaimParams{Owner: "n/1", Now: time.Now(), Limit: 1, LeaseFor: time.Minute})
@@ -279,6 +286,13 @@ func TestTableLocked(t *testing.T) {
 		if !errors.Is(err, callback.ErrUnavailable) {
 			t.Errorf("create request under %s: %v, want ErrUnavailable", lock.take, err)
 		}
+		err = returns(t, "create request for a new caller", func() error {
+			_, err := db.CreateRequestForNewCaller(ctx, &callback.Request{Username: "801", OriginalCLI: "87654323", NextCall: time.Now()}, "87654323", true)
+			return err
+		})
+		if !errors.Is(err, callback.ErrUnavailable) {
+			t.Errorf("create request for a new caller under %s: %v, want ErrUnavailable", lock.take, err)
+		}
 		if _, err := conn.ExecContext(ctx, lock.release); err != nil {
 			t.Fatal(err)
 		}
@@ -333,4 +347,80 @@ func BenchmarkFrozenServer(b *testing.B) {
 		wg.Wait()
 	}
 	b.ReportMetric(longest.Seconds(), "longest-s")
+}
+
+// The trigger's statements are kept prepared on each connection of the
+// pool (sqlstore.Dialect.PrepareOnce). A connection the server has ended
+// since (KILL, wait_timeout, a restart) is found when it is taken from the
+// pool, and the call runs on a new one with its statements prepared again:
+// no call fails for a connection that went away between calls.
+func TestTriggerStatementsSurviveKilledConnections(t *testing.T) {
+	dsn := dbtest.MySQLDSN(t)
+	db, err := mysql.OpenWith(t.Context(), dsn, mysql.Options{QueryTimeout: testTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxConns(2)
+	ctx := t.Context()
+	if err := db.CreateAccount(ctx, &callback.Account{Username: "801", Currency: "USD"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AddCLI(ctx, callback.AccountCLI{CLI: "4930111111", Username: "801"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := gomysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	connector, err := gomysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := sql.OpenDB(connector)
+	defer admin.Close()
+	var self int64
+	if err := admin.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&self); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		// Both connections busy at once, so the pool holds two with the
+		// statements kept on each.
+		var wg sync.WaitGroup
+		for i := range 2 {
+			wg.Go(func() {
+				cli := fmt.Sprintf("49302%02d%03d", round, i)
+				r := &callback.Request{Username: "801", OriginalCLI: cli, NextCall: time.Now()}
+				if ok, err := db.CreateRequestForNewCaller(ctx, r, cli, true); err != nil || !ok || r.ID == 0 {
+					t.Errorf("round %d: new caller %s: ok=%v id=%d err=%v", round, cli, ok, r.ID, err)
+				}
+				if a, _, err := db.CallerByCLI(ctx, "4930111111", time.Time{}); err != nil || a == nil || a.Username != "801" {
+					t.Errorf("round %d: caller by CLI: %+v, %v", round, a, err)
+				}
+			})
+		}
+		wg.Wait()
+		// The server ends every connection of the store's user but ours.
+		rows, err := admin.QueryContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> ?", cfg.User, self)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if len(ids) == 0 {
+			t.Fatalf("round %d: no connection of the store to end", round)
+		}
+		for _, id := range ids {
+			if _, err := admin.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
+				t.Logf("KILL CONNECTION %d: %v", id, err) // it may have ended already
+			}
+		}
+	}
 }
