@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -24,7 +23,8 @@ func serveAGI(ctx context.Context, _ []string, out io.Writer) error {
 		}
 		s.Exec(ctx, "PJSIPHangup", "603")
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	lc := agi.ListenConfig() // as callbackd serve listens
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
