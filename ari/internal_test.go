@@ -245,3 +245,26 @@ func FuzzDecodeEvent(f *testing.F) {
 		_ = ev.routeKey()
 	})
 }
+
+// Leg B's SIP header variables go on PJSIP trunks only, as leg A's: on a
+// Local trunk (a lab) Asterisk would log "This function requires a PJSIP
+// channel" for each (seen against Asterisk 22.10.1).
+func TestLegBVariablesSIPHeadersOnlyOnPJSIP(t *testing.T) {
+	s := &Session{call: &callback.Attempt{Request: callback.Request{AnonAcctEnabled: true}}}
+	for dial, want := range map[string]bool{"PJSIP/{number}@t": true, "Local/{number}@lab": false} {
+		tr, err := compileTrunk(Trunk{Name: "t", Dial: dial, IdentityHeader: IdentityPAI})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := s.variablesB(&secondLeg{trunk: tr, spec: DialSpec{Number: "12345", CallerID: "801"}})
+		if _, ok := got[varNeedBind]; ok != want {
+			t.Errorf("%s: X-2Way-Need-Bind set %v, want %v: %v", dial, ok, want, got)
+		}
+		if _, ok := got[varPAI]; ok != want {
+			t.Errorf("%s: P-Asserted-Identity set %v, want %v: %v", dial, ok, want, got)
+		}
+		if got["CALLERID(num)"] != "801" {
+			t.Errorf("%s: caller %v", dial, got)
+		}
+	}
+}

@@ -817,7 +817,7 @@ func (s *Session) variablesB(sl *secondLeg) map[string]string {
 		vars["CALLERID(num)"] = cli
 		vars["CONNECTEDLINE(num,i)"] = cli
 	}
-	if s.call.Request.AnonAcctEnabled {
+	if s.call.Request.AnonAcctEnabled && sl.trunk.pjsip() {
 		vars[varNeedBind] = "yes"
 	}
 	sl.trunk.identityVariables(vars, cli)

@@ -191,6 +191,11 @@ func compileTrunk(t Trunk) (*trunk, error) {
 
 // endpoint is the ARI endpoint for number placed through the PJSIP
 // endpoint ep (the trunk's own when ep is "").
+// pjsip reports whether the trunk dials PJSIP channels, the only ones on
+// which SIP headers (PJSIP_HEADER) mean something: on others (a Local
+// channel in a lab) Asterisk logs an error for every PJSIP_HEADER set.
+func (t *trunk) pjsip() bool { return strings.HasPrefix(t.Dial, "PJSIP/") }
+
 func (t *trunk) endpoint(number, ep string) string {
 	if ep == "" {
 		ep = t.Endpoint
@@ -278,9 +283,7 @@ const (
 // legAVariables are the channel variables of the callback leg's originate.
 func legAVariables(r *callback.Request, an *callback.AccessNumber, t *trunk, cli string) map[string]string {
 	vars := make(map[string]string, 2)
-	// SIP headers only mean something on PJSIP legs; on others (a Local
-	// channel in a lab) Asterisk logs an error for every PJSIP_HEADER.
-	pjsip := strings.HasPrefix(t.Dial, "PJSIP/")
+	pjsip := t.pjsip()
 	if r.AccessNumber != "" && pjsip {
 		reason := callback.DefaultDiversionReason
 		if an != nil && an.DiversionReason != "" {
@@ -468,7 +471,7 @@ const varPAI = "PJSIP_HEADER(add,P-Asserted-Identity)"
 
 // identityVariables adds the trunk's identity header naming cli to vars.
 func (t *trunk) identityVariables(vars map[string]string, cli string) {
-	if cli == "" || t.IdentityHeader == "" || !strings.HasPrefix(t.Dial, "PJSIP/") {
+	if cli == "" || t.IdentityHeader == "" || !t.pjsip() {
 		return
 	}
 	uri := "<tel:" + cli + ">"
