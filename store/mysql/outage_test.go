@@ -238,19 +238,18 @@ func TestFrozenServer(t *testing.T) {
 	wg.Wait()
 }
 
-// A table locked by another connection (LOCK TABLES ... WRITE, FLUSH
-// TABLES WITH READ LOCK) makes the store's calls on it fail with
-// ErrUnavailable after the query timeout, and they work again once the
-// lock is gone.
-func TestTableLocked(t *testing.T) {
+// storeAndClient opens the test database as a store with the query
+// timeout testTimeout, holding the account 801, and as another SQL client
+// (a pool of its own), both closed when the test ends.
+func storeAndClient(t *testing.T) (*mysql.DB, *sql.DB, *gomysql.Config) {
+	t.Helper()
 	dsn := dbtest.MySQLDSN(t)
 	db, err := mysql.OpenWith(t.Context(), dsn, mysql.Options{QueryTimeout: testTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	ctx := t.Context()
-	if err := db.CreateAccount(ctx, &callback.Account{Username: "801", Currency: "USD"}); err != nil {
+	t.Cleanup(func() { db.Close() })
+	if err := db.CreateAccount(t.Context(), &callback.Account{Username: "801", Currency: "USD"}); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := gomysql.ParseDSN(dsn)
@@ -262,7 +261,17 @@ func TestTableLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := sql.OpenDB(connector)
-	defer other.Close()
+	t.Cleanup(func() { other.Close() })
+	return db, other, cfg
+}
+
+// A table locked by another connection (LOCK TABLES ... WRITE, FLUSH
+// TABLES WITH READ LOCK) makes the store's calls on it fail with
+// ErrUnavailable after the query timeout, and they work again once the
+// lock is gone.
+func TestTableLocked(t *testing.T) {
+	db, other, _ := storeAndClient(t)
+	ctx := t.Context()
 	for _, lock := range []struct{ take, release string }{
 		{"LOCK TABLES accounts WRITE, callback_requests WRITE", "UNLOCK TABLES"},
 		{"FLUSH TABLES WITH READ LOCK", "UNLOCK TABLES"},
@@ -355,30 +364,12 @@ func BenchmarkFrozenServer(b *testing.B) {
 // pool, and the call runs on a new one with its statements prepared again:
 // no call fails for a connection that went away between calls.
 func TestTriggerStatementsSurviveKilledConnections(t *testing.T) {
-	dsn := dbtest.MySQLDSN(t)
-	db, err := mysql.OpenWith(t.Context(), dsn, mysql.Options{QueryTimeout: testTimeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, admin, cfg := storeAndClient(t)
 	db.SetMaxConns(2)
 	ctx := t.Context()
-	if err := db.CreateAccount(ctx, &callback.Account{Username: "801", Currency: "USD"}); err != nil {
-		t.Fatal(err)
-	}
 	if err := db.AddCLI(ctx, callback.AccountCLI{CLI: "4930111111", Username: "801"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := gomysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	connector, err := gomysql.NewConnector(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := sql.OpenDB(connector)
-	defer admin.Close()
 	var self int64
 	if err := admin.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&self); err != nil {
 		t.Fatal(err)
