@@ -95,7 +95,7 @@ func onHours(from, to time.Time) bool {
 // from request_totals (a row per hour, status, result and shard, kept by
 // the callback_requests triggers of migration 00015) and the unfinished
 // ones (the queue and the live calls) from their rows; else all from the
-// callback_requests_creation_result index.
+// rows, over callback_requests_creation.
 func (db *DB) RequestsByResult(ctx context.Context, from, to time.Time) ([]admin.ResultCount, error) {
 	var rows []struct {
 		Status string `db:"status"`
