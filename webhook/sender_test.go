@@ -458,7 +458,13 @@ type claimCounter struct {
 	webhook.Store
 	claims   atomic.Int64 // claims made
 	rows     atomic.Int64 // rows they claimed
+	finishes atomic.Int64 // transactions recording outcomes
 	attached chan struct{}
+}
+
+func (c *claimCounter) FinishDeliveries(ctx context.Context, outs []webhook.Outcome) (int, error) {
+	c.finishes.Add(1)
+	return c.Store.FinishDeliveries(ctx, outs)
 }
 
 func (c *claimCounter) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*webhook.Delivery, error) {

@@ -115,7 +115,7 @@ func BenchExportCDRs(b *testing.B, open func(b *testing.B) admin.Store) {
 	for b.Loop() {
 		w := &countingWriter{}
 		cpu0 := cpuTime(b)
-		server0, _ := serverCPUTime(b)
+		server0, _ := ServerCPUTime(b)
 		t0 := time.Now()
 		got, err := svc.ExportCDRs(b.Context(), admin.CLIActor, f, w, func() {
 			// Called every 1,000 rows.
@@ -126,7 +126,7 @@ func BenchExportCDRs(b *testing.B, open func(b *testing.B) admin.Store) {
 		})
 		elapsed += time.Since(t0)
 		cpu += cpuTime(b) - cpu0
-		server1, _ := serverCPUTime(b)
+		server1, _ := ServerCPUTime(b)
 		serverCPU += server1 - server0
 		if err != nil {
 			b.Fatal(err)
@@ -139,7 +139,7 @@ func BenchExportCDRs(b *testing.B, open func(b *testing.B) admin.Store) {
 	// On a shared machine the wall clock counts the time other processes
 	// hold the CPUs; the process's CPU time does not.
 	b.ReportMetric(float64(b.N*n)/cpu.Seconds(), "rows/cpu-s")
-	if _, ok := serverCPUTime(b); ok {
+	if _, ok := ServerCPUTime(b); ok {
 		// The database server's share, which the process's CPU time
 		// leaves out (MariaDB through scripts/mariadb-test.sh).
 		b.ReportMetric(float64(serverCPU.Nanoseconds())/1e3/float64(b.N*n), "server-cpu-us/row")
@@ -389,11 +389,11 @@ func BenchAdminLists(b *testing.B, open func(b *testing.B) admin.Store) {
 }
 
 // cpuTime is the CPU time (user and system) this process has used.
-// serverCPUTime returns the CPU time (user and system) of the MariaDB
+// ServerCPUTime returns the CPU time (user and system) of the MariaDB
 // server that scripts/mariadb-test.sh started, from /proc/<pid>/stat, or
 // false when there is none (MARIADB_TEST_PID unset: SQLite, or a server
 // of another kind).
-func serverCPUTime(b *testing.B) (time.Duration, bool) {
+func ServerCPUTime(b testing.TB) (time.Duration, bool) {
 	pid := os.Getenv("MARIADB_TEST_PID")
 	if pid == "" {
 		return 0, false
