@@ -289,3 +289,84 @@ func walFrames(b *testing.B, raw *sql.DB) int {
 	}
 	return frames
 }
+
+// BenchmarkWebhookEndStatements counts, on MariaDB, what an end costs the
+// server with the webhooks off and on: 2,000 ends, 8 at a time (the
+// store's connections), each Store.Update Second leg connected →
+// Finished; it reports per end the statements the server was sent
+// (Questions), the rows its handlers wrote and updated, and, under
+// scripts/mariadb-test.sh, the server's CPU time. The counters are the
+// server's own (SHOW GLOBAL STATUS), so nothing else may use the server
+// meanwhile.
+func BenchmarkWebhookEndStatements(b *testing.B) {
+	dbtest.MySQLDSN(b)
+	for _, hooks := range []bool{false, true} {
+		name := "NoOutbox"
+		if hooks {
+			name = "Outbox"
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				st := dbtest.MySQL(b)
+				if hooks {
+					st.SetWebhookPolicy(webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
+				}
+				const n = 2000
+				leases := bridged(b, st, n, "node1/statements")
+				raw := st.RawDB()
+				b.StartTimer()
+				s0 := globalStatus(b, raw)
+				c0, _ := storetest.ServerCPUTime(b)
+				var wg sync.WaitGroup
+				sem := make(chan struct{}, 8)
+				for _, l := range leases {
+					wg.Add(1)
+					sem <- struct{}{}
+					go func() {
+						defer wg.Done()
+						defer func() { <-sem }()
+						if _, err := st.Update(context.Background(), l, callback.Change{From: callback.StatusSecondLegConnected,
+							To: callback.StatusFinished, Result: callback.ResultSuccessful, Cause: 16, DisconnectTime: time.Now()}); err != nil {
+							b.Error(err)
+						}
+					}()
+				}
+				wg.Wait()
+				c1, server := storetest.ServerCPUTime(b)
+				s1 := globalStatus(b, raw)
+				b.StopTimer()
+				// The second status read is one of the statements counted.
+				b.ReportMetric(float64(s1["Questions"]-s0["Questions"]-1)/n, "statements/end")
+				b.ReportMetric(float64(s1["Handler_write"]-s0["Handler_write"])/n, "handler-writes/end")
+				b.ReportMetric(float64(s1["Handler_update"]-s0["Handler_update"])/n, "handler-updates/end")
+				b.ReportMetric(float64(s1["Innodb_os_log_written"]-s0["Innodb_os_log_written"])/n, "redo-bytes/end")
+				if server {
+					b.ReportMetric(float64((c1-c0).Microseconds())/1000/n, "server-cpu-ms/end")
+				}
+			}
+		})
+	}
+}
+
+// globalStatus reads the server's status counters.
+func globalStatus(b *testing.B, raw *sql.DB) map[string]int64 {
+	rows, err := raw.QueryContext(context.Background(), "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions', 'Handler_write', 'Handler_update', 'Innodb_os_log_written')")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	m := map[string]int64{}
+	for rows.Next() {
+		var k string
+		var v int64
+		if err := rows.Scan(&k, &v); err != nil {
+			b.Fatal(err)
+		}
+		m[k] = v
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
