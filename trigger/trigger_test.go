@@ -275,7 +275,9 @@ func testTriggers(t *testing.T, open func(t *testing.T) callback.Store) {
 	t.Run("RejectInDialplan", func(t *testing.T) {
 		f := newFixture(t, open(t), trigger.DefaultLimits())
 		f.number(ani("18005550100", func(n *callback.AccessNumber) { n.RingbackTime = 1; n.HangupSIPCode = 486 }))
-		f.number(ani("18005550107", func(n *callback.AccessNumber) { n.DefaultAccountUsername, n.IsCallback, n.ANumberHandling = "default", 1, 0 }))
+		f.number(ani("18005550107", func(n *callback.AccessNumber) {
+			n.DefaultAccountUsername, n.IsCallback, n.ANumberHandling = "default", 1, 0
+		}))
 		dialplan := func(c *agitest.Call) { c.Args = append(c.Args, "reject=dialplan") }
 		// The callback is queued and the ringback played as before; the
 		// hang-up is left to the dialplan, with the code in the variables
