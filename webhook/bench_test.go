@@ -227,55 +227,56 @@ func cpuTime(b *testing.B) time.Duration {
 // the sender records 16 at a time. SQLite's autocheckpoint is off for the
 // count.
 func BenchmarkWebhookWALFrames(b *testing.B) {
-	for _, hooks := range []bool{false, true} {
-		name := "NoOutbox"
-		if hooks {
-			name = "Outbox"
-		}
-		b.Run(name, func(b *testing.B) {
-			for range b.N {
-				b.StopTimer()
-				st := dbtest.SQLite(b)
-				if hooks {
-					st.SetWebhookPolicy(webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
-				}
-				const n = 200
-				leases := bridged(b, st, n, "node1/frames")
-				raw := st.RawDB()
-				if _, err := raw.Exec("PRAGMA wal_autocheckpoint=0"); err != nil {
+	outboxOffAndOn(b, func(b *testing.B, hooks bool) {
+		for range b.N {
+			b.StopTimer()
+			st := dbtest.SQLite(b)
+			if hooks {
+				st.SetWebhookPolicy(webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
+			}
+			const n = 200
+			leases := bridged(b, st, n, "node1/frames")
+			raw := st.RawDB()
+			if _, err := raw.Exec("PRAGMA wal_autocheckpoint=0"); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			walFrames(b, raw)
+			for _, l := range leases {
+				if _, err := st.Update(context.Background(), l, callback.Change{From: callback.StatusSecondLegConnected,
+					To: callback.StatusFinished, Result: callback.ResultSuccessful, Cause: 16, DisconnectTime: time.Now()}); err != nil {
 					b.Fatal(err)
 				}
-				b.StartTimer()
-				walFrames(b, raw)
-				for _, l := range leases {
-					if _, err := st.Update(context.Background(), l, callback.Change{From: callback.StatusSecondLegConnected,
-						To: callback.StatusFinished, Result: callback.ResultSuccessful, Cause: 16, DisconnectTime: time.Now()}); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64(walFrames(b, raw))/n, "frames/end")
-				if !hooks {
-					continue
-				}
-				ds, err := st.ClaimDeliveries(context.Background(), webhook.ClaimParams{Owner: "node1/frames", Now: time.Now().Add(time.Second),
-					Limit: n, LeaseFor: time.Minute})
-				if err != nil || len(ds) != n {
-					b.Fatalf("claimed %d of %d: %v", len(ds), n, err)
-				}
-				walFrames(b, raw)
-				outs := make([]webhook.Outcome, len(ds))
-				for i, d := range ds {
-					outs[i] = webhook.Outcome{ID: d.ID, Owner: "node1/frames", Attempts: d.Attempts, State: webhook.StateDelivered, At: time.Now(), Code: 204}
-				}
-				for i := 0; i < len(outs); i += 16 {
-					if _, err := st.FinishDeliveries(context.Background(), outs[i:min(i+16, len(outs))]); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64(walFrames(b, raw))/n, "frames/delivery")
 			}
-		})
-	}
+			b.ReportMetric(float64(walFrames(b, raw))/n, "frames/end")
+			if !hooks {
+				continue
+			}
+			ds, err := st.ClaimDeliveries(context.Background(), webhook.ClaimParams{Owner: "node1/frames", Now: time.Now().Add(time.Second),
+				Limit: n, LeaseFor: time.Minute})
+			if err != nil || len(ds) != n {
+				b.Fatalf("claimed %d of %d: %v", len(ds), n, err)
+			}
+			walFrames(b, raw)
+			outs := make([]webhook.Outcome, len(ds))
+			for i, d := range ds {
+				outs[i] = webhook.Outcome{ID: d.ID, Owner: "node1/frames", Attempts: d.Attempts, State: webhook.StateDelivered, At: time.Now(), Code: 204}
+			}
+			for i := 0; i < len(outs); i += 16 {
+				if _, err := st.FinishDeliveries(context.Background(), outs[i:min(i+16, len(outs))]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(walFrames(b, raw))/n, "frames/delivery")
+		}
+	})
+}
+
+// outboxOffAndOn runs bench as the sub-benchmarks NoOutbox and Outbox:
+// with hooks the store is to write the global webhook's outbox rows.
+func outboxOffAndOn(b *testing.B, bench func(b *testing.B, hooks bool)) {
+	b.Run("NoOutbox", func(b *testing.B) { bench(b, false) })
+	b.Run("Outbox", func(b *testing.B) { bench(b, true) })
 }
 
 // walFrames returns the pages in SQLite's write-ahead log, and empties it.
@@ -300,53 +301,47 @@ func walFrames(b *testing.B, raw *sql.DB) int {
 // meanwhile.
 func BenchmarkWebhookEndStatements(b *testing.B) {
 	dbtest.MySQLDSN(b)
-	for _, hooks := range []bool{false, true} {
-		name := "NoOutbox"
-		if hooks {
-			name = "Outbox"
-		}
-		b.Run(name, func(b *testing.B) {
-			for range b.N {
-				b.StopTimer()
-				st := dbtest.MySQL(b)
-				if hooks {
-					st.SetWebhookPolicy(webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
-				}
-				const n = 2000
-				leases := bridged(b, st, n, "node1/statements")
-				raw := st.RawDB()
-				b.StartTimer()
-				s0 := globalStatus(b, raw)
-				c0, _ := storetest.ServerCPUTime(b)
-				var wg sync.WaitGroup
-				sem := make(chan struct{}, 8)
-				for _, l := range leases {
-					wg.Add(1)
-					sem <- struct{}{}
-					go func() {
-						defer wg.Done()
-						defer func() { <-sem }()
-						if _, err := st.Update(context.Background(), l, callback.Change{From: callback.StatusSecondLegConnected,
-							To: callback.StatusFinished, Result: callback.ResultSuccessful, Cause: 16, DisconnectTime: time.Now()}); err != nil {
-							b.Error(err)
-						}
-					}()
-				}
-				wg.Wait()
-				c1, server := storetest.ServerCPUTime(b)
-				s1 := globalStatus(b, raw)
-				b.StopTimer()
-				// The second status read is one of the statements counted.
-				b.ReportMetric(float64(s1["Questions"]-s0["Questions"]-1)/n, "statements/end")
-				b.ReportMetric(float64(s1["Handler_write"]-s0["Handler_write"])/n, "handler-writes/end")
-				b.ReportMetric(float64(s1["Handler_update"]-s0["Handler_update"])/n, "handler-updates/end")
-				b.ReportMetric(float64(s1["Innodb_os_log_written"]-s0["Innodb_os_log_written"])/n, "redo-bytes/end")
-				if server {
-					b.ReportMetric(float64((c1-c0).Microseconds())/1000/n, "server-cpu-ms/end")
-				}
+	outboxOffAndOn(b, func(b *testing.B, hooks bool) {
+		for range b.N {
+			b.StopTimer()
+			st := dbtest.MySQL(b)
+			if hooks {
+				st.SetWebhookPolicy(webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
 			}
-		})
-	}
+			const n = 2000
+			leases := bridged(b, st, n, "node1/statements")
+			raw := st.RawDB()
+			b.StartTimer()
+			s0 := globalStatus(b, raw)
+			c0, _ := storetest.ServerCPUTime(b)
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, 8)
+			for _, l := range leases {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer wg.Done()
+					defer func() { <-sem }()
+					if _, err := st.Update(context.Background(), l, callback.Change{From: callback.StatusSecondLegConnected,
+						To: callback.StatusFinished, Result: callback.ResultSuccessful, Cause: 16, DisconnectTime: time.Now()}); err != nil {
+						b.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			c1, server := storetest.ServerCPUTime(b)
+			s1 := globalStatus(b, raw)
+			b.StopTimer()
+			// The second status read is one of the statements counted.
+			b.ReportMetric(float64(s1["Questions"]-s0["Questions"]-1)/n, "statements/end")
+			b.ReportMetric(float64(s1["Handler_write"]-s0["Handler_write"])/n, "handler-writes/end")
+			b.ReportMetric(float64(s1["Handler_update"]-s0["Handler_update"])/n, "handler-updates/end")
+			b.ReportMetric(float64(s1["Innodb_os_log_written"]-s0["Innodb_os_log_written"])/n, "redo-bytes/end")
+			if server {
+				b.ReportMetric(float64((c1-c0).Microseconds())/1000/n, "server-cpu-ms/end")
+			}
+		}
+	})
 }
 
 // globalStatus reads the server's status counters.
