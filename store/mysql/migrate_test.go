@@ -1,14 +1,17 @@
 package mysql_test
 
 import (
+	"io"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/callbackd/callbackd/admin"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/store/dbtest"
 	"github.com/callbackd/callbackd/store/mysql"
+	"github.com/callbackd/callbackd/store/storetest"
 )
 
 // Rows that break the rules of migration 00003, written before it ran: the
@@ -77,20 +80,8 @@ func TestRateCountsMigrationCountsOlderRates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := old.ExecContext(t.Context(), `INSERT INTO tariff_rates (tariff, prefix) VALUES ('retail', '1'), ('retail', '44'), ('retail', '4930'), ('wholesale', '1')`); err != nil {
-		t.Fatal(err)
-	}
-	old.Close()
-	st, err := mysql.Open(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	got, err := st.ListTariffs(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || got[0].Name != "retail" || got[0].Rates != 3 || got[1].Name != "wholesale" || got[1].Rates != 1 {
-		t.Errorf("tariffs %+v, want retail 3, wholesale 1", got)
-	}
+	storetest.RateCountsMigrationCountsOlderRates(t, old, func() (admin.Store, io.Closer, error) {
+		st, err := mysql.Open(t.Context(), dsn)
+		return st, st, err
+	})
 }

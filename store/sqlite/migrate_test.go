@@ -1,14 +1,17 @@
 package sqlite_test
 
 import (
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/callbackd/callbackd/admin"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/store/sqlite"
+	"github.com/callbackd/callbackd/store/storetest"
 )
 
 // Rows that break the rules of migration 00003, written before it ran: the
@@ -68,20 +71,8 @@ func TestRateCountsMigrationCountsOlderRates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := old.ExecContext(t.Context(), `INSERT INTO tariff_rates (tariff, prefix) VALUES ('retail', '1'), ('retail', '44'), ('retail', '4930'), ('wholesale', '1')`); err != nil {
-		t.Fatal(err)
-	}
-	old.Close()
-	st, err := sqlite.Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	got, err := st.ListTariffs(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || got[0].Name != "retail" || got[0].Rates != 3 || got[1].Name != "wholesale" || got[1].Rates != 1 {
-		t.Errorf("tariffs %+v, want retail 3, wholesale 1", got)
-	}
+	storetest.RateCountsMigrationCountsOlderRates(t, old, func() (admin.Store, io.Closer, error) {
+		st, err := sqlite.Open(t.Context(), path)
+		return st, st, err
+	})
 }

@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 
@@ -117,5 +119,29 @@ func testTariffRateCountsConcurrent(t *testing.T, s admin.Store) {
 	}
 	if got := rateCounts(t, s); got["retail"] != imports*each {
 		t.Errorf("count %d, want %d", got["retail"], imports*each)
+	}
+}
+
+// RateCountsMigrationCountsOlderRates checks that rates written before
+// migration 00017 are counted by it: old is the database migrated up to
+// 00014, and open migrates it to the end and opens the store; the tariff
+// list shows the rates before any import.
+func RateCountsMigrationCountsOlderRates(t *testing.T, old *sql.DB, open func() (admin.Store, io.Closer, error)) {
+	t.Helper()
+	if _, err := old.ExecContext(t.Context(), `INSERT INTO tariff_rates (tariff, prefix) VALUES ('retail', '1'), ('retail', '44'), ('retail', '4930'), ('wholesale', '1')`); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	st, closer, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	got, err := st.ListTariffs(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Name != "retail" || got[0].Rates != 3 || got[1].Name != "wholesale" || got[1].Rates != 1 {
+		t.Errorf("tariffs %+v, want retail 3, wholesale 1", got)
 	}
 }
