@@ -138,6 +138,8 @@ func benchDelivery(b *testing.B, open func(testing.TB) callback.Store, hooks boo
 		// Each call ends on its own goroutine at its moment, paced at
 		// perSecond, as calls end on a busy node.
 		start := time.Now()
+		batched, _ := st.(updateBatching)
+		txs0, ups0 := batching(batched)
 		cpu0 := cpuTime(b)
 		server0, _ := storetest.ServerCPUTime(b)
 		writes := make([]time.Duration, n)
@@ -195,6 +197,11 @@ func benchDelivery(b *testing.B, open func(testing.TB) callback.Store, hooks boo
 			// which cpu-ms/end does not count.
 			b.ReportMetric(float64((server1-server0).Microseconds())/1000/float64(n), "server-cpu-ms/end")
 		}
+		if txs1, ups1 := batching(batched); txs1 > txs0 {
+			// Updates a transaction carried, on average (see the store's
+			// UpdateBatching).
+			b.ReportMetric(float64(ups1-ups0)/float64(txs1-txs0), "ends/tx")
+		}
 		b.ReportMetric(pct(writes, 0.50), "end-p50-ms")
 		b.ReportMetric(pct(writes, 0.99), "end-p99-ms")
 		if hooks && len(delays) > 0 {
@@ -210,6 +217,19 @@ func benchDelivery(b *testing.B, open func(testing.TB) callback.Store, hooks boo
 			b.ReportMetric(float64(cs.finishes.Load()), "outcome-txs")
 		}
 	}
+}
+
+// updateBatching is the stores' count of the transactions their Updates
+// shared.
+type updateBatching interface {
+	UpdateBatching() (txs, updates uint64)
+}
+
+func batching(s updateBatching) (txs, updates uint64) {
+	if s == nil {
+		return 0, 0
+	}
+	return s.UpdateBatching()
 }
 
 // cpuTime is the CPU time (user and system) this process has used.

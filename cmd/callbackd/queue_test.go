@@ -133,6 +133,12 @@ func TestServeReportsBadRowsAndFailingClaims(t *testing.T) {
 	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, `callbackd_queue_invalid_rows_total{outcome="finished"} 1`) {
 		t.Errorf("metrics %d:\n%s", code, grepLines(body, "callbackd_queue", "callbackd_claim"))
 	}
+	// The good row's status changes went through the embedded store's
+	// shared transactions, and are counted.
+	if _, body := get("/metrics"); !strings.Contains(body, "callbackd_store_update_transactions_total ") ||
+		strings.Contains(body, "callbackd_store_updates_total 0\n") || !strings.Contains(body, "callbackd_store_updates_total ") {
+		t.Errorf("no count of status changes in /metrics:\n%s", grepLines(body, "callbackd_store"))
+	}
 	wait("ready", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
 
 	rename := func(from, to string) {

@@ -27,16 +27,31 @@ func sharedLimits(c *Config, st callback.Store) trigger.SharedBuckets {
 }
 
 // registerStoreMetrics adds the store's counters to m:
-// callbackd_claim_conflicts_total.
+// callbackd_claim_conflicts_total, and where Updates share transactions
+// callbackd_store_update_transactions_total and
+// callbackd_store_updates_total.
 func registerStoreMetrics(m *metrics.Metrics, st callback.Store) {
-	c, ok := st.(interface{ ClaimConflicts() uint64 })
-	if !ok {
+	if c, ok := st.(interface{ ClaimConflicts() uint64 }); ok {
+		m.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "callbackd", Name: "claim_conflicts_total",
+			Help: "Claims of due requests that lost their rows to another node (a certification conflict on Galera, a deadlock elsewhere) and were run again on other rows.",
+		}, func() float64 { return float64(c.ClaimConflicts()) }))
+	}
+	b, ok := st.(interface {
+		BatchesUpdates() bool
+		UpdateBatching() (txs, updates uint64)
+	})
+	if !ok || !b.BatchesUpdates() {
 		return
 	}
 	m.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "callbackd", Name: "claim_conflicts_total",
-		Help: "Claims of due requests that lost their rows to another node (a certification conflict on Galera, a deadlock elsewhere) and were run again on other rows.",
-	}, func() float64 { return float64(c.ClaimConflicts()) }))
+		Namespace: "callbackd", Name: "store_update_transactions_total",
+		Help: "Transactions that carried status changes of requests (the embedded store lets the changes that come together share one).",
+	}, func() float64 { txs, _ := b.UpdateBatching(); return float64(txs) }))
+	m.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "callbackd", Name: "store_updates_total",
+		Help: "Status changes of requests those transactions carried: divided by callbackd_store_update_transactions_total, the mean batch.",
+	}, func() float64 { _, ups := b.UpdateBatching(); return float64(ups) }))
 }
 
 // serviceStore is svc's store; nil without a service.

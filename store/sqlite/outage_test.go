@@ -3,7 +3,9 @@ package sqlite_test
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,6 +73,77 @@ func TestWriteLockHeld(t *testing.T) {
 	conn.Close()
 	if err := db.CreateRequest(ctx, &callback.Request{Username: "801", OriginalCLI: "87654321", NextCall: time.Now()}); err != nil {
 		t.Fatalf("create request after the lock is gone: %v", err)
+	}
+}
+
+// Call ends that queue for the writer while another process holds the
+// file's write lock share a transaction once their turn comes; when the
+// lock outlasts the query timeout each of them fails with ErrUnavailable
+// and none is written, and once the lock is gone they go through.
+func TestWriteLockHeldUpdates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "callbackd.db")
+	db, err := sqlite.OpenWith(t.Context(), path, sqlite.Options{QueryTimeout: testTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := t.Context()
+	const n = 6
+	for i := range n {
+		if err := db.CreateRequest(ctx, &callback.Request{Username: "801", OriginalCLI: fmt.Sprint(87654300 + i), NextCall: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs, err := db.Claim(ctx, callback.ClaimParams{Owner: "node1", Now: time.Now().Add(time.Minute), Limit: n, LeaseFor: time.Hour})
+	if err != nil || len(rs) != n {
+		t.Fatalf("claim: %d rows, %v", len(rs), err)
+	}
+	finishAll := func() []error {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i, r := range rs {
+			wg.Go(func() {
+				errs[i] = returns(t, "finish", func() error {
+					_, err := db.Update(ctx, callback.Lease{RequestID: r.ID, Attempt: r.Attempt, Owner: "node1"},
+						callback.Change{From: r.Status, To: callback.StatusFinished, Result: callback.ResultExpired})
+					return err
+				})
+			})
+		}
+		wg.Wait()
+		return errs
+	}
+
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range finishAll() {
+		if !errors.Is(err, callback.ErrUnavailable) {
+			t.Errorf("finish request %d under another process's write lock: %v, want ErrUnavailable", rs[i].ID, err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	for _, r := range rs {
+		if got, err := db.GetRequest(ctx, r.ID); err != nil || got.Status != r.Status {
+			t.Fatalf("request %d after the failed ends: %v %v, want %q", r.ID, got.Status, err, r.Status)
+		}
+	}
+	for i, err := range finishAll() {
+		if err != nil {
+			t.Errorf("finish request %d after the lock is gone: %v", rs[i].ID, err)
+		}
 	}
 }
 

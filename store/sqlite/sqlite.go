@@ -165,7 +165,9 @@ var dialect = sqlstore.Dialect{
 	// RETURNING came with SQLite 3.35; the driver embeds a later one.
 	Returning:   true,
 	PrepareOnce: true,
-	Time:        func(t time.Time) any { return t.Format("2006-01-02 15:04:05.000") },
+	// The Updates waiting for the one writer share its next transaction.
+	UpdateBatches: 1,
+	Time:          func(t time.Time) any { return t.Format("2006-01-02 15:04:05.000") },
 	BadTime: func(col string) string {
 		return "NOT (" + col + " GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' AND julianday(" + col + ") IS NOT NULL AND " + col + " >= '1970-01-01')"
 	},

@@ -13,6 +13,7 @@ import (
 )
 
 var queueTests = map[string]func(t *testing.T, s callback.Store){
+	"UpdatesShareTransactions": updatesShareTransactions,
 	"RowsInOtherStatusesAreNeverClaimed": func(t *testing.T, s callback.Store) {
 		// A SQL client inserts rows in statuses no request waits in: they
 		// must never be dialled, nor hold NextDue at a time nothing can claim.

@@ -48,6 +48,13 @@ func (db *DB) txResolving(ctx context.Context, fn func(tx *sqlx.Tx) error, appli
 	if !errors.Is(err, errCommitUnknown) {
 		return err
 	}
+	return db.resolveCommit(ctx, err, fn, applied)
+}
+
+// resolveCommit follows a commit of fn that failed with err, its answer
+// lost: applied, in a new transaction, tells whether fn took effect; if
+// it did not, fn is run again. err is returned when that cannot be told.
+func (db *DB) resolveCommit(ctx context.Context, err error, fn func(tx *sqlx.Tx) error, applied func(tx *sqlx.Tx) (bool, error)) error {
 	var done bool
 	if rerr := db.tx(ctx, func(tx *sqlx.Tx) error {
 		var err error

@@ -836,8 +836,10 @@ func (db *DB) Update(ctx context.Context, l callback.Lease, c callback.Change) (
 		note = c.Error
 	}
 	var got *callback.Request
-	err := db.txResolving(ctx, func(tx *sqlx.Tx) error {
-		args := slices.Concat(s.args, leaseArgs(l), []any{string(c.From)})
+	args := slices.Concat(s.args, leaseArgs(l), []any{string(c.From)})
+	err := db.runUpdate(&updateWrite{ctx: ctx, write: func(ctx context.Context, tx *sqlx.Tx) error {
+		// The guarded UPDATE comes first: a lost lease writes nothing
+		// (see runBatch).
 		if err := execMatched(ctx, tx, leaseLost(l), "UPDATE callback_requests SET "+s.String()+leaseGuard+" AND status = ?", args...); err != nil {
 			return err
 		}
@@ -850,7 +852,7 @@ func (db *DB) Update(ctx context.Context, l callback.Lease, c callback.Change) (
 		}
 		got, err = getRequest(ctx, tx, l.RequestID)
 		return err
-	}, func(tx *sqlx.Tx) (bool, error) {
+	}, applied: func(ctx context.Context, tx *sqlx.Tx) (bool, error) {
 		// The change took effect when the attempt is at c.To: moves go
 		// forward only, and only this lease's holder moves it.
 		r, err := getRequest(ctx, tx, l.RequestID)
@@ -859,7 +861,7 @@ func (db *DB) Update(ctx context.Context, l callback.Lease, c callback.Change) (
 		}
 		got = r
 		return r.Attempt == l.Attempt && r.Status == c.To && (r.LeaseOwner == l.Owner || r.LeaseOwner == ""), nil
-	})
+	}})
 	if err != nil {
 		return nil, db.fail(err, "update request %d %q -> %q", l.RequestID, c.From, c.To)
 	}

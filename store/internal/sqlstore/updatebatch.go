@@ -1,0 +1,259 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/callbackd/callbackd/callback"
+)
+
+// Every status change of a call is an Update, and every call ends with
+// one. On SQLite, at a thousand call ends a second each in a transaction
+// of its own, the commits cost more than the changes: each writes to the
+// log again the same index and table pages the one before wrote. So there
+// Updates share transactions when they come together: the group commit
+// databases do for their own log, done here for the statements.
+//
+// Where the dialect has them share (Dialect.UpdateBatches), at most that
+// many transactions of Updates run at once (one on SQLite, whose single
+// writer would only queue more). An Update that finds one free runs at
+// once, alone: an idle store adds no wait. One that finds none queues;
+// when a transaction ends, the Updates queued meanwhile (up to
+// maxUpdateBatch) run together in the next one, led by the first of them.
+//
+// A batch is one transaction of the members' own statements, in turn.
+// A member whose lease-guarded UPDATE matches nothing (its lease lost,
+// its status moved) has written nothing, so it fails alone and the others
+// go on. Any other failure rolls the whole batch back and every member
+// runs again alone, exactly as an unbatched Update, so a fault of one
+// call (a row someone else's SQL made unreadable, a trigger refusing it)
+// stays that call's. A batch whose commit answer was lost with its
+// connection is resolved member by member, each checking whether its own
+// change took effect.
+
+// maxUpdateBatch bounds the Updates one transaction carries, so a batch
+// stays short next to the query timeout.
+const maxUpdateBatch = 64
+
+// updateWrite is one Update waiting for, or taking part in, a batch.
+type updateWrite struct {
+	ctx context.Context
+	// write runs the Update's statements in tx; its first is the
+	// lease-guarded UPDATE, so callback.ErrLeaseLost means nothing was
+	// written.
+	write func(ctx context.Context, tx *sqlx.Tx) error
+	// applied tells, after a lost commit answer, whether write took effect.
+	applied func(ctx context.Context, tx *sqlx.Tx) (bool, error)
+
+	wake chan struct{} // closed when next, err and batch are set
+	next updateNext
+	err  error
+	// batch is what the member leads when next is nextLead.
+	batch []*updateWrite
+}
+
+type updateNext int
+
+const (
+	nextDone    updateNext = iota // err is the outcome
+	nextLead                      // run batch
+	nextAlone                     // the batch failed as a whole: run alone
+	nextResolve                   // the batch's commit answer was lost
+)
+
+// updateBatcher queues the Updates waiting for a transaction.
+type updateBatcher struct {
+	mu      sync.Mutex
+	waiting []*updateWrite
+	running int
+	// txs and updates count the transactions of Updates and the Updates
+	// they carried (UpdateBatching).
+	txs, updates atomic.Uint64
+}
+
+// UpdateBatching returns how many transactions have carried Updates, and
+// how many Updates they carried: updates/txs is the mean batch. (An
+// Update run again alone after its batch failed is not counted again.)
+func (db *DB) UpdateBatching() (txs, updates uint64) {
+	return db.updates.txs.Load(), db.updates.updates.Load()
+}
+
+// UpdateQueue returns how many transactions of Updates are running, and
+// how many Updates are queued for one.
+func (db *DB) UpdateQueue() (running, waiting int) {
+	db.updates.mu.Lock()
+	defer db.updates.mu.Unlock()
+	return db.updates.running, len(db.updates.waiting)
+}
+
+// BatchesUpdates reports whether Updates share transactions.
+func (db *DB) BatchesUpdates() bool { return db.d.UpdateBatches > 0 }
+
+// runUpdate runs w, in a batch when others are running.
+func (db *DB) runUpdate(w *updateWrite) error {
+	if db.d.UpdateBatches == 0 {
+		return db.alone(w)
+	}
+	b := &db.updates
+	b.mu.Lock()
+	if b.running < db.d.UpdateBatches {
+		b.running++
+		b.mu.Unlock()
+		return db.lead(w, []*updateWrite{w})
+	}
+	w.wake = make(chan struct{})
+	b.waiting = append(b.waiting, w)
+	b.mu.Unlock()
+
+	// A queued Update waits for its turn at most the query timeout, as it
+	// would have waited for a connection, and at most as long as its
+	// caller does.
+	t := time.NewTimer(db.timeout)
+	select {
+	case <-w.wake:
+		t.Stop()
+	case <-w.ctx.Done():
+		t.Stop()
+		if db.dequeue(w) {
+			return w.ctx.Err()
+		}
+		<-w.wake // taken into a batch already: its outcome follows
+	case <-t.C:
+		if db.dequeue(w) {
+			return db.unavailable(context.DeadlineExceeded)
+		}
+		<-w.wake
+	}
+	switch w.next {
+	case nextLead:
+		return db.lead(w, w.batch)
+	case nextAlone:
+		return db.alone(w)
+	case nextResolve:
+		return db.resolveCommit(w.ctx, w.err, w.tx(), w.resolver())
+	}
+	return w.err
+}
+
+// dequeue takes w off the queue, reporting whether it was still there.
+func (db *DB) dequeue(w *updateWrite) bool {
+	b := &db.updates
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i := slices.Index(b.waiting, w)
+	if i < 0 {
+		return false
+	}
+	b.waiting = slices.Delete(b.waiting, i, i+1)
+	return true
+}
+
+// lead runs batch, which self is part of, then hands the transaction slot
+// on and tells the other members their outcome.
+func (db *DB) lead(self *updateWrite, batch []*updateWrite) error {
+	if len(batch) == 1 {
+		db.updates.txs.Add(1)
+		db.updates.updates.Add(1)
+		err := db.alone(self)
+		db.passOn()
+		return err
+	}
+	db.runBatch(self.ctx, batch)
+	db.passOn()
+	for _, w := range batch {
+		if w != self {
+			close(w.wake)
+		}
+	}
+	switch self.next {
+	case nextAlone:
+		return db.alone(self)
+	case nextResolve:
+		return db.resolveCommit(self.ctx, self.err, self.tx(), self.resolver())
+	}
+	return self.err
+}
+
+// passOn gives the transaction slot to the Updates queued meanwhile, led
+// by the first of them, or frees it.
+func (db *DB) passOn() {
+	b := &db.updates
+	b.mu.Lock()
+	if len(b.waiting) == 0 {
+		b.running--
+		b.mu.Unlock()
+		return
+	}
+	n := min(len(b.waiting), maxUpdateBatch)
+	next := slices.Clone(b.waiting[:n])
+	rest := copy(b.waiting, b.waiting[n:])
+	clear(b.waiting[rest:])
+	b.waiting = b.waiting[:rest]
+	b.mu.Unlock()
+	lead := next[0]
+	lead.next, lead.batch = nextLead, next
+	close(lead.wake)
+}
+
+// runBatch runs batch in one transaction and sets each member's next and
+// err. The transaction has the query timeout of its own: the leader's
+// caller going away does not fail the others.
+func (db *DB) runBatch(parent context.Context, batch []*updateWrite) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), db.timeout)
+	defer cancel()
+	db.updates.txs.Add(1)
+	db.updates.updates.Add(uint64(len(batch)))
+	for _, w := range batch {
+		w.next, w.err = nextDone, nil
+	}
+	err := db.tryTx(ctx, func(tx *sqlx.Tx) error {
+		for _, w := range batch {
+			if w.err = w.ctx.Err(); w.err != nil {
+				continue // its caller has gone: nothing written for it
+			}
+			if err := w.write(ctx, tx); err != nil {
+				if errors.Is(err, callback.ErrLeaseLost) {
+					w.err = err // its UPDATE matched nothing: nothing written
+					continue
+				}
+				return err
+			}
+		}
+		return nil
+	})
+	next := nextDone
+	switch {
+	case err == nil:
+		return
+	case ctx.Err() != nil:
+		// The database did not answer in time: as for an Update alone,
+		// the callers hear it is unavailable.
+		err = db.unavailable(err)
+	case errors.Is(err, errCommitUnknown):
+		next = nextResolve
+	default:
+		next = nextAlone
+	}
+	for _, w := range batch {
+		w.next, w.err = next, err
+	}
+}
+
+// alone runs w in a transaction of its own, as an Update always did.
+func (db *DB) alone(w *updateWrite) error {
+	return db.txResolving(w.ctx, w.tx(), w.resolver())
+}
+
+func (w *updateWrite) tx() func(tx *sqlx.Tx) error {
+	return func(tx *sqlx.Tx) error { return w.write(w.ctx, tx) }
+}
+
+func (w *updateWrite) resolver() func(tx *sqlx.Tx) (bool, error) {
+	return func(tx *sqlx.Tx) (bool, error) { return w.applied(w.ctx, tx) }
+}
