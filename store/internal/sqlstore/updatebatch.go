@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -160,9 +161,8 @@ func (db *DB) lead(self *updateWrite, batch []*updateWrite) error {
 	if len(batch) == 1 {
 		db.updates.txs.Add(1)
 		db.updates.updates.Add(1)
-		err := db.alone(self)
-		db.passOn()
-		return err
+		defer db.passOn() // also when the write panics
+		return db.alone(self)
 	}
 	db.runBatch(self.ctx, batch)
 	db.passOn()
@@ -217,7 +217,7 @@ func (db *DB) runBatch(parent context.Context, batch []*updateWrite) {
 			if w.err = w.ctx.Err(); w.err != nil {
 				continue // its caller has gone: nothing written for it
 			}
-			if err := w.write(ctx, tx); err != nil {
+			if err := w.writeIn(ctx, tx); err != nil {
 				if errors.Is(err, callback.ErrLeaseLost) {
 					w.err = err // its UPDATE matched nothing: nothing written
 					continue
@@ -244,6 +244,21 @@ func (db *DB) runBatch(parent context.Context, batch []*updateWrite) {
 		w.next, w.err = next, err
 	}
 }
+
+// writeIn runs w's write in a batch. A panic in it becomes an error that
+// rolls the batch back, so that it is raised again where it belongs: in
+// w's own goroutine, when w runs again alone, not in the leader's.
+func (w *updateWrite) writeIn(ctx context.Context, tx *sqlx.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", errWritePanicked, p)
+		}
+	}()
+	return w.write(ctx, tx)
+}
+
+// errWritePanicked is a member's write that panicked in a batch.
+var errWritePanicked = errors.New("update panicked in a batch")
 
 // alone runs w in a transaction of its own, as an Update always did.
 func (db *DB) alone(w *updateWrite) error {
