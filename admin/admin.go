@@ -300,6 +300,9 @@ type Store interface {
 	ListDeliveries(ctx context.Context, f webhook.Filter) ([]*webhook.Delivery, error)
 	// GetDelivery returns outbox row id, or ErrNotFound.
 	GetDelivery(ctx context.Context, id int64) (*webhook.Delivery, error)
+	// ListDeliveryAttempts returns the attempts kept of outbox row id,
+	// oldest first.
+	ListDeliveryAttempts(ctx context.Context, id int64) ([]*webhook.Attempt, error)
 	// ResendDelivery makes outbox row id pending and due at now, with a
 	// new retry window from now, whatever its state (a sender holding it
 	// loses its lease); ErrNotFound for an unknown id.

@@ -426,7 +426,7 @@ func (s *Sender) writeResults(ctx context.Context, results <-chan Outcome, wrote
 // deliver sends d once and returns its outcome; false when ctx ended
 // first (the row is left to be sent again).
 func (s *Sender) deliver(ctx context.Context, d *Delivery) (Outcome, bool) {
-	out := Outcome{ID: d.ID, Owner: s.o.Owner, Attempts: d.Attempts}
+	out := Outcome{ID: d.ID, Owner: s.o.Owner, Attempts: d.Attempts, Started: s.o.Now()}
 	log := s.log.With("delivery_id", d.ID, "request_id", d.RequestID, "status", d.Status, "attempt", d.Attempts)
 	var code int
 	var err error

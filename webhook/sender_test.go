@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -260,6 +261,21 @@ func TestSenderRetriesWithBackoff(t *testing.T) {
 		d := outbox(t, st, webhook.Filter{})[0]
 		if d.Attempts != 4 || d.LastCode != 200 || d.LastError != "" {
 			t.Errorf("row after delivery: attempts %d, code %d, error %q", d.Attempts, d.LastCode, d.LastError)
+		}
+		// Each attempt kept its row, as the sender saw it.
+		as, err := ws.ListDeliveryAttempts(context.Background(), d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, a := range as {
+			got = append(got, fmt.Sprintf("%d %d %q", a.Attempt, a.Code, a.Error))
+			if a.Started.IsZero() || a.Finished.Before(a.Started) || a.Owner != "node1/test" {
+				t.Errorf("attempt %+v", a)
+			}
+		}
+		if want := []string{`1 503 "HTTP 503"`, `2 503 "HTTP 503"`, `3 503 "HTTP 503"`, `4 200 ""`}; !slices.Equal(got, want) {
+			t.Errorf("attempts %q, want %q", got, want)
 		}
 		if obs.get(webhook.StatePending) != 3 || obs.get(webhook.StateDelivered) != 1 {
 			t.Errorf("observed %v", obs.n)

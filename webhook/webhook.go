@@ -171,19 +171,40 @@ type ClaimParams struct {
 	LeaseFor time.Duration
 }
 
-// Outcome is what became of one claimed delivery.
+// Outcome is what became of one claimed delivery: its attempt, recorded
+// on the outbox row and kept as an Attempt.
 type Outcome struct {
 	ID       int64
 	Owner    string // the lease it was sent under
 	Attempts int    // Delivery.Attempts when claimed: the fencing token
 	// State: StateDelivered, StatePending (due again at NextAttempt) or
 	// StateFailed.
-	State       State
+	State State
+	// Started is when the attempt began (the POST, the email, the SMS);
+	// At when its answer or its error came. A zero Started is taken as
+	// At.
+	Started     time.Time
 	At          time.Time
 	NextAttempt time.Time
 	Code        int
 	Error       string
 }
+
+// Attempt is one attempt of a delivery, as the store keeps it: one row
+// per outcome recorded, kept across resends, deleted with the delivery.
+type Attempt struct {
+	ID         int64
+	DeliveryID int64
+	Attempt    int // 1-based: Delivery.Attempts when it was made
+	Started    time.Time
+	Finished   time.Time
+	Code       int    // HTTP status of the answer; 0: no answer
+	Error      string // why it failed; "" a 2xx answer
+	Owner      string // the node/boot that made it
+}
+
+// Duration is how long the attempt took.
+func (a *Attempt) Duration() time.Duration { return a.Finished.Sub(a.Started) }
 
 // Filter selects outbox rows for listing. Zero fields do not filter.
 type Filter struct {
@@ -254,7 +275,8 @@ type Store interface {
 	// how many were recorded. A retry or a failure whose lease no longer
 	// holds (another sender took the row, or it was resent) is passed
 	// over; a delivery (2xx) is recorded on any pending row, whoever holds
-	// it: the receiver has the notification.
+	// it: the receiver has the notification. Each outcome recorded also
+	// writes its Attempt; one passed over writes none.
 	FinishDeliveries(ctx context.Context, outs []Outcome) (int, error)
 	// TakeBackDeliveries frees at once the pending rows leased by owners
 	// that start with prefix but are not self: a previous run of this node.
@@ -269,6 +291,9 @@ type Store interface {
 	ListDeliveries(ctx context.Context, f Filter) ([]*Delivery, error)
 	// GetDelivery returns row id, or callback.ErrNotFound.
 	GetDelivery(ctx context.Context, id int64) (*Delivery, error)
+	// ListDeliveryAttempts returns the attempts kept of row id, oldest
+	// first; none for an unknown id.
+	ListDeliveryAttempts(ctx context.Context, id int64) ([]*Attempt, error)
 	// GetAccountWebhook returns an account's webhook or callback.ErrNotFound.
 	// The changes (a resend, setting or removing an account's webhook)
 	// are the admin store's, each with its audit entry.

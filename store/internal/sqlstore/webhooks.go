@@ -330,41 +330,115 @@ func (db *DB) ClaimDeliveries(ctx context.Context, p webhook.ClaimParams) ([]*we
 	return out, nil
 }
 
-// FinishDeliveries records outcomes, each guarded by its lease.
+// FinishDeliveries records outcomes, each guarded by its lease, and
+// writes the attempt row of each outcome recorded.
+//
+// Which outcomes are recorded is decided once, up front: one SELECT reads
+// the pending rows among the outcomes' ids, locking them (FOR UPDATE on
+// MariaDB; SQLite's write transaction holds the whole database), so no
+// other transaction changes them before this one commits. A 2xx outcome
+// is recorded on a row found pending, whoever holds it; any other on a
+// row found pending under the outcome's own lease (owner and attempts).
+// The UPDATEs then name only those rows, so they match exactly the
+// outcomes chosen, and the attempt rows (one multi-row INSERT) are
+// written for those and no others. Reading the matches back from the
+// grouped UPDATE ... WHERE id IN (...) is not possible (it returns a
+// count), and an INSERT ... SELECT without the lock would on MariaDB read
+// the rows without locking them (READ COMMITTED), so a row changed by
+// another node in between could get an attempt row without its outcome
+// or the other way round.
 func (db *DB) FinishDeliveries(ctx context.Context, outs []webhook.Outcome) (int, error) {
 	if len(outs) == 0 {
 		return 0, nil
 	}
-	// A 2xx answer is recorded whoever holds the row now: the receiver
-	// has the notification. Those are written in one statement per HTTP
-	// status, at the latest time among them; the others one by one, under
-	// their lease.
-	type group struct {
-		ids []int64
-		at  time.Time
-	}
-	delivered := map[int]*group{}
-	var codes []int
-	var rest []webhook.Outcome
-	for _, o := range outs {
-		if o.State != webhook.StateDelivered {
-			rest = append(rest, o)
-			continue
+	ids := make([]int64, len(outs))
+	for i, o := range outs {
+		switch o.State {
+		case webhook.StateDelivered, webhook.StateFailed:
+		case webhook.StatePending:
+			if o.NextAttempt.IsZero() {
+				return 0, fmt.Errorf("delivery %d: pending without a next attempt: %w", o.ID, callback.ErrInvalid)
+			}
+		default:
+			return 0, fmt.Errorf("delivery %d: state %q: %w", o.ID, o.State, callback.ErrInvalid)
 		}
-		g := delivered[o.Code]
-		if g == nil {
-			g = &group{}
-			delivered[o.Code] = g
-			codes = append(codes, o.Code)
-		}
-		g.ids = append(g.ids, o.ID)
-		if o.At.After(g.at) {
-			g.at = o.At
-		}
+		ids[i] = o.ID
 	}
 	var n int
 	err := db.tx(ctx, func(tx *sqlx.Tx) error {
 		n = 0
+		q, args, err := sqlx.In("SELECT id, lease_owner, attempts FROM webhook_outbox WHERE id IN (?) AND state = 'pending'"+db.d.LockRows, ids)
+		if err != nil {
+			return err
+		}
+		var rows []struct {
+			ID       int64          `db:"id"`
+			Owner    sql.NullString `db:"lease_owner"`
+			Attempts int            `db:"attempts"`
+		}
+		if err := tx.SelectContext(ctx, &rows, q, args...); err != nil || len(rows) == 0 {
+			return err
+		}
+		type lease struct {
+			owner    string
+			attempts int
+		}
+		pending := make(map[int64]lease, len(rows))
+		for _, r := range rows {
+			pending[r.ID] = lease{r.Owner.String, r.Attempts}
+		}
+		// The outcomes recorded, as the updates below apply them: the
+		// 2xx answers first, then the others under their lease; a row
+		// takes one outcome.
+		recorded := make([]*webhook.Outcome, 0, len(rows))
+		// A 2xx answer is recorded whoever holds the row now: the
+		// receiver has the notification. Those are written in one
+		// statement per HTTP status, at the latest time among them; the
+		// others one by one.
+		type group struct {
+			ids []int64
+			at  time.Time
+		}
+		delivered := map[int]*group{}
+		var codes []int
+		for i := range outs {
+			o := &outs[i]
+			if o.State != webhook.StateDelivered {
+				continue
+			}
+			if _, ok := pending[o.ID]; !ok {
+				continue
+			}
+			delete(pending, o.ID)
+			recorded = append(recorded, o)
+			g := delivered[o.Code]
+			if g == nil {
+				g = &group{}
+				delivered[o.Code] = g
+				codes = append(codes, o.Code)
+			}
+			g.ids = append(g.ids, o.ID)
+			if o.At.After(g.at) {
+				g.at = o.At
+			}
+		}
+		rest := len(recorded)
+		for i := range outs {
+			o := &outs[i]
+			if o.State == webhook.StateDelivered {
+				continue
+			}
+			if l, ok := pending[o.ID]; ok && l.owner == o.Owner && l.attempts == o.Attempts {
+				delete(pending, o.ID)
+				recorded = append(recorded, o)
+			}
+		}
+		if len(recorded) == 0 {
+			return nil
+		}
+		if err := db.insertAttempts(ctx, tx, recorded); err != nil {
+			return err
+		}
 		for _, code := range codes {
 			g := delivered[code]
 			q, args, err := sqlx.In(`UPDATE webhook_outbox SET state = 'delivered', delivered = ?, last_code = ?, last_error = NULL,
@@ -382,24 +456,17 @@ func (db *DB) FinishDeliveries(ctx context.Context, outs []webhook.Outcome) (int
 			}
 			n += int(m)
 		}
-		for _, o := range rest {
+		for _, o := range recorded[rest:] {
 			var s sets
 			s.set("lease_owner = NULL")
 			s.set("lease_expires = NULL")
 			s.set("last_code = ?", num(o.Code))
-			switch o.State {
-			case webhook.StateFailed:
+			if o.State == webhook.StateFailed {
 				s.set("state = 'failed'")
-				s.set("last_error = ?", str(cut(o.Error, 1000)))
-			case webhook.StatePending:
-				if o.NextAttempt.IsZero() {
-					return fmt.Errorf("delivery %d: pending without a next attempt: %w", o.ID, callback.ErrInvalid)
-				}
+			} else {
 				s.set("next_attempt = ?", db.ts(o.NextAttempt))
-				s.set("last_error = ?", str(cut(o.Error, 1000)))
-			default:
-				return fmt.Errorf("delivery %d: state %q: %w", o.ID, o.State, callback.ErrInvalid)
 			}
+			s.set("last_error = ?", str(cut(o.Error, 1000)))
 			res, err := tx.ExecContext(ctx, "UPDATE webhook_outbox SET "+s.String()+
 				" WHERE id = ? AND lease_owner = ? AND attempts = ? AND state = 'pending'", append(s.args, o.ID, o.Owner, o.Attempts)...)
 			if err != nil {
@@ -417,6 +484,37 @@ func (db *DB) FinishDeliveries(ctx context.Context, outs []webhook.Outcome) (int
 		return 0, db.fail(err, "record %d delivery outcomes", len(outs))
 	}
 	return n, nil
+}
+
+// attemptColumns are the columns of a webhook_attempts row as written.
+const attemptColumns = "delivery_id, attempt, started, finished, code, error, owner"
+
+// insertAttempts writes the attempt rows of outs, recorded in tx, in one
+// statement: the sender records at most a few hundred outcomes at a time.
+func (db *DB) insertAttempts(ctx context.Context, tx *sqlx.Tx, outs []*webhook.Outcome) error {
+	var b strings.Builder
+	b.WriteString("INSERT INTO webhook_attempts (" + attemptColumns + ") VALUES ")
+	row := placeholders(7)
+	args := make([]any, 0, 7*len(outs))
+	for i, o := range outs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+		finished := o.At
+		if finished.IsZero() {
+			finished = db.now()
+		}
+		started := o.Started
+		if started.IsZero() || started.After(finished) {
+			started = finished
+		}
+		args = append(args, o.ID, o.Attempts, db.ts(started), db.ts(finished), num(o.Code), str(cut(o.Error, 1000)), o.Owner)
+	}
+	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("attempts: insert: %w", err)
+	}
+	return nil
 }
 
 // TakeBackDeliveries frees the pending rows held by earlier runs of this
@@ -460,7 +558,10 @@ func (db *DB) CountDeliveries(ctx context.Context, s webhook.State) (int, error)
 	return n, nil
 }
 
-// PruneDeliveries deletes old delivered and failed rows.
+// PruneDeliveries deletes old delivered and failed rows, and with them
+// their attempts: webhook_attempts.delivery_id is a foreign key ON DELETE
+// CASCADE (both stores keep foreign keys on, as for the requests' history
+// lines), so the same DELETE takes them.
 func (db *DB) PruneDeliveries(ctx context.Context, t time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil
@@ -558,9 +659,34 @@ func (db *DB) GetDelivery(ctx context.Context, id int64) (*webhook.Delivery, err
 	return out[0], nil
 }
 
+// ListDeliveryAttempts returns the attempts kept of row id, oldest first.
+func (db *DB) ListDeliveryAttempts(ctx context.Context, id int64) ([]*webhook.Attempt, error) {
+	var rows []struct {
+		ID         int64          `db:"id"`
+		DeliveryID int64          `db:"delivery_id"`
+		Attempt    int            `db:"attempt"`
+		Started    Time           `db:"started"`
+		Finished   Time           `db:"finished"`
+		Code       sql.NullInt64  `db:"code"`
+		Error      sql.NullString `db:"error"`
+		Owner      string         `db:"owner"`
+	}
+	if err := db.r.SelectContext(ctx, &rows, "SELECT id, "+attemptColumns+" FROM webhook_attempts WHERE delivery_id = ? ORDER BY id", id); err != nil {
+		return nil, db.fail(err, "attempts of delivery %d", id)
+	}
+	out := make([]*webhook.Attempt, len(rows))
+	for i, r := range rows {
+		out[i] = &webhook.Attempt{ID: r.ID, DeliveryID: r.DeliveryID, Attempt: r.Attempt, Started: r.Started.Time, Finished: r.Finished.Time,
+			Code: int(r.Code.Int64), Error: r.Error.String, Owner: r.Owner}
+	}
+	return out, nil
+}
+
 // ResendDelivery makes row id pending and due now, with a new retry
 // window, and writes its audit entry. A sender holding it loses its
-// lease: its outcome is not recorded, and the row is sent again.
+// lease: its outcome is not recorded, and the row is sent again. The
+// attempts made so far keep their rows: the next attempt is numbered on
+// from them.
 func (db *DB) ResendDelivery(ctx context.Context, id int64, now time.Time, audit *admin.AuditEntry) (*webhook.Delivery, error) {
 	var got *webhook.Delivery
 	err := db.tx(ctx, func(tx *sqlx.Tx) error {
