@@ -94,6 +94,15 @@ func (s *Service) GetDelivery(ctx context.Context, a Actor, id int64) (*webhook.
 	return s.Store.GetDelivery(ctx, id)
 }
 
+// ListDeliveryAttempts returns the attempts kept of webhook notification
+// id, oldest first.
+func (s *Service) ListDeliveryAttempts(ctx context.Context, a Actor, id int64) ([]*webhook.Attempt, error) {
+	if err := a.Check(PermRead); err != nil {
+		return nil, err
+	}
+	return s.Store.ListDeliveryAttempts(ctx, id)
+}
+
 // DeliveryObject names notification id in the audit log.
 func DeliveryObject(id int64) string { return fmt.Sprintf("webhook_delivery/%d", id) }
 
@@ -283,6 +292,31 @@ type DeliveryView struct {
 	Delivered   *time.Time      `json:"delivered,omitempty"`
 	Sending     string          `json:"sending_node,omitempty"`
 	Payload     json.RawMessage `json:"payload,omitempty"`
+	// AttemptsLog is every attempt kept, oldest first: only in the view
+	// of one notification (an empty list when none was made).
+	AttemptsLog []AttemptView `json:"attempts_log,omitzero"`
+}
+
+// AttemptView is one attempt of a notification as the admin API shows
+// it.
+type AttemptView struct {
+	Attempt    int       `json:"attempt"`
+	Started    time.Time `json:"started"`
+	Finished   time.Time `json:"finished"`
+	DurationMS int64     `json:"duration_ms"`
+	Code       int       `json:"code,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	Node       string    `json:"node"`
+}
+
+// ViewAttempts is the view of attempts as; never nil.
+func ViewAttempts(as []*webhook.Attempt) []AttemptView {
+	out := make([]AttemptView, len(as))
+	for i, a := range as {
+		out[i] = AttemptView{Attempt: a.Attempt, Started: a.Started.UTC(), Finished: a.Finished.UTC(), DurationMS: a.Duration().Milliseconds(),
+			Code: a.Code, Error: a.Error, Node: a.Owner}
+	}
+	return out
 }
 
 // DeliveryTarget says where d goes: global, account or reply.

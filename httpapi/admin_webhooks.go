@@ -96,7 +96,14 @@ func (a *api) handleAdminGetDelivery(w http.ResponseWriter, r *http.Request) {
 		a.adminFail(w, r, err, "webhook notification")
 		return
 	}
-	writeJSON(w, http.StatusOK, a.admin.ViewDelivery(d, true))
+	as, err := a.admin.ListDeliveryAttempts(r.Context(), act, id)
+	if err != nil {
+		a.adminFail(w, r, err, "webhook notification")
+		return
+	}
+	v := a.admin.ViewDelivery(d, true)
+	v.AttemptsLog = admin.ViewAttempts(as)
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (a *api) handleAdminResendDelivery(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callbackd/callbackd/admin"
 	"github.com/callbackd/callbackd/callback"
@@ -195,6 +196,58 @@ func TestAdminDeliveries(t *testing.T) {
 		r = e.get("/api/v1/admin/webhooks/settings", e.asRita)
 		if r.status != 200 || strings.Contains(string(r.body), "s3cr3t") || !strings.Contains(string(r.body), `"events":"final"`) {
 			t.Errorf("settings: %d %s", r.status, r.body)
+		}
+	})
+}
+
+// One notification over the API lists its attempts, oldest first; the
+// list of notifications does not.
+func TestAdminDeliveryAttempts(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(testing.TB) callback.Store) {
+		st := open(t)
+		e := newAdminEnv(t, st)
+		ws := st.(webhook.Store)
+		ws.SetWebhookPolicy(webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
+		req := e.create(`{"original_cli":"4930111222","destination":"4930999"}`, asAlice)
+		if r := e.send("POST", fmt.Sprintf("/api/v1/admin/requests/%d/cancel", req.ID), "", e.asAnn); r.status != 200 {
+			t.Fatalf("cancel: %d %s", r.status, r.body)
+		}
+		path := ""
+		get := func() (v admin.DeliveryView, body string) {
+			t.Helper()
+			r := e.get(path, e.asRita)
+			if r.status != 200 {
+				t.Fatalf("get: %d %s", r.status, r.body)
+			}
+			r.json(t, &v)
+			return v, string(r.body)
+		}
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		ds, err := ws.ClaimDeliveries(t.Context(), webhook.ClaimParams{Owner: "n1/boot", Now: now.Add(time.Second), Limit: 10, LeaseFor: time.Minute})
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("claim: %v %v", ds, err)
+		}
+		path = fmt.Sprintf("/api/v1/admin/webhooks/deliveries/%d", ds[0].ID)
+		if v, body := get(); !strings.Contains(body, `"attempts_log":[]`) || v.Attempts != 1 {
+			t.Errorf("before any outcome: %s", body)
+		}
+		if n, err := ws.FinishDeliveries(t.Context(), []webhook.Outcome{{ID: ds[0].ID, Owner: "n1/boot", Attempts: 1, State: webhook.StatePending,
+			Started: now, At: now.Add(250 * time.Millisecond), NextAttempt: now.Add(time.Minute), Code: 503, Error: "HTTP 503: busy"}}); err != nil || n != 1 {
+			t.Fatalf("finish: %d %v", n, err)
+		}
+		v, body := get()
+		want := admin.AttemptView{Attempt: 1, Started: now, Finished: now.Add(250 * time.Millisecond), DurationMS: 250, Code: 503,
+			Error: "HTTP 503: busy", Node: "n1/boot"}
+		if len(v.AttemptsLog) != 1 || v.AttemptsLog[0] != want || v.LastCode != 503 || v.LastError != "HTTP 503: busy" ||
+			v.State != "pending" || v.Payload == nil {
+			t.Errorf("after one attempt: %s", body)
+		}
+		r := e.get("/api/v1/admin/webhooks/deliveries", e.asRita)
+		if r.status != 200 || strings.Contains(string(r.body), "attempts_log") {
+			t.Errorf("list: %d %s", r.status, r.body)
+		}
+		if r := e.get("/api/v1/admin/webhooks/deliveries/999999", e.asRita); r.status != 404 {
+			t.Errorf("unknown: %d %s", r.status, r.body)
 		}
 	})
 }
