@@ -68,6 +68,7 @@ var pages = func() map[string]*template.Template {
 	funcs := template.FuncMap{
 		"pct":   func(bp int64) string { return fmt.Sprintf("%d.%02d %%", bp/100, bp%100) },
 		"dur":   func(d time.Duration) string { return d.Truncate(time.Second).String() },
+		"ms":    fmtMillis,
 		"ts":    fmtTime,
 		"allow": func(role admin.Role, p string) bool { return role.Allows(perm(p)) },
 	}
@@ -95,6 +96,16 @@ func perm(p string) admin.Permission {
 		return admin.PermWrite
 	}
 	return admin.PermRead
+}
+
+// fmtMillis shows a short duration to the millisecond: "250 ms",
+// "1,250 ms".
+func fmtMillis(d time.Duration) string {
+	ms := max(d.Milliseconds(), 0)
+	if ms < 1000 {
+		return fmt.Sprintf("%d ms", ms)
+	}
+	return fmt.Sprintf("%d,%03d ms", ms/1000, ms%1000)
 }
 
 func fmtTime(t time.Time) string {

@@ -117,6 +117,7 @@ type webhookPage struct {
 	URL      string
 	Payload  string // indented
 	Resends  []*admin.AuditEntry
+	Attempts []*webhook.Attempt // oldest first
 }
 
 func (c *console) webhook(w http.ResponseWriter, r *http.Request, s *session) {
@@ -135,13 +136,19 @@ func (c *console) webhook(w http.ResponseWriter, r *http.Request, s *session) {
 		c.fail(w, r, s, err)
 		return
 	}
+	attempts, err := c.svc.ListDeliveryAttempts(r.Context(), s.actor(), id)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
 	var body bytes.Buffer
 	if json.Indent(&body, d.Payload, "", "  ") != nil {
 		body.Reset()
 		body.Write(d.Payload)
 	}
 	c.render(w, r, http.StatusOK, "webhook", s, pageData{Title: fmt.Sprintf("Webhook notification %d", id), Nav: "webhooks",
-		Data: webhookPage{Delivery: d, To: deliveryTo(d), URL: c.svc.DeliveryURL(d), Payload: body.String(), Resends: resends}})
+		Data: webhookPage{Delivery: d, To: deliveryTo(d), URL: c.svc.DeliveryURL(d), Payload: body.String(), Resends: resends,
+			Attempts: attempts}})
 }
 
 func (c *console) resendWebhook(w http.ResponseWriter, r *http.Request, s *session) {

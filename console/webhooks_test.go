@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callbackd/callbackd/admin"
 	"github.com/callbackd/callbackd/webhook"
@@ -171,6 +173,54 @@ func TestAccountWebhookForm(t *testing.T) {
 		es, _ := s.svc.ListAudit(t.Context(), admin.CLIActor, admin.AuditFilter{Object: "account/alice", Operator: "admin"})
 		if len(es) != 3 || es[0].Action != "account.webhook.remove" || es[2].Action != "account.webhook.set" {
 			t.Errorf("audit: %+v", es)
+		}
+	})
+}
+
+var attemptRowRe = regexp.MustCompile(`<tr data-attempt="(\d+)"><td>\d+</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>`)
+
+// A notification's page lists its attempts in a labelled table: number,
+// start, duration, HTTP status, error, node.
+func TestWebhookAttemptsTable(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *system) {
+		acct, _ := s.canceledWithHook(t, "http://127.0.0.1:9/alice")
+		rep, _ := s.signedIn(admin.RoleReporting)
+		page := fmt.Sprintf("/admin/webhooks/%d", acct.ID)
+		res := rep.get(page)
+		if res.code != 200 || !strings.Contains(res.body, `<h2 id="attempts-title">Attempts</h2>`) ||
+			!strings.Contains(res.body, `<table id="attempts-log" aria-labelledby="attempts-title">`) ||
+			!strings.Contains(res.body, `<th scope="col">#</th><th scope="col">Started (UTC)</th><th scope="col">Duration</th><th scope="col">HTTP status</th><th scope="col">Error</th><th scope="col">Node</th>`) ||
+			!strings.Contains(res.body, "No attempt yet.") {
+			t.Fatalf("before any attempt: %d\n%s", res.code, res.body)
+		}
+		ws := s.st.(webhook.Store)
+		now := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+		for i, o := range []webhook.Outcome{
+			{State: webhook.StatePending, Started: now, At: now.Add(250 * time.Millisecond), NextAttempt: time.Now(), Code: 503, Error: "HTTP 503: <busy>"},
+			{State: webhook.StateDelivered, Started: now.Add(time.Minute), At: now.Add(time.Minute + 1250*time.Millisecond), Code: 204},
+		} {
+			ds, err := ws.ClaimDeliveries(t.Context(), webhook.ClaimParams{Owner: fmt.Sprintf("node%d/boot", i+1), Now: time.Now().Add(time.Second),
+				Limit: 10, LeaseFor: time.Minute})
+			i := slices.IndexFunc(ds, func(d *webhook.Delivery) bool { return d.ID == acct.ID })
+			if err != nil || i < 0 {
+				t.Fatalf("claim: %v %v", ds, err)
+			}
+			o.ID, o.Owner, o.Attempts = ds[i].ID, ds[i].LeaseOwner, ds[i].Attempts
+			if n, err := ws.FinishDeliveries(t.Context(), []webhook.Outcome{o}); err != nil || n != 1 {
+				t.Fatalf("finish: %d %v", n, err)
+			}
+		}
+		res = rep.get(page)
+		var got []string
+		for _, m := range attemptRowRe.FindAllStringSubmatch(res.body, -1) {
+			got = append(got, strings.Join(m[1:], "|"))
+		}
+		want := []string{
+			"1|2031-05-06 07:08:09|250 ms|503|HTTP 503: &lt;busy&gt;|node1/boot",
+			"2|2031-05-06 07:09:09|1,250 ms|204||node2/boot",
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") || strings.Contains(res.body, "No attempt yet.") {
+			t.Errorf("attempts:\n got %q\nwant %q\n%s", got, want, res.body)
 		}
 	})
 }
