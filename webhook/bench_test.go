@@ -385,3 +385,67 @@ func globalStatus(b *testing.B, raw *sql.DB) map[string]int64 {
 	}
 	return m
 }
+
+// BenchmarkWebhookOutcomes measures the sender's outcome writes alone:
+// 2,000 claimed notifications (CALLBACKD_BENCH_DELIVERIES) recorded
+// CALLBACKD_BENCH_BATCH at a time (default 64) through FinishDeliveries,
+// one in eight a retry under its lease and the rest delivered (2xx), one
+// transaction after another, nothing else on the store. It reports the
+// wall time per outcome and, on MariaDB under scripts/mariadb-test.sh, the
+// server's CPU time per outcome; on SQLite the process's CPU includes the
+// database's.
+func BenchmarkWebhookOutcomes(b *testing.B) {
+	b.Run("SQLite", func(b *testing.B) { benchOutcomes(b, func(tb testing.TB) callback.Store { return dbtest.SQLite(tb) }) })
+	b.Run("MariaDB", func(b *testing.B) {
+		dbtest.MySQLDSN(b)
+		benchOutcomes(b, func(tb testing.TB) callback.Store { return dbtest.MySQL(tb) })
+	})
+}
+
+func benchOutcomes(b *testing.B, open func(testing.TB) callback.Store) {
+	n := benchEnv(b, "CALLBACKD_BENCH_DELIVERIES", 2000)
+	batch := benchEnv(b, "CALLBACKD_BENCH_BATCH", 64)
+	for range b.N {
+		b.StopTimer()
+		st := open(b)
+		ws := st.(webhook.Store)
+		ws.SetWebhookPolicy(webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
+		finish(b, st, n)
+		now := time.Now()
+		ds, err := ws.ClaimDeliveries(context.Background(), webhook.ClaimParams{Owner: "node1/outcomes", Now: now.Add(time.Second), Limit: n, LeaseFor: time.Hour})
+		if err != nil || len(ds) != n {
+			b.Fatalf("claimed %d of %d: %v", len(ds), n, err)
+		}
+		outs := make([]webhook.Outcome, n)
+		for i, d := range ds {
+			outs[i] = webhook.Outcome{ID: d.ID, Owner: "node1/outcomes", Attempts: d.Attempts, State: webhook.StateDelivered, At: now, Code: 204}
+			if i%8 == 0 {
+				outs[i].State, outs[i].Code, outs[i].Error, outs[i].NextAttempt = webhook.StatePending, 503, "HTTP 503: busy", now.Add(time.Minute)
+			}
+		}
+		b.StartTimer()
+		start := time.Now()
+		cpu0 := cpuTime(b)
+		server0, _ := storetest.ServerCPUTime(b)
+		recorded := 0
+		for i := 0; i < n; i += batch {
+			m, err := ws.FinishDeliveries(context.Background(), outs[i:min(i+batch, n)])
+			if err != nil {
+				b.Fatal(err)
+			}
+			recorded += m
+		}
+		wall := time.Since(start)
+		cpu := cpuTime(b) - cpu0
+		server1, server := storetest.ServerCPUTime(b)
+		b.StopTimer()
+		if recorded != n {
+			b.Fatalf("recorded %d of %d outcomes", recorded, n)
+		}
+		b.ReportMetric(float64(wall.Microseconds())/float64(n), "us/outcome")
+		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-us/outcome")
+		if server {
+			b.ReportMetric(float64((server1-server0).Microseconds())/float64(n), "server-cpu-us/outcome")
+		}
+	}
+}
