@@ -238,6 +238,28 @@ func (e *env) webhookShow(fs *flag.FlagSet) func(context.Context, *admin.Service
 		if err := w.Flush(); err != nil {
 			return err
 		}
+		as, err := svc.ListDeliveryAttempts(ctx, admin.CLIActor, id)
+		if err != nil {
+			return fmt.Errorf("attempts of notification %d: %w", id, err)
+		}
+		if len(as) == 0 {
+			fmt.Fprintln(e.stdout, "attempt log: none yet")
+		} else {
+			fmt.Fprintln(e.stdout, "attempt log:")
+			w = e.table()
+			fmt.Fprintln(w, "#\tSTARTED\tDURATION\tCODE\tERROR\tNODE")
+			for _, a := range as {
+				code := "-"
+				if a.Code != 0 {
+					code = strconv.Itoa(a.Code)
+				}
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", a.Attempt, whTime(a.Started), a.Duration().Round(time.Millisecond), code,
+					whDash(whCut(a.Error, 60)), a.Owner)
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+		}
 		_, err = fmt.Fprintf(e.stdout, "payload:\n%s\n", d.Payload)
 		return err
 	}

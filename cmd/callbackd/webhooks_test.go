@@ -5,10 +5,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callbackd/callbackd/store/dbtest"
+	"github.com/callbackd/callbackd/store/sqlite"
+	"github.com/callbackd/callbackd/webhook"
 )
 
 // The webhook commands on both stores: a cancel from the command line
@@ -57,7 +61,8 @@ func testWebhookCommands(t *testing.T, storeEnv string) {
 		}
 	}
 	out = must("webhook", "show", "1")
-	for _, w := range []string{`"type":"request.finished"`, `"result":"Canceled"`, `"original_cli":"4930111111"`, "global (webhooks.url)"} {
+	for _, w := range []string{`"type":"request.finished"`, `"result":"Canceled"`, `"original_cli":"4930111111"`, "global (webhooks.url)",
+		"attempt log: none yet"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("webhook show lacks %q:\n%s", w, out)
 		}
@@ -140,5 +145,47 @@ func TestServeRefusesBadWebhookConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: serve = %v, want an error naming %s", c.env, err, c.want)
 		}
+	}
+}
+
+// webhook show lists each attempt kept: number, start, duration, HTTP
+// status, error and node.
+func TestWebhookShowAttempts(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "callbackd.db")
+	env := []string{"CALLBACKD_DATABASE_SQLITE_PATH=" + db, "CALLBACKD_WEBHOOKS_ENABLED=true", "CALLBACKD_WEBHOOKS_URL=http://127.0.0.1:9/hook",
+		"CALLBACKD_WEBHOOKS_SECRET=whsec_0123456789abcdef", "CALLBACKD_WEBHOOKS_EVENTS=final"}
+	must := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := Run(t.Context(), args, env, strings.NewReader(""), &out, &out); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+	must("account", "add", "-username", "801", "-balance", "10")
+	rates := filepath.Join(t.TempDir(), "rates.csv")
+	if err := os.WriteFile(rates, []byte("49,0.02,0,1,1\n1,0.01,0,1,1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	must("tariff", "import", "-tariff", "default", "-file", rates)
+	must("request", "add", "-username", "801", "-cli", "4930111111", "-cld", "2way_12345", "-at", "2099-01-01T00:00:00Z")
+	must("request", "cancel", "1")
+	st, err := sqlite.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+	ds, err := st.ClaimDeliveries(t.Context(), webhook.ClaimParams{Owner: "n1/boot", Now: time.Now().Add(time.Second), Limit: 1, LeaseFor: time.Minute})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("claim: %v %v", ds, err)
+	}
+	if n, err := st.FinishDeliveries(t.Context(), []webhook.Outcome{{ID: ds[0].ID, Owner: "n1/boot", Attempts: 1, State: webhook.StatePending,
+		Started: now, At: now.Add(250 * time.Millisecond), NextAttempt: now, Code: 503, Error: "HTTP 503: busy"}}); err != nil || n != 1 {
+		t.Fatalf("finish: %d %v", n, err)
+	}
+	out := must("webhook", "show", "1")
+	if !regexp.MustCompile(`(?m)^attempt log:\n#\s+STARTED\s+DURATION\s+CODE\s+ERROR\s+NODE\n1\s+2031-05-06 07:08:09.000\s+250ms\s+503\s+HTTP 503: busy\s+n1/boot\n`).MatchString(out) {
+		t.Errorf("webhook show:\n%s", out)
 	}
 }
