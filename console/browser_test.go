@@ -293,6 +293,12 @@ func TestBrowserWebhooks(t *testing.T) {
 	if st := tb.Text(ctx, `document.getElementById('state').textContent`); st != "delivered" || delivered.Load() != 1 {
 		t.Errorf("after the resend: state %q, %d delivered", st, delivered.Load())
 	}
+	// Every attempt has its row: the 500s before the resend, then the 204.
+	var codes []string
+	tb.Eval(ctx, `[...document.querySelectorAll('#attempts-log tbody tr[data-attempt] td:nth-child(4)')].map(td => td.textContent)`, &codes)
+	if len(codes) < 2 || codes[len(codes)-1] != "204" || codes[0] != "500" {
+		t.Errorf("the attempts table's HTTP statuses: %q, want 500 first and 204 last", codes)
+	}
 	var resentBy bool
 	tb.Eval(ctx, `[...document.querySelectorAll('main table td')].some(td => td.textContent === 'admin')`, &resentBy)
 	if !resentBy {
