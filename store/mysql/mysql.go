@@ -368,8 +368,11 @@ var dialect = sqlstore.Dialect{
 	LockRows:    " FOR UPDATE",
 	SkipLocked:  " FOR UPDATE SKIP LOCKED",
 	Isolation:   sql.LevelReadCommitted,
-	Time:        func(t time.Time) any { return t },
-	BadTime:     func(col string) string { return col + " < '1970-01-01'" },
+	// Half the default pool: the Updates of call ends share
+	// transactions and statements (see sqlstore.Dialect.UpdateBatches).
+	UpdateBatches: DefaultMaxConns / 2,
+	Time:          func(t time.Time) any { return t },
+	BadTime:       func(col string) string { return col + " < '1970-01-01'" },
 	Upsert: func(_, cols []string) string {
 		set := make([]string, len(cols))
 		for i, c := range cols {

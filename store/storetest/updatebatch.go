@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/webhook"
 )
 
 // UpdateBatcher is what a store that lets Updates share transactions
@@ -19,23 +21,41 @@ type UpdateBatcher interface {
 	UpdateQueue() (running, waiting int)
 }
 
-// holdWriter keeps the writes of s, an SQLite store, waiting until
-// release is called, by holding its one writer connection.
+// holdWriter keeps s's writes waiting until release is called: on SQLite
+// by holding its one writer connection, on MariaDB by a write lock on the
+// history table (taken by another session, as a backup tool would), which
+// every Update writes after its UPDATE.
 func holdWriter(t *testing.T, s callback.Store) (release func()) {
 	t.Helper()
-	conn, err := raw(t, s).Conn(t.Context())
+	ctx := t.Context()
+	conn, err := raw(t, s).Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return func() { conn.Close() }
+	if !isMySQL(t, s) {
+		return func() { conn.Close() }
+	}
+	if _, err := conn.ExecContext(ctx, "LOCK TABLES callback_request_events WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES"); err != nil {
+			t.Error(err)
+		}
+		conn.Close()
+	}
 }
 
 // refuseHistory installs, as someone else's SQL could, a trigger that
-// refuses every history line of request id (SQLite's syntax).
+// refuses every history line of request id.
 func refuseHistory(t *testing.T, s callback.Store, id int64) {
 	t.Helper()
 	q := fmt.Sprintf(`CREATE TRIGGER refuse_history BEFORE INSERT ON callback_request_events
 		WHEN NEW.request_id = %d BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END`, id)
+	if isMySQL(t, s) {
+		q = fmt.Sprintf(`CREATE TRIGGER refuse_history BEFORE INSERT ON callback_request_events FOR EACH ROW
+			BEGIN IF NEW.request_id = %d THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by a trigger'; END IF; END`, id)
+	}
 	if _, err := raw(t, s).ExecContext(t.Context(), q); err != nil {
 		t.Fatal(err)
 	}
@@ -51,9 +71,7 @@ func updatesShareTransactions(t *testing.T, s callback.Store) {
 	if !ok {
 		t.Fatalf("%T does not say whether it batches Updates", s)
 	}
-	if !b.BatchesUpdates() || isMySQL(t, s) {
-		// MariaDB runs each Update in a transaction of its own (see
-		// sqlstore.Dialect.UpdateBatches).
+	if !b.BatchesUpdates() {
 		t.Skip("this store runs each Update in a transaction of its own")
 	}
 	ctx := t.Context()
@@ -78,18 +96,7 @@ func updatesShareTransactions(t *testing.T, s callback.Store) {
 	}
 
 	txs0, ups0 := b.UpdateBatching()
-	release := holdWriter(t, s)
-	got := make([]*callback.Request, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	// Each Update in turn, once the one before has either taken a
-	// transaction (and waits on the writer) or queued. The lost and the
-	// refused one come last, when the transactions are all taken, so
-	// they wait in the queue with others.
-	for i, r := range rs {
-		wg.Go(func() { got[i], errs[i] = finish(ctx, r) })
-		waitFor(t, "an Update running or queued", func() bool { r, w := b.UpdateQueue(); return r+w == i+1 })
-	}
+	q := queueUpdates(t, s, b, rs, finish)
 	if _, w := b.UpdateQueue(); w < 3 {
 		t.Fatalf("%d Updates queued, want the last three at least", w)
 	}
@@ -106,8 +113,7 @@ func updatesShareTransactions(t *testing.T, s callback.Store) {
 	case <-time.After(time.Minute):
 		t.Fatal("an Update given up while it waited did not return")
 	}
-	release()
-	wg.Wait()
+	got, errs := q.wait()
 
 	txs, ups := b.UpdateBatching()
 	if ups-ups0 <= txs-txs0 {
@@ -153,12 +159,123 @@ func updatesShareTransactions(t *testing.T, s callback.Store) {
 	}
 }
 
+// queuedUpdates are Updates started while a store's writer is held.
+type queuedUpdates struct {
+	release func()
+	wg      sync.WaitGroup
+	got     []*callback.Request
+	errs    []error
+}
+
+// queueUpdates holds s's writer and starts finish for each of rs in turn,
+// once the one before has either taken a transaction (and waits on the
+// writer) or queued; so the last ones wait in the queue with others.
+func queueUpdates(t *testing.T, s callback.Store, b UpdateBatcher, rs []*callback.Request,
+	finish func(context.Context, *callback.Request) (*callback.Request, error)) *queuedUpdates {
+	t.Helper()
+	q := &queuedUpdates{release: holdWriter(t, s), got: make([]*callback.Request, len(rs)), errs: make([]error, len(rs))}
+	r0, w0 := b.UpdateQueue()
+	for i, r := range rs {
+		q.wg.Go(func() { q.got[i], q.errs[i] = finish(t.Context(), r) })
+		waitFor(t, "an Update running or queued", func() bool { r, w := b.UpdateQueue(); return r+w == r0+w0+i+1 })
+	}
+	return q
+}
+
+// wait lets the writer go and waits for the Updates.
+func (q *queuedUpdates) wait() ([]*callback.Request, []error) {
+	q.release()
+	q.wg.Wait()
+	return q.got, q.errs
+}
+
 // waitFor polls cond for up to a minute.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not within a minute", what)
+		}
+	}
+}
+
+// batchedEndsNotified: call ends that share a transaction share its
+// statements too (one history INSERT, one read of the requests and their
+// webhooks, one outbox INSERT, where the database returns a multi-row
+// INSERT's ids). Each end still gets its own notifications, naming its own
+// history line and request, and the rows handed to this process's sender
+// carry the ids they were stored under.
+func batchedEndsNotified(t *testing.T, s callback.Store) {
+	b, ok := s.(UpdateBatcher)
+	if !ok {
+		t.Fatalf("%T does not say whether it batches Updates", s)
+	}
+	if !b.BatchesUpdates() {
+		t.Skip("this store runs each Update in a transaction of its own")
+	}
+	ws := hooks(t, s, webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
+	createAccount(t, s, callback.Account{Username: "801", Currency: "USD", MaxSessions: 20})
+	if err := putHook(t, s, &webhook.AccountWebhook{Username: "801", URL: "http://127.0.0.1:9/hook",
+		Secret: "0123456789abcdef", Events: webhook.EventsFinal}); err != nil {
+		t.Fatal(err)
+	}
+	local := &fakeLocal{owner: "n1/run1", room: 5}
+	ws.SetLocalSender(local)
+	defer ws.SetLocalSender(nil)
+	const n = 8
+	for i := range n {
+		create(t, s, newRequest(fmt.Sprint(4930000200+i), base))
+	}
+	rs := claim(t, s, "node1", base, n)
+	if len(rs) != n {
+		t.Fatalf("claimed %d, want %d", len(rs), n)
+	}
+	txs0, ups0 := b.UpdateBatching()
+	got, errs := queueUpdates(t, s, b, rs, func(ctx context.Context, r *callback.Request) (*callback.Request, error) {
+		return s.Update(ctx, callback.Lease{RequestID: r.ID, Attempt: r.Attempt, Owner: "node1"},
+			callback.Change{From: r.Status, To: callback.StatusFinished, Result: callback.ResultExpired, Cause: 19, Note: fmt.Sprint("end of ", r.ID)})
+	}).wait()
+	if txs, ups := b.UpdateBatching(); ups-ups0 <= txs-txs0 {
+		t.Errorf("%d Updates in %d transactions: none shared one", ups-ups0, txs-txs0)
+	}
+	stored := map[int64]*webhook.Delivery{}
+	for i, r := range rs {
+		if errs[i] != nil {
+			t.Fatalf("request %d: %v", r.ID, errs[i])
+		}
+		if got[i].ID != r.ID || got[i].Status != callback.StatusFinished || got[i].Result != callback.ResultExpired {
+			t.Errorf("request %d returned as %d %q %q", r.ID, got[i].ID, got[i].Status, got[i].Result)
+		}
+		var line int64
+		if err := raw(t, s).QueryRowContext(t.Context(), "SELECT id FROM callback_request_events WHERE request_id = ? AND status = ?",
+			r.ID, string(callback.StatusFinished)).Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		ds := deliveries(t, ws, r.ID)
+		if len(ds) != 2 {
+			t.Fatalf("request %d has %d notifications, want 2 (global, account)", r.ID, len(ds))
+		}
+		for _, d := range ds {
+			stored[d.ID] = d
+			var p webhook.Payload
+			if err := json.Unmarshal(d.Payload, &p); err != nil {
+				t.Fatal(err)
+			}
+			if d.EventID != line || p.ID != line || p.Request.ID != r.ID || p.PreviousStatus != r.Status || p.Status != callback.StatusFinished ||
+				p.Result != callback.ResultExpired || p.Cause != 19 || p.Note != fmt.Sprint("end of ", r.ID) {
+				t.Errorf("request %d (history line %d): notification %d for event %d, body %+v", r.ID, line, d.ID, d.EventID, p)
+			}
+		}
+	}
+	handed := local.take()
+	if len(handed) != 5 || local.wakes == 0 {
+		t.Fatalf("%d rows handed to the local sender and %d wakes, want 5 and at least 1", len(handed), local.wakes)
+	}
+	for _, h := range handed {
+		d := stored[h.ID]
+		if d == nil || d.EventID != h.EventID || d.Account != h.Account || d.RequestID != h.RequestID || d.LeaseOwner != "n1/run1" ||
+			string(d.Payload) != string(h.Payload) {
+			t.Errorf("row handed over as %d (request %d, event %d, account %q) is not the row stored under that id", h.ID, h.RequestID, h.EventID, h.Account)
 		}
 	}
 }

@@ -103,6 +103,7 @@ func dialled(t *testing.T, s callback.Store, r *callback.Request, to callback.St
 }
 
 var webhookTests = map[string]func(t *testing.T, s callback.Store){
+	"BatchedEndsNotified": batchedEndsNotified,
 	// Each status change writes its notification with it; a change that
 	// is no status change (a release) writes none, and so does a store
 	// with the outbox off.

@@ -412,6 +412,103 @@ func (db *DB) appendEvent(ctx context.Context, tx *sqlx.Tx, e event) (*callback.
 	return db.addOutbox(ctx, tx, e, res) // the webhooks' notification of the change, in the same transaction
 }
 
+// appendEvents is appendEvent for the history lines of several requests,
+// one each, with the statements shared where the database returns the
+// ids of a multi-row INSERT: one INSERT of the lines, one read of the
+// requests and their webhooks, one INSERT of the outbox rows. out[i] is
+// the request of es[i] as the outbox read it, nil when it read none.
+func (db *DB) appendEvents(ctx context.Context, tx *sqlx.Tx, es []event) ([]*callback.Request, error) {
+	out := make([]*callback.Request, len(es))
+	seen := make(map[int64]bool, len(es))
+	together := len(es) > 1 && db.d.Returning
+	for i := range es {
+		if es[i].at.IsZero() {
+			es[i].at = db.now()
+		}
+		together = together && !seen[es[i].id] && es[i].prev != ""
+		seen[es[i].id] = true
+	}
+	if !together {
+		for i, e := range es {
+			r, err := db.appendEvent(ctx, tx, e)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
+	}
+	var q strings.Builder
+	q.WriteString("INSERT INTO callback_request_events (" + eventColumns + ") VALUES ")
+	args := make([]any, 0, 8*len(es))
+	for i, e := range es {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(placeholders(8))
+		args = append(args, e.id, db.ts(e.at), e.attempt, string(e.status), str(string(e.result)), num(e.cause), num(e.sipCode), str(e.note))
+	}
+	// Returned in no promised order: a line is known by its request, one
+	// line each here.
+	q.WriteString(" RETURNING id, request_id")
+	var lines []struct {
+		ID        int64 `db:"id"`
+		RequestID int64 `db:"request_id"`
+	}
+	if err := tx.SelectContext(ctx, &lines, q.String(), args...); err != nil {
+		return nil, fmt.Errorf("append history: %w", err)
+	}
+	ids := make(map[int64]int64, len(lines))
+	for _, l := range lines {
+		ids[l.RequestID] = l.ID
+	}
+	p := db.outboxPolicy()
+	if p == nil {
+		return out, nil
+	}
+	// The notifications of the lines that changed a status.
+	var changed []int
+	var reqs []int64
+	for i, e := range es {
+		if ids[e.id] == 0 {
+			return nil, fmt.Errorf("append history: no id returned for request %d", e.id)
+		}
+		if e.prev != e.status {
+			changed = append(changed, i)
+			reqs = append(reqs, e.id)
+		}
+	}
+	if len(changed) == 0 {
+		return out, nil
+	}
+	query, qargs, err := sqlx.In(selectRequestHooks, reqs)
+	if err != nil {
+		return nil, err
+	}
+	var hooked []requestHookRow
+	if err := tx.SelectContext(ctx, &hooked, query, qargs...); err != nil {
+		// One row no request can be read from fails the whole read: the
+		// caller runs each alone, where it is read by itself.
+		return nil, fmt.Errorf("outbox: read requests: %w", err)
+	}
+	byID := make(map[int64]requestHookRow, len(hooked))
+	for _, h := range hooked {
+		byID[h.ID] = h
+	}
+	var rows []outboxRow
+	for _, i := range changed {
+		e := es[i]
+		row, read := byID[e.id]
+		r, rs, err := db.outboxRows(ctx, tx, p, e, ids[e.id], e.prev, row, read)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = r
+		rows = append(rows, rs...)
+	}
+	return out, db.insertOutbox(ctx, tx, rows, true)
+}
+
 // Cancel sets the canceled flag and records the cancel, at now, in the
 // history. A request no node holds is finished Canceled in the same
 // transaction; a held one keeps its status, and its holder, which sees it
@@ -837,15 +934,18 @@ func (db *DB) Update(ctx context.Context, l callback.Lease, c callback.Change) (
 	}
 	var got *callback.Request
 	args := slices.Concat(s.args, leaseArgs(l), []any{string(c.From)})
-	err := db.runUpdate(&updateWrite{ctx: ctx, write: func(ctx context.Context, tx *sqlx.Tx) error {
-		// The guarded UPDATE comes first: a lost lease writes nothing
-		// (see runBatch).
-		if err := execMatched(ctx, tx, leaseLost(l), "UPDATE callback_requests SET "+s.String()+leaseGuard+" AND status = ?", args...); err != nil {
+	// The guarded UPDATE comes first: a lost lease writes nothing (see
+	// runBatch).
+	guard := func(ctx context.Context, tx *sqlx.Tx) error {
+		return execMatched(ctx, tx, leaseLost(l), "UPDATE callback_requests SET "+s.String()+leaseGuard+" AND status = ?", args...)
+	}
+	// The guard matched status c.From: the change is from it.
+	e := event{id: l.RequestID, attempt: l.Attempt, status: c.To, result: c.Result, cause: c.Cause, sipCode: c.SIPCode, note: note,
+		prev: c.From}
+	err := db.runUpdate(&updateWrite{ctx: ctx, end: &endWrite{guard: guard, ev: e, got: &got}, write: func(ctx context.Context, tx *sqlx.Tx) error {
+		if err := guard(ctx, tx); err != nil {
 			return err
 		}
-		// The guard matched status c.From: the change is from it.
-		e := event{id: l.RequestID, attempt: l.Attempt, status: c.To, result: c.Result, cause: c.Cause, sipCode: c.SIPCode, note: note,
-			prev: c.From}
 		var err error
 		if got, err = db.appendEvent(ctx, tx, e); err != nil || got != nil {
 			return err

@@ -65,14 +65,13 @@ type Dialect struct {
 	// otherwise parses each interpolated query again, while running a
 	// prepared one is the same single round trip.
 	PrepareOnce bool
-	// UpdateBatches, when not 0, makes Updates share transactions (see
-	// runUpdate), this many transactions of them at once. 0: each Update
-	// has a transaction of its own, as many at once as the pool has
-	// connections. SQLite shares them: its one writer commits a batch for
-	// about what it commits one for. MariaDB does not: there the
-	// statements, not the commits, cost the server, and a batch runs its
-	// members' statements one after the other on one connection (measured
-	// in the README's figures: fewer ends a second than alone).
+	// UpdateBatches, when not 0, makes Updates share transactions and
+	// statements (see runUpdate), this many transactions of them at once.
+	// 0: each Update has a transaction of its own, as many at once as the
+	// pool has connections. SQLite has one (its single writer); MariaDB
+	// half its pool, so that batches form only when the ends come faster
+	// than the connections serve them, and the rest of the pool stays for
+	// the sender, the claims and the triggers.
 	UpdateBatches int
 	// IsUnavailable reports a driver or server error that means the
 	// database cannot serve now (a lost connection, a server shutting

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,28 +16,36 @@ import (
 )
 
 // Every status change of a call is an Update, and every call ends with
-// one. On SQLite, at a thousand call ends a second each in a transaction
-// of its own, the commits cost more than the changes: each writes to the
-// log again the same index and table pages the one before wrote. So there
-// Updates share transactions when they come together: the group commit
-// databases do for their own log, done here for the statements.
+// one. At a thousand call ends a second, each in a transaction of its
+// own, what the database spends goes to the transaction rather than the
+// change: on SQLite each commit writes to the log again the same index
+// and table pages the one before wrote; on MariaDB each end is six
+// statements (BEGIN, the guarded UPDATE, the history INSERT, the read of
+// the request and its webhook, the outbox INSERT, COMMIT), and the
+// server's CPU goes to statements. So Updates share transactions, and
+// statements, when they come together: the group commit databases do for
+// their own log, done here for the statements.
 //
 // Where the dialect has them share (Dialect.UpdateBatches), at most that
-// many transactions of Updates run at once (one on SQLite, whose single
-// writer would only queue more). An Update that finds one free runs at
-// once, alone: an idle store adds no wait. One that finds none queues;
-// when a transaction ends, the Updates queued meanwhile (up to
-// maxUpdateBatch) run together in the next one, led by the first of them.
+// many transactions of Updates run at once. An Update that finds one free
+// runs at once, alone, as an unbatched Update: an idle store adds no
+// wait. One that finds none queues; when a transaction ends, the Updates
+// queued meanwhile (up to maxUpdateBatch) run together in the next one,
+// led by the first of them.
 //
-// A batch is one transaction of the members' own statements, in turn.
-// A member whose lease-guarded UPDATE matches nothing (its lease lost,
-// its status moved) has written nothing, so it fails alone and the others
-// go on. Any other failure rolls the whole batch back and every member
-// runs again alone, exactly as an unbatched Update, so a fault of one
-// call (a row someone else's SQL made unreadable, a trigger refusing it)
-// stays that call's. A batch whose commit answer was lost with its
-// connection is resolved member by member, each checking whether its own
-// change took effect.
+// In a batch each member runs its guarded UPDATE, in turn; then the
+// history lines of those that matched are one INSERT, their requests and
+// webhooks one read, their outbox rows one INSERT, and the requests as
+// left, where the outbox did not read them, one read (writeEnds; on a
+// database without INSERT ... RETURNING, or for two changes of one
+// request, each member's statements in turn). A member whose guarded
+// UPDATE matches nothing (its lease lost, its status moved) has written
+// nothing, so it fails alone and the others go on. Any other failure
+// rolls the whole batch back and every member runs again alone, exactly
+// as an unbatched Update, so a fault of one call (a row someone else's
+// SQL made unreadable, a trigger refusing it, a panic) stays that call's.
+// A batch whose commit answer was lost with its connection is resolved
+// member by member, each checking whether its own change took effect.
 
 // maxUpdateBatch bounds the Updates one transaction carries, so a batch
 // stays short next to the query timeout.
@@ -51,12 +60,24 @@ type updateWrite struct {
 	write func(ctx context.Context, tx *sqlx.Tx) error
 	// applied tells, after a lost commit answer, whether write took effect.
 	applied func(ctx context.Context, tx *sqlx.Tx) (bool, error)
+	// end, when set, is write in parts, for a batch whose statements its
+	// members share (see writeEnds).
+	end *endWrite
 
 	wake chan struct{} // closed when next, err and batch are set
 	next updateNext
 	err  error
 	// batch is what the member leads when next is nextLead.
 	batch []*updateWrite
+}
+
+// endWrite is an Update's write in parts: the guarded UPDATE of its
+// request alone, then its history line (and outbox rows), written with
+// those of the rest of its batch, then the request as the change left it.
+type endWrite struct {
+	guard func(ctx context.Context, tx *sqlx.Tx) error
+	ev    event
+	got   *(*callback.Request)
 }
 
 type updateNext int
@@ -212,18 +233,36 @@ func (db *DB) runBatch(parent context.Context, batch []*updateWrite) {
 	for _, w := range batch {
 		w.next, w.err = nextDone, nil
 	}
-	err := db.tryTx(ctx, func(tx *sqlx.Tx) error {
+	together := sharesStatements(batch)
+	err := db.tryTx(ctx, func(tx *sqlx.Tx) (err error) {
+		// A panic becomes an error that rolls the batch back, so that
+		// it is raised again where it belongs: in its Update's own
+		// goroutine, when that runs again alone, not in the leader's.
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("%w: %v", errWritePanicked, p)
+			}
+		}()
+		var ends []*updateWrite
 		for _, w := range batch {
 			if w.err = w.ctx.Err(); w.err != nil {
 				continue // its caller has gone: nothing written for it
 			}
-			if err := w.writeIn(ctx, tx); err != nil {
+			write := w.write
+			if together {
+				write = w.end.guard
+			}
+			if err := write(ctx, tx); err != nil {
 				if errors.Is(err, callback.ErrLeaseLost) {
 					w.err = err // its UPDATE matched nothing: nothing written
 					continue
 				}
 				return err
 			}
+			ends = append(ends, w)
+		}
+		if together {
+			return db.writeEnds(ctx, tx, ends)
 		}
 		return nil
 	})
@@ -245,16 +284,66 @@ func (db *DB) runBatch(parent context.Context, batch []*updateWrite) {
 	}
 }
 
-// writeIn runs w's write in a batch. A panic in it becomes an error that
-// rolls the batch back, so that it is raised again where it belongs: in
-// w's own goroutine, when w runs again alone, not in the leader's.
-func (w *updateWrite) writeIn(ctx context.Context, tx *sqlx.Tx) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: %v", errWritePanicked, p)
+// sharesStatements reports whether batch's members are all written in
+// parts (endWrite), each on a request of its own: then their history
+// lines, outbox rows and reads are shared statements (writeEnds).
+func sharesStatements(batch []*updateWrite) bool {
+	seen := make(map[int64]bool, len(batch))
+	for _, w := range batch {
+		if w.end == nil || seen[w.end.ev.id] {
+			return false
 		}
-	}()
-	return w.write(ctx, tx)
+		seen[w.end.ev.id] = true
+	}
+	return true
+}
+
+// writeEnds writes, after their guarded UPDATEs, the history lines of ws
+// with their outbox rows, and reads the requests as the changes left them:
+// a few statements for all.
+func (db *DB) writeEnds(ctx context.Context, tx *sqlx.Tx, ws []*updateWrite) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	es := make([]event, len(ws))
+	for i, w := range ws {
+		es[i] = w.end.ev
+	}
+	got, err := db.appendEvents(ctx, tx, es)
+	if err != nil {
+		return err
+	}
+	var unread []int64
+	for i, r := range got {
+		if r == nil {
+			unread = append(unread, es[i].id)
+		}
+	}
+	if len(unread) > 0 {
+		q, args, err := sqlx.In("SELECT "+requestColumns+" FROM callback_requests WHERE i_callback_request IN (?)", unread)
+		if err != nil {
+			return err
+		}
+		rs, err := selectRequests(ctx, tx, q, args...)
+		if err != nil {
+			return err
+		}
+		byID := make(map[int64]*callback.Request, len(rs))
+		for _, r := range rs {
+			byID[r.ID] = r
+		}
+		for i := range got {
+			if got[i] == nil {
+				if got[i] = byID[es[i].id]; got[i] == nil {
+					return fmt.Errorf("request %d: %w", es[i].id, sql.ErrNoRows)
+				}
+			}
+		}
+	}
+	for i, w := range ws {
+		*w.end.got = got[i]
+	}
+	return nil
 }
 
 // errWritePanicked is a member's write that panicked in a batch.

@@ -86,8 +86,8 @@ func (db *DB) afterTx(tx *sqlx.Tx, committed bool) {
 // it, which it returns (nil when it read none) so the caller need not
 // read it again.
 func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Result) (*callback.Request, error) {
-	p := db.hooks.Load()
-	if p == nil || !p.Enabled && !p.ReplyEmail && !p.ReplySMS {
+	p := db.outboxPolicy()
+	if p == nil {
 		return nil, nil
 	}
 	eventID, err := res.LastInsertId()
@@ -108,14 +108,56 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 	}
 	// The request and its account's webhook, in one statement.
 	var row requestHookRow
-	var r *callback.Request
+	read := true
 	switch err := tx.GetContext(ctx, &row, selectRequestHook, e.id); {
 	case err == nil:
-		r = row.request()
 	case ctx.Err() != nil || db.d.IsRetryable(err):
 		return nil, fmt.Errorf("outbox: read request: %w", err)
 	default:
-		// a row that cannot be read as a request: the body names its id only
+		read = false // a row that cannot be read as a request: the body names its id only
+	}
+	r, rows, err := db.outboxRows(ctx, tx, p, e, eventID, callback.Status(prev), row, read)
+	if err != nil {
+		return nil, err
+	}
+	return r, db.insertOutbox(ctx, tx, rows, false)
+}
+
+// outboxPolicy is the webhook policy when it writes outbox rows; nil when
+// none are written.
+func (db *DB) outboxPolicy() *webhook.Policy {
+	p := db.hooks.Load()
+	if p == nil || !p.Enabled && !p.ReplyEmail && !p.ReplySMS {
+		return nil
+	}
+	return p
+}
+
+// outboxRow is an outbox row to insert, and the delivery it is handed to
+// this process's sender as, if it is.
+type outboxRow struct {
+	args    []any // the 14 columns of outboxInsert
+	eventID int64
+	channel webhook.Channel
+	global  bool // account is NULL
+	d       *webhook.Delivery
+}
+
+const outboxInsert = `INSERT INTO webhook_outbox (request_id, event_id, channel, account, address, status, result, payload,
+			created, queued, next_attempt, attempts, lease_owner, lease_expires) VALUES `
+
+// outboxRows returns the outbox rows of history line e, appended as
+// eventID, which moved the request from prev: one for the global webhook
+// when it wants e, one for the request's account's webhook when it has
+// one that wants e, one for the reply to the requester of an email or SMS
+// trigger. row is the request with its account's webhook as the change
+// left it, when read (else the body names the request's id only); it is
+// returned as a request.
+func (db *DB) outboxRows(ctx context.Context, tx *sqlx.Tx, p *webhook.Policy, e event, eventID int64, prev callback.Status,
+	row requestHookRow, read bool) (*callback.Request, []outboxRow, error) {
+	var r *callback.Request
+	if read {
+		r = row.request()
 	}
 	type target struct {
 		channel webhook.Channel
@@ -142,23 +184,23 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 			switch {
 			case errors.Is(err, sql.ErrNoRows): // no From address was kept
 			case err != nil:
-				return nil, fmt.Errorf("outbox: reply address: %w", err)
+				return nil, nil, fmt.Errorf("outbox: reply address: %w", err)
 			default:
 				targets = append(targets, target{webhook.ChannelEmail, nil, addr})
 			}
 		}
 	}
 	if len(targets) == 0 {
-		return r, nil
+		return r, nil, nil
 	}
 	at := e.at
 	if at.IsZero() {
 		at = db.now()
 	}
-	body, err := webhook.NewPayload(eventID, callback.Status(prev), callback.Event{RequestID: e.id, Time: at.Truncate(time.Millisecond),
+	body, err := webhook.NewPayload(eventID, prev, callback.Event{RequestID: e.id, Time: at.Truncate(time.Millisecond),
 		Attempt: e.attempt, Status: e.status, Result: e.result, Cause: e.cause, SIPCode: e.sipCode, Note: e.note}, r).Marshal()
 	if err != nil {
-		return nil, fmt.Errorf("outbox: payload: %w", err)
+		return nil, nil, fmt.Errorf("outbox: payload: %w", err)
 	}
 	created := db.now()
 	now := db.ts(created)
@@ -166,6 +208,7 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 	if ls := db.local.Load(); ls != nil {
 		local = ls.Local
 	}
+	var rows []outboxRow
 	for _, tg := range targets {
 		// A row this process's sender has room for is written leased to
 		// it, its first attempt counted, and handed to it after the
@@ -193,19 +236,65 @@ func (db *DB) addOutbox(ctx context.Context, tx *sqlx.Tx, e event, res sql.Resul
 				db.handoffOf(tx, local).unled = true
 			}
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO webhook_outbox (request_id, event_id, channel, account, address, status, result, payload,
-			created, queued, next_attempt, attempts, lease_owner, lease_expires) VALUES `+placeholders(14), e.id, eventID, string(tg.channel),
-			tg.account, tg.address, string(e.status), str(string(e.result)), string(body), now, now, next, attempts, owner, ownerExpiry(owner, next))
-		if err != nil {
-			return nil, fmt.Errorf("outbox: insert: %w", err)
+		rows = append(rows, outboxRow{args: []any{e.id, eventID, string(tg.channel), tg.account, tg.address, string(e.status),
+			str(string(e.result)), string(body), now, now, next, attempts, owner, ownerExpiry(owner, next)},
+			eventID: eventID, channel: tg.channel, global: tg.account == nil, d: d})
+	}
+	return r, rows, nil
+}
+
+// insertOutbox writes rows and sets the ids of those handed to the local
+// sender: one statement each, or all in one (INSERT ... RETURNING, where
+// the database has it) when together.
+func (db *DB) insertOutbox(ctx context.Context, tx *sqlx.Tx, rows []outboxRow, together bool) error {
+	if !together || len(rows) < 2 || !db.d.Returning {
+		for _, o := range rows {
+			res, err := tx.ExecContext(ctx, outboxInsert+placeholders(14), o.args...)
+			if err != nil {
+				return fmt.Errorf("outbox: insert: %w", err)
+			}
+			if o.d != nil {
+				if o.d.ID, err = res.LastInsertId(); err != nil {
+					return fmt.Errorf("outbox: row id: %w", err)
+				}
+			}
 		}
-		if d != nil {
-			if d.ID, err = res.LastInsertId(); err != nil {
-				return nil, fmt.Errorf("outbox: row id: %w", err)
+		return nil
+	}
+	var q strings.Builder
+	q.WriteString(outboxInsert)
+	args := make([]any, 0, 14*len(rows))
+	for i, o := range rows {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(placeholders(14))
+		args = append(args, o.args...)
+	}
+	// The rows come back in no promised order: a row is known by its
+	// history line, channel and whether it is the global webhook's, which
+	// no two rows share.
+	q.WriteString(" RETURNING id, event_id, channel, account IS NULL AS global")
+	var ids []struct {
+		ID      int64  `db:"id"`
+		EventID int64  `db:"event_id"`
+		Channel string `db:"channel"`
+		Global  bool   `db:"global"`
+	}
+	if err := tx.SelectContext(ctx, &ids, q.String(), args...); err != nil {
+		return fmt.Errorf("outbox: insert: %w", err)
+	}
+	if len(ids) != len(rows) {
+		return fmt.Errorf("outbox: insert: %d rows returned for %d written", len(ids), len(rows))
+	}
+	for _, id := range ids {
+		for _, o := range rows {
+			if o.d != nil && o.eventID == id.EventID && string(o.channel) == id.Channel && o.global == id.Global {
+				o.d.ID = id.ID
 			}
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // ownerExpiry is a new outbox row's lease_expires: next, its next attempt,
@@ -227,6 +316,9 @@ var selectRequestHook = func() string {
 	return "SELECT " + strings.Join(cols, ", ") + `, w.url AS hook_url, w.secret AS hook_secret, w.events AS hook_events
 		FROM callback_requests r LEFT JOIN account_webhooks w ON w.username = r.username WHERE r.i_callback_request = ?`
 }()
+
+// selectRequestHooks is selectRequestHook for the requests IN (?).
+var selectRequestHooks = strings.TrimSuffix(selectRequestHook, "= ?") + "IN (?)"
 
 // requestHookRow is a row of selectRequestHook.
 type requestHookRow struct {
