@@ -46,7 +46,7 @@ func registerStoreMetrics(m *metrics.Metrics, st callback.Store) {
 	}
 	m.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Namespace: "callbackd", Name: "store_update_transactions_total",
-		Help: "Transactions that carried status changes of requests (the embedded store lets the changes that come together share one).",
+		Help: "Transactions that carried status changes of requests (the changes that come together share one).",
 	}, func() float64 { txs, _ := b.UpdateBatching(); return float64(txs) }))
 	m.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Namespace: "callbackd", Name: "store_updates_total",
