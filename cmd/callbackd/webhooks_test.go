@@ -43,13 +43,7 @@ func testWebhookCommands(t *testing.T, storeEnv string) {
 		}
 		return out
 	}
-	must("account", "add", "-username", "801", "-balance", "10")
-	rates := filepath.Join(t.TempDir(), "rates.csv")
-	if err := os.WriteFile(rates, []byte("49,0.02,0,1,1\n1,0.01,0,1,1\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	must("tariff", "import", "-tariff", "default", "-file", rates)
-	must("request", "add", "-username", "801", "-cli", "4930111111", "-cld", "2way_12345", "-at", "2099-01-01T00:00:00Z")
+	seedWebhookRequest(t, must)
 	if out := must("webhook", "list"); strings.Count(out, "\n") != 1 {
 		t.Errorf("notifications before any status change:\n%s", out)
 	}
@@ -162,13 +156,7 @@ func TestWebhookShowAttempts(t *testing.T) {
 		}
 		return out.String()
 	}
-	must("account", "add", "-username", "801", "-balance", "10")
-	rates := filepath.Join(t.TempDir(), "rates.csv")
-	if err := os.WriteFile(rates, []byte("49,0.02,0,1,1\n1,0.01,0,1,1\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	must("tariff", "import", "-tariff", "default", "-file", rates)
-	must("request", "add", "-username", "801", "-cli", "4930111111", "-cld", "2way_12345", "-at", "2099-01-01T00:00:00Z")
+	seedWebhookRequest(t, must)
 	must("request", "cancel", "1")
 	st, err := sqlite.Open(t.Context(), db)
 	if err != nil {
@@ -188,4 +176,17 @@ func TestWebhookShowAttempts(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^attempt log:\n#\s+STARTED\s+DURATION\s+CODE\s+ERROR\s+NODE\n1\s+2031-05-06 07:08:09.000\s+250ms\s+503\s+HTTP 503: busy\s+n1/boot\n`).MatchString(out) {
 		t.Errorf("webhook show:\n%s", out)
 	}
+}
+
+// seedWebhookRequest adds, through the command line, account 801 with a
+// balance, a tariff for it and request 1, due far ahead.
+func seedWebhookRequest(t *testing.T, must func(args ...string) string) {
+	t.Helper()
+	must("account", "add", "-username", "801", "-balance", "10")
+	rates := filepath.Join(t.TempDir(), "rates.csv")
+	if err := os.WriteFile(rates, []byte("49,0.02,0,1,1\n1,0.01,0,1,1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	must("tariff", "import", "-tariff", "default", "-file", rates)
+	must("request", "add", "-username", "801", "-cli", "4930111111", "-cld", "2way_12345", "-at", "2099-01-01T00:00:00Z")
 }

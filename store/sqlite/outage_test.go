@@ -30,34 +30,50 @@ func returns(t *testing.T, what string, call func() error) error {
 	}
 }
 
-// The database file held by another process (a write lock that is not
-// let go: a backup tool, a stuck sqlite3 shell) makes writes fail with
-// ErrUnavailable after the query timeout, while reads go on; once the lock
-// is gone writes work again.
-func TestWriteLockHeld(t *testing.T) {
+// openShort opens a store in a new file with the query timeout of these
+// tests; it is closed when the test ends.
+func openShort(t *testing.T) (*sqlite.DB, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "callbackd.db")
 	db, err := sqlite.OpenWith(t.Context(), path, sqlite.Options{QueryTimeout: testTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	ctx := t.Context()
-	if err := db.CreateAccount(ctx, &callback.Account{Username: "801", Currency: "USD"}); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+// lockFile takes the write lock of the database file at path, as another
+// process would, on a connection of its own; the caller rolls it back.
+func lockFile(t *testing.T, path string) *sql.Conn {
+	t.Helper()
 	other, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
-	conn, err := other.Conn(ctx)
+	t.Cleanup(func() { other.Close() })
+	conn, err := other.Conn(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+	if _, err := conn.ExecContext(t.Context(), "BEGIN EXCLUSIVE"); err != nil {
 		t.Fatal(err)
 	}
-	err = returns(t, "create request", func() error {
+	return conn
+}
+
+// The database file held by another process (a write lock that is not
+// let go: a backup tool, a stuck sqlite3 shell) makes writes fail with
+// ErrUnavailable after the query timeout, while reads go on; once the lock
+// is gone writes work again.
+func TestWriteLockHeld(t *testing.T) {
+	db, path := openShort(t)
+	ctx := t.Context()
+	if err := db.CreateAccount(ctx, &callback.Account{Username: "801", Currency: "USD"}); err != nil {
+		t.Fatal(err)
+	}
+	conn := lockFile(t, path)
+	err := returns(t, "create request", func() error {
 		return db.CreateRequest(ctx, &callback.Request{Username: "801", OriginalCLI: "87654321", NextCall: time.Now()})
 	})
 	if !errors.Is(err, callback.ErrUnavailable) {
@@ -81,12 +97,7 @@ func TestWriteLockHeld(t *testing.T) {
 // lock outlasts the query timeout each of them fails with ErrUnavailable
 // and none is written, and once the lock is gone they go through.
 func TestWriteLockHeldUpdates(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "callbackd.db")
-	db, err := sqlite.OpenWith(t.Context(), path, sqlite.Options{QueryTimeout: testTimeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, path := openShort(t)
 	ctx := t.Context()
 	const n = 6
 	for i := range n {
@@ -114,18 +125,7 @@ func TestWriteLockHeldUpdates(t *testing.T) {
 		return errs
 	}
 
-	other, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
-		t.Fatal(err)
-	}
+	conn := lockFile(t, path)
 	for i, err := range finishAll() {
 		if !errors.Is(err, callback.ErrUnavailable) {
 			t.Errorf("finish request %d under another process's write lock: %v, want ErrUnavailable", rs[i].ID, err)

@@ -25,14 +25,7 @@ func init() {
 func failedDelivery(t *testing.T, s admin.Store, cli string) *webhook.Delivery {
 	t.Helper()
 	ws := hooks(t, s, allChanges)
-	r := create(t, s, newRequest(cli, base.Add(time.Hour)))
-	if _, err := s.Cancel(t.Context(), r.ID, base); err != nil {
-		t.Fatal(err)
-	}
-	ds := deliveries(t, ws, r.ID)
-	if len(ds) != 1 {
-		t.Fatalf("%d outbox rows of a cancel, want 1", len(ds))
-	}
+	row := canceledHook(t, s, ws, cli)
 	claimed := claimHooks(t, ws, "n1/a", time.Now().Add(time.Second), 10)
 	if len(claimed) != 1 {
 		t.Fatalf("claimed %d rows, want 1", len(claimed))
@@ -41,7 +34,7 @@ func failedDelivery(t *testing.T, s admin.Store, cli string) *webhook.Delivery {
 		State: webhook.StateFailed, At: time.Now(), Code: 500, Error: "HTTP 500"}}); err != nil || n != 1 {
 		t.Fatalf("fail the row: %d %v", n, err)
 	}
-	d, err := s.GetDelivery(t.Context(), ds[0].ID)
+	d, err := s.GetDelivery(t.Context(), row.ID)
 	if err != nil || d.State != webhook.StateFailed {
 		t.Fatalf("failed row: %+v %v", d, err)
 	}

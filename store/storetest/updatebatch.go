@@ -21,6 +21,20 @@ type UpdateBatcher interface {
 	UpdateQueue() (running, waiting int)
 }
 
+// batcher is s as an UpdateBatcher; the test is skipped where Updates do
+// not share transactions.
+func batcher(t *testing.T, s callback.Store) UpdateBatcher {
+	t.Helper()
+	b, ok := s.(UpdateBatcher)
+	if !ok {
+		t.Fatalf("%T does not say whether it batches Updates", s)
+	}
+	if !b.BatchesUpdates() {
+		t.Skip("this store runs each Update in a transaction of its own")
+	}
+	return b
+}
+
 // holdWriter keeps s's writes waiting until release is called: on SQLite
 // by holding its one writer connection, on MariaDB by a write lock on the
 // history table (taken by another session, as a backup tool would), which
@@ -67,13 +81,7 @@ func refuseHistory(t *testing.T, s callback.Store, id int64) {
 // refuses (the batch is rolled back and each runs again alone), and an
 // Update whose caller gives up while it waits writes nothing.
 func updatesShareTransactions(t *testing.T, s callback.Store) {
-	b, ok := s.(UpdateBatcher)
-	if !ok {
-		t.Fatalf("%T does not say whether it batches Updates", s)
-	}
-	if !b.BatchesUpdates() {
-		t.Skip("this store runs each Update in a transaction of its own")
-	}
+	b := batcher(t, s)
 	ctx := t.Context()
 	const n = 12
 	for i := range n + 1 {
@@ -206,22 +214,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // history line and request, and the rows handed to this process's sender
 // carry the ids they were stored under.
 func batchedEndsNotified(t *testing.T, s callback.Store) {
-	b, ok := s.(UpdateBatcher)
-	if !ok {
-		t.Fatalf("%T does not say whether it batches Updates", s)
-	}
-	if !b.BatchesUpdates() {
-		t.Skip("this store runs each Update in a transaction of its own")
-	}
-	ws := hooks(t, s, webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
-	createAccount(t, s, callback.Account{Username: "801", Currency: "USD", MaxSessions: 20})
-	if err := putHook(t, s, &webhook.AccountWebhook{Username: "801", URL: "http://127.0.0.1:9/hook",
-		Secret: "0123456789abcdef", Events: webhook.EventsFinal}); err != nil {
-		t.Fatal(err)
-	}
-	local := &fakeLocal{owner: "n1/run1", room: 5}
-	ws.SetLocalSender(local)
-	defer ws.SetLocalSender(nil)
+	b := batcher(t, s)
+	ws, local := hookedAccount(t, s, webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal}, webhook.EventsFinal, 20, 5)
 	const n = 8
 	for i := range n {
 		create(t, s, newRequest(fmt.Sprint(4930000200+i), base))

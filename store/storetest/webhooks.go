@@ -355,15 +355,7 @@ var webhookTests = map[string]func(t *testing.T, s callback.Store){
 	// gives its places back. Rows it has no room for are written due now,
 	// for any claim, and the sender is woken for them.
 	"HandedToLocalSender": func(t *testing.T, s callback.Store) {
-		ws := hooks(t, s, allChanges)
-		createAccount(t, s, callback.Account{Username: "801", Currency: "USD", MaxSessions: 2})
-		if err := putHook(t, s, &webhook.AccountWebhook{Username: "801", URL: "http://127.0.0.1:9/hook",
-			Secret: "0123456789abcdef", Events: webhook.EventsAll}); err != nil {
-			t.Fatal(err)
-		}
-		local := &fakeLocal{owner: "n1/run1", room: 10}
-		ws.SetLocalSender(local)
-		defer ws.SetLocalSender(nil)
+		ws, local := hookedAccount(t, s, allChanges, webhook.EventsAll, 2, 10)
 		r := create(t, s, newRequest("4930000009", base))
 		_, l := claimOne(t, s, "n1/a", base)
 		update(t, s, l, callback.Change{From: callback.StatusRequestReceived, To: callback.StatusFirstLegInitiated, CountCall: true})
@@ -484,6 +476,24 @@ func sameList(t *testing.T, what string, got, want []string) {
 	if !slices.Equal(got, want) {
 		t.Errorf("%s:\n got %q\nwant %q", what, got, want)
 	}
+}
+
+// hookedAccount turns s's outbox on with p, makes account 801 (at most
+// maxSessions calls) with a webhook that wants events, and hands the rows
+// written to a fakeLocal sender with room rows of room, for the rest of
+// the test.
+func hookedAccount(t *testing.T, s callback.Store, p webhook.Policy, events webhook.Events, maxSessions, room int) (webhook.Store, *fakeLocal) {
+	t.Helper()
+	ws := hooks(t, s, p)
+	createAccount(t, s, callback.Account{Username: "801", Currency: "USD", MaxSessions: maxSessions})
+	if err := putHook(t, s, &webhook.AccountWebhook{Username: "801", URL: "http://127.0.0.1:9/hook",
+		Secret: "0123456789abcdef", Events: events}); err != nil {
+		t.Fatal(err)
+	}
+	local := &fakeLocal{owner: "n1/run1", room: room}
+	ws.SetLocalSender(local)
+	t.Cleanup(func() { ws.SetLocalSender(nil) })
+	return ws, local
 }
 
 // fakeLocal is a webhook.Local with room for room rows at a time that
