@@ -1,6 +1,7 @@
 package mysql_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/store/dbtest"
 	"github.com/callbackd/callbackd/store/mysql"
+	"github.com/callbackd/callbackd/store/storetest"
 )
 
 // proxy forwards TCP connections to a MariaDB server until it is stopped,
@@ -263,6 +265,29 @@ func storeAndClient(t *testing.T) (*mysql.DB, *sql.DB, *gomysql.Config) {
 	other := sql.OpenDB(connector)
 	t.Cleanup(func() { other.Close() })
 	return db, other, cfg
+}
+
+// Call ends under another client's table locks (LOCK TABLES on the
+// requests and their history) wait for them, alone or queued for a shared
+// transaction; past the query timeout each fails with ErrUnavailable and
+// none is written; once the lock is gone they go through.
+func TestTableLockedUpdates(t *testing.T) {
+	db, other, _ := storeAndClient(t)
+	storetest.EndsUnderHeldLock(t, db, func() func() {
+		conn, err := other.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.ExecContext(t.Context(), "LOCK TABLES callback_requests WRITE, callback_request_events WRITE"); err != nil {
+			t.Fatal(err)
+		}
+		return func() {
+			if _, err := conn.ExecContext(context.Background(), "UNLOCK TABLES"); err != nil {
+				t.Fatal(err)
+			}
+			conn.Close()
+		}
+	})
 }
 
 // A table locked by another connection (LOCK TABLES ... WRITE, FLUSH

@@ -1,16 +1,16 @@
 package sqlite_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/store/sqlite"
+	"github.com/callbackd/callbackd/store/storetest"
 )
 
 const testTimeout = 2 * time.Second
@@ -98,53 +98,15 @@ func TestWriteLockHeld(t *testing.T) {
 // and none is written, and once the lock is gone they go through.
 func TestWriteLockHeldUpdates(t *testing.T) {
 	db, path := openShort(t)
-	ctx := t.Context()
-	const n = 6
-	for i := range n {
-		if err := db.CreateRequest(ctx, &callback.Request{Username: "801", OriginalCLI: fmt.Sprint(87654300 + i), NextCall: time.Now()}); err != nil {
-			t.Fatal(err)
+	storetest.EndsUnderHeldLock(t, db, func() func() {
+		conn := lockFile(t, path)
+		return func() {
+			if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+				t.Fatal(err)
+			}
+			conn.Close()
 		}
-	}
-	rs, err := db.Claim(ctx, callback.ClaimParams{Owner: "node1", Now: time.Now().Add(time.Minute), Limit: n, LeaseFor: time.Hour})
-	if err != nil || len(rs) != n {
-		t.Fatalf("claim: %d rows, %v", len(rs), err)
-	}
-	finishAll := func() []error {
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i, r := range rs {
-			wg.Go(func() {
-				errs[i] = returns(t, "finish", func() error {
-					_, err := db.Update(ctx, callback.Lease{RequestID: r.ID, Attempt: r.Attempt, Owner: "node1"},
-						callback.Change{From: r.Status, To: callback.StatusFinished, Result: callback.ResultExpired})
-					return err
-				})
-			})
-		}
-		wg.Wait()
-		return errs
-	}
-
-	conn := lockFile(t, path)
-	for i, err := range finishAll() {
-		if !errors.Is(err, callback.ErrUnavailable) {
-			t.Errorf("finish request %d under another process's write lock: %v, want ErrUnavailable", rs[i].ID, err)
-		}
-	}
-	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
-	for _, r := range rs {
-		if got, err := db.GetRequest(ctx, r.ID); err != nil || got.Status != r.Status {
-			t.Fatalf("request %d after the failed ends: %v %v, want %q", r.ID, got.Status, err, r.Status)
-		}
-	}
-	for i, err := range finishAll() {
-		if err != nil {
-			t.Errorf("finish request %d after the lock is gone: %v", rs[i].ID, err)
-		}
-	}
+	})
 }
 
 // A store that is closed (the process shutting down) answers every call

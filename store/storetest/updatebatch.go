@@ -273,3 +273,56 @@ func batchedEndsNotified(t *testing.T, s callback.Store) {
 		}
 	}
 }
+
+// EndsUnderHeldLock: call ends that come while another client holds a
+// lock the store's writes need (lock takes it, release lets it go) wait
+// for it, alone or queued for a shared transaction; when the lock
+// outlasts the store's query timeout each of them fails with
+// callback.ErrUnavailable and none is written, and once the lock is gone
+// they go through. s should have a short query timeout.
+func EndsUnderHeldLock(t *testing.T, s callback.Store, lock func() (release func())) {
+	ctx := t.Context()
+	const n = 6
+	for i := range n {
+		create(t, s, newRequest(fmt.Sprint(4930000300+i), base))
+	}
+	rs := claim(t, s, "node1", base, n)
+	if len(rs) != n {
+		t.Fatalf("claimed %d, want %d", len(rs), n)
+	}
+	finishAll := func() []error {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i, r := range rs {
+			wg.Go(func() {
+				_, errs[i] = s.Update(ctx, callback.Lease{RequestID: r.ID, Attempt: r.Attempt, Owner: "node1"},
+					callback.Change{From: r.Status, To: callback.StatusFinished, Result: callback.ResultExpired})
+			})
+		}
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			t.Fatal("ends still waiting a minute on")
+		}
+		return errs
+	}
+	release := lock()
+	for i, err := range finishAll() {
+		if !errors.Is(err, callback.ErrUnavailable) {
+			t.Errorf("finish request %d under another client's lock: %v, want ErrUnavailable", rs[i].ID, err)
+		}
+	}
+	release()
+	for _, r := range rs {
+		if got := get(t, s, r.ID); got.Status != r.Status {
+			t.Fatalf("request %d after the failed ends: %q, want %q", r.ID, got.Status, r.Status)
+		}
+	}
+	for i, err := range finishAll() {
+		if err != nil {
+			t.Errorf("finish request %d after the lock is gone: %v", rs[i].ID, err)
+		}
+	}
+}
