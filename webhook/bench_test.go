@@ -250,13 +250,8 @@ func BenchmarkWebhookWALFrames(b *testing.B) {
 	outboxOffAndOn(b, func(b *testing.B, hooks bool) {
 		for range b.N {
 			b.StopTimer()
-			st := dbtest.SQLite(b)
-			if hooks {
-				st.SetWebhookPolicy(webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
-			}
 			const n = 200
-			leases := bridged(b, st, n, "node1/frames")
-			raw := st.RawDB()
+			st, leases, raw := bridgedWith(b, dbtest.SQLite(b), hooks, n, "node1/frames")
 			if _, err := raw.Exec("PRAGMA wal_autocheckpoint=0"); err != nil {
 				b.Fatal(err)
 			}
@@ -292,6 +287,23 @@ func BenchmarkWebhookWALFrames(b *testing.B) {
 	})
 }
 
+// endStore is a store the end benchmarks drive and look into.
+type endStore interface {
+	callback.Store
+	webhook.Store
+	RawDB() *sql.DB
+}
+
+// bridgedWith turns st's outbox on for the final statuses when hooks, and
+// returns st with n requests bridged under owner (see bridged) and its
+// database.
+func bridgedWith(b *testing.B, st endStore, hooks bool, n int, owner string) (endStore, []callback.Lease, *sql.DB) {
+	if hooks {
+		st.SetWebhookPolicy(webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
+	}
+	return st, bridged(b, st, n, owner), st.RawDB()
+}
+
 // outboxOffAndOn runs bench as the sub-benchmarks NoOutbox and Outbox:
 // with hooks the store is to write the global webhook's outbox rows.
 func outboxOffAndOn(b *testing.B, bench func(b *testing.B, hooks bool)) {
@@ -324,13 +336,8 @@ func BenchmarkWebhookEndStatements(b *testing.B) {
 	outboxOffAndOn(b, func(b *testing.B, hooks bool) {
 		for range b.N {
 			b.StopTimer()
-			st := dbtest.MySQL(b)
-			if hooks {
-				st.SetWebhookPolicy(webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal})
-			}
 			const n = 2000
-			leases := bridged(b, st, n, "node1/statements")
-			raw := st.RawDB()
+			st, leases, raw := bridgedWith(b, dbtest.MySQL(b), hooks, n, "node1/statements")
 			b.StartTimer()
 			s0 := globalStatus(b, raw)
 			c0, _ := storetest.ServerCPUTime(b)

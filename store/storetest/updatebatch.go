@@ -84,13 +84,7 @@ func updatesShareTransactions(t *testing.T, s callback.Store) {
 	b := batcher(t, s)
 	ctx := t.Context()
 	const n = 12
-	for i := range n + 1 {
-		create(t, s, newRequest(fmt.Sprint(4930000100+i), base))
-	}
-	rs := claim(t, s, "node1", base, n+1)
-	if len(rs) != n+1 {
-		t.Fatalf("claimed %d, want %d", len(rs), n+1)
-	}
+	rs := claimedNew(t, s, n+1, 4930000100)
 	gone := rs[n] // its caller gives up while it waits
 	rs = rs[:n]
 	lost, refused := rs[n-2], rs[n-1]
@@ -197,6 +191,20 @@ func (q *queuedUpdates) wait() ([]*callback.Request, []error) {
 	return q.got, q.errs
 }
 
+// claimedNew creates n requests, from callers cli0, cli0+1, ..., due at
+// base, and claims them all for node1.
+func claimedNew(t *testing.T, s callback.Store, n, cli0 int) []*callback.Request {
+	t.Helper()
+	for i := range n {
+		create(t, s, newRequest(fmt.Sprint(cli0+i), base))
+	}
+	rs := claim(t, s, "node1", base, n)
+	if len(rs) != n {
+		t.Fatalf("claimed %d, want %d", len(rs), n)
+	}
+	return rs
+}
+
 // waitFor polls cond for up to a minute.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -217,13 +225,7 @@ func batchedEndsNotified(t *testing.T, s callback.Store) {
 	b := batcher(t, s)
 	ws, local := hookedAccount(t, s, webhook.Policy{Enabled: true, Global: true, GlobalEvents: webhook.EventsFinal}, webhook.EventsFinal, 20, 5)
 	const n = 8
-	for i := range n {
-		create(t, s, newRequest(fmt.Sprint(4930000200+i), base))
-	}
-	rs := claim(t, s, "node1", base, n)
-	if len(rs) != n {
-		t.Fatalf("claimed %d, want %d", len(rs), n)
-	}
+	rs := claimedNew(t, s, n, 4930000200)
 	txs0, ups0 := b.UpdateBatching()
 	got, errs := queueUpdates(t, s, b, rs, func(ctx context.Context, r *callback.Request) (*callback.Request, error) {
 		return s.Update(ctx, callback.Lease{RequestID: r.ID, Attempt: r.Attempt, Owner: "node1"},
@@ -283,13 +285,7 @@ func batchedEndsNotified(t *testing.T, s callback.Store) {
 func EndsUnderHeldLock(t *testing.T, s callback.Store, lock func() (release func())) {
 	ctx := t.Context()
 	const n = 6
-	for i := range n {
-		create(t, s, newRequest(fmt.Sprint(4930000300+i), base))
-	}
-	rs := claim(t, s, "node1", base, n)
-	if len(rs) != n {
-		t.Fatalf("claimed %d, want %d", len(rs), n)
-	}
+	rs := claimedNew(t, s, n, 4930000300)
 	finishAll := func() []error {
 		errs := make([]error, n)
 		var wg sync.WaitGroup

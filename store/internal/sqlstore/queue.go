@@ -942,26 +942,17 @@ func (db *DB) Update(ctx context.Context, l callback.Lease, c callback.Change) (
 	// The guard matched status c.From: the change is from it.
 	e := event{id: l.RequestID, attempt: l.Attempt, status: c.To, result: c.Result, cause: c.Cause, sipCode: c.SIPCode, note: note,
 		prev: c.From}
-	err := db.runUpdate(&updateWrite{ctx: ctx, end: &endWrite{guard: guard, ev: e, got: &got}, write: func(ctx context.Context, tx *sqlx.Tx) error {
-		if err := guard(ctx, tx); err != nil {
-			return err
-		}
-		var err error
-		if got, err = db.appendEvent(ctx, tx, e); err != nil || got != nil {
-			return err
-		}
-		got, err = getRequest(ctx, tx, l.RequestID)
-		return err
-	}, applied: func(ctx context.Context, tx *sqlx.Tx) (bool, error) {
-		// The change took effect when the attempt is at c.To: moves go
-		// forward only, and only this lease's holder moves it.
-		r, err := getRequest(ctx, tx, l.RequestID)
-		if err != nil {
-			return false, err
-		}
-		got = r
-		return r.Attempt == l.Attempt && r.Status == c.To && (r.LeaseOwner == l.Owner || r.LeaseOwner == ""), nil
-	}})
+	err := db.runUpdate(&updateWrite{ctx: ctx, end: &endWrite{guard: guard, ev: e, got: &got},
+		applied: func(ctx context.Context, tx *sqlx.Tx) (bool, error) {
+			// The change took effect when the attempt is at c.To: moves go
+			// forward only, and only this lease's holder moves it.
+			r, err := getRequest(ctx, tx, l.RequestID)
+			if err != nil {
+				return false, err
+			}
+			got = r
+			return r.Attempt == l.Attempt && r.Status == c.To && (r.LeaseOwner == l.Owner || r.LeaseOwner == ""), nil
+		}})
 	if err != nil {
 		return nil, db.fail(err, "update request %d %q -> %q", l.RequestID, c.From, c.To)
 	}

@@ -54,14 +54,14 @@ const maxUpdateBatch = 64
 // updateWrite is one Update waiting for, or taking part in, a batch.
 type updateWrite struct {
 	ctx context.Context
-	// write runs the Update's statements in tx; its first is the
-	// lease-guarded UPDATE, so callback.ErrLeaseLost means nothing was
-	// written.
+	// write runs the Update's statements in tx when end is nil; its
+	// first is the lease-guarded UPDATE, so callback.ErrLeaseLost means
+	// nothing was written.
 	write func(ctx context.Context, tx *sqlx.Tx) error
 	// applied tells, after a lost commit answer, whether write took effect.
 	applied func(ctx context.Context, tx *sqlx.Tx) (bool, error)
-	// end, when set, is write in parts, for a batch whose statements its
-	// members share (see writeEnds).
+	// end, when set, is the write in parts, whose last parts a batch's
+	// members share (see writeEnds); write is then unused.
 	end *endWrite
 
 	wake chan struct{} // closed when next, err and batch are set
@@ -158,7 +158,7 @@ func (db *DB) runUpdate(w *updateWrite) error {
 	case nextAlone:
 		return db.alone(w)
 	case nextResolve:
-		return db.resolveCommit(w.ctx, w.err, w.tx(), w.resolver())
+		return db.resolveCommit(w.ctx, w.err, db.txOf(w), w.resolver())
 	}
 	return w.err
 }
@@ -196,7 +196,7 @@ func (db *DB) lead(self *updateWrite, batch []*updateWrite) error {
 	case nextAlone:
 		return db.alone(self)
 	case nextResolve:
-		return db.resolveCommit(self.ctx, self.err, self.tx(), self.resolver())
+		return db.resolveCommit(self.ctx, self.err, db.txOf(self), self.resolver())
 	}
 	return self.err
 }
@@ -248,11 +248,11 @@ func (db *DB) runBatch(parent context.Context, batch []*updateWrite) {
 			if w.err = w.ctx.Err(); w.err != nil {
 				continue // its caller has gone: nothing written for it
 			}
-			write := w.write
+			write := db.writeOne
 			if together {
-				write = w.end.guard
+				write = guardOnly
 			}
-			if err := write(ctx, tx); err != nil {
+			if err := write(ctx, tx, w); err != nil {
 				if errors.Is(err, callback.ErrLeaseLost) {
 					w.err = err // its UPDATE matched nothing: nothing written
 					continue
@@ -351,11 +351,27 @@ var errWritePanicked = errors.New("update panicked in a batch")
 
 // alone runs w in a transaction of its own, as an Update always did.
 func (db *DB) alone(w *updateWrite) error {
-	return db.txResolving(w.ctx, w.tx(), w.resolver())
+	return db.txResolving(w.ctx, db.txOf(w), w.resolver())
 }
 
-func (w *updateWrite) tx() func(tx *sqlx.Tx) error {
-	return func(tx *sqlx.Tx) error { return w.write(w.ctx, tx) }
+// writeOne writes w on its own in tx: its guarded UPDATE, then the rest
+// as writeEnds does for a batch of one.
+func (db *DB) writeOne(ctx context.Context, tx *sqlx.Tx, w *updateWrite) error {
+	if w.end == nil {
+		return w.write(ctx, tx)
+	}
+	if err := w.end.guard(ctx, tx); err != nil {
+		return err
+	}
+	return db.writeEnds(ctx, tx, []*updateWrite{w})
+}
+
+// guardOnly runs w's guarded UPDATE: the part of a batch's member that is
+// its own.
+func guardOnly(ctx context.Context, tx *sqlx.Tx, w *updateWrite) error { return w.end.guard(ctx, tx) }
+
+func (db *DB) txOf(w *updateWrite) func(tx *sqlx.Tx) error {
+	return func(tx *sqlx.Tx) error { return db.writeOne(w.ctx, tx, w) }
 }
 
 func (w *updateWrite) resolver() func(tx *sqlx.Tx) (bool, error) {
